@@ -1,0 +1,33 @@
+#!/bin/sh
+# Installs, on Debian 12 as root, the packages mwl needs that are missing.
+# Idempotent: packages already installed are not touched, and nothing runs
+# apt-get when nothing is missing.
+#   scripts/deps.sh          build and run dependencies
+#   scripts/deps.sh --test   also what the test suite needs (DCMTK peers, jq, clang)
+set -eu
+
+pkgs="build-essential cmake pkg-config python3 zlib1g-dev libsqlite3-dev libssl-dev"
+if [ "${1:-}" = "--test" ]; then
+  pkgs="$pkgs dcmtk jq clang libclang-rt-14-dev clang-format"
+fi
+
+missing=""
+for p in $pkgs; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing:$missing"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "deps: not root and no sudo; install these packages:$missing" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,99 @@
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/mem.h"
+#include "base/status.h"
+#include "check.h"
+
+static void test_arena(void)
+{
+    mwl_arena a;
+    mwl_arena_init(&a, NULL);
+    char *s = mwl_arena_strndup(&a, "hello", 5);
+    CHECK_EQ_STR(s, "hello");
+    for (int i = 0; i < 10000; i++) {
+        unsigned char *p = mwl_arena_alloc(&a, (size_t)(i % 300) + 1);
+        CHECK(p != NULL);
+        if (p)
+            p[i % 300] = 1; /* ASan catches an undersized block */
+    }
+    void *big = mwl_arena_alloc(&a, 3u << 20);
+    CHECK(big != NULL);
+    unsigned char *g = mwl_arena_alloc(&a, 16);
+    g = mwl_arena_realloc(&a, g, 16, 64);
+    CHECK(g != NULL);
+    if (g)
+        g[63] = 1;
+    mwl_arena_clear(&a);
+    mwl_arena_clear(&a);
+    a.limit = 1000;
+    CHECK(mwl_arena_alloc(&a, 5000) == NULL);
+    mwl_arena_clear(&a);
+}
+
+static void test_arena_oom(void)
+{
+    for (size_t fail = 1; fail < 5; fail++) {
+        mwl_mem_failing f;
+        mwl_mem_failing_init(&f, fail);
+        mwl_arena a;
+        mwl_arena_init(&a, &f.mem);
+        int failed = 0;
+        for (int i = 0; i < 100 && !failed; i++)
+            failed = mwl_arena_alloc(&a, 1000) == NULL;
+        CHECK(failed);
+        mwl_arena_clear(&a);
+    }
+}
+
+static void test_buf(void)
+{
+    mwl_wbuf w;
+    mwl_wbuf_init(&w, NULL);
+    mwl_wbuf_put_u16le(&w, 0x1234);
+    mwl_wbuf_put_u32be(&w, 0xA1B2C3D4);
+    mwl_wbuf_fill(&w, 0xEE, 1000);
+    CHECK_EQ_INT(w.status, MWL_OK);
+    CHECK_EQ_INT(w.len, 1006);
+    mwl_rd rd;
+    mwl_rd_init(&rd, w.data, w.len);
+    uint16_t a;
+    uint32_t b;
+    CHECK(mwl_rd_u16le(&rd, &a) && a == 0x1234);
+    CHECK(mwl_rd_u32be(&rd, &b) && b == 0xA1B2C3D4);
+    CHECK(!mwl_rd_skip(&rd, 1001));
+    CHECK(mwl_rd_skip(&rd, 1000));
+    CHECK(!mwl_rd_u8(&rd, (uint8_t *)&a));
+    mwl_wbuf_consume(&w, 6);
+    CHECK_EQ_INT(w.len, 1000);
+    w.limit = 1001;
+    mwl_wbuf_put_u16le(&w, 1);
+    CHECK_EQ_INT(w.status, MWL_E_LIMIT);
+    mwl_wbuf_clear(&w);
+
+    mwl_mem_failing f;
+    mwl_mem_failing_init(&f, 1);
+    mwl_wbuf_init(&w, &f.mem);
+    mwl_wbuf_put_u8(&w, 1);
+    CHECK_EQ_INT(w.status, MWL_E_NOMEM);
+    mwl_wbuf_clear(&w);
+}
+
+static void test_status(void)
+{
+    CHECK(mwl_is_fatal(MWL_E_NOMEM));
+    CHECK(!mwl_is_fatal(MWL_E_MALFORMED));
+    CHECK_EQ_STR(mwl_status_str(MWL_E_LIMIT), "limit exceeded");
+    mwl_diag d;
+    mwl_diag_set(&d, 12, 0x00100010, "bad %s", "thing");
+    CHECK_EQ_STR(d.msg, "bad thing");
+    mwl_diag_set(NULL, 0, 0, "ignored");
+}
+
+int main(void)
+{
+    RUN_TEST(test_arena);
+    RUN_TEST(test_arena_oom);
+    RUN_TEST(test_buf);
+    RUN_TEST(test_status);
+    return check_report("base_test");
+}

@@ -1,0 +1,94 @@
+#include "base/file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int mwl_file_read(const char *path, const mwl_mem *mem, size_t max_size, uint8_t **out, size_t *out_len,
+                  mwl_diag *diag)
+{
+    if (!max_size)
+        max_size = (size_t)1 << 30;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        mwl_diag_set(diag, 0, 0, "%s: %s", path, strerror(errno));
+        return MWL_E_IO;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        mwl_diag_set(diag, 0, 0, "%s: not a regular file", path);
+        close(fd);
+        return MWL_E_IO;
+    }
+    if ((uint64_t)st.st_size > (uint64_t)max_size) {
+        mwl_diag_set(diag, 0, 0, "%s: file too large (%lld bytes)", path, (long long)st.st_size);
+        close(fd);
+        return MWL_E_LIMIT;
+    }
+    size_t size = (size_t)st.st_size;
+    uint8_t *buf = mwl_mem_alloc(mem, size ? size : 1);
+    if (!buf) {
+        close(fd);
+        return MWL_E_NOMEM;
+    }
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = read(fd, buf + got, size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            mwl_diag_set(diag, got, 0, "%s: %s", path, n < 0 ? strerror(errno) : "file shrank while reading");
+            mwl_mem_free(mem, buf);
+            close(fd);
+            return MWL_E_IO;
+        }
+        got += (size_t)n;
+    }
+    close(fd);
+    *out = buf;
+    *out_len = size;
+    return MWL_OK;
+}
+
+int mwl_file_write(const char *path, const uint8_t *data, size_t len, mwl_diag *diag)
+{
+    char tmp[4096];
+    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    if (n < 0 || (size_t)n >= sizeof tmp) {
+        mwl_diag_set(diag, 0, 0, "path too long");
+        return MWL_E_INVALID;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        mwl_diag_set(diag, 0, 0, "%s: %s", tmp, strerror(errno));
+        return MWL_E_IO;
+    }
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, data + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            mwl_diag_set(diag, done, 0, "%s: %s", tmp, strerror(errno));
+            close(fd);
+            unlink(tmp);
+            return MWL_E_IO;
+        }
+        done += (size_t)w;
+    }
+    int sync_failed = fsync(fd) != 0;
+    if (close(fd) != 0 || sync_failed) {
+        mwl_diag_set(diag, 0, 0, "%s: %s", tmp, strerror(errno));
+        unlink(tmp);
+        return MWL_E_IO;
+    }
+    if (rename(tmp, path) != 0) {
+        mwl_diag_set(diag, 0, 0, "%s: %s", path, strerror(errno));
+        unlink(tmp);
+        return MWL_E_IO;
+    }
+    return MWL_OK;
+}
