@@ -40,15 +40,18 @@ void mwl_decode_limits_init(mwl_decode_limits *lim);
  * `ts`. All memory (data set, copies of values) comes from `arena`; the
  * input buffer may be freed afterwards. Big-endian values are swapped to the
  * little-endian storage form. Sequences and items of defined or undefined
- * length are accepted; odd value lengths are tolerated. `lim` NULL = defaults.
+ * length are accepted; odd value lengths are tolerated; group length
+ * elements other than groups 0000/0002 are dropped. `lim` NULL = defaults.
  * Returns MWL_OK, MWL_E_MALFORMED, MWL_E_LIMIT, MWL_E_NOMEM. */
 MWL_MUST_CHECK int mwl_ds_decode(const uint8_t *data, size_t len, mwl_ts ts, mwl_arena *arena,
                                  const mwl_decode_limits *lim, mwl_ds **out, mwl_diag *diag);
 
-/* Appends the encoding of `ds` in `ts` to `out`: explicit lengths for every
- * sequence and item, odd values padded to even with the VR's padding byte.
- * Group length elements (gggg,0000) other than group 0000/0002 are left out
- * on purpose (they are retired). Returns MWL_OK, MWL_E_NOMEM, MWL_E_LIMIT. */
+/* Appends the encoding of `ds` in `ts` to `out`: every element present,
+ * explicit lengths for every sequence and item, odd values padded to even
+ * with the VR's padding byte. (The decoder drops group length elements
+ * (gggg,0000) of groups other than 0000 and 0002: they are retired and would
+ * go stale when a data set is edited.) Returns MWL_OK, MWL_E_NOMEM,
+ * MWL_E_LIMIT, MWL_E_INVALID (a value too long for a short-form length). */
 MWL_MUST_CHECK int mwl_ds_encode(const mwl_ds *ds, mwl_ts ts, mwl_wbuf *out);
 
 /* ---- Part 10 files ----------------------------------------------------- */
