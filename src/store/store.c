@@ -1,0 +1,759 @@
+/* SQLite persistence for worklist items (see store.h and schema.sql). */
+#include "store/store.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/arena.h"
+#include "base/buf.h"
+#include "dicom/charset.h"
+#include "dicom/codec.h"
+
+extern const char mwl_store_schema_sql[]; /* schema.sql, embedded by CMake */
+
+enum { STMT_CACHE = 64 };
+
+struct mwl_store {
+    sqlite3 *db;
+    sqlite3_stmt *insert_sps;
+    sqlite3_stmt *update_sps;
+    sqlite3_stmt *lookup_key;
+    sqlite3_stmt *delete_stations;
+    sqlite3_stmt *insert_station;
+    /* SELECT statements keyed by the filter's shape (which conditions are
+     * set and how): a server sees few shapes, so each is prepared once. */
+    struct {
+        uint32_t shape;
+        sqlite3_stmt *stmt;
+    } find_cache[STMT_CACHE];
+    sqlite3_stmt *cursor; /* the open search, one of find_cache */
+    int in_txn;
+};
+
+static int store_error(mwl_store *store, mwl_diag *diag, const char *what)
+{
+    mwl_diag_set(diag, 0, 0, "%s: %s", what, store && store->db ? sqlite3_errmsg(store->db) : "no database");
+    return MWL_E_STORE;
+}
+
+static int exec_sql(mwl_store *store, const char *sql, mwl_diag *diag)
+{
+    char *err = NULL;
+    if (sqlite3_exec(store->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        mwl_diag_set(diag, 0, 0, "%s", err ? err : sqlite3_errmsg(store->db));
+        sqlite3_free(err);
+        return MWL_E_STORE;
+    }
+    return MWL_OK;
+}
+
+static int prepare(mwl_store *store, const char *sql, sqlite3_stmt **out, mwl_diag *diag)
+{
+    if (sqlite3_prepare_v3(store->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL) != SQLITE_OK)
+        return store_error(store, diag, "prepare");
+    return MWL_OK;
+}
+
+/* ---- schema migrations ------------------------------------------------- */
+
+/* schema.sql holds "-- migration N" sections; N counts from 1. */
+static int migrate(mwl_store *store, mwl_diag *diag)
+{
+    int version = mwl_store_schema_version(store);
+    const char *p = mwl_store_schema_sql;
+    int latest = 0;
+    const char *marker = "-- migration ";
+    while ((p = strstr(p, marker)) != NULL) {
+        int n = 0;
+        const char *q = p + strlen(marker);
+        while (*q >= '0' && *q <= '9')
+            n = n * 10 + (*q++ - '0');
+        const char *end = strstr(q, marker);
+        size_t len = end ? (size_t)(end - q) : strlen(q);
+        latest = n;
+        if (n > version) {
+            char *sql =
+                sqlite3_mprintf("BEGIN IMMEDIATE; %.*s; PRAGMA user_version = %d; COMMIT;", (int)len, q, n);
+            if (!sql)
+                return MWL_E_NOMEM;
+            int rc = exec_sql(store, sql, diag);
+            sqlite3_free(sql);
+            if (rc != MWL_OK) {
+                exec_sql(store, "ROLLBACK", NULL);
+                return rc;
+            }
+        }
+        p = q;
+    }
+    if (version > latest) {
+        mwl_diag_set(diag, 0, 0, "database schema version %d is newer than this mwl (%d)", version, latest);
+        return MWL_E_UNSUPPORTED;
+    }
+    return MWL_OK;
+}
+
+int mwl_store_schema_version(mwl_store *store)
+{
+    sqlite3_stmt *st;
+    int v = -1;
+    if (sqlite3_prepare_v2(store->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            v = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    return v;
+}
+
+/* ---- open / free ------------------------------------------------------- */
+
+int mwl_store_open(const char *path, const mwl_store_options *opt, mwl_store **out, mwl_diag *diag)
+{
+    mwl_store_options defaults = {false, 5000};
+    if (!opt)
+        opt = &defaults;
+    mwl_store *store = sqlite3_malloc(sizeof *store);
+    if (!store)
+        return MWL_E_NOMEM;
+    memset(store, 0, sizeof *store);
+    int flags = opt->read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    flags |= SQLITE_OPEN_NOMUTEX; /* one connection per thread (store.h) */
+    if (sqlite3_open_v2(path, &store->db, flags, NULL) != SQLITE_OK) {
+        store_error(store, diag, path);
+        mwl_store_free(store);
+        return MWL_E_STORE;
+    }
+    sqlite3_extended_result_codes(store->db, 1);
+    sqlite3_busy_timeout(store->db, opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : 5000);
+    int rc;
+    /* WAL: readers (server workers) never block the importer and vice versa.
+     * synchronous=NORMAL in WAL keeps every commit atomic and the database
+     * consistent after a crash; only the last commits before a power loss
+     * may be rolled back. */
+    if (!opt->read_only) {
+        rc = exec_sql(store, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+                      diag);
+        if (rc == MWL_OK)
+            rc = migrate(store, diag);
+    } else {
+        rc = exec_sql(store, "PRAGMA foreign_keys=ON; PRAGMA query_only=ON;", diag);
+        if (rc == MWL_OK && mwl_store_schema_version(store) < 1) {
+            mwl_diag_set(diag, 0, 0, "%s: not an mwl database (no schema)", path);
+            rc = MWL_E_STORE;
+        }
+    }
+    if (rc == MWL_OK && !opt->read_only) {
+        rc = prepare(store,
+                     "INSERT INTO sps(natural_key, station_aet, start_date, start_time, modality, sps_id,"
+                     " sps_status, patient_id, patient_name, accession, study_uid, requested_procedure_id,"
+                     " charset, dataset, source, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,"
+                     "?13,?14,?15,?16)",
+                     &store->insert_sps, diag);
+        if (rc == MWL_OK)
+            rc =
+                prepare(store,
+                        "UPDATE sps SET station_aet=?2, start_date=?3, start_time=?4, modality=?5, sps_id=?6,"
+                        " sps_status=?7, patient_id=?8, patient_name=?9, accession=?10, study_uid=?11,"
+                        " requested_procedure_id=?12, charset=?13, dataset=?14, source=?15, updated_at=?16"
+                        " WHERE id=?1",
+                        &store->update_sps, diag);
+        if (rc == MWL_OK)
+            rc = prepare(store, "SELECT id FROM sps WHERE natural_key=?1", &store->lookup_key, diag);
+        if (rc == MWL_OK)
+            rc = prepare(store, "DELETE FROM sps_station WHERE sps=?1", &store->delete_stations, diag);
+        if (rc == MWL_OK)
+            rc = prepare(store, "INSERT OR IGNORE INTO sps_station(aet, start_date, sps) VALUES (?1,?2,?3)",
+                         &store->insert_station, diag);
+    }
+    if (rc != MWL_OK) {
+        mwl_store_free(store);
+        return rc;
+    }
+    *out = store;
+    return MWL_OK;
+}
+
+void mwl_store_free(mwl_store *store)
+{
+    if (!store)
+        return;
+    sqlite3_finalize(store->insert_sps);
+    sqlite3_finalize(store->update_sps);
+    sqlite3_finalize(store->lookup_key);
+    sqlite3_finalize(store->delete_stations);
+    sqlite3_finalize(store->insert_station);
+    for (int i = 0; i < STMT_CACHE; i++)
+        sqlite3_finalize(store->find_cache[i].stmt);
+    if (store->db)
+        sqlite3_close_v2(store->db);
+    sqlite3_free(store);
+}
+
+/* ---- transactions ------------------------------------------------------ */
+
+int mwl_store_begin(mwl_store *store, mwl_diag *diag)
+{
+    /* IMMEDIATE takes the write lock now, so a busy database is reported
+     * here rather than half-way through an import. */
+    int rc = exec_sql(store, "BEGIN IMMEDIATE", diag);
+    if (rc == MWL_OK)
+        store->in_txn = 1;
+    return rc;
+}
+
+int mwl_store_commit(mwl_store *store, mwl_diag *diag)
+{
+    int rc = exec_sql(store, "COMMIT", diag);
+    if (rc == MWL_OK)
+        store->in_txn = 0;
+    return rc;
+}
+
+int mwl_store_rollback(mwl_store *store)
+{
+    store->in_txn = 0;
+    return exec_sql(store, "ROLLBACK", NULL);
+}
+
+int mwl_store_savepoint(mwl_store *store, mwl_diag *diag)
+{
+    return exec_sql(store, "SAVEPOINT item", diag);
+}
+int mwl_store_release(mwl_store *store, mwl_diag *diag)
+{
+    return exec_sql(store, "RELEASE item", diag);
+}
+
+int mwl_store_rollback_to(mwl_store *store)
+{
+    int rc = exec_sql(store, "ROLLBACK TO item", NULL);
+    if (rc == MWL_OK)
+        rc = exec_sql(store, "RELEASE item", NULL);
+    return rc;
+}
+
+/* ---- name folding ------------------------------------------------------ */
+
+/* Latin-1 supplement letters U+00C0..U+00FF without their accents, upper
+ * case; NULL where the code point is not a letter (x, /) and is kept. */
+static const char *const latin1_fold[64] = {
+    "A", "A", "A", "A", "A", "A", "AE", "C",  "E", "E", "E", "E", "I", "I", "I",  "I",
+    "D", "N", "O", "O", "O", "O", "O",  NULL, "O", "U", "U", "U", "U", "Y", "TH", "SS",
+    "A", "A", "A", "A", "A", "A", "AE", "C",  "E", "E", "E", "E", "I", "I", "I",  "I",
+    "D", "N", "O", "O", "O", "O", "O",  NULL, "O", "U", "U", "U", "U", "Y", "TH", "Y",
+};
+
+size_t mwl_store_fold_name(const char *in, size_t len, char *out, size_t cap)
+{
+    size_t o = 0;
+    if (cap == 0)
+        return 0;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)in[i];
+        const char *rep = NULL;
+        char one[2] = {0, 0};
+        size_t adv = 1;
+        if (c < 0x80) {
+            one[0] = (char)(c >= 'a' && c <= 'z' ? c - 32 : c);
+            rep = one;
+        } else if ((c == 0xC3) && i + 1 < len && ((unsigned char)in[i + 1] & 0xC0) == 0x80) {
+            unsigned cp = 0xC0u + ((unsigned char)in[i + 1] & 0x3Fu);
+            rep = latin1_fold[cp - 0xC0];
+            adv = 2;
+            if (!rep) { /* multiplication / division sign: keep the bytes */
+                if (o + 2 >= cap)
+                    break;
+                out[o++] = in[i];
+                out[o++] = in[i + 1];
+                i += 2;
+                continue;
+            }
+        } else {
+            if (o + 1 >= cap)
+                break;
+            out[o++] = (char)c;
+            i++;
+            continue;
+        }
+        size_t rl = strlen(rep);
+        if (o + rl >= cap)
+            break;
+        memcpy(out + o, rep, rl);
+        o += rl;
+        i += adv;
+    }
+    out[o] = '\0';
+    return o;
+}
+
+/* ---- put --------------------------------------------------------------- */
+
+/* Column values extracted from one SPS row. */
+typedef struct row_values {
+    const char *station_aet, *start_date, *start_time, *modality, *sps_id, *sps_status;
+    const char *patient_id, *patient_name, *accession, *study_uid, *requested_procedure_id, *charset;
+} row_values;
+
+/* Value 0 of `tag` as trimmed UTF-8 in the arena; NULL when absent/empty. */
+static int text_of(const mwl_ds *ds, uint32_t tag, size_t index, mwl_arena *arena, const char **out,
+                   mwl_diag *diag)
+{
+    *out = NULL;
+    const mwl_elem *e = mwl_ds_find(ds, tag);
+    if (!e || e->length == 0 || !mwl_vr_is_string(e->vr))
+        return MWL_OK;
+    const char *s;
+    int rc = mwl_ds_get_utf8(ds, e, index, arena, &s, diag);
+    if (rc == MWL_E_NOTFOUND)
+        return MWL_OK;
+    if (rc != MWL_OK)
+        return rc;
+    *out = s[0] ? s : NULL;
+    return MWL_OK;
+}
+
+static void bind_text(sqlite3_stmt *st, int col, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, col, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, col);
+}
+
+static uint64_t fnv1a(const uint8_t *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static int put_row(mwl_store *store, const mwl_ds *row_ds, const mwl_ds *sps, const char *source,
+                   mwl_arena *arena, mwl_wbuf *enc, mwl_store_put_stats *stats, mwl_diag *diag)
+{
+    row_values v;
+    int rc = MWL_OK;
+    memset(&v, 0, sizeof v);
+    rc = text_of(sps, MWL_TAG_ScheduledStationAETitle, 0, arena, &v.station_aet, diag);
+    if (rc == MWL_OK)
+        rc = text_of(sps, MWL_TAG_ScheduledProcedureStepStartDate, 0, arena, &v.start_date, diag);
+    if (rc == MWL_OK)
+        rc = text_of(sps, MWL_TAG_ScheduledProcedureStepStartTime, 0, arena, &v.start_time, diag);
+    if (rc == MWL_OK)
+        rc = text_of(sps, MWL_TAG_Modality, 0, arena, &v.modality, diag);
+    if (rc == MWL_OK)
+        rc = text_of(sps, MWL_TAG_ScheduledProcedureStepID, 0, arena, &v.sps_id, diag);
+    if (rc == MWL_OK)
+        rc = text_of(sps, MWL_TAG_ScheduledProcedureStepStatus, 0, arena, &v.sps_status, diag);
+    if (rc == MWL_OK)
+        rc = text_of(row_ds, MWL_TAG_PatientID, 0, arena, &v.patient_id, diag);
+    if (rc == MWL_OK)
+        rc = text_of(row_ds, MWL_TAG_AccessionNumber, 0, arena, &v.accession, diag);
+    if (rc == MWL_OK)
+        rc = text_of(row_ds, MWL_TAG_StudyInstanceUID, 0, arena, &v.study_uid, diag);
+    if (rc == MWL_OK)
+        rc = text_of(row_ds, MWL_TAG_RequestedProcedureID, 0, arena, &v.requested_procedure_id, diag);
+    const char *name = NULL;
+    if (rc == MWL_OK)
+        rc = text_of(row_ds, MWL_TAG_PatientName, 0, arena, &name, diag);
+    if (rc != MWL_OK)
+        return rc;
+    if (name) {
+        size_t n = strlen(name);
+        char *folded = mwl_arena_alloc(arena, 2 * n + 1);
+        if (!folded)
+            return MWL_E_NOMEM;
+        mwl_store_fold_name(name, n, folded, 2 * n + 1);
+        v.patient_name = folded;
+    }
+    const mwl_elem *cs = mwl_ds_find(row_ds, MWL_TAG_SpecificCharacterSet);
+    if (cs && cs->length)
+        v.charset = mwl_arena_strndup(arena, (const char *)cs->value, cs->length);
+
+    enc->len = 0;
+    rc = mwl_ds_encode(row_ds, MWL_TS_EXPLICIT_LE, enc);
+    if (rc != MWL_OK) {
+        mwl_diag_set(diag, 0, 0, "cannot encode the item: %s", mwl_status_str(rc));
+        return rc;
+    }
+
+    /* The SPS's identity: its ID within its Requested Procedure within its
+     * study/order. Without an SPS ID the content itself is the identity, so
+     * importing the same file twice does not duplicate it. */
+    char *key;
+    if (v.sps_id && (v.study_uid || v.accession))
+        key =
+            sqlite3_mprintf("sps|%s|%s|%s|%s", v.study_uid ? v.study_uid : "", v.accession ? v.accession : "",
+                            v.requested_procedure_id ? v.requested_procedure_id : "", v.sps_id);
+    else
+        key =
+            sqlite3_mprintf("content|%016llx|%zu", (unsigned long long)fnv1a(enc->data, enc->len), enc->len);
+    if (!key)
+        return MWL_E_NOMEM;
+
+    int64_t existing = -1;
+    sqlite3_reset(store->lookup_key);
+    sqlite3_bind_text(store->lookup_key, 1, key, -1, SQLITE_TRANSIENT);
+    int src = sqlite3_step(store->lookup_key);
+    if (src == SQLITE_ROW)
+        existing = sqlite3_column_int64(store->lookup_key, 0);
+    sqlite3_reset(store->lookup_key);
+    if (src != SQLITE_ROW && src != SQLITE_DONE) {
+        sqlite3_free(key);
+        return store_error(store, diag, "lookup");
+    }
+
+    sqlite3_stmt *st = existing >= 0 ? store->update_sps : store->insert_sps;
+    sqlite3_reset(st);
+    if (existing >= 0)
+        sqlite3_bind_int64(st, 1, existing);
+    else
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+    sqlite3_free(key);
+    bind_text(st, 2, v.station_aet);
+    bind_text(st, 3, v.start_date);
+    bind_text(st, 4, v.start_time);
+    bind_text(st, 5, v.modality);
+    bind_text(st, 6, v.sps_id);
+    bind_text(st, 7, v.sps_status);
+    bind_text(st, 8, v.patient_id);
+    bind_text(st, 9, v.patient_name);
+    bind_text(st, 10, v.accession);
+    bind_text(st, 11, v.study_uid);
+    bind_text(st, 12, v.requested_procedure_id);
+    bind_text(st, 13, v.charset);
+    sqlite3_bind_blob(st, 14, enc->data, (int)enc->len, SQLITE_STATIC);
+    bind_text(st, 15, source);
+    sqlite3_bind_int64(st, 16, (sqlite3_int64)time(NULL));
+    src = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (src != SQLITE_DONE)
+        return store_error(store, diag, "store item");
+    int64_t id = existing >= 0 ? existing : sqlite3_last_insert_rowid(store->db);
+
+    /* Every Scheduled Station AE Title value gets an index row. */
+    if (existing >= 0) {
+        sqlite3_reset(store->delete_stations);
+        sqlite3_bind_int64(store->delete_stations, 1, id);
+        src = sqlite3_step(store->delete_stations);
+        sqlite3_reset(store->delete_stations);
+        if (src != SQLITE_DONE)
+            return store_error(store, diag, "station index");
+    }
+    const mwl_elem *aets = mwl_ds_find(sps, MWL_TAG_ScheduledStationAETitle);
+    size_t n_aets = aets ? mwl_elem_vm(aets) : 0;
+    for (size_t i = 0; i < n_aets; i++) {
+        const char *aet;
+        size_t aet_len;
+        if (mwl_elem_get_str(aets, i, &aet, &aet_len) != MWL_OK || aet_len == 0)
+            continue;
+        sqlite3_reset(store->insert_station);
+        sqlite3_bind_text(store->insert_station, 1, aet, (int)aet_len, SQLITE_TRANSIENT);
+        bind_text(store->insert_station, 2, v.start_date);
+        sqlite3_bind_int64(store->insert_station, 3, id);
+        src = sqlite3_step(store->insert_station);
+        sqlite3_reset(store->insert_station);
+        if (src != SQLITE_DONE)
+            return store_error(store, diag, "station index");
+    }
+    if (stats) {
+        if (existing >= 0)
+            stats->updated++;
+        else
+            stats->inserted++;
+    }
+    return MWL_OK;
+}
+
+int mwl_store_put_item(mwl_store *store, const mwl_ds *item, const char *source, mwl_store_put_stats *stats,
+                       mwl_diag *diag)
+{
+    if (!store->insert_sps) {
+        mwl_diag_set(diag, 0, 0, "store is read-only");
+        return MWL_E_INVALID;
+    }
+    const mwl_elem *seq = mwl_ds_find(item, MWL_TAG_ScheduledProcedureStepSequence);
+    if (!seq || seq->vr != MWL_VR_SQ || seq->item_count == 0) {
+        mwl_diag_set(diag, 0, MWL_TAG_ScheduledProcedureStepSequence,
+                     "no Scheduled Procedure Step Sequence (0040,0100) item");
+        return MWL_E_INVALID;
+    }
+    mwl_arena arena;
+    mwl_arena_init(&arena, NULL);
+    mwl_wbuf enc;
+    mwl_wbuf_init(&enc, NULL);
+    int rc = MWL_OK;
+    for (size_t i = 0; i < seq->item_count && rc == MWL_OK; i++) {
+        /* The row's data set: the item with only SPS i in (0040,0100). */
+        mwl_ds *row;
+        rc = mwl_ds_new(&arena, NULL, &row);
+        for (size_t k = 0; rc == MWL_OK && k < mwl_ds_count(item); k++) {
+            const mwl_elem *e = mwl_ds_at(item, k);
+            if (e->tag != MWL_TAG_ScheduledProcedureStepSequence)
+                rc = mwl_ds_copy_elem(row, e);
+        }
+        mwl_ds *sps = NULL;
+        if (rc == MWL_OK)
+            rc = mwl_ds_add_item(row, MWL_TAG_ScheduledProcedureStepSequence, &sps);
+        for (size_t k = 0; rc == MWL_OK && k < mwl_ds_count(seq->items[i]); k++)
+            rc = mwl_ds_copy_elem(sps, mwl_ds_at(seq->items[i], k));
+        if (rc == MWL_OK)
+            rc = put_row(store, row, sps, source, &arena, &enc, stats, diag);
+        mwl_arena_clear(&arena);
+    }
+    mwl_wbuf_clear(&enc);
+    return rc;
+}
+
+/* ---- find -------------------------------------------------------------- */
+
+void mwl_store_filter_init(mwl_store_filter *f)
+{
+    memset(f, 0, sizeof *f);
+}
+
+static bool is_ascii(const char *s)
+{
+    for (; *s; s++) {
+        if ((unsigned char)*s >= 0x80)
+            return false;
+    }
+    return true;
+}
+
+/* The filter's text conditions, in a fixed order: (column, condition). */
+typedef struct cond_ref {
+    const char *column;
+    const mwl_store_cond *cond;
+} cond_ref;
+
+static size_t filter_conds(const mwl_store_filter *f, cond_ref refs[9])
+{
+    refs[0] = (cond_ref){"s.modality", &f->modality};
+    refs[1] = (cond_ref){"s.sps_id", &f->sps_id};
+    refs[2] = (cond_ref){"s.sps_status", &f->sps_status};
+    refs[3] = (cond_ref){"s.patient_id", &f->patient_id};
+    refs[4] = (cond_ref){"s.patient_name", &f->patient_name};
+    refs[5] = (cond_ref){"s.accession", &f->accession};
+    refs[6] = (cond_ref){"s.study_uid", &f->study_uid};
+    refs[7] = (cond_ref){"s.requested_procedure_id", &f->requested_procedure_id};
+    refs[8] = (cond_ref){"st.aet", &f->station_aet};
+    return 9;
+}
+
+/* Which conditions take part: 2 bits per text condition, then dates. */
+static uint32_t filter_shape(const mwl_store_filter *f, cond_ref refs[9], mwl_store_match used[9])
+{
+    uint32_t shape = 0;
+    size_t n = filter_conds(f, refs);
+    for (size_t i = 0; i < n; i++) {
+        mwl_store_match m = refs[i].cond->match;
+        const char *v = refs[i].cond->value;
+        if (!v || (m == MWL_STORE_PREFIX && !v[0]))
+            m = MWL_STORE_ANY;
+        /* A folded-name prefix range is only a superset for ASCII prefixes. */
+        if (refs[i].cond == &f->patient_name && m == MWL_STORE_PREFIX && !is_ascii(v))
+            m = MWL_STORE_ANY;
+        used[i] = m;
+        shape |= (uint32_t)m << (2 * i);
+    }
+    if (f->date_lo)
+        shape |= 1u << 20;
+    if (f->date_hi)
+        shape |= 1u << 21;
+    return shape;
+}
+
+int mwl_store_find_begin(mwl_store *store, const mwl_store_filter *filter, mwl_diag *diag)
+{
+    mwl_store_find_end(store);
+    cond_ref refs[9];
+    mwl_store_match used[9];
+    uint32_t shape = filter_shape(filter, refs, used);
+    size_t slot = (shape * 2654435761u) % STMT_CACHE;
+    for (size_t probe = 0; probe < STMT_CACHE; probe++, slot = (slot + 1) % STMT_CACHE) {
+        if (!store->find_cache[slot].stmt || store->find_cache[slot].shape == shape)
+            break;
+    }
+    sqlite3_stmt *st = store->find_cache[slot].stmt;
+    if (st && store->find_cache[slot].shape != shape) {
+        sqlite3_finalize(st); /* cache full: evict */
+        st = NULL;
+        store->find_cache[slot].stmt = NULL;
+    }
+    if (!st) {
+        char sql[2048];
+        size_t len = 0;
+        bool station = used[8] != MWL_STORE_ANY;
+        len += (size_t)snprintf(sql + len, sizeof sql - len, "SELECT s.id, s.dataset FROM %s WHERE 1",
+                                station ? "sps_station st JOIN sps s ON s.id = st.sps" : "sps s");
+        const char *date_col = station ? "st.start_date" : "s.start_date";
+        for (size_t i = 0; i < 9; i++) {
+            int param = (int)i + 1;
+            if (used[i] == MWL_STORE_EXACT)
+                len += (size_t)snprintf(sql + len, sizeof sql - len, " AND %s = ?%d", refs[i].column, param);
+            else if (used[i] == MWL_STORE_PREFIX)
+                /* A range on the index; the upper bound is the prefix
+                 * followed by the largest code point (bound below). */
+                len += (size_t)snprintf(sql + len, sizeof sql - len, " AND %s >= ?%d AND %s < ?%d",
+                                        refs[i].column, param, refs[i].column, param + 20);
+        }
+        if (filter->date_lo)
+            len += (size_t)snprintf(sql + len, sizeof sql - len, " AND %s >= ?40", date_col);
+        if (filter->date_hi)
+            len += (size_t)snprintf(sql + len, sizeof sql - len, " AND %s <= ?41", date_col);
+        snprintf(sql + len, sizeof sql - len, " ORDER BY s.start_date, s.start_time, s.id");
+        int rc = prepare(store, sql, &st, diag);
+        if (rc != MWL_OK)
+            return rc;
+        store->find_cache[slot].shape = shape;
+        store->find_cache[slot].stmt = st;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    for (size_t i = 0; i < 9; i++) {
+        if (used[i] == MWL_STORE_ANY)
+            continue;
+        const char *v = refs[i].cond->value;
+        char folded[256];
+        if (refs[i].cond == &filter->patient_name) {
+            mwl_store_fold_name(v, strlen(v), folded, sizeof folded);
+            v = folded;
+        }
+        sqlite3_bind_text(st, (int)i + 1, v, -1, SQLITE_TRANSIENT);
+        if (used[i] == MWL_STORE_PREFIX) {
+            /* prefix + U+10FFFF sorts after every string with that prefix
+             * under SQLite's default (memcmp on UTF-8) collation. */
+            char hi[300];
+            snprintf(hi, sizeof hi, "%s\xF4\x8F\xBF\xBF", v);
+            sqlite3_bind_text(st, (int)i + 21, hi, -1, SQLITE_TRANSIENT);
+        }
+    }
+    if (filter->date_lo)
+        sqlite3_bind_text(st, 40, filter->date_lo, -1, SQLITE_TRANSIENT);
+    if (filter->date_hi)
+        sqlite3_bind_text(st, 41, filter->date_hi, -1, SQLITE_TRANSIENT);
+    store->cursor = st;
+    return MWL_OK;
+}
+
+int mwl_store_find_next(mwl_store *store, mwl_store_row *row, mwl_diag *diag)
+{
+    if (!store->cursor)
+        return MWL_E_NOTFOUND;
+    int rc = sqlite3_step(store->cursor);
+    if (rc == SQLITE_DONE) {
+        mwl_store_find_end(store);
+        return MWL_E_NOTFOUND;
+    }
+    if (rc != SQLITE_ROW) {
+        int status = store_error(store, diag, "find");
+        mwl_store_find_end(store);
+        return status;
+    }
+    row->id = sqlite3_column_int64(store->cursor, 0);
+    row->dataset = sqlite3_column_blob(store->cursor, 1);
+    row->length = (size_t)sqlite3_column_bytes(store->cursor, 1);
+    return MWL_OK;
+}
+
+void mwl_store_find_end(mwl_store *store)
+{
+    if (store->cursor) {
+        sqlite3_reset(store->cursor);
+        store->cursor = NULL;
+    }
+}
+
+/* ---- remove / count ---------------------------------------------------- */
+
+int mwl_store_remove(mwl_store *store, const mwl_store_filter *filter, size_t *removed, mwl_diag *diag)
+{
+    cond_ref refs[9];
+    mwl_store_match used[9];
+    uint32_t shape = filter_shape(filter, refs, used);
+    if (shape == 0) {
+        mwl_diag_set(diag, 0, 0, "refusing to remove without a condition");
+        return MWL_E_INVALID;
+    }
+    /* Collect ids through the same search, then delete them. */
+    int rc = mwl_store_find_begin(store, filter, diag);
+    if (rc != MWL_OK)
+        return rc;
+    sqlite3_stmt *del;
+    rc = prepare(store, "DELETE FROM sps WHERE id = ?1", &del, diag);
+    if (rc != MWL_OK) {
+        mwl_store_find_end(store);
+        return rc;
+    }
+    /* Deleting while stepping the same table is safe in SQLite only for
+     * rows already visited; gather ids first to keep it simple and safe. */
+    size_t cap = 64, n = 0;
+    int64_t *ids = sqlite3_malloc64(cap * sizeof *ids);
+    mwl_store_row row;
+    while (ids && (rc = mwl_store_find_next(store, &row, diag)) == MWL_OK) {
+        if (n == cap) {
+            int64_t *more = sqlite3_realloc64(ids, 2 * cap * sizeof *ids);
+            if (!more) {
+                sqlite3_free(ids);
+                ids = NULL;
+                break;
+            }
+            ids = more;
+            cap *= 2;
+        }
+        ids[n++] = row.id;
+    }
+    mwl_store_find_end(store);
+    if (!ids) {
+        sqlite3_finalize(del);
+        return MWL_E_NOMEM;
+    }
+    if (rc != MWL_E_NOTFOUND) {
+        sqlite3_free(ids);
+        sqlite3_finalize(del);
+        return rc;
+    }
+    rc = MWL_OK;
+    for (size_t i = 0; i < n && rc == MWL_OK; i++) {
+        sqlite3_bind_int64(del, 1, ids[i]);
+        if (sqlite3_step(del) != SQLITE_DONE)
+            rc = store_error(store, diag, "remove");
+        sqlite3_reset(del);
+    }
+    sqlite3_free(ids);
+    sqlite3_finalize(del);
+    if (rc == MWL_OK && removed)
+        *removed = n;
+    return rc;
+}
+
+int mwl_store_clear(mwl_store *store, size_t *removed, mwl_diag *diag)
+{
+    int64_t n = 0;
+    int rc = mwl_store_count(store, &n, diag);
+    if (rc == MWL_OK)
+        rc = exec_sql(store, "DELETE FROM sps_station; DELETE FROM sps;", diag);
+    if (rc == MWL_OK && removed)
+        *removed = (size_t)n;
+    return rc;
+}
+
+int mwl_store_count(mwl_store *store, int64_t *count, mwl_diag *diag)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(store, "SELECT count(*) FROM sps", &st, diag);
+    if (rc != MWL_OK)
+        return rc;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *count = sqlite3_column_int64(st, 0);
+    } else {
+        rc = store_error(store, diag, "count");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
