@@ -1,0 +1,97 @@
+#include "util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dicom/datetime.h"
+
+static bool day_relative(int offset_days, char out[9])
+{
+    mwl_date today;
+    mwl_date_today(&today);
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    tm.tm_year = today.year - 1900;
+    tm.tm_mon = today.month - 1;
+    tm.tm_mday = today.day + offset_days;
+    tm.tm_hour = 12;
+    timegm(&tm);
+    mwl_date d = {(int16_t)(tm.tm_year + 1900), (int8_t)(tm.tm_mon + 1), (int8_t)tm.tm_mday};
+    mwl_date_format(&d, out, 9);
+    return true;
+}
+
+/* One end of a range: a date or a relative word; "" stays open. */
+static bool parse_end(const char *s, size_t len, char out[9])
+{
+    out[0] = '\0';
+    if (len == 0)
+        return true;
+    if (len == 5 && strncmp(s, "today", 5) == 0)
+        return day_relative(0, out);
+    if (len == 8 && strncmp(s, "tomorrow", 8) == 0)
+        return day_relative(1, out);
+    if (len == 9 && strncmp(s, "yesterday", 9) == 0)
+        return day_relative(-1, out);
+    mwl_date d;
+    if (len != 8 || mwl_date_parse(s, len, &d) != MWL_OK)
+        return false;
+    memcpy(out, s, 8);
+    out[8] = '\0';
+    return true;
+}
+
+bool tool_parse_date_option(const char *arg, char lo[9], char hi[9])
+{
+    lo[0] = hi[0] = '\0';
+    if (strcmp(arg, "all") == 0)
+        return true;
+    const char *dash = strchr(arg, '-');
+    if (!dash) {
+        if (!parse_end(arg, strlen(arg), lo))
+            return false;
+        memcpy(hi, lo, 9);
+        return lo[0] != '\0';
+    }
+    if (strchr(dash + 1, '-'))
+        return false;
+    if (!parse_end(arg, (size_t)(dash - arg), lo) || !parse_end(dash + 1, strlen(dash + 1), hi))
+        return false;
+    if (!lo[0] && !hi[0])
+        return false;
+    return !(lo[0] && hi[0] && strcmp(lo, hi) > 0);
+}
+
+void tool_json_string(FILE *out, const char *s, size_t len)
+{
+    fputc('"', out);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        switch (c) {
+        case '"': fputs("\\\"", out); break;
+        case '\\': fputs("\\\\", out); break;
+        case '\n': fputs("\\n", out); break;
+        case '\r': fputs("\\r", out); break;
+        case '\t': fputs("\\t", out); break;
+        default:
+            if (c < 0x20)
+                fprintf(out, "\\u%04x", c);
+            else
+                fputc(c, out);
+        }
+    }
+    fputc('"', out);
+}
+
+bool tool_parse_long(const char *s, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}

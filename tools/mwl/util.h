@@ -1,0 +1,20 @@
+/* Small helpers shared by the mwl subcommands. */
+#ifndef MWL_TOOLS_UTIL_H
+#define MWL_TOOLS_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* Parses a --date argument: "today", "tomorrow", "yesterday", "all",
+ * "YYYYMMDD", "FROM-TO", "FROM-" or "-TO" (dates as YYYYMMDD or today).
+ * Fills lo/hi ("" for an open end). Returns false when malformed. */
+bool tool_parse_date_option(const char *arg, char lo[9], char hi[9]);
+
+/* Writes `s` (UTF-8, `len` bytes) as a JSON string literal with quotes. */
+void tool_json_string(FILE *out, const char *s, size_t len);
+
+/* Parses a whole decimal number in [min, max]. */
+bool tool_parse_long(const char *s, long min, long max, long *out);
+
+#endif
