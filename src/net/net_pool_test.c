@@ -1,0 +1,210 @@
+/* The worker pool and its hand-off to the loop: jobs run off the loop
+ * thread and post their results back; the queue is bounded; a slow job
+ * does not hold up the loop's timers; free drains queued jobs. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "net/net_int.h"
+
+#define THREADS 3
+
+typedef struct result_job {
+    mwl_pool_job job;   /* runs on a worker */
+    mwl_loop_task task; /* then reports on the loop thread */
+    mwl_loop *loop;
+    size_t worker;
+    pthread_t ran_on;
+    int value, square;
+    int *delivered; /* loop-thread only */
+} result_job;
+
+static void deliver(mwl_loop *loop, mwl_loop_task *task)
+{
+    (void)loop;
+    result_job *r = (result_job *)((char *)task - offsetof(result_job, task));
+    (*r->delivered)++;
+}
+
+static void compute(mwl_pool_job *job, size_t worker)
+{
+    result_job *r = (result_job *)job; /* job is the first member */
+    r->worker = worker;
+    r->ran_on = pthread_self();
+    r->square = r->value * r->value;
+    r->task.fn = deliver;
+    mwl_loop_post(r->loop, &r->task);
+}
+
+static void test_jobs_post_back(void)
+{
+    mwl_loop_config config = {1, 1, 0, 0};
+    mwl_loop *loop = NULL;
+    mwl_pool *pool = NULL;
+    CHECK_EQ_INT(mwl_loop_new(&config, NULL, &loop, NULL), MWL_OK);
+    CHECK_EQ_INT(mwl_pool_new(THREADS, 64, NULL, &pool, NULL), MWL_OK);
+    if (!loop || !pool) {
+        mwl_pool_free(pool);
+        mwl_loop_free(loop);
+        return;
+    }
+    CHECK_EQ_INT(mwl_pool_threads(pool), THREADS);
+    static result_job jobs[60];
+    int delivered = 0;
+    for (int i = 0; i < 60; i++) {
+        memset(&jobs[i], 0, sizeof jobs[i]);
+        jobs[i].job.fn = compute;
+        jobs[i].loop = loop;
+        jobs[i].value = i;
+        jobs[i].delivered = &delivered;
+        CHECK_EQ_INT(mwl_pool_submit(pool, &jobs[i].job), MWL_OK);
+    }
+    uint64_t deadline = mwl_deadline_in(2000);
+    while (delivered < 60 && mwl_now_ms() < deadline)
+        CHECK_EQ_INT(mwl_loop_run_once(loop, 100), MWL_OK);
+    CHECK_EQ_INT(delivered, 60);
+    pthread_t self = pthread_self();
+    for (int i = 0; i < 60; i++) {
+        CHECK_EQ_INT(jobs[i].square, i * i);
+        CHECK(jobs[i].worker < THREADS);
+        CHECK(!pthread_equal(jobs[i].ran_on, self));
+    }
+    mwl_pool_free(pool);
+    mwl_loop_free(loop);
+}
+
+/* A job that blocks until released, to fill the pool on purpose. */
+typedef struct gate_job {
+    mwl_pool_job job;
+    atomic_int *open;
+    atomic_int *started;
+    atomic_int *finished;
+} gate_job;
+
+static void wait_at_gate(mwl_pool_job *job, size_t worker)
+{
+    (void)worker;
+    gate_job *g = (gate_job *)job;
+    atomic_fetch_add(g->started, 1);
+    /* Bounded: the test opens the gate well within this. */
+    for (int i = 0; i < 2000 && !atomic_load(g->open); i++)
+        usleep(1000);
+    atomic_fetch_add(g->finished, 1);
+}
+
+static void test_queue_bound(void)
+{
+    mwl_pool *pool = NULL;
+    CHECK_EQ_INT(mwl_pool_new(1, 2, NULL, &pool, NULL), MWL_OK);
+    if (!pool)
+        return;
+    atomic_int open = 0, started = 0, finished = 0;
+    gate_job jobs[4];
+    for (int i = 0; i < 4; i++)
+        jobs[i] = (gate_job){{wait_at_gate, NULL}, &open, &started, &finished};
+    CHECK_EQ_INT(mwl_pool_submit(pool, &jobs[0].job), MWL_OK);
+    /* Wait until the single worker holds job 0, so the queue is empty. */
+    for (int i = 0; i < 1000 && atomic_load(&started) == 0; i++)
+        usleep(1000);
+    CHECK_EQ_INT(atomic_load(&started), 1);
+    CHECK_EQ_INT(mwl_pool_submit(pool, &jobs[1].job), MWL_OK);
+    CHECK_EQ_INT(mwl_pool_submit(pool, &jobs[2].job), MWL_OK);
+    /* Full: refused at once rather than blocking the caller (the loop). */
+    uint64_t start = mwl_now_ms();
+    CHECK_EQ_INT(mwl_pool_submit(pool, &jobs[3].job), MWL_E_LIMIT);
+    CHECK(mwl_now_ms() - start < 100);
+    atomic_store(&open, 1);
+    /* Free runs what was queued before it returns. */
+    mwl_pool_free(pool);
+    CHECK_EQ_INT(atomic_load(&finished), 3);
+
+    mwl_pool *none = NULL;
+    CHECK_EQ_INT(mwl_pool_new(0, 1, NULL, &none, NULL), MWL_E_INVALID);
+    CHECK_EQ_INT(mwl_pool_new(1, 0, NULL, &none, NULL), MWL_E_INVALID);
+    CHECK(none == NULL);
+}
+
+typedef struct slow_job {
+    mwl_pool_job job;
+    mwl_loop_task task;
+    mwl_loop *loop;
+    int ms;
+    int done;
+} slow_job;
+
+static void slow_done(mwl_loop *loop, mwl_loop_task *task)
+{
+    (void)loop;
+    slow_job *s = (slow_job *)((char *)task - offsetof(slow_job, task));
+    s->done = 1;
+}
+
+static void run_slow(mwl_pool_job *job, size_t worker)
+{
+    (void)worker;
+    slow_job *s = (slow_job *)job;
+    usleep((useconds_t)s->ms * 1000); /* a long store query */
+    s->task.fn = slow_done;
+    mwl_loop_post(s->loop, &s->task);
+}
+
+static void count_tick(mwl_loop *loop, uint64_t id, void *user)
+{
+    (void)loop;
+    (void)id;
+    uint64_t *late = user;
+    uint64_t lateness = mwl_loop_now(loop) - late[1];
+    if (lateness > late[0])
+        late[0] = lateness;
+    late[2]++;
+    late[1] = mwl_now_ms() + 10;
+    uint64_t next;
+    CHECK_EQ_INT(mwl_loop_timer_add(loop, late[1], count_tick, user, &next), MWL_OK);
+}
+
+static void test_slow_job_does_not_block_loop(void)
+{
+    mwl_loop_config config = {1, 4, 0, 0};
+    mwl_loop *loop = NULL;
+    mwl_pool *pool = NULL;
+    CHECK_EQ_INT(mwl_loop_new(&config, NULL, &loop, NULL), MWL_OK);
+    CHECK_EQ_INT(mwl_pool_new(1, 4, NULL, &pool, NULL), MWL_OK);
+    if (!loop || !pool) {
+        mwl_pool_free(pool);
+        mwl_loop_free(loop);
+        return;
+    }
+    slow_job s;
+    memset(&s, 0, sizeof s);
+    s.job.fn = run_slow;
+    s.loop = loop;
+    s.ms = 300;
+    CHECK_EQ_INT(mwl_pool_submit(pool, &s.job), MWL_OK);
+    /* A 10 ms tick (standing in for C-ECHOs and ARTIM timers on other
+     * associations) keeps running on time while the job sleeps. */
+    uint64_t tick[3] = {0, mwl_now_ms() + 10, 0}; /* max lateness, due, count */
+    uint64_t id;
+    CHECK_EQ_INT(mwl_loop_timer_add(loop, tick[1], count_tick, tick, &id), MWL_OK);
+    uint64_t deadline = mwl_deadline_in(2000);
+    while (!s.done && mwl_now_ms() < deadline)
+        CHECK_EQ_INT(mwl_loop_run_once(loop, 100), MWL_OK);
+    CHECK(s.done);
+    CHECK(tick[2] >= 10);
+    CHECK(tick[0] < 150); /* blocked behind the job would be ~300 ms */
+    mwl_pool_free(pool);
+    mwl_loop_free(loop);
+}
+
+int main(void)
+{
+    size_t before = 0, after = 0;
+    CHECK_EQ_INT(mwl_net_count_fds(&before), MWL_OK);
+    RUN_TEST(test_jobs_post_back);
+    RUN_TEST(test_queue_bound);
+    RUN_TEST(test_slow_job_does_not_block_loop);
+    CHECK_EQ_INT(mwl_net_count_fds(&after), MWL_OK);
+    CHECK_EQ_INT(after, before);
+    return check_report("net_pool_test");
+}
