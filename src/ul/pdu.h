@@ -218,7 +218,7 @@ MWL_MUST_CHECK int mwl_pdu_decode(const uint8_t *in, size_t len, mwl_arena *aren
                                   mwl_pdu *out, size_t *consumed, mwl_diag *diag);
 
 /* Encoders append one whole PDU to `out` and return MWL_OK, MWL_E_NOMEM,
- * or MWL_E_INVALID (a string too long for its field, an odd or zero
+ * or MWL_E_INVALID (a string too long for its field, an even or zero
  * context ID, more than 255 bytes where one byte counts). */
 MWL_MUST_CHECK int mwl_pdu_encode_associate_rq(const mwl_assoc_rq *rq, mwl_wbuf *out);
 MWL_MUST_CHECK int mwl_pdu_encode_associate_ac(const mwl_assoc_ac *ac, mwl_wbuf *out);
