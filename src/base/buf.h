@@ -166,7 +166,7 @@ typedef struct mwl_wbuf {
 void mwl_wbuf_init(mwl_wbuf *w, const mwl_mem *mem);
 void mwl_wbuf_clear(mwl_wbuf *w); /* frees the storage; NULL-safe */
 /* Ensures room for `n` more bytes; returns a pointer to them or NULL. The
- * bytes are not counted until mwl_wbuf_put/advance. */
+ * bytes are not counted until the caller adds n to w->len. */
 uint8_t *mwl_wbuf_reserve(mwl_wbuf *w, size_t n);
 void mwl_wbuf_put(mwl_wbuf *w, const void *p, size_t n);
 void mwl_wbuf_put_u8(mwl_wbuf *w, uint8_t v);
