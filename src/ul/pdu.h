@@ -188,10 +188,11 @@ typedef struct mwl_pdu {
 } mwl_pdu;
 
 typedef struct mwl_pdu_limits {
-    uint32_t max_pdu_length;      /* largest PDU-length we accept; default 1 MiB + 6 */
+    uint32_t max_pdu_length;      /* largest PDU-length field (excluding the 6-byte header) we accept */
     size_t max_contexts;          /* presentation context items; default 128 */
     size_t max_transfer_syntaxes; /* per context; default 64 */
-    size_t max_sub_items;         /* role/extended-negotiation sub-items each; default 128 */
+    size_t max_sub_items;         /* role/extended-negotiation sub-items each, and related SOP classes
+                                     in one 57H; default 128 */
     size_t max_pdvs;              /* PDVs per P-DATA-TF; default 1024 */
 } mwl_pdu_limits;
 
