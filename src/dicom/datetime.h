@@ -71,7 +71,9 @@ MWL_MUST_CHECK int mwl_datetime_range_parse(const char *s, size_t len, mwl_datet
 /* Today's date and the current time in local time (for "today" queries). */
 void mwl_date_today(mwl_date *out);
 
-/* Formats into buf ("YYYYMMDD": cap >= 9; time "HHMMSS[.FFFFFF]": cap >= 14). */
+/* Formats into buf: a date as "YYYYMMDD" (cap >= 9); a time with only the components
+ * it has ("10", "1030", "103015", "103015.500000"; cap >= 14), since zero-padding
+ * would change what a partial value means as a range bound. */
 void mwl_date_format(const mwl_date *d, char *buf, size_t cap);
 void mwl_time_format(const mwl_time *t, char *buf, size_t cap);
 
