@@ -22,7 +22,7 @@ typedef enum mwl_ts {
     MWL_TS_COUNT
 } mwl_ts;
 
-/* The UID of a transfer syntax, e.g. "1.2.840.10008.1.2.1". */
+/* The UID of a transfer syntax, e.g. "1.2.840.10008.1.2.1"; NULL when out of range. */
 const char *mwl_ts_uid(mwl_ts ts);
 /* UID (trailing NUL/space ignored) -> mwl_ts; MWL_E_UNSUPPORTED otherwise. */
 MWL_MUST_CHECK int mwl_ts_from_uid(const char *uid, size_t len, mwl_ts *out);
@@ -42,16 +42,23 @@ void mwl_decode_limits_init(mwl_decode_limits *lim);
  * little-endian storage form. Sequences and items of defined or undefined
  * length are accepted; odd value lengths are tolerated; group length
  * elements other than groups 0000/0002 are dropped. `lim` NULL = defaults.
+ * For the Deflated syntax, error offsets refer to the inflated bytes and
+ * bytes after the end of the deflate stream are ignored. On error *out is
+ * untouched (the arena may hold partial allocations).
  * Returns MWL_OK, MWL_E_MALFORMED, MWL_E_LIMIT, MWL_E_NOMEM. */
 MWL_MUST_CHECK int mwl_ds_decode(const uint8_t *data, size_t len, mwl_ts ts, mwl_arena *arena,
                                  const mwl_decode_limits *lim, mwl_ds **out, mwl_diag *diag);
 
 /* Appends the encoding of `ds` in `ts` to `out`: every element present,
- * explicit lengths for every sequence and item, odd values padded to even
+ * explicit lengths for every sequence and item (except that in Implicit VR a
+ * sequence the dictionary does not list as SQ -- a private one -- gets an
+ * undefined length and a delimiter, or a reader would take it for UN bytes),
+ * odd values padded to even
  * with the VR's padding byte. (The decoder drops group length elements
  * (gggg,0000) of groups other than 0000 and 0002: they are retired and would
  * go stale when a data set is edited.) Returns MWL_OK, MWL_E_NOMEM,
- * MWL_E_LIMIT, MWL_E_INVALID (a value too long for a short-form length). */
+ * MWL_E_LIMIT, MWL_E_INVALID (a value too long for a short-form length, an
+ * (FFFE,xxxx) tag or VR NONE); on error out->len is restored. */
 MWL_MUST_CHECK int mwl_ds_encode(const mwl_ds *ds, mwl_ts ts, mwl_wbuf *out);
 
 /* ---- Part 10 files ----------------------------------------------------- */
