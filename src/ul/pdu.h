@@ -76,7 +76,7 @@ enum { MWL_PDV_COMMAND = 0x01, MWL_PDV_LAST = 0x02 };
 /* All strings below are NUL-terminated, with trailing NUL/space padding
  * removed; AE titles also lose leading spaces (they are not significant). */
 
-typedef struct mwl_pctx_rq { /* item 20H */
+typedef struct mwl_pctx_rq {        /* item 20H */
     uint8_t id;                     /* odd, 1..255 */
     const char *abstract_syntax;    /* sub-item 30H */
     const char **transfer_syntaxes; /* sub-items 40H, in the order proposed */
@@ -117,31 +117,31 @@ typedef struct mwl_user_identity_rq { /* sub-item 58H */
     size_t secondary_length;
 } mwl_user_identity_rq;
 
-typedef struct mwl_user_info { /* item 50H */
-    uint32_t max_length;              /* sub-item 51H; 0 = unlimited */
-    const char *implementation_class_uid;  /* 52H; "" when absent */
+typedef struct mwl_user_info {               /* item 50H */
+    uint32_t max_length;                     /* sub-item 51H; 0 = unlimited */
+    const char *implementation_class_uid;    /* 52H; "" when absent */
     const char *implementation_version_name; /* 55H; "" when absent */
-    bool has_async_window;            /* 53H */
+    bool has_async_window;                   /* 53H */
     uint16_t max_operations_invoked;
     uint16_t max_operations_performed;
-    mwl_role_selection *roles;        /* 54H */
+    mwl_role_selection *roles; /* 54H */
     size_t role_count;
     mwl_ext_negotiation *ext_negotiations; /* 56H */
     size_t ext_negotiation_count;
     mwl_common_ext_negotiation *common_ext_negotiations; /* 57H */
     size_t common_ext_negotiation_count;
-    bool has_user_identity_rq;        /* 58H */
+    bool has_user_identity_rq; /* 58H */
     mwl_user_identity_rq user_identity_rq;
-    bool has_user_identity_ac;        /* 59H */
+    bool has_user_identity_ac; /* 59H */
     const uint8_t *server_response;
     size_t server_response_length;
 } mwl_user_info;
 
-typedef struct mwl_assoc_rq { /* PDU 01H */
-    uint16_t protocol_version;     /* bit 0 must be set */
+typedef struct mwl_assoc_rq {  /* PDU 01H */
+    uint16_t protocol_version; /* bit 0 must be set */
     char called_ae[MWL_AE_TITLE_MAX + 1];
     char calling_ae[MWL_AE_TITLE_MAX + 1];
-    uint8_t echo[64];              /* bytes 11-74 as received, echoed in the AC */
+    uint8_t echo[64];                /* bytes 11-74 as received, echoed in the AC */
     const char *application_context; /* item 10H */
     mwl_pctx_rq *contexts;
     size_t context_count;
@@ -150,7 +150,7 @@ typedef struct mwl_assoc_rq { /* PDU 01H */
 
 typedef struct mwl_assoc_ac { /* PDU 02H */
     uint16_t protocol_version;
-    uint8_t echo[64];              /* bytes 11-74: as received in the RQ */
+    uint8_t echo[64]; /* bytes 11-74: as received in the RQ */
     const char *application_context;
     mwl_pctx_ac *contexts;
     size_t context_count;
