@@ -1,0 +1,297 @@
+/* Modality Worklist information model (PS3.4 Annex K, Table K.6-1) and the
+ * C-FIND matching engine (PS3.4 C.2.2.2): parse an identifier once into a
+ * query, match stored worklist items against it, one candidate per Scheduled
+ * Procedure Step, and build each response with exactly the requested keys.
+ *
+ * Which keys exist, how each may be matched and how it is returned come from
+ * data/worklist/keys.tsv (generated into keys_gen.c), not from code.
+ *
+ * A C-FIND SCP uses it like this (one identifier, any number of items):
+ *
+ *     mwl_query *q;
+ *     int rc = mwl_query_parse(identifier, arena, &q, &diag);
+ *     if (rc != MWL_OK)              // failure: no Pending responses
+ *         send(mwl_query_failure_status(rc), diag.tag, diag.msg);  // (0000,0901/0902)
+ *     if (calling-AE filtering is on && mwl_query_is_universal(q, aet_path, 2))
+ *         rc = mwl_query_constrain(q, aet_path, 2, calling_aet, &diag);
+ *     mwl_matcher m;  mwl_matcher_init(&m, &opts, mem);
+ *     for each candidate item the store yields (SQL only narrows):
+ *         for (size_t i = 0, n = mwl_expand_count(item); i < n; i++) {
+ *             bool hit;
+ *             rc = mwl_match_dataset(&m, q, item, i, &hit, &diag);
+ *             if (rc == MWL_OK && hit) {
+ *                 mwl_ds *resp;
+ *                 rc = mwl_project(&m, q, item, i, response_arena, &resp, &diag);
+ *                 send(mwl_query_pending_status(q), resp);     // FF00 or FF01
+ *             }
+ *         }
+ *     send(0x0000);
+ *     mwl_matcher_clear(&m);
+ *
+ * Strings are compared in UTF-8: the identifier's values are decoded once by
+ * its Specific Character Set, each stored value by the stored item's own
+ * (dicom/charset.h is the only place that converts).
+ */
+#ifndef MWL_WORKLIST_WORKLIST_H
+#define MWL_WORKLIST_WORKLIST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/mem.h"
+#include "base/status.h"
+#include "dicom/dataset.h"
+
+/* ---- the keys table (PS3.4 Table K.6-1, data/worklist/keys.tsv) --------- */
+
+/* Matching key type (K.2.2.1): required, optional, or not a matching key. */
+typedef enum mwl_wlkey_type { MWL_WLKEY_NONE = 0, MWL_WLKEY_R, MWL_WLKEY_O } mwl_wlkey_type;
+
+/* Return key type (K.2.2.1.2, PS3.5 data element types); NEVER = accepted in
+ * an identifier but never returned. */
+typedef enum mwl_wlkey_return {
+    MWL_RETURN_NEVER = 0,
+    MWL_RETURN_1,
+    MWL_RETURN_1C,
+    MWL_RETURN_2,
+    MWL_RETURN_2C,
+    MWL_RETURN_3
+} mwl_wlkey_return;
+
+/* Matching types supported for a key (bit set). Universal matching
+ * (C.2.2.2.3) and empty value matching (C.2.2.2.7) are available on every
+ * matching key; MWL_MATCH_UNIVERSAL alone means "universal matching only". */
+enum {
+    MWL_MATCH_SINGLE = 1 << 0,    /* C.2.2.2.1 */
+    MWL_MATCH_UID_LIST = 1 << 1,  /* C.2.2.2.2 */
+    MWL_MATCH_WILDCARD = 1 << 2,  /* C.2.2.2.4 */
+    MWL_MATCH_RANGE = 1 << 3,     /* C.2.2.2.5 */
+    MWL_MATCH_SEQUENCE = 1 << 4,  /* C.2.2.2.6 */
+    MWL_MATCH_UNIVERSAL = 1 << 5, /* C.2.2.2.3 only */
+};
+
+/* Key flags. */
+enum {
+    MWL_WLKEY_EXPAND = 1 << 0,  /* one response per item (the SPS Sequence, K.6.1.2.1) */
+    MWL_WLKEY_ALWAYS = 1 << 1,  /* returned whenever the stored item has it (K.4.1.1.3.2) */
+    MWL_WLKEY_NOEMPTY = 1 << 2, /* never returned zero length (Timezone Offset From UTC) */
+    MWL_WLKEY_CHARSET = 1 << 3, /* Specific Character Set: never matched, set from the item */
+    MWL_WLKEY_IGNORE = 1 << 4,  /* accepted and ignored: not matched, not returned, no FF01 */
+};
+
+typedef struct mwl_wlkey {
+    uint32_t tag;
+    uint8_t vr;          /* mwl_vr */
+    uint8_t key_type;    /* mwl_wlkey_type */
+    uint8_t return_type; /* mwl_wlkey_return */
+    uint8_t matching;    /* MWL_MATCH_* bits */
+    uint8_t flags;       /* MWL_WLKEY_* bits */
+    int16_t parent;      /* index of the enclosing sequence key, -1 at top level */
+    uint16_t first_child;
+    uint16_t child_count;
+    int16_t pair; /* DA key: index of the TM key for combined date-time matching, else -1 */
+    const char *keyword;
+} mwl_wlkey;
+
+/* The key `tag` directly inside sequence key `parent` (NULL: top level), or
+ * NULL when the model has no such key. */
+const mwl_wlkey *mwl_wlkey_find(const mwl_wlkey *parent, uint32_t tag);
+/* Number of keys inside `parent` (NULL: top level) and the i-th of them in
+ * tag order (NULL past the end). */
+size_t mwl_wlkey_child_count(const mwl_wlkey *parent);
+const mwl_wlkey *mwl_wlkey_child(const mwl_wlkey *parent, size_t i);
+/* The enclosing sequence key, or NULL at top level. */
+const mwl_wlkey *mwl_wlkey_parent(const mwl_wlkey *key);
+/* The top-level key with MWL_WLKEY_EXPAND (the SPS Sequence), or NULL. */
+const mwl_wlkey *mwl_wlkey_expand_key(void);
+
+/* ---- parsed query -------------------------------------------------------- */
+
+/* How a key of the identifier is matched, decided from its value (C.2.2.2)
+ * and checked against the key's row in the table. */
+typedef enum mwl_qkind {
+    MWL_Q_UNIVERSAL = 0, /* C.2.2.2.3: zero length, or only '*' (C.2.2.2.4 note) */
+    MWL_Q_SINGLE,        /* C.2.2.2.1: single value (several values: any of them) */
+    MWL_Q_UID_LIST,      /* C.2.2.2.2 */
+    MWL_Q_WILDCARD,      /* C.2.2.2.4: at least one value has '*' or '?' */
+    MWL_Q_RANGE,         /* C.2.2.2.5: at least one value is a DA/TM/DT range */
+    MWL_Q_DATETIME,      /* C.2.2.2.5.4: a DA range combined with its paired TM range */
+    MWL_Q_SEQUENCE,      /* C.2.2.2.6: an item with at least one non-universal key */
+    MWL_Q_EMPTY,         /* C.2.2.2.7: the value "" asks for an empty or absent attribute */
+    MWL_Q_IGNORED,       /* not matched (unsupported, or not a matching key); still returned */
+} mwl_qkind;
+
+/* One value of a key. Strings are UTF-8, trimmed per VR (PS3.5 6.2),
+ * NUL-terminated; PN values are normalised (spaces around components and
+ * trailing empty components and groups removed). */
+typedef struct mwl_qvalue {
+    const char *text; /* string VRs: the value; binary VRs: the raw value bytes */
+    size_t len;
+    uint8_t kind; /* MWL_Q_SINGLE, MWL_Q_WILDCARD or MWL_Q_RANGE */
+    bool has_lo, has_hi;
+    /* DA/TM/DT (single values too, as lo == hi), inclusive, per
+     * dicom/datetime.h: DA YYYYMMDD as an integer (mwl_date_key), TM
+     * microseconds since midnight, DT microseconds since year 0 (UTC when
+     * the value has an offset); an upper bound with fewer components ends
+     * where the period it names ends ("10" = 10:59:59.999999). The store
+     * can narrow its SQL on these (e.g. SPS start date BETWEEN lo AND hi). */
+    int64_t lo, hi;
+    double number; /* IS/DS */
+} mwl_qvalue;
+
+typedef struct mwl_qkey mwl_qkey;
+struct mwl_qkey {
+    uint32_t tag;
+    uint8_t vr;           /* the table's VR (the identifier's for unknown keys) */
+    uint8_t kind;         /* mwl_qkind */
+    bool returned;        /* false for match-only keys added by mwl_query_constrain */
+    bool unsupported;     /* counted for the FF01 status (K.4.1.3) */
+    bool paired;          /* TM key folded into its DA key's MWL_Q_DATETIME */
+    bool all_children;    /* SQ requested as empty sequence or empty item (K.2.2.1.2 note 4) */
+    const mwl_wlkey *key; /* the table row; NULL when the model has no such key */
+    const mwl_elem *elem; /* the element in the identifier (NULL if added) */
+    size_t value_count;
+    const mwl_qvalue *values;
+    int64_t dt_lo, dt_hi; /* MWL_Q_DATETIME: combined bounds */
+    bool dt_has_lo, dt_has_hi;
+    size_t child_count; /* SQ: the keys of the identifier's item, in tag order */
+    mwl_qkey *children;
+};
+
+typedef struct mwl_query mwl_query;
+
+/* Parses a C-FIND identifier into a query allocated in `arena`. Every value
+ * is decoded to UTF-8 by the identifier's Specific Character Set, split and
+ * trimmed once; ranges and numbers are parsed once. The query points into
+ * `identifier` (for offending elements): both must outlive it.
+ *
+ * Returns MWL_OK, or (with the offending tag and a comment of at most 64
+ * characters in diag, ready for (0000,0901) and (0000,0902)):
+ *   MWL_E_MALFORMED   the identifier does not match the SOP class: a sequence
+ *                     key with more than one item (C.2.2.2.6), a key with a VR
+ *                     other than the model's, an invalid value for the VR (a
+ *                     bad date, a range crossing midnight, a UID with a
+ *                     wildcard), a matching type a required key does not
+ *                     support;
+ *   MWL_E_UNSUPPORTED a Specific Character Set we cannot decode;
+ *   MWL_E_CHARSET     bytes invalid in the identifier's character set;
+ *   MWL_E_NOMEM.
+ * Optional keys we do not support (not in the table, or a value on a key
+ * that is not a matching key) are no error: they are flagged for FF01 and
+ * returned if the item has them (K.2.2.1.1.2). */
+MWL_MUST_CHECK int mwl_query_parse(const mwl_ds *identifier, mwl_arena *arena, mwl_query **out,
+                                   mwl_diag *diag);
+
+/* The DIMSE status of each Pending response (K.4.1.3, PS3.4 Table K.4-2):
+ * 0xFF01 when some optional key of the identifier is not supported, else
+ * 0xFF00. */
+uint16_t mwl_query_pending_status(const mwl_query *q);
+/* Number of keys flagged unsupported (the reason for FF01). */
+size_t mwl_query_unsupported_count(const mwl_query *q);
+/* The failure status for a mwl_query_parse error: 0xA900 (identifier does
+ * not match SOP class) for MWL_E_MALFORMED, MWL_E_UNSUPPORTED, MWL_E_CHARSET,
+ * MWL_E_INVALID; 0xA700 (out of resources) for MWL_E_NOMEM and MWL_E_LIMIT;
+ * 0xC000 (unable to process) otherwise. */
+uint16_t mwl_query_failure_status(int rc);
+
+/* Top-level keys in tag order. */
+size_t mwl_query_key_count(const mwl_query *q);
+const mwl_qkey *mwl_query_key_at(const mwl_query *q, size_t index);
+/* The key at `path` (top-level tag, then the tags inside each sequence), or
+ * NULL when the identifier has none. Valid until the next
+ * mwl_query_constrain. */
+const mwl_qkey *mwl_query_find(const mwl_query *q, const uint32_t *path, size_t depth);
+/* True when the key at `path` is absent or matches universally, i.e. the
+ * identifier does not restrict it. */
+bool mwl_query_is_universal(const mwl_query *q, const uint32_t *path, size_t depth);
+
+/* Adds or replaces a matching condition before matching, e.g. "Scheduled
+ * Station AE Title empty in the identifier -> only this calling AE title":
+ * path {ScheduledProcedureStepSequence, ScheduledStationAETitle}, "CT_1".
+ * `utf8` is read with the identifier rules (wildcards, ranges, '\' lists).
+ * A key the identifier has keeps being returned; a key it lacks is added
+ * for matching only and never returned. Returns MWL_OK, MWL_E_INVALID (path
+ * not in the model or not a string key), MWL_E_MALFORMED (bad value),
+ * MWL_E_NOMEM. Pointers from mwl_query_find/key_at may move. */
+MWL_MUST_CHECK int mwl_query_constrain(mwl_query *q, const uint32_t *path, size_t depth, const char *utf8,
+                                       mwl_diag *diag);
+
+/* ---- matching ------------------------------------------------------------ */
+
+typedef struct mwl_match_opts {
+    /* PN (C.2.2.2.1.1 and K.6.1.3.2): false (default) compares PN values
+     * case-insensitively (ASCII, Latin-1, Latin Extended-A, Greek, Cyrillic,
+     * full-width Latin), because many modalities send names in upper case. */
+    bool pn_case_sensitive;
+    /* PN: also ignore accents (default false): the Latin letters of
+     * U+00C0..U+017F with a diacritic or a stroke compare as their base
+     * letter (e-acute as e, O-stroke as O, L-stroke as L, dotless i as i);
+     * ligatures and other letters (AE, OE, IJ, sharp s, thorn, eth, eng,
+     * kra) are left as they are. */
+    bool pn_accent_insensitive;
+} mwl_match_opts;
+
+/* Defaults: PN case-insensitive, accent-sensitive. */
+void mwl_match_opts_init(mwl_match_opts *opts);
+
+/* Per-thread matching context: options plus scratch buffers reused from one
+ * item to the next, so matching allocates only while the scratch grows. */
+typedef struct mwl_matcher {
+    mwl_match_opts opts;
+    mwl_wbuf text; /* stored value decoded to UTF-8 */
+    mwl_wbuf norm; /* normalised PN */
+} mwl_matcher;
+
+/* Never fails. `opts` NULL = defaults; `mem` NULL = default allocator. */
+void mwl_matcher_init(mwl_matcher *m, const mwl_match_opts *opts, const mwl_mem *mem);
+/* Frees the scratch; NULL-safe. */
+void mwl_matcher_clear(mwl_matcher *m);
+
+/* Matches stored worklist item `item` (a whole entity: patient, visit,
+ * request and its Scheduled Procedure Steps) as seen through expansion
+ * `expand_index` (see mwl_expand_count: only that SPS item is visible;
+ * SIZE_MAX looks at every SPS item, for "does any SPS match")
+ * against `q`. Every non-universal key must match (C.2.2.2); an attribute
+ * absent or empty in the item never matches a non-universal key
+ * (K.2.2.1.1.1); a multi-valued attribute matches when any value does
+ * (C.2.2.3). *matched gets the verdict.
+ * Returns MWL_OK, MWL_E_UNSUPPORTED (the item's Specific Character Set),
+ * MWL_E_CHARSET (undecodable bytes in the item), MWL_E_NOMEM: the caller
+ * should log and skip the item. */
+MWL_MUST_CHECK int mwl_match_dataset(mwl_matcher *m, const mwl_query *q, const mwl_ds *item,
+                                     size_t expand_index, bool *matched, mwl_diag *diag);
+
+/* ---- expansion: one response per Scheduled Procedure Step (K.6.1.2.1) ---- */
+
+/* Number of responses `item` can give: the item count of its expanded
+ * sequence (the SPS Sequence), or 1 when it has none (matched as it is). */
+size_t mwl_expand_count(const mwl_ds *item);
+/* A copy of `item` in `arena` whose SPS Sequence holds only item
+ * `expand_index`. Matching and projection do not need it (they take the
+ * index); it is for tools and tests. MWL_E_INVALID for an index past
+ * mwl_expand_count, MWL_E_NOMEM. */
+MWL_MUST_CHECK int mwl_expand_item(const mwl_ds *item, size_t expand_index, mwl_arena *arena, mwl_ds **out);
+
+/* ---- projection: the response identifier (K.4.1.1.3.2, C.2.2.2.6) -------- */
+
+/* Builds the response for `item` (as seen through `expand_index`; with
+ * SIZE_MAX the SPS Sequence holds every SPS item that matched) in
+ * `arena`: exactly the requested keys (match-only keys excluded), with the
+ * item's values; a requested key the item lacks is present and empty (its
+ * table VR), except keys unknown to the model (omitted unless the item has
+ * them) and MWL_WLKEY_NOEMPTY keys. Sequence keys hold the matching items
+ * (all items for a universal sequence, the one SPS for the expanded
+ * sequence), each with only the requested nested keys; a sequence requested
+ * as an empty sequence or with one empty item gets every table key of that
+ * sequence (types 1 and 2 even when empty, types 1C, 2C and 3 when the item
+ * has them). MWL_WLKEY_ALWAYS keys the item has are added; (0008,0005) is
+ * copied from the item (the values keep the item's encoding).
+ * Returns MWL_OK, MWL_E_UNSUPPORTED, MWL_E_CHARSET (see mwl_match_dataset),
+ * MWL_E_NOMEM. */
+MWL_MUST_CHECK int mwl_project(mwl_matcher *m, const mwl_query *q, const mwl_ds *item, size_t expand_index,
+                               mwl_arena *arena, mwl_ds **out, mwl_diag *diag);
+
+#endif
