@@ -18,7 +18,6 @@ CREATE TABLE sps (
     sps_id                 TEXT,
     sps_status             TEXT,
     patient_id             TEXT,
-    patient_name           TEXT,    -- folded (upper case, no accents), UTF-8
     accession              TEXT,
     study_uid              TEXT,
     requested_procedure_id TEXT,
@@ -34,10 +33,17 @@ CREATE TABLE sps_station (
     PRIMARY KEY (aet, start_date, sps)
 ) WITHOUT ROWID;
 CREATE INDEX sps_station_sps ON sps_station(sps);
+-- Patient's Name, one row per component group, in the matcher's widest
+-- folding (worklist mwl_pn_index_form), so a name prefix can narrow.
+CREATE TABLE sps_name (
+    name TEXT NOT NULL,
+    sps  INTEGER NOT NULL REFERENCES sps(id) ON DELETE CASCADE,
+    PRIMARY KEY (name, sps)
+) WITHOUT ROWID;
+CREATE INDEX sps_name_sps ON sps_name(sps);
 CREATE INDEX sps_date_modality ON sps(start_date, modality);
 CREATE INDEX sps_modality_date ON sps(modality, start_date);
 CREATE INDEX sps_patient_id ON sps(patient_id);
-CREATE INDEX sps_patient_name ON sps(patient_name);
 CREATE INDEX sps_accession ON sps(accession);
 CREATE INDEX sps_study_uid ON sps(study_uid);
 CREATE INDEX sps_sps_id ON sps(sps_id);

@@ -10,6 +10,7 @@
 #include "base/buf.h"
 #include "dicom/charset.h"
 #include "dicom/codec.h"
+#include "worklist/worklist.h"
 
 extern const char mwl_store_schema_sql[]; /* schema.sql, embedded by CMake */
 
@@ -22,6 +23,8 @@ struct mwl_store {
     sqlite3_stmt *lookup_key;
     sqlite3_stmt *delete_stations;
     sqlite3_stmt *insert_station;
+    sqlite3_stmt *delete_names;
+    sqlite3_stmt *insert_name;
     /* SELECT statements keyed by the filter's shape (which conditions are
      * set and how): a server sees few shapes, so each is prepared once. */
     struct {
@@ -146,15 +149,15 @@ int mwl_store_open(const char *path, const mwl_store_options *opt, mwl_store **o
     if (rc == MWL_OK && !opt->read_only) {
         rc = prepare(store,
                      "INSERT INTO sps(natural_key, station_aet, start_date, start_time, modality, sps_id,"
-                     " sps_status, patient_id, patient_name, accession, study_uid, requested_procedure_id,"
-                     " charset, dataset, source, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,"
+                     " sps_status, patient_id, accession, study_uid, requested_procedure_id,"
+                     " charset, dataset, source, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?10,?11,?12,"
                      "?13,?14,?15,?16)",
                      &store->insert_sps, diag);
         if (rc == MWL_OK)
             rc =
                 prepare(store,
                         "UPDATE sps SET station_aet=?2, start_date=?3, start_time=?4, modality=?5, sps_id=?6,"
-                        " sps_status=?7, patient_id=?8, patient_name=?9, accession=?10, study_uid=?11,"
+                        " sps_status=?7, patient_id=?8, accession=?10, study_uid=?11,"
                         " requested_procedure_id=?12, charset=?13, dataset=?14, source=?15, updated_at=?16"
                         " WHERE id=?1",
                         &store->update_sps, diag);
@@ -165,6 +168,11 @@ int mwl_store_open(const char *path, const mwl_store_options *opt, mwl_store **o
         if (rc == MWL_OK)
             rc = prepare(store, "INSERT OR IGNORE INTO sps_station(aet, start_date, sps) VALUES (?1,?2,?3)",
                          &store->insert_station, diag);
+        if (rc == MWL_OK)
+            rc = prepare(store, "DELETE FROM sps_name WHERE sps=?1", &store->delete_names, diag);
+        if (rc == MWL_OK)
+            rc = prepare(store, "INSERT OR IGNORE INTO sps_name(name, sps) VALUES (?1,?2)",
+                         &store->insert_name, diag);
     }
     if (rc != MWL_OK) {
         mwl_store_free(store);
@@ -183,6 +191,8 @@ void mwl_store_free(mwl_store *store)
     sqlite3_finalize(store->lookup_key);
     sqlite3_finalize(store->delete_stations);
     sqlite3_finalize(store->insert_station);
+    sqlite3_finalize(store->delete_names);
+    sqlite3_finalize(store->insert_name);
     for (int i = 0; i < STMT_CACHE; i++)
         sqlite3_finalize(store->find_cache[i].stmt);
     if (store->db)
@@ -233,66 +243,12 @@ int mwl_store_rollback_to(mwl_store *store)
     return rc;
 }
 
-/* ---- name folding ------------------------------------------------------ */
-
-/* Latin-1 supplement letters U+00C0..U+00FF without their accents, upper
- * case; NULL where the code point is not a letter (x, /) and is kept. */
-static const char *const latin1_fold[64] = {
-    "A", "A", "A", "A", "A", "A", "AE", "C",  "E", "E", "E", "E", "I", "I", "I",  "I",
-    "D", "N", "O", "O", "O", "O", "O",  NULL, "O", "U", "U", "U", "U", "Y", "TH", "SS",
-    "A", "A", "A", "A", "A", "A", "AE", "C",  "E", "E", "E", "E", "I", "I", "I",  "I",
-    "D", "N", "O", "O", "O", "O", "O",  NULL, "O", "U", "U", "U", "U", "Y", "TH", "Y",
-};
-
-size_t mwl_store_fold_name(const char *in, size_t len, char *out, size_t cap)
-{
-    size_t o = 0;
-    if (cap == 0)
-        return 0;
-    for (size_t i = 0; i < len;) {
-        unsigned char c = (unsigned char)in[i];
-        const char *rep = NULL;
-        char one[2] = {0, 0};
-        size_t adv = 1;
-        if (c < 0x80) {
-            one[0] = (char)(c >= 'a' && c <= 'z' ? c - 32 : c);
-            rep = one;
-        } else if ((c == 0xC3) && i + 1 < len && ((unsigned char)in[i + 1] & 0xC0) == 0x80) {
-            unsigned cp = 0xC0u + ((unsigned char)in[i + 1] & 0x3Fu);
-            rep = latin1_fold[cp - 0xC0];
-            adv = 2;
-            if (!rep) { /* multiplication / division sign: keep the bytes */
-                if (o + 2 >= cap)
-                    break;
-                out[o++] = in[i];
-                out[o++] = in[i + 1];
-                i += 2;
-                continue;
-            }
-        } else {
-            if (o + 1 >= cap)
-                break;
-            out[o++] = (char)c;
-            i++;
-            continue;
-        }
-        size_t rl = strlen(rep);
-        if (o + rl >= cap)
-            break;
-        memcpy(out + o, rep, rl);
-        o += rl;
-        i += adv;
-    }
-    out[o] = '\0';
-    return o;
-}
-
 /* ---- put --------------------------------------------------------------- */
 
 /* Column values extracted from one SPS row. */
 typedef struct row_values {
     const char *station_aet, *start_date, *start_time, *modality, *sps_id, *sps_status;
-    const char *patient_id, *patient_name, *accession, *study_uid, *requested_procedure_id, *charset;
+    const char *patient_id, *accession, *study_uid, *requested_procedure_id, *charset;
 } row_values;
 
 /* Value 0 of `tag` as trimmed UTF-8 in the arena; NULL when absent/empty. */
@@ -331,8 +287,23 @@ static uint64_t fnv1a(const uint8_t *p, size_t n)
     return h;
 }
 
+/* Runs a prepared one-shot statement with (text, id) or (id) parameters. */
+static int step_once(mwl_store *store, sqlite3_stmt *st, const char *text, int text_len, int64_t id,
+                     mwl_diag *diag)
+{
+    sqlite3_reset(st);
+    int col = 1;
+    if (text)
+        sqlite3_bind_text(st, col++, text, text_len, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, col, id);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? MWL_OK : store_error(store, diag, "index");
+}
+
 static int put_row(mwl_store *store, const mwl_ds *row_ds, const mwl_ds *sps, const char *source,
-                   mwl_arena *arena, mwl_wbuf *enc, mwl_store_put_stats *stats, mwl_diag *diag)
+                   mwl_arena *arena, mwl_wbuf *enc, mwl_wbuf *names, mwl_store_put_stats *stats,
+                   mwl_diag *diag)
 {
     row_values v;
     int rc = MWL_OK;
@@ -362,12 +333,10 @@ static int put_row(mwl_store *store, const mwl_ds *row_ds, const mwl_ds *sps, co
     if (rc != MWL_OK)
         return rc;
     if (name) {
-        size_t n = strlen(name);
-        char *folded = mwl_arena_alloc(arena, 2 * n + 1);
-        if (!folded)
-            return MWL_E_NOMEM;
-        mwl_store_fold_name(name, n, folded, 2 * n + 1);
-        v.patient_name = folded;
+        mwl_wbuf_init(names, NULL);
+        mwl_pn_index_form(name, strlen(name), true, names);
+        if (names->status != MWL_OK)
+            return names->status;
     }
     const mwl_elem *cs = mwl_ds_find(row_ds, MWL_TAG_SpecificCharacterSet);
     if (cs && cs->length)
@@ -420,7 +389,6 @@ static int put_row(mwl_store *store, const mwl_ds *row_ds, const mwl_ds *sps, co
     bind_text(st, 6, v.sps_id);
     bind_text(st, 7, v.sps_status);
     bind_text(st, 8, v.patient_id);
-    bind_text(st, 9, v.patient_name);
     bind_text(st, 10, v.accession);
     bind_text(st, 11, v.study_uid);
     bind_text(st, 12, v.requested_procedure_id);
@@ -435,14 +403,31 @@ static int put_row(mwl_store *store, const mwl_ds *row_ds, const mwl_ds *sps, co
         return store_error(store, diag, "store item");
     int64_t id = existing >= 0 ? existing : sqlite3_last_insert_rowid(store->db);
 
-    /* Every Scheduled Station AE Title value gets an index row. */
+    /* Every Scheduled Station AE Title value and every component group of
+     * the Patient's Name gets an index row. */
     if (existing >= 0) {
-        sqlite3_reset(store->delete_stations);
-        sqlite3_bind_int64(store->delete_stations, 1, id);
-        src = sqlite3_step(store->delete_stations);
-        sqlite3_reset(store->delete_stations);
-        if (src != SQLITE_DONE)
-            return store_error(store, diag, "station index");
+        rc = step_once(store, store->delete_stations, NULL, 0, id, diag);
+        if (rc == MWL_OK)
+            rc = step_once(store, store->delete_names, NULL, 0, id, diag);
+        if (rc != MWL_OK)
+            return rc;
+    }
+    if (name) {
+        const char *g = (const char *)names->data;
+        size_t left = names->len;
+        while (left) {
+            const char *eq = memchr(g, '=', left);
+            size_t glen = eq ? (size_t)(eq - g) : left;
+            if (glen) {
+                rc = step_once(store, store->insert_name, g, (int)glen, id, diag);
+                if (rc != MWL_OK)
+                    return rc;
+            }
+            if (!eq)
+                break;
+            left -= glen + 1;
+            g = eq + 1;
+        }
     }
     const mwl_elem *aets = mwl_ds_find(sps, MWL_TAG_ScheduledStationAETitle);
     size_t n_aets = aets ? mwl_elem_vm(aets) : 0;
@@ -484,8 +469,9 @@ int mwl_store_put_item(mwl_store *store, const mwl_ds *item, const char *source,
     }
     mwl_arena arena;
     mwl_arena_init(&arena, NULL);
-    mwl_wbuf enc;
+    mwl_wbuf enc, names;
     mwl_wbuf_init(&enc, NULL);
+    mwl_wbuf_init(&names, NULL);
     int rc = MWL_OK;
     for (size_t i = 0; i < seq->item_count && rc == MWL_OK; i++) {
         /* The row's data set: the item with only SPS i in (0040,0100). */
@@ -502,8 +488,9 @@ int mwl_store_put_item(mwl_store *store, const mwl_ds *item, const char *source,
         for (size_t k = 0; rc == MWL_OK && k < mwl_ds_count(seq->items[i]); k++)
             rc = mwl_ds_copy_elem(sps, mwl_ds_at(seq->items[i], k));
         if (rc == MWL_OK)
-            rc = put_row(store, row, sps, source, &arena, &enc, stats, diag);
+            rc = put_row(store, row, sps, source, &arena, &enc, &names, stats, diag);
         mwl_arena_clear(&arena);
+        mwl_wbuf_clear(&names);
     }
     mwl_wbuf_clear(&enc);
     return rc;
@@ -514,15 +501,6 @@ int mwl_store_put_item(mwl_store *store, const mwl_ds *item, const char *source,
 void mwl_store_filter_init(mwl_store_filter *f)
 {
     memset(f, 0, sizeof *f);
-}
-
-static bool is_ascii(const char *s)
-{
-    for (; *s; s++) {
-        if ((unsigned char)*s >= 0x80)
-            return false;
-    }
-    return true;
 }
 
 /* The filter's text conditions, in a fixed order: (column, condition). */
@@ -537,7 +515,7 @@ static size_t filter_conds(const mwl_store_filter *f, cond_ref refs[9])
     refs[1] = (cond_ref){"s.sps_id", &f->sps_id};
     refs[2] = (cond_ref){"s.sps_status", &f->sps_status};
     refs[3] = (cond_ref){"s.patient_id", &f->patient_id};
-    refs[4] = (cond_ref){"s.patient_name", &f->patient_name};
+    refs[4] = (cond_ref){"n.name", &f->patient_name};
     refs[5] = (cond_ref){"s.accession", &f->accession};
     refs[6] = (cond_ref){"s.study_uid", &f->study_uid};
     refs[7] = (cond_ref){"s.requested_procedure_id", &f->requested_procedure_id};
@@ -554,9 +532,6 @@ static uint32_t filter_shape(const mwl_store_filter *f, cond_ref refs[9], mwl_st
         mwl_store_match m = refs[i].cond->match;
         const char *v = refs[i].cond->value;
         if (!v || (m == MWL_STORE_PREFIX && !v[0]))
-            m = MWL_STORE_ANY;
-        /* A folded-name prefix range is only a superset for ASCII prefixes. */
-        if (refs[i].cond == &f->patient_name && m == MWL_STORE_PREFIX && !is_ascii(v))
             m = MWL_STORE_ANY;
         used[i] = m;
         shape |= (uint32_t)m << (2 * i);
@@ -594,6 +569,10 @@ int mwl_store_find_begin(mwl_store *store, const mwl_store_filter *filter, mwl_d
         const char *date_col = station ? "st.start_date" : "s.start_date";
         for (size_t i = 0; i < 9; i++) {
             int param = (int)i + 1;
+            /* Names: a sub-select, since two groups of one name may match. */
+            if (i == 4 && used[i] != MWL_STORE_ANY)
+                len += (size_t)snprintf(sql + len, sizeof sql - len,
+                                        " AND s.id IN (SELECT sps FROM sps_name n WHERE 1");
             if (used[i] == MWL_STORE_EXACT)
                 len += (size_t)snprintf(sql + len, sizeof sql - len, " AND %s = ?%d", refs[i].column, param);
             else if (used[i] == MWL_STORE_PREFIX)
@@ -601,6 +580,8 @@ int mwl_store_find_begin(mwl_store *store, const mwl_store_filter *filter, mwl_d
                  * followed by the largest code point (bound below). */
                 len += (size_t)snprintf(sql + len, sizeof sql - len, " AND %s >= ?%d AND %s < ?%d",
                                         refs[i].column, param, refs[i].column, param + 20);
+            if (i == 4 && used[i] != MWL_STORE_ANY)
+                len += (size_t)snprintf(sql + len, sizeof sql - len, ")");
         }
         if (filter->date_lo)
             len += (size_t)snprintf(sql + len, sizeof sql - len, " AND %s >= ?40", date_col);
@@ -619,19 +600,25 @@ int mwl_store_find_begin(mwl_store *store, const mwl_store_filter *filter, mwl_d
         if (used[i] == MWL_STORE_ANY)
             continue;
         const char *v = refs[i].cond->value;
-        char folded[256];
-        if (refs[i].cond == &filter->patient_name) {
-            mwl_store_fold_name(v, strlen(v), folded, sizeof folded);
-            v = folded;
+        size_t vlen = strlen(v);
+        mwl_wbuf w;
+        mwl_wbuf_init(&w, NULL);
+        if (refs[i].cond == &filter->patient_name)
+            mwl_pn_index_form(v, vlen, false, &w);
+        else
+            mwl_wbuf_put(&w, v, vlen);
+        /* prefix + U+10FFFF sorts after every string with that prefix
+         * under SQLite's default (memcmp on UTF-8) collation. */
+        size_t base = w.len;
+        mwl_wbuf_put(&w, "\xF4\x8F\xBF\xBF", 4);
+        if (w.status != MWL_OK) {
+            mwl_wbuf_clear(&w);
+            return MWL_E_NOMEM;
         }
-        sqlite3_bind_text(st, (int)i + 1, v, -1, SQLITE_TRANSIENT);
-        if (used[i] == MWL_STORE_PREFIX) {
-            /* prefix + U+10FFFF sorts after every string with that prefix
-             * under SQLite's default (memcmp on UTF-8) collation. */
-            char hi[300];
-            snprintf(hi, sizeof hi, "%s\xF4\x8F\xBF\xBF", v);
-            sqlite3_bind_text(st, (int)i + 21, hi, -1, SQLITE_TRANSIENT);
-        }
+        sqlite3_bind_text(st, (int)i + 1, (const char *)w.data, (int)base, SQLITE_TRANSIENT);
+        if (used[i] == MWL_STORE_PREFIX)
+            sqlite3_bind_text(st, (int)i + 21, (const char *)w.data, (int)w.len, SQLITE_TRANSIENT);
+        mwl_wbuf_clear(&w);
     }
     if (filter->date_lo)
         sqlite3_bind_text(st, 40, filter->date_lo, -1, SQLITE_TRANSIENT);
@@ -737,7 +724,7 @@ int mwl_store_clear(mwl_store *store, size_t *removed, mwl_diag *diag)
     int64_t n = 0;
     int rc = mwl_store_count(store, &n, diag);
     if (rc == MWL_OK)
-        rc = exec_sql(store, "DELETE FROM sps_station; DELETE FROM sps;", diag);
+        rc = exec_sql(store, "DELETE FROM sps_station; DELETE FROM sps_name; DELETE FROM sps;", diag);
     if (rc == MWL_OK && removed)
         *removed = (size_t)n;
     return rc;

@@ -72,7 +72,7 @@ typedef enum mwl_store_match {
 
 typedef struct mwl_store_cond {
     mwl_store_match match;
-    const char *value; /* UTF-8, trimmed; for patient_name: as given, folded by the store */
+    const char *value; /* UTF-8, trimmed; patient_name is folded by the store as the matcher folds */
 } mwl_store_cond;
 
 /* What SQL may narrow on. Every condition must be implied by the query (the
@@ -83,7 +83,7 @@ typedef struct mwl_store_filter {
     mwl_store_cond sps_id;
     mwl_store_cond sps_status;
     mwl_store_cond patient_id;
-    mwl_store_cond patient_name; /* PREFIX only narrows when the folded prefix is ASCII */
+    mwl_store_cond patient_name; /* a PN key group's literal text, normalised (any group may match) */
     mwl_store_cond accession;
     mwl_store_cond study_uid;
     mwl_store_cond requested_procedure_id;
@@ -116,10 +116,5 @@ MWL_MUST_CHECK int mwl_store_remove(mwl_store *store, const mwl_store_filter *fi
 MWL_MUST_CHECK int mwl_store_clear(mwl_store *store, size_t *removed, mwl_diag *diag);
 /* Number of SPS rows stored. */
 MWL_MUST_CHECK int mwl_store_count(mwl_store *store, int64_t *count, mwl_diag *diag);
-
-/* Folds a UTF-8 person name for the patient_name column: ASCII upper case,
- * Latin-1 letters without accents (é -> E, ß -> SS), other characters kept.
- * Writes at most cap-1 bytes and a NUL; returns the folded length. */
-size_t mwl_store_fold_name(const char *in, size_t len, char *out, size_t cap);
 
 #endif

@@ -284,3 +284,58 @@ int mwl_wl_text(const mwl_charset *cs, mwl_vr vr, const uint8_t *raw, size_t len
     *out_len = scratch->len;
     return MWL_OK;
 }
+
+/* ---- index form for the store ---------------------------------------------- */
+
+static void put_utf8(mwl_wbuf *out, uint32_t cp)
+{
+    uint8_t b[4];
+    size_t n;
+    if (cp >= 0x110000) { /* an undecodable byte: itself (mwl_utf8_next) */
+        b[0] = (uint8_t)(cp - 0x110000);
+        n = 1;
+    } else if (cp < 0x80) {
+        b[0] = (uint8_t)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        b[0] = (uint8_t)(0xC0 | (cp >> 6));
+        b[1] = (uint8_t)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        b[0] = (uint8_t)(0xE0 | (cp >> 12));
+        b[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+        b[2] = (uint8_t)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        b[0] = (uint8_t)(0xF0 | (cp >> 18));
+        b[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
+        b[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+        b[3] = (uint8_t)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    mwl_wbuf_put(out, b, n);
+}
+
+void mwl_pn_index_form(const char *utf8, size_t len, bool normalize, mwl_wbuf *out)
+{
+    mwl_wbuf norm;
+    const char *s = utf8;
+    size_t n = len;
+    if (normalize) {
+        mwl_wbuf_init(&norm, out->mem);
+        mwl_pn_normalize(utf8, len, &norm);
+        if (norm.status != MWL_OK) {
+            out->status = norm.status;
+            mwl_wbuf_clear(&norm);
+            return;
+        }
+        s = (const char *)norm.data;
+        n = norm.len;
+    }
+    /* The widest folding any match option applies, so that two characters
+     * equal under some option are equal here too. */
+    for (size_t i = 0; i < n;)
+        put_utf8(out, mwl_fold_char(mwl_utf8_next(s, n, &i), MWL_FOLD_CASE | MWL_FOLD_ACCENT));
+    if (normalize)
+        mwl_wbuf_clear(&norm);
+}

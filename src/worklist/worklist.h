@@ -294,4 +294,15 @@ MWL_MUST_CHECK int mwl_expand_item(const mwl_ds *item, size_t expand_index, mwl_
 MWL_MUST_CHECK int mwl_project(mwl_matcher *m, const mwl_query *q, const mwl_ds *item, size_t expand_index,
                                mwl_arena *arena, mwl_ds **out, mwl_diag *diag);
 
+/* ---- support for narrowing in the store (SQL narrows, the matcher decides) */
+
+/* Appends the index form of a PN value (UTF-8): normalised as for matching
+ * (when `normalize`; pass false for a key value, which mwl_query_parse has
+ * normalised already), then every character folded for case and accents --
+ * the widest folding any mwl_match_opts applies. So when a PN key matches a
+ * stored name under any options, the index form of one of the name's
+ * component groups starts with the index form of the key group's literal
+ * prefix (up to its first '*' or '?'). Errors are reported in out->status. */
+void mwl_pn_index_form(const char *utf8, size_t len, bool normalize, mwl_wbuf *out);
+
 #endif
