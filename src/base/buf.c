@@ -31,7 +31,8 @@ uint8_t *mwl_wbuf_reserve(mwl_wbuf *w, size_t n)
         w->status = MWL_E_LIMIT;
         return NULL;
     }
-    if (w->cap - w->len < n) {
+    /* Allocate even for n == 0, so the returned pointer is never NULL + 0. */
+    if (w->cap - w->len < n || !w->data) {
         size_t cap = w->cap ? w->cap : 256;
         while (cap - w->len < n) {
             if (cap > SIZE_MAX / 2) {

@@ -204,9 +204,10 @@ MWL_MUST_CHECK int mwl_pdu_peek_header(const uint8_t *in, size_t len, uint8_t *t
 
 /* Decodes one whole PDU starting at `in`. Returns:
  *   MWL_NEED_MORE     fewer than 6 + PDU-length bytes are present;
- *   MWL_OK            *out filled; *consumed = 6 + PDU-length. Strings and
- *                     arrays are allocated from `arena`; PDV data points
- *                     into `in` (valid while the caller keeps `in`);
+ *   MWL_OK            *out filled; *consumed = 6 + PDU-length. Strings,
+ *                     arrays and byte fields (56H info, 58H/59H fields) are
+ *                     allocated from `arena`; only PDV data points into `in`
+ *                     (valid while the caller keeps `in`);
  *   MWL_E_UNSUPPORTED unknown PDU type (A-ABORT reason 1);
  *   MWL_E_LIMIT       PDU-length over lim->max_pdu_length, or too many items;
  *   MWL_E_MALFORMED   an item/sub-item length that runs past its parent, a
