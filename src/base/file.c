@@ -53,7 +53,7 @@ int mwl_file_read(const char *path, const mwl_mem *mem, size_t max_size, uint8_t
     return MWL_OK;
 }
 
-int mwl_file_write(const char *path, const uint8_t *data, size_t len, mwl_diag *diag)
+int mwl_file_write(const char *path, const uint8_t *data, size_t len, bool durable, mwl_diag *diag)
 {
     char tmp[4096];
     int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
@@ -79,7 +79,7 @@ int mwl_file_write(const char *path, const uint8_t *data, size_t len, mwl_diag *
         }
         done += (size_t)w;
     }
-    int sync_failed = fsync(fd) != 0;
+    int sync_failed = durable && fsync(fd) != 0;
     if (close(fd) != 0 || sync_failed) {
         mwl_diag_set(diag, 0, 0, "%s: %s", tmp, strerror(errno));
         unlink(tmp);

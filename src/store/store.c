@@ -2,6 +2,7 @@
 #include "store/store.h"
 
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -226,32 +227,22 @@ int mwl_store_rollback(mwl_store *store)
     return exec_sql(store, "ROLLBACK", NULL);
 }
 
-int mwl_store_savepoint(mwl_store *store, mwl_diag *diag)
-{
-    return exec_sql(store, "SAVEPOINT item", diag);
-}
-int mwl_store_release(mwl_store *store, mwl_diag *diag)
-{
-    return exec_sql(store, "RELEASE item", diag);
-}
-
-int mwl_store_rollback_to(mwl_store *store)
-{
-    int rc = exec_sql(store, "ROLLBACK TO item", NULL);
-    if (rc == MWL_OK)
-        rc = exec_sql(store, "RELEASE item", NULL);
-    return rc;
-}
-
 /* ---- put --------------------------------------------------------------- */
 
-/* Column values extracted from one SPS row. */
-typedef struct row_values {
+/* One SPS row, fully prepared before anything is written: all that can fail
+ * for a reason other than the database happens here. */
+typedef struct prepared_row {
     const char *station_aet, *start_date, *start_time, *modality, *sps_id, *sps_status;
     const char *patient_id, *accession, *study_uid, *requested_procedure_id, *charset;
-} row_values;
+    const char *key;     /* natural key */
+    const uint8_t *blob; /* Explicit VR LE encoding of the row's data set */
+    size_t blob_len;
+    const char *names; /* index form of Patient's Name, groups split by '=' */
+    size_t names_len;
+    const mwl_elem *aets; /* Scheduled Station AE Title, all values */
+} prepared_row;
 
-/* Value 0 of `tag` as trimmed UTF-8 in the arena; NULL when absent/empty. */
+/* Value `index` of `tag` as trimmed UTF-8 in the arena; NULL when absent/empty. */
 static int text_of(const mwl_ds *ds, uint32_t tag, size_t index, mwl_arena *arena, const char **out,
                    mwl_diag *diag)
 {
@@ -269,14 +260,6 @@ static int text_of(const mwl_ds *ds, uint32_t tag, size_t index, mwl_arena *aren
     return MWL_OK;
 }
 
-static void bind_text(sqlite3_stmt *st, int col, const char *s)
-{
-    if (s)
-        sqlite3_bind_text(st, col, s, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(st, col);
-}
-
 static uint64_t fnv1a(const uint8_t *p, size_t n)
 {
     uint64_t h = 0xcbf29ce484222325ull;
@@ -287,6 +270,84 @@ static uint64_t fnv1a(const uint8_t *p, size_t n)
     return h;
 }
 
+static int prepare_row(const mwl_ds *row_ds, const mwl_ds *sps, mwl_arena *arena, mwl_wbuf *scratch,
+                       prepared_row *r, mwl_diag *diag)
+{
+    static const struct {
+        uint32_t tag;
+        bool in_sps;
+        size_t offset;
+    } columns[] = {
+        {MWL_TAG_ScheduledStationAETitle, true, offsetof(prepared_row, station_aet)},
+        {MWL_TAG_ScheduledProcedureStepStartDate, true, offsetof(prepared_row, start_date)},
+        {MWL_TAG_ScheduledProcedureStepStartTime, true, offsetof(prepared_row, start_time)},
+        {MWL_TAG_Modality, true, offsetof(prepared_row, modality)},
+        {MWL_TAG_ScheduledProcedureStepID, true, offsetof(prepared_row, sps_id)},
+        {MWL_TAG_ScheduledProcedureStepStatus, true, offsetof(prepared_row, sps_status)},
+        {MWL_TAG_PatientID, false, offsetof(prepared_row, patient_id)},
+        {MWL_TAG_AccessionNumber, false, offsetof(prepared_row, accession)},
+        {MWL_TAG_StudyInstanceUID, false, offsetof(prepared_row, study_uid)},
+        {MWL_TAG_RequestedProcedureID, false, offsetof(prepared_row, requested_procedure_id)},
+    };
+    memset(r, 0, sizeof *r);
+    int rc = MWL_OK;
+    for (size_t i = 0; rc == MWL_OK && i < sizeof columns / sizeof columns[0]; i++)
+        rc = text_of(columns[i].in_sps ? sps : row_ds, columns[i].tag, 0, arena,
+                     (const char **)((char *)r + columns[i].offset), diag);
+    const char *name = NULL;
+    if (rc == MWL_OK)
+        rc = text_of(row_ds, MWL_TAG_PatientName, 0, arena, &name, diag);
+    if (rc != MWL_OK)
+        return rc;
+    const mwl_elem *cs = mwl_ds_find(row_ds, MWL_TAG_SpecificCharacterSet);
+    if (cs && cs->length && !(r->charset = mwl_arena_strndup(arena, (const char *)cs->value, cs->length)))
+        return MWL_E_NOMEM;
+    r->aets = mwl_ds_find(sps, MWL_TAG_ScheduledStationAETitle);
+
+    if (name) {
+        scratch->len = 0;
+        mwl_pn_index_form(name, strlen(name), true, scratch);
+        if (scratch->status != MWL_OK)
+            return scratch->status;
+        r->names_len = scratch->len;
+        if (!(r->names = mwl_arena_memdup(arena, scratch->data, scratch->len)))
+            return MWL_E_NOMEM;
+    }
+
+    scratch->len = 0;
+    rc = mwl_ds_encode(row_ds, MWL_TS_EXPLICIT_LE, scratch);
+    if (rc != MWL_OK) {
+        mwl_diag_set(diag, 0, 0, "cannot encode the item: %s", mwl_status_str(rc));
+        return rc;
+    }
+    r->blob_len = scratch->len;
+    if (!(r->blob = mwl_arena_memdup(arena, scratch->data, scratch->len)))
+        return MWL_E_NOMEM;
+
+    /* The SPS's identity: its ID within its Requested Procedure within its
+     * study/order. Without an SPS ID the content itself is the identity, so
+     * importing the same file twice does not duplicate it. */
+    char key[400];
+    if (r->sps_id && (r->study_uid || r->accession))
+        snprintf(key, sizeof key, "sps|%s|%s|%s|%s", r->study_uid ? r->study_uid : "",
+                 r->accession ? r->accession : "", r->requested_procedure_id ? r->requested_procedure_id : "",
+                 r->sps_id);
+    else
+        snprintf(key, sizeof key, "content|%016llx|%zu", (unsigned long long)fnv1a(r->blob, r->blob_len),
+                 r->blob_len);
+    if (!(r->key = mwl_arena_strndup(arena, key, strlen(key))))
+        return MWL_E_NOMEM;
+    return MWL_OK;
+}
+
+static void bind_text(sqlite3_stmt *st, int col, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, col, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, col);
+}
+
 /* Runs a prepared one-shot statement with (text, id) or (id) parameters. */
 static int step_once(mwl_store *store, sqlite3_stmt *st, const char *text, int text_len, int64_t id,
                      mwl_diag *diag)
@@ -294,106 +355,45 @@ static int step_once(mwl_store *store, sqlite3_stmt *st, const char *text, int t
     sqlite3_reset(st);
     int col = 1;
     if (text)
-        sqlite3_bind_text(st, col++, text, text_len, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, col++, text, text_len, SQLITE_STATIC);
     sqlite3_bind_int64(st, col, id);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? MWL_OK : store_error(store, diag, "index");
 }
 
-static int put_row(mwl_store *store, const mwl_ds *row_ds, const mwl_ds *sps, const char *source,
-                   mwl_arena *arena, mwl_wbuf *enc, mwl_wbuf *names, mwl_store_put_stats *stats,
-                   mwl_diag *diag)
+/* Writes a prepared row; every failure here is the database's. */
+static int write_row(mwl_store *store, const prepared_row *r, const char *source, mwl_store_put_stats *stats,
+                     mwl_diag *diag)
 {
-    row_values v;
-    int rc = MWL_OK;
-    memset(&v, 0, sizeof v);
-    rc = text_of(sps, MWL_TAG_ScheduledStationAETitle, 0, arena, &v.station_aet, diag);
-    if (rc == MWL_OK)
-        rc = text_of(sps, MWL_TAG_ScheduledProcedureStepStartDate, 0, arena, &v.start_date, diag);
-    if (rc == MWL_OK)
-        rc = text_of(sps, MWL_TAG_ScheduledProcedureStepStartTime, 0, arena, &v.start_time, diag);
-    if (rc == MWL_OK)
-        rc = text_of(sps, MWL_TAG_Modality, 0, arena, &v.modality, diag);
-    if (rc == MWL_OK)
-        rc = text_of(sps, MWL_TAG_ScheduledProcedureStepID, 0, arena, &v.sps_id, diag);
-    if (rc == MWL_OK)
-        rc = text_of(sps, MWL_TAG_ScheduledProcedureStepStatus, 0, arena, &v.sps_status, diag);
-    if (rc == MWL_OK)
-        rc = text_of(row_ds, MWL_TAG_PatientID, 0, arena, &v.patient_id, diag);
-    if (rc == MWL_OK)
-        rc = text_of(row_ds, MWL_TAG_AccessionNumber, 0, arena, &v.accession, diag);
-    if (rc == MWL_OK)
-        rc = text_of(row_ds, MWL_TAG_StudyInstanceUID, 0, arena, &v.study_uid, diag);
-    if (rc == MWL_OK)
-        rc = text_of(row_ds, MWL_TAG_RequestedProcedureID, 0, arena, &v.requested_procedure_id, diag);
-    const char *name = NULL;
-    if (rc == MWL_OK)
-        rc = text_of(row_ds, MWL_TAG_PatientName, 0, arena, &name, diag);
-    if (rc != MWL_OK)
-        return rc;
-    if (name) {
-        mwl_wbuf_init(names, NULL);
-        mwl_pn_index_form(name, strlen(name), true, names);
-        if (names->status != MWL_OK)
-            return names->status;
-    }
-    const mwl_elem *cs = mwl_ds_find(row_ds, MWL_TAG_SpecificCharacterSet);
-    if (cs && cs->length)
-        v.charset = mwl_arena_strndup(arena, (const char *)cs->value, cs->length);
-
-    enc->len = 0;
-    rc = mwl_ds_encode(row_ds, MWL_TS_EXPLICIT_LE, enc);
-    if (rc != MWL_OK) {
-        mwl_diag_set(diag, 0, 0, "cannot encode the item: %s", mwl_status_str(rc));
-        return rc;
-    }
-
-    /* The SPS's identity: its ID within its Requested Procedure within its
-     * study/order. Without an SPS ID the content itself is the identity, so
-     * importing the same file twice does not duplicate it. */
-    char *key;
-    if (v.sps_id && (v.study_uid || v.accession))
-        key =
-            sqlite3_mprintf("sps|%s|%s|%s|%s", v.study_uid ? v.study_uid : "", v.accession ? v.accession : "",
-                            v.requested_procedure_id ? v.requested_procedure_id : "", v.sps_id);
-    else
-        key =
-            sqlite3_mprintf("content|%016llx|%zu", (unsigned long long)fnv1a(enc->data, enc->len), enc->len);
-    if (!key)
-        return MWL_E_NOMEM;
-
     int64_t existing = -1;
     sqlite3_reset(store->lookup_key);
-    sqlite3_bind_text(store->lookup_key, 1, key, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(store->lookup_key, 1, r->key, -1, SQLITE_STATIC);
     int src = sqlite3_step(store->lookup_key);
     if (src == SQLITE_ROW)
         existing = sqlite3_column_int64(store->lookup_key, 0);
     sqlite3_reset(store->lookup_key);
-    if (src != SQLITE_ROW && src != SQLITE_DONE) {
-        sqlite3_free(key);
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
         return store_error(store, diag, "lookup");
-    }
 
     sqlite3_stmt *st = existing >= 0 ? store->update_sps : store->insert_sps;
     sqlite3_reset(st);
     if (existing >= 0)
         sqlite3_bind_int64(st, 1, existing);
     else
-        sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
-    sqlite3_free(key);
-    bind_text(st, 2, v.station_aet);
-    bind_text(st, 3, v.start_date);
-    bind_text(st, 4, v.start_time);
-    bind_text(st, 5, v.modality);
-    bind_text(st, 6, v.sps_id);
-    bind_text(st, 7, v.sps_status);
-    bind_text(st, 8, v.patient_id);
-    bind_text(st, 10, v.accession);
-    bind_text(st, 11, v.study_uid);
-    bind_text(st, 12, v.requested_procedure_id);
-    bind_text(st, 13, v.charset);
-    sqlite3_bind_blob(st, 14, enc->data, (int)enc->len, SQLITE_STATIC);
+        sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
+    bind_text(st, 2, r->station_aet);
+    bind_text(st, 3, r->start_date);
+    bind_text(st, 4, r->start_time);
+    bind_text(st, 5, r->modality);
+    bind_text(st, 6, r->sps_id);
+    bind_text(st, 7, r->sps_status);
+    bind_text(st, 8, r->patient_id);
+    bind_text(st, 10, r->accession);
+    bind_text(st, 11, r->study_uid);
+    bind_text(st, 12, r->requested_procedure_id);
+    bind_text(st, 13, r->charset);
+    sqlite3_bind_blob(st, 14, r->blob, (int)r->blob_len, SQLITE_STATIC);
     bind_text(st, 15, source);
     sqlite3_bind_int64(st, 16, (sqlite3_int64)time(NULL));
     src = sqlite3_step(st);
@@ -405,53 +405,46 @@ static int put_row(mwl_store *store, const mwl_ds *row_ds, const mwl_ds *sps, co
 
     /* Every Scheduled Station AE Title value and every component group of
      * the Patient's Name gets an index row. */
+    int rc = MWL_OK;
     if (existing >= 0) {
         rc = step_once(store, store->delete_stations, NULL, 0, id, diag);
         if (rc == MWL_OK)
             rc = step_once(store, store->delete_names, NULL, 0, id, diag);
-        if (rc != MWL_OK)
-            return rc;
     }
-    if (name) {
-        const char *g = (const char *)names->data;
-        size_t left = names->len;
-        while (left) {
-            const char *eq = memchr(g, '=', left);
-            size_t glen = eq ? (size_t)(eq - g) : left;
-            if (glen) {
-                rc = step_once(store, store->insert_name, g, (int)glen, id, diag);
-                if (rc != MWL_OK)
-                    return rc;
-            }
-            if (!eq)
-                break;
-            left -= glen + 1;
-            g = eq + 1;
-        }
+    const char *g = r->names;
+    size_t left = r->names_len;
+    while (rc == MWL_OK && left) {
+        const char *eq = memchr(g, '=', left);
+        size_t glen = eq ? (size_t)(eq - g) : left;
+        if (glen)
+            rc = step_once(store, store->insert_name, g, (int)glen, id, diag);
+        if (!eq)
+            break;
+        left -= glen + 1;
+        g = eq + 1;
     }
-    const mwl_elem *aets = mwl_ds_find(sps, MWL_TAG_ScheduledStationAETitle);
-    size_t n_aets = aets ? mwl_elem_vm(aets) : 0;
-    for (size_t i = 0; i < n_aets; i++) {
+    size_t n_aets = r->aets ? mwl_elem_vm(r->aets) : 0;
+    for (size_t i = 0; rc == MWL_OK && i < n_aets; i++) {
         const char *aet;
         size_t aet_len;
-        if (mwl_elem_get_str(aets, i, &aet, &aet_len) != MWL_OK || aet_len == 0)
+        if (mwl_elem_get_str(r->aets, i, &aet, &aet_len) != MWL_OK || aet_len == 0)
             continue;
         sqlite3_reset(store->insert_station);
-        sqlite3_bind_text(store->insert_station, 1, aet, (int)aet_len, SQLITE_TRANSIENT);
-        bind_text(store->insert_station, 2, v.start_date);
+        sqlite3_bind_text(store->insert_station, 1, aet, (int)aet_len, SQLITE_STATIC);
+        bind_text(store->insert_station, 2, r->start_date);
         sqlite3_bind_int64(store->insert_station, 3, id);
         src = sqlite3_step(store->insert_station);
         sqlite3_reset(store->insert_station);
         if (src != SQLITE_DONE)
-            return store_error(store, diag, "station index");
+            rc = store_error(store, diag, "station index");
     }
-    if (stats) {
+    if (rc == MWL_OK && stats) {
         if (existing >= 0)
             stats->updated++;
         else
             stats->inserted++;
     }
-    return MWL_OK;
+    return rc;
 }
 
 int mwl_store_put_item(mwl_store *store, const mwl_ds *item, const char *source, mwl_store_put_stats *stats,
@@ -469,11 +462,14 @@ int mwl_store_put_item(mwl_store *store, const mwl_ds *item, const char *source,
     }
     mwl_arena arena;
     mwl_arena_init(&arena, NULL);
-    mwl_wbuf enc, names;
-    mwl_wbuf_init(&enc, NULL);
-    mwl_wbuf_init(&names, NULL);
+    mwl_wbuf scratch;
+    mwl_wbuf_init(&scratch, NULL);
     int rc = MWL_OK;
-    for (size_t i = 0; i < seq->item_count && rc == MWL_OK; i++) {
+    prepared_row *rows = mwl_arena_alloc(&arena, seq->item_count * sizeof *rows);
+    if (!rows)
+        rc = MWL_E_NOMEM;
+    /* Phase 1: every row built and encoded; nothing written yet. */
+    for (size_t i = 0; rc == MWL_OK && i < seq->item_count; i++) {
         /* The row's data set: the item with only SPS i in (0040,0100). */
         mwl_ds *row;
         rc = mwl_ds_new(&arena, NULL, &row);
@@ -488,11 +484,13 @@ int mwl_store_put_item(mwl_store *store, const mwl_ds *item, const char *source,
         for (size_t k = 0; rc == MWL_OK && k < mwl_ds_count(seq->items[i]); k++)
             rc = mwl_ds_copy_elem(sps, mwl_ds_at(seq->items[i], k));
         if (rc == MWL_OK)
-            rc = put_row(store, row, sps, source, &arena, &enc, &names, stats, diag);
-        mwl_arena_clear(&arena);
-        mwl_wbuf_clear(&names);
+            rc = prepare_row(row, sps, &arena, &scratch, &rows[i], diag);
     }
-    mwl_wbuf_clear(&enc);
+    /* Phase 2: the writes. */
+    for (size_t i = 0; rc == MWL_OK && i < seq->item_count; i++)
+        rc = write_row(store, &rows[i], source, stats, diag);
+    mwl_wbuf_clear(&scratch);
+    mwl_arena_clear(&arena);
     return rc;
 }
 

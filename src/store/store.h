@@ -36,15 +36,10 @@ int mwl_store_schema_version(mwl_store *store);
 
 /* ---- writing ----------------------------------------------------------- */
 
-/* Transactions. Writes outside a transaction each commit alone. A savepoint
- * nests inside a transaction (used to make each imported file
- * all-or-nothing inside a larger batch). */
+/* Transactions. Writes outside a transaction each commit alone. */
 MWL_MUST_CHECK int mwl_store_begin(mwl_store *store, mwl_diag *diag);
 MWL_MUST_CHECK int mwl_store_commit(mwl_store *store, mwl_diag *diag);
 int mwl_store_rollback(mwl_store *store);
-MWL_MUST_CHECK int mwl_store_savepoint(mwl_store *store, mwl_diag *diag);
-MWL_MUST_CHECK int mwl_store_release(mwl_store *store, mwl_diag *diag);
-int mwl_store_rollback_to(mwl_store *store);
 
 typedef struct mwl_store_put_stats {
     size_t inserted; /* SPS rows added */
@@ -56,6 +51,9 @@ typedef struct mwl_store_put_stats {
  * Accession Number, Requested Procedure ID and SPS ID; or, without SPS ID,
  * identical content) is replaced. `source` (may be NULL) is kept for
  * reference. Stats are added to `*stats` (may be NULL).
+ * Every row is built and encoded before anything is written, so on any
+ * status but MWL_E_STORE nothing was written; after MWL_E_STORE the
+ * enclosing transaction must be rolled back (the item may be half written).
  * Returns MWL_OK, MWL_E_INVALID (no SPS sequence or an empty one; diag says
  * why), MWL_E_STORE, MWL_E_NOMEM, or a codec/charset error for a value that
  * cannot be encoded or decoded. */

@@ -1,7 +1,8 @@
 /* mwl import: DICOM worklist files (.wl, Part 10 or raw data sets) and
  * whole folders (including DCMTK wlmscpfs trees, one subfolder per AE
- * title) into the store. Each file is all-or-nothing (a savepoint inside a
- * batch transaction); a batch commits every --batch files, and with
+ * title) into the store. Each file is all-or-nothing: the store writes
+ * nothing for an item it cannot fully prepare, and a database error rolls
+ * the whole batch back. A batch commits every --batch files, and with
  * --verbose each file is listed only once its batch has committed, so the
  * list printed is exactly what the database holds even if mwl is killed. */
 #include <dirent.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "base/file.h"
 #include "commands.h"
@@ -26,6 +28,7 @@ typedef struct import_ctx {
     /* files of the open batch, printed after it commits */
     char **pending;
     size_t pending_count;
+    uint64_t batch_started_ms;
     size_t files_ok, files_rejected, files_skipped;
     mwl_store_put_stats stats;
     int fatal; /* a store error: stop */
@@ -78,6 +81,13 @@ static bool check_required(const mwl_ds *ds, char *why, size_t cap)
         }
     }
     return true;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static void reject(import_ctx *ctx, const char *path, const char *why)
@@ -139,6 +149,8 @@ static void import_file(import_ctx *ctx, const char *path)
         mwl_arena_clear(&arena);
         return;
     }
+    if (ctx->pending_count == 0)
+        ctx->batch_started_ms = now_ms();
     if (ctx->pending_count == 0 && mwl_store_begin(ctx->store, &d) != MWL_OK) {
         fprintf(stderr, "mwl import: %s\n", d.msg);
         ctx->fatal = 1;
@@ -146,22 +158,18 @@ static void import_file(import_ctx *ctx, const char *path)
         return;
     }
     mwl_store_put_stats st = {0, 0};
-    rc = mwl_store_savepoint(ctx->store, &d);
-    if (rc == MWL_OK)
-        rc = mwl_store_put_item(ctx->store, file.dataset, path, &st, &d);
-    if (rc == MWL_OK)
-        rc = mwl_store_release(ctx->store, &d);
+    rc = mwl_store_put_item(ctx->store, file.dataset, path, &st, &d);
     mwl_arena_clear(&arena);
     if (rc != MWL_OK) {
-        mwl_store_rollback_to(ctx->store);
         snprintf(why, sizeof why, "%s", d.msg[0] ? d.msg : mwl_status_str(rc));
         reject(ctx, path, why);
         if (rc == MWL_E_STORE || mwl_is_fatal(rc)) {
+            /* the item may be half written: the whole batch goes */
             ctx->fatal = 1;
             mwl_store_rollback(ctx->store);
+        } else if (ctx->pending_count == 0) {
+            commit_batch(ctx); /* nothing was written: close the empty transaction */
         }
-        if (ctx->pending_count == 0 && !ctx->fatal)
-            commit_batch(ctx); /* close the empty transaction */
         return;
     }
     ctx->stats.inserted += st.inserted;
@@ -180,7 +188,9 @@ static void import_file(import_ctx *ctx, const char *path)
     }
     ctx->pending = grown;
     ctx->pending[ctx->pending_count++] = copy;
-    if (ctx->pending_count >= ctx->batch_size)
+    /* Commit by count, and at least every second so a long import keeps
+     * making durable progress. */
+    if (ctx->pending_count >= ctx->batch_size || now_ms() - ctx->batch_started_ms >= 1000)
         commit_batch(ctx);
 }
 
@@ -260,7 +270,7 @@ static void usage(FILE *out)
                  "  --db FILE     the database (default mwl.db; created if absent)\n"
                  "  --force       import items that lack type 1 keys a modality needs\n"
                  "  --verbose     print 'imported PATH' for each file once it is committed\n"
-                 "  --batch N     files per transaction (default 500)\n"
+                 "  --batch N     files per transaction (default 5000; a batch also commits after 1 s)\n"
                  "\n"
                  "Prints one line per rejected file (why) on stderr and a summary. Exit status: 0 all\n"
                  "imported, 1 some file rejected or the store failed, 2 usage error.\n");
@@ -271,7 +281,7 @@ int mwl_cmd_import(int argc, char **argv)
     const char *db = "mwl.db";
     import_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
-    ctx.batch_size = 500;
+    ctx.batch_size = 5000;
     static const struct option opts[] = {
         {"db", required_argument, NULL, 'd'}, {"force", no_argument, NULL, 'f'},
         {"verbose", no_argument, NULL, 'v'},  {"batch", required_argument, NULL, 'b'},

@@ -195,7 +195,7 @@ static int export_row(const select_opts *o, const mwl_ds *ds, int64_t id, void *
     mwl_diag d;
     mwl_diag_clear(&d);
     if (rc == MWL_OK)
-        rc = mwl_file_write(path, w.data, w.len, &d);
+        rc = mwl_file_write(path, w.data, w.len, false, &d);
     mwl_wbuf_clear(&w);
     if (rc != MWL_OK) {
         fprintf(stderr, "mwl export: %s: %s\n", path, d.msg[0] ? d.msg : mwl_status_str(rc));
