@@ -1258,3 +1258,116 @@ int mwl_ds_get_utf8_all(const mwl_ds *ds, const mwl_elem *e, mwl_arena *arena, c
     mwl_wbuf_clear(&tmp);
     return rc;
 }
+
+/* ---- re-encoding a whole data set ----------------------------------------- */
+
+static bool charset_equal(const mwl_charset *a, const mwl_charset *b)
+{
+    return a->count == b->count && memcmp(a->ids, b->ids, a->count) == 0;
+}
+
+/* Re-encodes the text of `ds` (whose character set is `from`) into `to`,
+ * recursing into items, which may carry their own (0008,0005). */
+static int recode_level(mwl_ds *ds, const mwl_charset *from, const mwl_charset *to, mwl_arena *scratch,
+                        mwl_wbuf *w, mwl_diag *diag)
+{
+    mwl_charset own = *from;
+    const mwl_elem *cs_elem = mwl_ds_find(ds, MWL_TAG_SpecificCharacterSet);
+    if (cs_elem && cs_elem->length) {
+        int rc = mwl_charset_parse((const char *)cs_elem->value, cs_elem->length, &own, diag);
+        if (rc != MWL_OK)
+            return rc;
+    }
+    if (cs_elem)
+        (void)mwl_ds_remove(ds, MWL_TAG_SpecificCharacterSet); /* the top level names `to` */
+    for (size_t i = 0; i < mwl_ds_count(ds); i++) {
+        const mwl_elem *e = mwl_ds_at(ds, i);
+        if (e->vr == MWL_VR_SQ) {
+            for (size_t k = 0; k < e->item_count; k++) {
+                int rc = recode_level(e->items[k], &own, to, scratch, w, diag);
+                if (rc != MWL_OK)
+                    return rc;
+            }
+            continue;
+        }
+        if (!mwl_vr_get_info(e->vr)->charset || e->length == 0 || charset_equal(&own, to))
+            continue;
+        w->len = 0;
+        int rc = mwl_charset_decode(&own, e->vr, e->value, e->length, w, diag);
+        if (rc != MWL_OK) {
+            if (diag)
+                diag->tag = e->tag;
+            return rc;
+        }
+        /* Trailing spaces are padding in every text VR (PS3.5 Table 6.2-1):
+         * drop them so the re-encoded value is padded afresh. */
+        size_t utf8_len = w->len;
+        while (utf8_len && w->data[utf8_len - 1] == ' ')
+            utf8_len--;
+        const char *utf8 = mwl_arena_memdup(scratch, w->data, utf8_len);
+        if (!utf8 && utf8_len)
+            return MWL_E_NOMEM;
+        w->len = 0;
+        rc = mwl_charset_encode(to, e->vr, utf8, utf8_len, w, diag);
+        if (rc != MWL_OK) {
+            if (diag)
+                diag->tag = e->tag;
+            return rc;
+        }
+        if (w->len & 1)
+            mwl_wbuf_put_u8(w, ' ');
+        if (w->status != MWL_OK)
+            return w->status;
+        uint32_t tag = e->tag;
+        mwl_vr vr = e->vr;
+        rc = mwl_ds_set(ds, tag, vr, w->data, w->len); /* replaces in place: index i stays valid */
+        if (rc != MWL_OK)
+            return rc;
+    }
+    return MWL_OK;
+}
+
+int mwl_ds_recode(mwl_ds *ds, const mwl_charset *to, mwl_diag *diag)
+{
+    mwl_charset from;
+    int rc = mwl_charset_of(ds, &from, diag);
+    if (rc != MWL_OK)
+        return rc;
+    mwl_arena scratch;
+    mwl_arena_init(&scratch, NULL);
+    mwl_wbuf w;
+    mwl_wbuf_init(&w, NULL);
+    rc = recode_level(ds, &from, to, &scratch, &w, diag);
+    mwl_wbuf_clear(&w);
+    mwl_arena_clear(&scratch);
+    if (rc != MWL_OK)
+        return rc;
+    if (to->count == 0)
+        return MWL_OK; /* default repertoire: no (0008,0005) */
+    char name[128];
+    rc = mwl_charset_name(to, name, sizeof name);
+    if (rc == MWL_OK)
+        rc = mwl_ds_set_str(ds, MWL_TAG_SpecificCharacterSet, MWL_VR_CS, name);
+    return rc;
+}
+
+bool mwl_ds_text_is_ascii(const mwl_ds *ds)
+{
+    for (size_t i = 0; i < mwl_ds_count(ds); i++) {
+        const mwl_elem *e = mwl_ds_at(ds, i);
+        if (e->vr == MWL_VR_SQ) {
+            for (size_t k = 0; k < e->item_count; k++) {
+                if (!mwl_ds_text_is_ascii(e->items[k]))
+                    return false;
+            }
+            continue;
+        }
+        if (!mwl_vr_get_info(e->vr)->charset)
+            continue;
+        for (uint32_t b = 0; b < e->length; b++) {
+            if (e->value[b] >= 0x80 || e->value[b] == 0x1B)
+                return false;
+        }
+    }
+    return true;
+}

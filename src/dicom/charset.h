@@ -60,4 +60,17 @@ MWL_MUST_CHECK int mwl_ds_get_utf8(const mwl_ds *ds, const mwl_elem *e, size_t i
 MWL_MUST_CHECK int mwl_ds_get_utf8_all(const mwl_ds *ds, const mwl_elem *e, mwl_arena *arena,
                                        const char **out, size_t *out_len, mwl_diag *diag);
 
+/* Re-encodes every text value of `ds` (SH LO UC ST LT UT PN, in items too)
+ * from the character set in effect for it into `to`, replaces the items'
+ * own (0008,0005) with one at the top naming `to` (none for the default
+ * repertoire). For a response to an SCU that cannot read the stored
+ * character set. MWL_E_CHARSET (diag->tag names the element) when a
+ * character cannot be represented in `to` -- nothing is dropped; the data
+ * set may then be partly converted. Also MWL_E_UNSUPPORTED, MWL_E_NOMEM. */
+MWL_MUST_CHECK int mwl_ds_recode(mwl_ds *ds, const mwl_charset *to, mwl_diag *diag);
+/* True when no text value affected by the character set (in items too)
+ * has a byte >= 0x80 or an escape: the data set reads the same in any
+ * character set. */
+bool mwl_ds_text_is_ascii(const mwl_ds *ds);
+
 #endif

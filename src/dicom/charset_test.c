@@ -619,6 +619,55 @@ static void test_threads(void)
         CHECK_EQ_INT(failures[k], 0);
 }
 
+/* mwl_ds_recode: a Latin-1 item (with a nested item in its own character
+ * set) re-encoded to UTF-8 and back; an unrepresentable character fails. */
+static void test_recode(void)
+{
+    mwl_arena a;
+    mwl_arena_init(&a, NULL);
+    mwl_ds *ds, *item;
+    CHECK_EQ_INT(mwl_ds_new(&a, NULL, &ds), MWL_OK);
+    CHECK_EQ_INT(mwl_ds_set_str(ds, MWL_TAG_SpecificCharacterSet, 0, "ISO_IR 100"), MWL_OK);
+    CHECK_EQ_INT(mwl_ds_set_str(ds, MWL_TAG_PatientName, MWL_VR_PN, "M\xfcller^Hans"), MWL_OK);
+    CHECK_EQ_INT(mwl_ds_set_str(ds, MWL_TAG_PatientID, 0, "ID\xe9"), MWL_OK); /* LO */
+    CHECK_EQ_INT(mwl_ds_add_item(ds, MWL_TAG_ScheduledProcedureStepSequence, &item), MWL_OK);
+    CHECK_EQ_INT(mwl_ds_set_str(item, MWL_TAG_SpecificCharacterSet, 0, "ISO_IR 192"), MWL_OK);
+    CHECK_EQ_INT(mwl_ds_set_str(item, MWL_TAG_ScheduledProcedureStepDescription, 0, "R\xc3\xb6ntgen"),
+                 MWL_OK);
+    CHECK(!mwl_ds_text_is_ascii(ds));
+
+    mwl_charset utf8, latin1;
+    CHECK_EQ_INT(mwl_charset_parse("ISO_IR 192", 10, &utf8, NULL), MWL_OK);
+    CHECK_EQ_INT(mwl_charset_parse("ISO_IR 100", 10, &latin1, NULL), MWL_OK);
+    CHECK_EQ_INT(mwl_ds_recode(ds, &utf8, NULL), MWL_OK);
+    const mwl_elem *e = mwl_ds_find(ds, MWL_TAG_PatientName);
+    CHECK(e && e->length == 12 && memcmp(e->value, "M\xc3\xbcller^Hans", 12) == 0);
+    char buf[64];
+    CHECK_EQ_INT(mwl_ds_copy_str(ds, MWL_TAG_SpecificCharacterSet, 0, buf, sizeof buf), MWL_OK);
+    CHECK_EQ_STR(buf, "ISO_IR 192");
+    CHECK(mwl_ds_find(item, MWL_TAG_SpecificCharacterSet) == NULL);
+    e = mwl_ds_find(item, MWL_TAG_ScheduledProcedureStepDescription);
+    CHECK(e && e->length == 8 && memcmp(e->value, "R\xc3\xb6ntgen", 8) == 0);
+
+    CHECK_EQ_INT(mwl_ds_recode(ds, &latin1, NULL), MWL_OK);
+    e = mwl_ds_find(item, MWL_TAG_ScheduledProcedureStepDescription);
+    CHECK(e && e->length == 8 && memcmp(e->value, "R\xf6ntgen ", 8) == 0);
+
+    CHECK_EQ_INT(mwl_ds_set_str(ds, MWL_TAG_PatientName, MWL_VR_PN, "\xe5\xb1\xb1"),
+                 MWL_OK); /* in Latin-1? */
+    CHECK_EQ_INT(mwl_ds_set_str(ds, MWL_TAG_SpecificCharacterSet, 0, "ISO_IR 192"), MWL_OK);
+    mwl_diag d;
+    mwl_diag_clear(&d);
+    CHECK_EQ_INT(mwl_ds_recode(ds, &latin1, &d), MWL_E_CHARSET);
+    CHECK_EQ_INT(d.tag, MWL_TAG_PatientName);
+
+    mwl_ds *plain;
+    CHECK_EQ_INT(mwl_ds_new(&a, NULL, &plain), MWL_OK);
+    CHECK_EQ_INT(mwl_ds_set_str(plain, MWL_TAG_PatientName, 0, "Doe^John"), MWL_OK);
+    CHECK(mwl_ds_text_is_ascii(plain));
+    mwl_arena_clear(&a);
+}
+
 int main(void)
 {
     RUN_TEST(test_parse);
@@ -629,5 +678,6 @@ int main(void)
     RUN_TEST(test_delimiters);
     RUN_TEST(test_dataset);
     RUN_TEST(test_threads);
+    RUN_TEST(test_recode);
     return check_report("charset_test");
 }
