@@ -11,6 +11,7 @@
 #include "base/buf.h"
 #include "dicom/charset.h"
 #include "dicom/codec.h"
+#include "dicom/datetime.h"
 #include "worklist/worklist.h"
 
 extern const char mwl_store_schema_sql[]; /* schema.sql, embedded by CMake */
@@ -294,6 +295,17 @@ static int prepare_row(const mwl_ds *row_ds, const mwl_ds *sps, mwl_arena *arena
     for (size_t i = 0; rc == MWL_OK && i < sizeof columns / sizeof columns[0]; i++)
         rc = text_of(columns[i].in_sps ? sps : row_ds, columns[i].tag, 0, arena,
                      (const char **)((char *)r + columns[i].offset), diag);
+    /* The date column is compared as text: store the canonical YYYYMMDD
+     * even when the item uses the retired YYYY.MM.DD form. */
+    mwl_date date;
+    if (rc == MWL_OK && r->start_date &&
+        mwl_date_parse(r->start_date, strlen(r->start_date), &date) == MWL_OK) {
+        char *canon = mwl_arena_alloc(arena, 9);
+        if (!canon)
+            return MWL_E_NOMEM;
+        mwl_date_format(&date, canon, 9);
+        r->start_date = canon;
+    }
     const char *name = NULL;
     if (rc == MWL_OK)
         rc = text_of(row_ds, MWL_TAG_PatientName, 0, arena, &name, diag);
