@@ -1,0 +1,883 @@
+#!/usr/bin/env python3
+"""Integration tests of `mwl serve` over TCP on 127.0.0.1 (dynamic ports).
+
+  server_test.py MODE MWL [--sanitized]
+
+MODE:
+  interop    DCMTK echoscu against the server: each transfer syntax proposal
+             echoscu can make, max PDU 4096/16384/65536/131072, 128 contexts.
+  bad-peers  raw-socket peers that misbehave (truncated/unknown/oversized PDUs,
+             P-DATA before association, absurd item lengths, silence, half a
+             PDU, abort mid-message); each must be answered with A-ABORT or a
+             close within its timeout and be followed by a good C-ECHO; the
+             server's fd count and RSS must come back to where they were.
+  load       1000 sequential associations, then 32 concurrent clients (raw
+             PDU clients in threads, and 32 echoscu processes at once).
+  limits     --max-associations (A-ASSOCIATE-RJ 2,3,2 and an orderly close),
+             --strict-called-aet (reason 7), --calling-aet-allow (reason 3),
+             transfer syntax choice for single proposals.
+  sigterm    SIGTERM: prompt exit 0 when idle; an in-flight association may
+             finish within shutdown-grace, one that does not is aborted.
+  cli        config file + flag overrides, errors with line numbers, --help,
+             a port that is already in use.
+
+Exit 0 pass, 1 fail, 77 skipped (a DCMTK tool the mode needs is missing).
+Every process started here is killed by PID on the way out, also on failure.
+--sanitized relaxes the RSS bound (ASan's quarantine holds freed memory);
+leaks are then caught by LeakSanitizer at the server's exit (exit status).
+"""
+
+import ctypes
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+SKIP = 77
+HOST = "127.0.0.1"
+
+VERIFICATION = "1.2.840.10008.1.1"
+MWL_FIND = "1.2.840.10008.5.1.4.31"
+ILE = "1.2.840.10008.1.2"
+ELE = "1.2.840.10008.1.2.1"
+EBE = "1.2.840.10008.1.2.2"
+DEFL = "1.2.840.10008.1.2.1.99"
+
+failures = []
+children = []  # every Popen started, killed at exit
+
+
+def fail(msg):
+    failures.append(msg)
+    print("FAIL: " + msg, flush=True)
+
+
+def note(msg):
+    print(msg, flush=True)
+
+
+# ---- processes ---------------------------------------------------------------
+
+def _die_with_parent():
+    # Linux: the server gets SIGKILL if this script dies (a CTest timeout),
+    # so no server outlives its test. Elsewhere the finally/atexit paths do.
+    try:
+        libc = ctypes.CDLL(None)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def kill_children():
+    for p in children:
+        if p.poll() is None:
+            try:
+                p.kill()
+                p.wait(5)
+            except Exception:
+                pass
+
+
+class Server:
+    """`mwl serve` on a dynamic port of 127.0.0.1, stderr to a log file."""
+
+    def __init__(self, mwl, tmp, *args, name="srv"):
+        self.tmp = tmp
+        self.port_file = os.path.join(tmp, name + ".port")
+        self.log_path = os.path.join(tmp, name + ".log")
+        if os.path.exists(self.port_file):
+            os.remove(self.port_file)
+        cmd = [mwl, "serve", "--port", "0", "--bind", HOST, "--port-file", self.port_file] + list(args)
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log,
+                                     preexec_fn=_die_with_parent)
+        children.append(self.proc)
+        deadline = time.monotonic() + 15
+        self.port = None
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                with open(self.port_file) as f:
+                    text = f.read().strip()
+                if text:
+                    self.port = int(text)
+                    break
+            except FileNotFoundError:
+                pass
+            time.sleep(0.02)
+        if self.port is None:
+            self.kill()
+            raise RuntimeError("server did not start: " + self.log_text()[-2000:])
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def log_text(self):
+        self.log.flush()
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def fds(self):
+        return len(os.listdir("/proc/%d/fd" % self.pid))
+
+    def rss_kb(self):
+        with open("/proc/%d/status" % self.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def stop(self, timeout=15):
+        """SIGTERM; returns (exit status, seconds taken)."""
+        t0 = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None, time.monotonic() - t0
+        self.log.close()
+        return rc, time.monotonic() - t0
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+# ---- PDUs ------------------------------------------------------------------------
+
+def item(kind, data):
+    return struct.pack(">BBH", kind, 0, len(data)) + data
+
+
+def assoc_rq(contexts, called="MWL", calling="PYSCU", max_pdu=16384):
+    body = struct.pack(">HH", 1, 0) + called.ljust(16).encode() + calling.ljust(16).encode() + bytes(32)
+    body += item(0x10, b"1.2.840.10008.3.1.1.1")
+    for cid, abstract, syntaxes in contexts:
+        sub = item(0x30, abstract.encode()) + b"".join(item(0x40, ts.encode()) for ts in syntaxes)
+        body += item(0x20, bytes([cid, 0, 0, 0]) + sub)
+    body += item(0x50, item(0x51, struct.pack(">I", max_pdu)) + item(0x52, b"1.2.826.0.1.3680043.2.1"))
+    return struct.pack(">BBI", 1, 0, len(body)) + body
+
+
+ECHO_CONTEXTS = [(1, VERIFICATION, [ILE, ELE])]
+
+
+def element(tag_elem, value):
+    return struct.pack("<HHI", 0, tag_elem, len(value)) + value
+
+
+def uid_value(text):
+    raw = text.encode()
+    return raw + (b"\0" if len(raw) % 2 else b"")
+
+
+def command_set(fields):
+    body = b"".join(element(e, v) for e, v in fields)
+    return element(0x0000, struct.pack("<I", len(body))) + body
+
+
+def echo_rq(message_id):
+    return command_set([(0x0002, uid_value(VERIFICATION)), (0x0100, struct.pack("<H", 0x0030)),
+                        (0x0110, struct.pack("<H", message_id)), (0x0800, struct.pack("<H", 0x0101))])
+
+
+def p_data(context_id, control, data):
+    pdv = struct.pack(">IBB", len(data) + 2, context_id, control) + data
+    return struct.pack(">BBI", 4, 0, len(pdv)) + pdv
+
+
+RELEASE_RQ = bytes([5, 0, 0, 0, 0, 4, 0, 0, 0, 0])
+ABORT = bytes([7, 0, 0, 0, 0, 4, 0, 0, 0, 0])
+
+
+class Closed(Exception):
+    pass
+
+
+def recv_exact(sock, n, deadline):
+    out = b""
+    while len(out) < n:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out")
+        sock.settimeout(left)
+        chunk = sock.recv(n - len(out))
+        if not chunk:
+            raise Closed()
+        out += chunk
+    return out
+
+
+def recv_pdu(sock, timeout=5.0):
+    """(type, body); raises Closed on EOF, TimeoutError, ConnectionResetError."""
+    deadline = time.monotonic() + timeout
+    header = recv_exact(sock, 6, deadline)
+    kind, _, length = struct.unpack(">BBI", header)
+    return kind, recv_exact(sock, length, deadline)
+
+
+def wait_close(sock, timeout):
+    """Seconds until the server closes (EOF or reset); None on timeout.
+    PDUs arriving first (an A-ABORT) are returned in a list."""
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+    pdus = []
+    buf = b""
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            return time.monotonic() - t0, pdus, True
+        if not chunk:
+            return time.monotonic() - t0, pdus, False
+        buf += chunk
+        while len(buf) >= 6:
+            length = struct.unpack(">I", buf[2:6])[0]
+            if len(buf) < 6 + length:
+                break
+            pdus.append(buf[0])
+            buf = buf[6 + length:]
+    return None, pdus, False
+
+
+def parse_ac(body):
+    """{context id: (result, transfer syntax)} from an A-ASSOCIATE-AC body."""
+    out = {}
+    pos = 68
+    while pos + 4 <= len(body):
+        kind, _, length = struct.unpack(">BBH", body[pos:pos + 4])
+        data = body[pos + 4:pos + 4 + length]
+        if kind == 0x21:
+            cid, result = data[0], data[2]
+            ts = ""
+            sub = 4
+            while sub + 4 <= len(data):
+                skind, _, slen = struct.unpack(">BBH", data[sub:sub + 4])
+                if skind == 0x40:
+                    ts = data[sub + 4:sub + 4 + slen].decode().rstrip("\0 ")
+                sub += 4 + slen
+            out[cid] = (result, ts)
+        pos += 4 + length
+    return out
+
+
+def command_status(body):
+    """The Status (0000,0900) of the first command PDV of a P-DATA body."""
+    pos = 0
+    data = b""
+    while pos + 6 <= len(body):
+        length = struct.unpack(">I", body[pos:pos + 4])[0]
+        control = body[pos + 5]
+        if control & 1:
+            data += body[pos + 6:pos + 4 + length]
+        pos += 4 + length
+    pos = 0
+    while pos + 8 <= len(data):
+        group, elem, length = struct.unpack("<HHI", data[pos:pos + 8])
+        if group == 0 and elem == 0x0900:
+            return struct.unpack("<H", data[pos + 8:pos + 10])[0]
+        pos += 8 + length
+    return None
+
+
+def connect(port, timeout=5.0):
+    return socket.create_connection((HOST, port), timeout=timeout)
+
+
+def associate(port, contexts=ECHO_CONTEXTS, called="MWL", calling="PYSCU", max_pdu=16384):
+    """Returns (socket, pdu type, body)."""
+    s = connect(port)
+    s.sendall(assoc_rq(contexts, called, calling, max_pdu))
+    kind, body = recv_pdu(s)
+    return s, kind, body
+
+
+def raw_echo(port, count=1, calling="PYSCU"):
+    """One association with `count` C-ECHOs and a release; True on success."""
+    try:
+        s, kind, body = associate(port, calling=calling)
+        with s:
+            if kind != 2:
+                return False
+            for i in range(count):
+                s.sendall(p_data(1, 3, echo_rq(i + 1)))
+                kind, body = recv_pdu(s)
+                if kind != 4 or command_status(body) != 0:
+                    return False
+            s.sendall(RELEASE_RQ)
+            kind, _ = recv_pdu(s)
+            return kind == 6
+    except (OSError, Closed, TimeoutError):
+        return False
+
+
+def echoscu_path():
+    return shutil.which("echoscu")
+
+
+def echoscu(port, *args, timeout=30):
+    cmd = [echoscu_path(), "-ta", "10", "-td", "10"] + list(args) + [HOST, str(port)]
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         preexec_fn=_die_with_parent)
+    children.append(p)
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+        return -1, out.decode("utf-8", "replace")
+    return p.returncode, out.decode("utf-8", "replace")
+
+
+def good_echo(port):
+    """A fresh C-ECHO the way a real peer does it: echoscu when installed."""
+    if echoscu_path():
+        rc, out = echoscu(port)
+        return rc == 0
+    return raw_echo(port)
+
+
+def wait_for(predicate, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+# ---- modes ----------------------------------------------------------------------------
+
+def mode_interop(mwl, tmp, sanitized):
+    if not echoscu_path():
+        print("SKIP: echoscu (DCMTK) not installed")
+        return SKIP
+    helptext = subprocess.run([echoscu_path(), "--help"], capture_output=True, text=True).stdout
+    if re.search(r"^\s+-xe\b", helptext, re.M):
+        # Newer DCMTK: explicit proposal options.
+        proposals = [([], None), (["-xi"], "ImplicitLE"), (["-xe"], "ExplicitLE"), (["-xb"], "ExplicitBE")]
+    else:
+        # DCMTK 3.6.7 echoscu proposes the first n of Implicit LE, Explicit
+        # LE, Explicit BE, ... with -pts n (default 1): our preference must
+        # pick Explicit LE whenever it is offered.
+        proposals = [([], "ImplicitLE"), (["-pts", "2"], "ExplicitLE"), (["-pts", "3"], "ExplicitLE"),
+                     (["-pts", "38"], "ExplicitLE")]
+    srv = Server(mwl, tmp, "--log-level", "info")
+    try:
+        runs = 0
+        for opts, want_ts in proposals:
+            for pdu in (4096, 16384, 65536, 131072):
+                rc, out = echoscu(srv.port, "-v", "-pdu", str(pdu), *opts)
+                runs += 1
+                if rc != 0 or "Received Echo Response (Success)" not in out:
+                    fail("echoscu %s -pdu %d: rc %d\n%s" % (" ".join(opts), pdu, rc, out))
+                    continue
+                # The server logs the peer's max PDU and the chosen syntax.
+                want = "max PDU 65536/%d, contexts 1:Verification/%s" % (pdu, want_ts or "")
+                if not wait_for(lambda: want in srv.log_text(), 5):
+                    fail("echoscu %s -pdu %d: log lacks '%s'" % (" ".join(opts), pdu, want))
+        rc, out = echoscu(srv.port, "-ppc", "128", "-pts", "38")
+        runs += 1
+        if rc != 0:
+            fail("echoscu with 128 contexts x 38 syntaxes: rc %d\n%s" % (rc, out))
+        rc, out = echoscu(srv.port, "--repeat", "20")
+        runs += 1
+        if rc != 0:
+            fail("echoscu --repeat 20: rc %d" % rc)
+        rc, out = echoscu(srv.port, "--abort")
+        runs += 1
+        if rc != 0:
+            fail("echoscu --abort: rc %d" % rc)
+        note("interop: %d echoscu runs" % runs)
+    finally:
+        rc, took = srv.stop()
+        if rc != 0:
+            fail("server exit status %s after SIGTERM\n%s" % (rc, srv.log_text()[-3000:]))
+    return 0
+
+
+def valid_rq():
+    return assoc_rq(ECHO_CONTEXTS)
+
+
+def absurd_item_rq():
+    rq = bytearray(valid_rq())
+    # The first presentation context item (20H) follows the 10H item.
+    pos = 6 + 68 + 4 + len(b"1.2.840.10008.3.1.1.1")
+    assert rq[pos] == 0x20
+    rq[pos + 2:pos + 4] = b"\xff\xff"
+    return bytes(rq)
+
+
+def bad_peer_cases(acse, idle):
+    """(name, action(sock) -> None, expect_abort, timeout the close must meet)."""
+    rq = valid_rq()
+
+    def send(data, then_close=False):
+        def act(s):
+            s.sendall(data)
+            if then_close:
+                s.shutdown(socket.SHUT_WR)
+        return act
+
+    def established(then):
+        def act(s):
+            s.sendall(rq)
+            kind, _ = recv_pdu(s)
+            if kind != 2:
+                raise RuntimeError("not associated: PDU %d" % kind)
+            then(s)
+        return act
+
+    quick = 1.0  # answered at once: allow for a loaded machine
+    return [
+        ("truncated RQ then close", send(rq[:20], then_close=True), False, quick),
+        ("unknown PDU type 09H", send(b"\x09\x00\x00\x00\x00\x04\x00\x00\x00\x00"), True, quick),
+        ("RQ length beyond the data", send(rq[:6] + b"\x00" * 10, False), False, acse),
+        ("RQ length beyond the data, declared bigger", send(b"\x01\x00\x00\x00\x10\x00" + rq[6:]), False, acse),
+        ("0-length RQ", send(b"\x01\x00\x00\x00\x00\x00"), True, quick),
+        ("4 GiB declared RQ", send(b"\x01\x00\xff\xff\xff\xff"), True, quick),
+        ("4 GiB declared P-DATA after AC", established(lambda s: s.sendall(b"\x04\x00\xff\xff\xff\xff")), True,
+         quick),
+        ("0-length P-DATA after AC", established(lambda s: s.sendall(b"\x04\x00\x00\x00\x00\x00")), True, quick),
+        ("P-DATA before association", send(p_data(1, 3, echo_rq(1))), True, quick),
+        ("absurd item length in RQ", send(absurd_item_rq()), True, quick),
+        ("connect and send nothing", lambda s: None, False, acse),
+        ("half a PDU header, stall", send(rq[:3]), False, acse),
+        ("half a P-DATA after AC, stall", established(lambda s: s.sendall(p_data(1, 3, echo_rq(1))[:20])), True,
+         idle),
+        ("abort mid-message", established(lambda s: s.sendall(p_data(1, 1, echo_rq(1)[:40]) + ABORT)), False,
+         quick),
+        ("close mid-message", established(lambda s: (s.sendall(p_data(1, 1, echo_rq(1)[:40])),
+                                                      s.shutdown(socket.SHUT_WR))), False, quick),
+    ]
+
+
+def run_bad_peers(srv, acse, idle, slack, report):
+    for name, action, expect_abort, limit in bad_peer_cases(acse, idle):
+        try:
+            s = connect(srv.port)
+        except OSError as e:
+            fail("%s: connect: %s" % (name, e))
+            continue
+        with s:
+            t0 = time.monotonic()
+            try:
+                action(s)
+            except (OSError, Closed, RuntimeError, TimeoutError) as e:
+                fail("%s: %s" % (name, e))
+                continue
+            took, pdus, reset = wait_close(s, limit + slack + 5)
+            total = time.monotonic() - t0
+        if took is None:
+            fail("%s: not closed within %.1f s" % (name, limit + slack + 5))
+        elif total > limit + slack:
+            fail("%s: closed after %.2f s, limit %.2f s" % (name, total, limit + slack))
+        if expect_abort and 7 not in pdus:
+            fail("%s: expected an A-ABORT, got PDUs %s (reset %s)" % (name, pdus, reset))
+        if report:
+            note("  %-44s closed after %5.3f s%s" % (name, total, " (A-ABORT first)" if 7 in pdus else ""))
+        if not good_echo(srv.port):
+            fail("%s: the next C-ECHO failed" % name)
+
+
+def mode_bad_peers(mwl, tmp, sanitized):
+    acse, idle = 1.0, 1.0
+    slack = 2.0 if sanitized else 1.0
+    srv = Server(mwl, tmp, "--acse-timeout", str(acse), "--idle-timeout", str(idle), "--log-level", "info")
+    try:
+        # Warm-up round: allocator pools and lazily created state settle.
+        run_bad_peers(srv, acse, idle, slack, report=False)
+        for _ in range(20):
+            raw_echo(srv.port)
+        wait_for(lambda: "assoc" in srv.log_text(), 1)
+        time.sleep(0.2)
+        fds0, rss0 = srv.fds(), srv.rss_kb()
+        note("bad peers (acse-timeout %.1f s, idle-timeout %.1f s):" % (acse, idle))
+        run_bad_peers(srv, acse, idle, slack, report=True)
+        for _ in range(20):
+            raw_echo(srv.port)
+        settled = wait_for(lambda: srv.fds() <= fds0, 5)
+        fds1, rss1 = srv.fds(), srv.rss_kb()
+        # glibc keeps freed pages, so RSS does not shrink; it must not grow
+        # either once the warm-up has run. ASan's quarantine holds freed
+        # blocks, so there only a coarse bound is meaningful.
+        rss_bound = 32768 if sanitized else 1024
+        note("  fds %d -> %d, RSS %d KiB -> %d KiB (bound +%d KiB)" % (fds0, fds1, rss0, rss1, rss_bound))
+        if not settled or fds1 != fds0:
+            fail("fd count %d -> %d" % (fds0, fds1))
+        if rss1 - rss0 > rss_bound:
+            fail("RSS grew %d KiB (bound %d)" % (rss1 - rss0, rss_bound))
+    finally:
+        rc, took = srv.stop()
+        if rc != 0:
+            fail("server exit status %s after SIGTERM (LeakSanitizer?)\n%s" % (rc, srv.log_text()[-3000:]))
+    return 0
+
+
+def mode_load(mwl, tmp, sanitized):
+    srv = Server(mwl, tmp, "--max-associations", "64", "--log-level", "warn")
+    try:
+        for _ in range(10):
+            raw_echo(srv.port)
+        time.sleep(0.1)
+        fds0, rss0 = srv.fds(), srv.rss_kb()
+        t0 = time.monotonic()
+        bad = sum(0 if raw_echo(srv.port) else 1 for _ in range(1000))
+        seq = time.monotonic() - t0
+        note("load: 1000 sequential associations (C-ECHO + release) in %.2f s, %d failed" % (seq, bad))
+        if bad:
+            fail("%d of 1000 sequential associations failed" % bad)
+
+        results = []
+        lock = threading.Lock()
+        start = threading.Barrier(32)
+
+        def client(n):
+            start.wait()
+            ok = sum(1 if raw_echo(srv.port, count=2, calling="LOAD%02d" % n) else 0 for _ in range(20))
+            with lock:
+                results.append(ok)
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(32)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        conc = time.monotonic() - t0
+        done = sum(results)
+        note("load: 32 concurrent raw clients x 20 associations: %d/640 ok in %.2f s" % (done, conc))
+        if done != 640:
+            fail("concurrent raw clients: %d of 640 associations ok" % done)
+
+        if echoscu_path():
+            t0 = time.monotonic()
+            procs = []
+            for i in range(32):
+                p = subprocess.Popen([echoscu_path(), "-ta", "20", "-aet", "ECHO%02d" % i, HOST, str(srv.port)],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+                children.append(p)
+                procs.append(p)
+            codes = []
+            for p in procs:
+                try:
+                    codes.append(p.wait(60))
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    codes.append(-1)
+            ok = codes.count(0)
+            note("load: 32 echoscu processes at once: %d/32 ok in %.2f s" % (ok, time.monotonic() - t0))
+            if ok != 32:
+                fail("echoscu x32: exit codes %s" % codes)
+        settled = wait_for(lambda: srv.fds() <= fds0, 5)
+        fds1, rss1 = srv.fds(), srv.rss_kb()
+        note("load: fds %d -> %d, RSS %d KiB -> %d KiB" % (fds0, fds1, rss0, rss1))
+        if not settled:
+            fail("fd count %d -> %d after load" % (fds0, fds1))
+        if "error" in srv.log_text():
+            fail("errors logged under load:\n" + srv.log_text()[-3000:])
+    finally:
+        rc, took = srv.stop()
+        if rc != 0:
+            fail("server exit status %s after SIGTERM\n%s" % (rc, srv.log_text()[-3000:]))
+    return 0
+
+
+def expect_rj(port, result, source, reason, what, **kw):
+    try:
+        s, kind, body = associate(port, **kw)
+    except (OSError, Closed, TimeoutError) as e:
+        fail("%s: %s" % (what, e))
+        return
+    with s:
+        got = tuple(body[1:4]) if kind == 3 else None
+        if kind != 3 or got != (result, source, reason):
+            fail("%s: PDU %d %s, want A-ASSOCIATE-RJ %s" % (what, kind, got, (result, source, reason)))
+            return
+        # The RJ is followed by an orderly close, not a reset.
+        took, pdus, reset = wait_close(s, 5)
+        if took is None or reset:
+            fail("%s: after the RJ: closed %s, reset %s" % (what, took, reset))
+
+
+def mode_limits(mwl, tmp, sanitized):
+    srv = Server(mwl, tmp, "--max-associations", "2", name="max")
+    try:
+        held = []
+        for i in range(2):
+            s, kind, _ = associate(srv.port, calling="HOLD%d" % i)
+            held.append(s)
+            if kind != 2:
+                fail("association %d of 2: PDU %d" % (i + 1, kind))
+        expect_rj(srv.port, 2, 3, 2, "third association with --max-associations 2")
+        if echoscu_path():
+            rc, out = echoscu(srv.port, "-v")
+            if rc == 0 or "Rejected" not in out:
+                fail("echoscu over the limit: rc %d\n%s" % (rc, out))
+        for s in held:
+            s.sendall(RELEASE_RQ)
+            recv_pdu(s)
+            s.close()
+        if not wait_for(lambda: raw_echo(srv.port), 5):
+            fail("no association possible after the held ones were released")
+    finally:
+        rc, _ = srv.stop()
+        if rc != 0:
+            fail("server exit %s" % rc)
+
+    srv = Server(mwl, tmp, "--aet", "WORKLIST", "--strict-called-aet", name="strict")
+    try:
+        expect_rj(srv.port, 1, 1, 7, "strict called AE", called="OTHER")
+        s, kind, _ = associate(srv.port, called="WORKLIST")
+        s.close()
+        if kind != 2:
+            fail("strict called AE, right title: PDU %d" % kind)
+        if echoscu_path():
+            rc, out = echoscu(srv.port, "-aec", "WRONG")
+            if rc == 0:
+                fail("echoscu -aec WRONG was accepted")
+            rc, out = echoscu(srv.port, "-aec", "WORKLIST")
+            if rc != 0:
+                fail("echoscu -aec WORKLIST: rc %d\n%s" % (rc, out))
+    finally:
+        rc, _ = srv.stop()
+        if rc != 0:
+            fail("server exit %s" % rc)
+
+    srv = Server(mwl, tmp, "--calling-aet-allow", "CT1, MR 2", name="allow")
+    try:
+        expect_rj(srv.port, 1, 1, 3, "calling AE not in the allow-list", calling="PYSCU")
+        if not raw_echo(srv.port, calling="MR 2"):
+            fail("allow-listed calling AE 'MR 2' refused")
+        if echoscu_path():
+            rc, out = echoscu(srv.port, "-aet", "CT1")
+            if rc != 0:
+                fail("echoscu -aet CT1: rc %d\n%s" % (rc, out))
+        # Single transfer syntax proposals: the one offered is taken.
+        for ts, name in ((ILE, "ILE"), (ELE, "ELE"), (EBE, "EBE"), (DEFL, "Deflated")):
+            s, kind, body = associate(srv.port, contexts=[(1, VERIFICATION, [ts])], calling="CT1")
+            with s:
+                got = parse_ac(body).get(1) if kind == 2 else None
+                if got != (0, ts):
+                    fail("proposal %s only: %s" % (name, got))
+                    continue
+                s.sendall(p_data(1, 3, echo_rq(1)))
+                kind, body = recv_pdu(s)
+                if kind != 4 or command_status(body) != 0:
+                    fail("C-ECHO on a %s context failed" % name)
+                s.sendall(ABORT)
+        s, kind, body = associate(srv.port, contexts=[(1, VERIFICATION, [EBE, ILE, DEFL, ELE])], calling="CT1")
+        s.close()
+        if parse_ac(body).get(1) != (0, ELE):
+            fail("our preference (Explicit LE first) was not applied: %s" % parse_ac(body))
+    finally:
+        rc, _ = srv.stop()
+        if rc != 0:
+            fail("server exit %s" % rc)
+    return 0
+
+
+def mode_sigterm(mwl, tmp, sanitized):
+    slack = 2.0 if sanitized else 1.0
+    # Idle server: prompt exit 0.
+    srv = Server(mwl, tmp, name="idle")
+    rc, took = srv.stop()
+    note("sigterm: idle server exited %s in %.3f s" % (rc, took))
+    if rc != 0 or took > slack:
+        fail("idle server: exit %s after %.2f s" % (rc, took))
+
+    # In flight, finishing within the grace period.
+    grace = 3.0
+    srv = Server(mwl, tmp, "--shutdown-grace", str(grace), name="inflight")
+    try:
+        s, kind, _ = associate(srv.port)
+        if kind != 2:
+            fail("in-flight association not accepted")
+        t0 = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        # Stops accepting: a new connection is refused once the listener
+        # has closed.
+        refused = wait_for(lambda: _refused(srv.port), 2)
+        if not refused:
+            fail("still accepting connections after SIGTERM")
+        s.sendall(p_data(1, 3, echo_rq(5)))
+        kind, body = recv_pdu(s)
+        if kind != 4 or command_status(body) != 0:
+            fail("in-flight C-ECHO after SIGTERM failed")
+        s.sendall(RELEASE_RQ)
+        kind, _ = recv_pdu(s)
+        if kind != 6:
+            fail("in-flight release after SIGTERM: PDU %d" % kind)
+        s.close()
+        rc = srv.proc.wait(grace + 5)
+        took = time.monotonic() - t0
+        note("sigterm: in-flight association finished, server exited %s %.3f s after the signal" % (rc, took))
+        if rc != 0 or took > grace:
+            fail("in-flight: exit %s after %.2f s (grace %.1f s)" % (rc, took, grace))
+    finally:
+        srv.kill()
+
+    # In flight and idle past the grace period: A-ABORT, then exit 0.
+    grace = 1.0
+    srv = Server(mwl, tmp, "--shutdown-grace", str(grace), name="stuck")
+    try:
+        s, kind, _ = associate(srv.port)
+        t0 = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        took, pdus, reset = wait_close(s, grace + slack + 5)
+        s.close()
+        rc = srv.proc.wait(grace + slack + 5)
+        total = time.monotonic() - t0
+        note("sigterm: idle association aborted after %.3f s (PDUs %s), server exited %s after %.3f s"
+             % (took or -1, pdus, rc, total))
+        if 7 not in pdus:
+            fail("no A-ABORT at the end of the grace period: %s" % pdus)
+        if took is None or took < grace * 0.9:
+            fail("aborted before the grace period ended: %s" % took)
+        if rc != 0 or total > grace + slack:
+            fail("stuck association: exit %s after %.2f s" % (rc, total))
+    finally:
+        srv.kill()
+    return 0
+
+
+def _refused(port):
+    try:
+        s = socket.create_connection((HOST, port), timeout=1)
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+    s.close()
+    return False
+
+
+def mode_cli(mwl, tmp, sanitized):
+    conf = os.path.join(tmp, "mwl.conf")
+    with open(conf, "w") as f:
+        f.write("# test configuration\n"
+                "aet = FILEAET\n"
+                "strict-called-aet = true\n"
+                "\n"
+                "max-associations = 4\n"
+                "idle-timeout = 2.5\n")
+    # Flags override the file: --aet wins, strict stays on.
+    srv = Server(mwl, tmp, "--config", conf, "--aet", "FLAGAET", name="conf")
+    try:
+        expect_rj(srv.port, 1, 1, 7, "file's title after a flag override", called="FILEAET")
+        s, kind, _ = associate(srv.port, called="FLAGAET")
+        s.close()
+        if kind != 2:
+            fail("flag's title refused: PDU %d" % kind)
+        log = srv.log_text()
+        if "as FLAGAET: max 4 associations" not in log:
+            fail("config not applied: " + log[:500])
+    finally:
+        rc, _ = srv.stop()
+        if rc != 0:
+            fail("server exit %s" % rc)
+
+    def run(*args):
+        p = subprocess.run([mwl, "serve"] + list(args), capture_output=True, text=True, timeout=30,
+                           preexec_fn=_die_with_parent)
+        return p.returncode, p.stdout, p.stderr
+
+    bad = os.path.join(tmp, "bad.conf")
+    with open(bad, "w") as f:
+        f.write("# bad\nport = 0\n\nmax-associations = 5000\n")
+    rc, out, err = run("--config", bad)
+    if rc != 2 or "line 4:" not in err or "max-associations" not in err:
+        fail("bad config file: rc %d, stderr %r" % (rc, err))
+    with open(bad, "w") as f:
+        f.write("port = 0\nport = 1\n")
+    rc, out, err = run("--config", bad)
+    if rc != 2 or "line 2:" not in err:
+        fail("duplicate key: rc %d, stderr %r" % (rc, err))
+    rc, out, err = run("--config", os.path.join(tmp, "missing.conf"))
+    if rc != 2:
+        fail("missing config file: rc %d" % rc)
+    for args, why in ((["--bogus", "1"], "unknown option"), (["--port", "70000"], "out of range"),
+                      (["--aet"], "needs a value"), (["stray"], "unexpected argument"),
+                      (["--acse-timeout=abc"], "seconds")):
+        rc, out, err = run(*args)
+        if rc != 2 or why not in err:
+            fail("mwl serve %s: rc %d, stderr %r" % (" ".join(args), rc, err))
+    rc, out, err = run("--help")
+    keys = ["port", "bind", "aet", "strict-called-aet", "calling-aet-allow", "max-associations", "max-pdu",
+            "acse-timeout", "idle-timeout", "write-timeout", "shutdown-grace", "workers", "find-batch",
+            "log-level", "port-file", "db", "config"]
+    missing = [k for k in keys if "--" + k not in out]
+    if rc != 0 or missing:
+        fail("--help: rc %d, missing %s" % (rc, missing))
+
+    # A port in use: exit 3 with a message.
+    srv = Server(mwl, tmp, name="first")
+    try:
+        rc, out, err = run("--port", str(srv.port), "--bind", HOST)
+        if rc != 3 or not err:
+            fail("port in use: rc %d, stderr %r" % (rc, err))
+    finally:
+        rc, _ = srv.stop()
+        if rc != 0:
+            fail("server exit %s" % rc)
+    return 0
+
+
+MODES = {
+    "interop": mode_interop,
+    "bad-peers": mode_bad_peers,
+    "load": mode_load,
+    "limits": mode_limits,
+    "sigterm": mode_sigterm,
+    "cli": mode_cli,
+}
+
+
+def main():
+    if len(sys.argv) < 3 or sys.argv[1] not in MODES:
+        print(__doc__)
+        return 2
+    mode, mwl = sys.argv[1], sys.argv[2]
+    sanitized = "--sanitized" in sys.argv[3:]
+    if not sys.platform.startswith("linux"):
+        print("SKIP: needs /proc (Linux)")
+        return SKIP
+    tmp = tempfile.mkdtemp(prefix="mwl-server-")
+    t0 = time.monotonic()
+    try:
+        rc = MODES[mode](mwl, tmp, sanitized)
+    except Exception as e:  # a crash in the test itself is a failure too
+        import traceback
+        traceback.print_exc()
+        fail("%s: %s" % (type(e).__name__, e))
+        rc = 1
+    finally:
+        kill_children()
+        shutil.rmtree(tmp, ignore_errors=True)
+    if rc == SKIP:
+        return SKIP
+    note("%s: %.1f s" % (mode, time.monotonic() - t0))
+    if failures:
+        print("server_test %s: FAILED (%d problems)" % (mode, len(failures)))
+        return 1
+    print("server_test %s: ok" % mode)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,248 @@
+/* mwl serve: run the DICOM server (C-ECHO, and C-FIND through the worklist
+ * provider). Options come from the server's config table: every key is a
+ * --flag and a config-file key; flags override the file. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "server/server.h"
+
+#define CONFIG_FILE_MAX (1024 * 1024)
+
+/* ---- logging --------------------------------------------------------------- */
+
+static void stderr_sink(void *user, mwl_log_level level, const char *msg)
+{
+    (void)user;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char line[1200];
+    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ mwl[%ld] %s: %s\n",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000L, (long)getpid(), mwl_log_level_name(level), msg);
+    if (n < 0)
+        return;
+    size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+    if (len > 0 && line[len - 1] != '\n')
+        line[len - 1] = '\n';
+    /* One write(2) per line: workers and the loop log concurrently, and a
+     * single write keeps lines whole. */
+    ssize_t rc = write(STDERR_FILENO, line, len);
+    (void)rc;
+}
+
+/* ---- help ------------------------------------------------------------------ */
+
+static void usage(FILE *out)
+{
+    size_t count = 0;
+    const mwl_config_key *keys = mwl_server_config_keys(&count);
+    fprintf(out, "usage: mwl serve [--config FILE] [--KEY VALUE | --KEY=VALUE ...]\n\n"
+                 "Runs the DICOM Modality Worklist server: Verification (C-ECHO) and Modality\n"
+                 "Worklist Information Model - FIND (C-FIND). Stops on SIGTERM/SIGINT: no new\n"
+                 "associations, running ones may finish for shutdown-grace, then are aborted.\n\n"
+                 "options (each is also a config file key; flags override the file):\n");
+    for (size_t i = 0; i < count; i++) {
+        const mwl_config_key *k = &keys[i];
+        char flag[64];
+        if (k->type == MWL_CONFIG_BOOL)
+            snprintf(flag, sizeof flag, "--%s[=BOOL]", k->name);
+        else
+            snprintf(flag, sizeof flag, "--%s %s", k->name, mwl_config_type_hint(k->type));
+        char bounds[64] = "";
+        if (k->type == MWL_CONFIG_UINT)
+            snprintf(bounds, sizeof bounds, ", %llu..%llu", (unsigned long long)k->min,
+                     (unsigned long long)k->max);
+        else if (k->type == MWL_CONFIG_SECONDS)
+            snprintf(bounds, sizeof bounds, ", %llu.%03llu..%llu", (unsigned long long)(k->min / 1000u),
+                     (unsigned long long)(k->min % 1000u), (unsigned long long)(k->max / 1000u));
+        fprintf(out, "  %-28s %s\n  %-28s (default: %s%s)\n", flag, k->help, "",
+                k->default_value[0] ? k->default_value : "empty", bounds);
+    }
+    fprintf(out, "  %-28s %s\n  %-28s %s\n\n", "--config FILE", "read keys from FILE first", "-h, --help",
+            "show this help");
+    fprintf(out, "config file: one 'key = value' per line, e.g. 'max-associations = 16';\n"
+                 "blank lines and lines starting with # are ignored; \"quotes\" keep blanks;\n"
+                 "each key at most once. SECONDS take up to 3 decimals (0.5). BOOL is\n"
+                 "true/false, yes/no, on/off or 1/0. AET,... is a comma-separated list.\n\n"
+                 "exit status: 0 after a clean shutdown, 1 on a runtime failure, 2 for a bad\n"
+                 "option or config file, 3 when the port cannot be bound.\n");
+}
+
+/* ---- files ----------------------------------------------------------------- */
+
+static int read_file(const char *path, char **text, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    char *buf = malloc(CONFIG_FILE_MAX + 1);
+    if (!buf) {
+        fclose(f);
+        errno = ENOMEM;
+        return -1;
+    }
+    size_t n = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
+    int err = ferror(f) ? EIO : 0;
+    fclose(f);
+    if (err || n > CONFIG_FILE_MAX) {
+        free(buf);
+        errno = err ? err : EFBIG;
+        return -1;
+    }
+    *text = buf;
+    *len = n;
+    return 0;
+}
+
+/* Written to a temporary name and renamed, so a script polling for the
+ * file never reads it half-written. */
+static int write_port_file(const char *path, unsigned port)
+{
+    char tmp[MWL_SERVER_PATH_MAX + 16];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -1;
+    int ok = fprintf(f, "%u\n", port) > 0;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int err = errno;
+        remove(tmp);
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- options --------------------------------------------------------------- */
+
+/* Splits "--key=value" / "--key value"; returns the argv index consumed
+ * last, or -1 with a message. */
+static int apply_flag(mwl_server_config *cfg, int argc, char **argv, int i, const char **config_path)
+{
+    const char *arg = argv[i] + 2;
+    const char *eq = strchr(arg, '=');
+    char key[64];
+    size_t klen = eq ? (size_t)(eq - arg) : strlen(arg);
+    if (klen == 0 || klen >= sizeof key) {
+        fprintf(stderr, "mwl serve: bad option '%s' (see --help)\n", argv[i]);
+        return -1;
+    }
+    memcpy(key, arg, klen);
+    key[klen] = '\0';
+    const char *value = eq ? eq + 1 : NULL;
+    if (strcmp(key, "config") == 0) {
+        if (!value) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "mwl serve: --config needs a file\n");
+                return -1;
+            }
+            value = argv[++i];
+        }
+        if (config_path)
+            *config_path = value;
+        return i;
+    }
+    const mwl_config_key *k = mwl_server_config_find_key(key);
+    if (!k) {
+        fprintf(stderr, "mwl serve: unknown option '--%s' (see --help)\n", key);
+        return -1;
+    }
+    if (!value) {
+        if (k->type == MWL_CONFIG_BOOL) {
+            value = "true";
+        } else if (i + 1 >= argc) {
+            fprintf(stderr, "mwl serve: --%s needs a value\n", key);
+            return -1;
+        } else {
+            value = argv[++i];
+        }
+    }
+    if (cfg) {
+        mwl_diag diag;
+        if (mwl_server_config_set(cfg, key, value, &diag) != MWL_OK) {
+            fprintf(stderr, "mwl serve: --%s\n", diag.msg);
+            return -1;
+        }
+    }
+    return i;
+}
+
+int mwl_cmd_serve(int argc, char **argv)
+{
+    /* Pass 1: --help and --config, so the file is read before the flags
+     * that override it are applied in pass 2. */
+    const char *config_path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return MWL_EXIT_OK;
+        }
+        if (strncmp(argv[i], "--", 2) != 0) {
+            fprintf(stderr, "mwl serve: unexpected argument '%s' (see --help)\n", argv[i]);
+            return MWL_EXIT_USAGE;
+        }
+        i = apply_flag(NULL, argc, argv, i, &config_path);
+        if (i < 0)
+            return MWL_EXIT_USAGE;
+    }
+    mwl_server_config cfg;
+    mwl_server_config_init(&cfg);
+    if (config_path) {
+        char *text = NULL;
+        size_t len = 0;
+        if (read_file(config_path, &text, &len) != 0) {
+            fprintf(stderr, "mwl serve: %s: %s\n", config_path, strerror(errno));
+            return MWL_EXIT_USAGE;
+        }
+        mwl_diag diag;
+        int rc = mwl_server_config_parse(text, len, &cfg, &diag);
+        free(text);
+        if (rc != MWL_OK) {
+            fprintf(stderr, "mwl serve: %s: %s\n", config_path, diag.msg);
+            return MWL_EXIT_USAGE;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        i = apply_flag(&cfg, argc, argv, i, NULL);
+        if (i < 0)
+            return MWL_EXIT_USAGE;
+    }
+
+    mwl_log_set_sink(stderr_sink, NULL);
+    mwl_log_set_level(cfg.log_level);
+
+    mwl_server *srv = NULL;
+    mwl_diag diag;
+    int rc = mwl_server_new(&cfg, NULL, NULL, &srv, &diag);
+    if (rc != MWL_OK) {
+        fprintf(stderr, "mwl serve: %s: %s\n", mwl_status_str(rc), diag.msg);
+        return rc == MWL_E_IO ? MWL_EXIT_NETWORK : rc == MWL_E_INVALID ? MWL_EXIT_USAGE : MWL_EXIT_FAILURE;
+    }
+    mwl_log(MWL_LOG_INFO, "no worklist provider in this build: MWL FIND is not offered (db %s unused)",
+            cfg.db);
+    if (cfg.port_file[0] && write_port_file(cfg.port_file, mwl_server_port(srv)) != 0) {
+        fprintf(stderr, "mwl serve: port-file %s: %s\n", cfg.port_file, strerror(errno));
+        mwl_server_free(srv);
+        return MWL_EXIT_FAILURE;
+    }
+    rc = mwl_server_install_signals(srv);
+    if (rc == MWL_OK)
+        rc = mwl_server_run(srv);
+    mwl_server_free(srv);
+    if (cfg.port_file[0])
+        remove(cfg.port_file);
+    if (rc != MWL_OK) {
+        fprintf(stderr, "mwl serve: %s\n", mwl_status_str(rc));
+        return MWL_EXIT_FAILURE;
+    }
+    mwl_log(MWL_LOG_INFO, "stopped");
+    return MWL_EXIT_OK;
+}
