@@ -42,6 +42,16 @@ static const mwl_config_key config_keys[] = {
      "write the bound port number to this file once listening (for --port 0)"},
     {"db", MWL_CONFIG_STRING, "mwl.db", 1, MWL_SERVER_PATH_MAX - 1, FIELD(db),
      "worklist database file used by the C-FIND provider"},
+    {"pn-case-sensitive", MWL_CONFIG_BOOL, "false", 0, 1, FIELD(pn_case_sensitive),
+     "match Patient's Name and other PN keys case-sensitively (default: case-insensitive)"},
+    {"pn-accent-insensitive", MWL_CONFIG_BOOL, "false", 0, 1, FIELD(pn_accent_insensitive),
+     "PN keys also ignore accents on Latin letters (Muller finds Müller)"},
+    {"filter-by-calling-aet", MWL_CONFIG_BOOL, "false", 0, 1, FIELD(filter_by_calling_aet),
+     "a query without Scheduled Station AE Title gets only the calling AE title's items"},
+    {"max-matches", MWL_CONFIG_UINT, "0", 0, 100000000, FIELD(max_matches),
+     "most responses per C-FIND; more end with A700 and a comment; 0 = unlimited"},
+    {"response-charset", MWL_CONFIG_STRING, "auto", 1, 7, FIELD(response_charset),
+     "auto (the item's set if the SCU reads it, else the query's or ISO_IR 192), item or utf8"},
 };
 
 #define KEY_COUNT (sizeof config_keys / sizeof config_keys[0])

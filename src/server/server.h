@@ -52,6 +52,12 @@ typedef struct mwl_server_config {
     mwl_log_level log_level;             /* log-level */
     char port_file[MWL_SERVER_PATH_MAX]; /* port-file: "" = none */
     char db[MWL_SERVER_PATH_MAX];        /* db: worklist database for the provider */
+    /* The worklist provider's matching and response options. */
+    bool pn_case_sensitive;     /* pn-case-sensitive */
+    bool pn_accent_insensitive; /* pn-accent-insensitive */
+    bool filter_by_calling_aet; /* filter-by-calling-aet */
+    uint32_t max_matches;       /* max-matches: 0 = unlimited */
+    char response_charset[8];   /* response-charset: auto, item or utf8 */
 } mwl_server_config;
 
 /* Fills every field with its key's default (the table's default text, run

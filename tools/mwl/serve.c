@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "server/server.h"
+#include "server/worklist_provider.h"
 
 #define CONFIG_FILE_MAX (1024 * 1024)
 
@@ -219,24 +220,54 @@ int mwl_cmd_serve(int argc, char **argv)
     mwl_log_set_sink(stderr_sink, NULL);
     mwl_log_set_level(cfg.log_level);
 
-    mwl_server *srv = NULL;
+    mwl_worklist_options wl;
+    memset(&wl, 0, sizeof wl);
+    wl.db_path = cfg.db;
+    mwl_match_opts_init(&wl.match);
+    wl.match.pn_case_sensitive = cfg.pn_case_sensitive;
+    wl.match.pn_accent_insensitive = cfg.pn_accent_insensitive;
+    wl.filter_by_calling_aet = cfg.filter_by_calling_aet;
+    wl.max_matches = cfg.max_matches;
+    if (strcmp(cfg.response_charset, "auto") == 0) {
+        wl.response_charset = MWL_RESPONSE_CHARSET_AUTO;
+    } else if (strcmp(cfg.response_charset, "item") == 0) {
+        wl.response_charset = MWL_RESPONSE_CHARSET_ITEM;
+    } else if (strcmp(cfg.response_charset, "utf8") == 0) {
+        wl.response_charset = MWL_RESPONSE_CHARSET_UTF8;
+    } else {
+        fprintf(stderr, "mwl serve: response-charset: '%s' is not auto, item or utf8\n",
+                cfg.response_charset);
+        return MWL_EXIT_USAGE;
+    }
     mwl_diag diag;
-    int rc = mwl_server_new(&cfg, NULL, NULL, &srv, &diag);
+    mwl_diag_clear(&diag);
+    mwl_worklist_provider *wlp = NULL;
+    mwl_find_provider provider;
+    int rc = mwl_worklist_provider_new(&wl, &wlp, &provider, &diag);
+    if (rc != MWL_OK) {
+        fprintf(stderr, "mwl serve: worklist database %s: %s\n", cfg.db,
+                diag.msg[0] ? diag.msg : mwl_status_str(rc));
+        return MWL_EXIT_FAILURE;
+    }
+    mwl_server *srv = NULL;
+    rc = mwl_server_new(&cfg, &provider, NULL, &srv, &diag);
     if (rc != MWL_OK) {
         fprintf(stderr, "mwl serve: %s: %s\n", mwl_status_str(rc), diag.msg);
+        mwl_worklist_provider_free(wlp);
         return rc == MWL_E_IO ? MWL_EXIT_NETWORK : rc == MWL_E_INVALID ? MWL_EXIT_USAGE : MWL_EXIT_FAILURE;
     }
-    mwl_log(MWL_LOG_INFO, "no worklist provider in this build: MWL FIND is not offered (db %s unused)",
-            cfg.db);
+    mwl_log(MWL_LOG_INFO, "worklist database %s", cfg.db);
     if (cfg.port_file[0] && write_port_file(cfg.port_file, mwl_server_port(srv)) != 0) {
         fprintf(stderr, "mwl serve: port-file %s: %s\n", cfg.port_file, strerror(errno));
         mwl_server_free(srv);
+        mwl_worklist_provider_free(wlp);
         return MWL_EXIT_FAILURE;
     }
     rc = mwl_server_install_signals(srv);
     if (rc == MWL_OK)
         rc = mwl_server_run(srv);
     mwl_server_free(srv);
+    mwl_worklist_provider_free(wlp);
     if (cfg.port_file[0])
         remove(cfg.port_file);
     if (rc != MWL_OK) {
