@@ -1,10 +1,26 @@
 #!/bin/sh
-# make run: start the worklist server with a demo database.
+# make run: start the worklist server on a demo database and show how to
+# query it. The database (mwl.db here) is created with demo items the first
+# time; later runs keep whatever it holds (delete it to start afresh).
 set -eu
 mwl="$1"
 port="$2"
-if ! "$mwl" serve --help >/dev/null 2>&1; then
-  echo "make run: 'mwl serve' is not built yet (the worklist server lands with the SCP work); nothing to run." >&2
-  exit 1
+db="${MWL_DB:-mwl.db}"
+if [ ! -s "$db" ]; then
+  "$mwl" demo --db "$db" --count 60 --days 7
 fi
-exec "$mwl" serve --port "$port"
+cat <<MSG
+
+mwl is serving the worklist in $db on port $port (AE title MWL). In another terminal:
+
+  $mwl find --aec MWL localhost $port                 # today's worklist, all stations
+  $mwl find --aec MWL --station CT01 localhost $port  # today's worklist for station CT01
+  findscu -W -aec MWL -k "ScheduledProcedureStepSequence[0].Modality=CT" \\
+          -k PatientName -k PatientID -k AccessionNumber localhost $port
+  $mwl echo --aec MWL localhost $port                 # C-ECHO
+  $mwl ls --db $db                                    # what is stored for today
+
+Stop the server with Ctrl-C.
+
+MSG
+exec "$mwl" serve --db "$db" --port "$port" --aet MWL
