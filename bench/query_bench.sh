@@ -4,8 +4,8 @@
 #
 #   bench/query_bench.sh [N] [--no-dcmtk]        (default N = 10000)
 #
-# Builds N realistic items with `mwl demo` (spread over 10 years around
-# today, 8 stations, so a station has a realistic day), serves them with
+# Builds N realistic items with `mwl demo` (about 300 a day around today
+# over 8 stations, so a station has a realistic day), serves them with
 # `mwl serve` and (unless N > 20000 or --no-dcmtk) with wlmscpfs from the
 # same items exported as .wl files, then times six queries. Each query's
 # cost is its marginal cost on an open association: (t(2R) - t(R)) / R with
@@ -29,24 +29,31 @@ pids=""
 cleanup() { for p in $pids; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT INT TERM
 
-ms() { date +%s%N | awk '{printf "%d", $1 / 1000000}'; }
+ms() { date +%s%3N; }
 day_offset() { date -d "$1 days" +%Y%m%d; }
 
-start=$(day_offset -1825)
+# A department schedules about 300 procedures a day over 8 stations: spread
+# the N items over N/300 days (at least 30), half past and half future.
+days=$(( N / 300 )); [ "$days" -lt 30 ] && days=30
+start=$(day_offset -$(( days / 2 )))
 today=$(date +%Y%m%d)
 week_end=$(day_offset 6)
-echo "generating $N items (10 years from $start) ..."
+echo "generating $N items over $days days from $start ..."
 t0=$(ms)
-"$mwl" demo --db "$work/gen.db" --count "$N" --days 3650 --start "$start" >/dev/null
+"$mwl" demo --db "$work/mwl.db" --count "$N" --days "$days" --start "$start" >/dev/null
 t1=$(ms)
 echo "  mwl demo (generate + store): $(( N * 1000 / (t1 - t0 + 1) )) items/s"
 
-# Import speed: the items as files, imported into a fresh database.
-"$mwl" export --db "$work/gen.db" --date all --out-dir "$work/wl/MWL" >/dev/null
+# Import speed: (up to 100000 of) the items as .wl files into a fresh
+# database. wlmscpfs serves the same files.
+sample=$N; [ "$sample" -gt 100000 ] && sample=100000
+mkdir -p "$work/wl/MWL"
+"$mwl" export --db "$work/mwl.db" --date all --limit "$sample" --out-dir "$work/wl/MWL" >/dev/null
 t0=$(ms)
-"$mwl" import --db "$work/mwl.db" "$work/wl/MWL" >/dev/null
+"$mwl" import --db "$work/import.db" "$work/wl/MWL" >/dev/null
 t1=$(ms)
-echo "  mwl import: $N files in $(( t1 - t0 )) ms = $(( N * 1000 / (t1 - t0 + 1) )) items/s"
+echo "  mwl import: $sample files in $(( t1 - t0 )) ms = $(( sample * 1000 / (t1 - t0 + 1) )) items/s"
+rm -f "$work"/import.db*
 touch "$work/wl/MWL/lockfile"
 
 pick() { "$mwl" ls --db "$work/mwl.db" --date all --limit 1 --json | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['$1'])"; }
