@@ -52,6 +52,9 @@ static const mwl_config_key config_keys[] = {
      "most responses per C-FIND; more end with A700 and a comment; 0 = unlimited"},
     {"response-charset", MWL_CONFIG_STRING, "auto", 1, 7, FIELD(response_charset),
      "auto (the item's set if the SCU reads it, else the query's or ISO_IR 192), item or utf8"},
+    {"per-called-aet", MWL_CONFIG_BOOL, "false", 0, 1, FIELD(per_called_aet),
+     "serve only the items imported with --per-called-aet into the called AE title's folder (wlmscpfs "
+     "style)"},
 };
 
 #define KEY_COUNT (sizeof config_keys / sizeof config_keys[0])

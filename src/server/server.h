@@ -58,6 +58,7 @@ typedef struct mwl_server_config {
     bool filter_by_calling_aet; /* filter-by-calling-aet */
     uint32_t max_matches;       /* max-matches: 0 = unlimited */
     char response_charset[8];   /* response-charset: auto, item or utf8 */
+    bool per_called_aet;        /* per-called-aet: the called AE title selects the worklist */
 } mwl_server_config;
 
 /* Fills every field with its key's default (the table's default text, run

@@ -238,6 +238,8 @@ static int wl_begin(void *user, mwl_find_request *req, void **state, mwl_find_st
     }
     mwl_store_filter f;
     build_filter(st, &f);
+    if (p->opts.per_called_aet)
+        f.worklist_aet = (mwl_store_cond){MWL_STORE_EXACT, req->called_ae ? req->called_ae : ""};
     summarize(&f, st, req->summary, sizeof req->summary);
     rc = borrow(p, &st->conn, &d);
     if (rc == MWL_OK)

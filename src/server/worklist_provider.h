@@ -28,6 +28,9 @@ typedef struct mwl_worklist_options {
      * the key empty). */
     bool filter_by_calling_aet;
     size_t max_matches; /* 0 = unlimited; reached: final A700 with a comment */
+    /* Only items imported into the called AE title's worklist (mwl import
+     * --per-called-aet), as DCMTK's wlmscpfs serves one folder per AE. */
+    bool per_called_aet;
     mwl_response_charset response_charset;
 } mwl_worklist_options;
 

@@ -49,3 +49,9 @@ CREATE INDEX sps_study_uid ON sps(study_uid);
 CREATE INDEX sps_sps_id ON sps(sps_id);
 CREATE INDEX sps_requested_procedure_id ON sps(requested_procedure_id);
 CREATE INDEX sps_status ON sps(sps_status);
+
+-- migration 2
+-- The worklist (called AE title) an item belongs to, for serving a DCMTK
+-- wlmscpfs-style tree where the called AE title selects the worklist.
+ALTER TABLE sps ADD COLUMN worklist_aet TEXT;
+CREATE INDEX sps_worklist_aet ON sps(worklist_aet, start_date);

@@ -149,18 +149,20 @@ int mwl_store_open(const char *path, const mwl_store_options *opt, mwl_store **o
         }
     }
     if (rc == MWL_OK && !opt->read_only) {
-        rc = prepare(store,
-                     "INSERT INTO sps(natural_key, station_aet, start_date, start_time, modality, sps_id,"
-                     " sps_status, patient_id, accession, study_uid, requested_procedure_id,"
-                     " charset, dataset, source, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?10,?11,?12,"
-                     "?13,?14,?15,?16)",
-                     &store->insert_sps, diag);
+        rc = prepare(
+            store,
+            "INSERT INTO sps(natural_key, station_aet, start_date, start_time, modality, sps_id,"
+            " sps_status, patient_id, accession, study_uid, requested_procedure_id,"
+            " charset, dataset, source, updated_at, worklist_aet) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?10,"
+            "?11,?12,?13,?14,?15,?16,?17)",
+            &store->insert_sps, diag);
         if (rc == MWL_OK)
             rc =
                 prepare(store,
                         "UPDATE sps SET station_aet=?2, start_date=?3, start_time=?4, modality=?5, sps_id=?6,"
                         " sps_status=?7, patient_id=?8, accession=?10, study_uid=?11,"
-                        " requested_procedure_id=?12, charset=?13, dataset=?14, source=?15, updated_at=?16"
+                        " requested_procedure_id=?12, charset=?13, dataset=?14, source=?15, updated_at=?16,"
+                        " worklist_aet=?17"
                         " WHERE id=?1",
                         &store->update_sps, diag);
         if (rc == MWL_OK)
@@ -375,8 +377,8 @@ static int step_once(mwl_store *store, sqlite3_stmt *st, const char *text, int t
 }
 
 /* Writes a prepared row; every failure here is the database's. */
-static int write_row(mwl_store *store, const prepared_row *r, const char *source, mwl_store_put_stats *stats,
-                     mwl_diag *diag)
+static int write_row(mwl_store *store, const prepared_row *r, const char *source, const char *worklist_aet,
+                     mwl_store_put_stats *stats, mwl_diag *diag)
 {
     int64_t existing = -1;
     sqlite3_reset(store->lookup_key);
@@ -408,6 +410,7 @@ static int write_row(mwl_store *store, const prepared_row *r, const char *source
     sqlite3_bind_blob(st, 14, r->blob, (int)r->blob_len, SQLITE_STATIC);
     bind_text(st, 15, source);
     sqlite3_bind_int64(st, 16, (sqlite3_int64)time(NULL));
+    bind_text(st, 17, worklist_aet);
     src = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -459,8 +462,8 @@ static int write_row(mwl_store *store, const prepared_row *r, const char *source
     return rc;
 }
 
-int mwl_store_put_item(mwl_store *store, const mwl_ds *item, const char *source, mwl_store_put_stats *stats,
-                       mwl_diag *diag)
+int mwl_store_put_item(mwl_store *store, const mwl_ds *item, const char *source, const char *worklist_aet,
+                       mwl_store_put_stats *stats, mwl_diag *diag)
 {
     if (!store->insert_sps) {
         mwl_diag_set(diag, 0, 0, "store is read-only");
@@ -500,7 +503,7 @@ int mwl_store_put_item(mwl_store *store, const mwl_ds *item, const char *source,
     }
     /* Phase 2: the writes. */
     for (size_t i = 0; rc == MWL_OK && i < seq->item_count; i++)
-        rc = write_row(store, &rows[i], source, stats, diag);
+        rc = write_row(store, &rows[i], source, worklist_aet, stats, diag);
     mwl_wbuf_clear(&scratch);
     mwl_arena_clear(&arena);
     return rc;
@@ -519,7 +522,7 @@ typedef struct cond_ref {
     const mwl_store_cond *cond;
 } cond_ref;
 
-static size_t filter_conds(const mwl_store_filter *f, cond_ref refs[9])
+static size_t filter_conds(const mwl_store_filter *f, cond_ref refs[10])
 {
     refs[0] = (cond_ref){"s.modality", &f->modality};
     refs[1] = (cond_ref){"s.sps_id", &f->sps_id};
@@ -530,11 +533,12 @@ static size_t filter_conds(const mwl_store_filter *f, cond_ref refs[9])
     refs[6] = (cond_ref){"s.study_uid", &f->study_uid};
     refs[7] = (cond_ref){"s.requested_procedure_id", &f->requested_procedure_id};
     refs[8] = (cond_ref){"st.aet", &f->station_aet};
-    return 9;
+    refs[9] = (cond_ref){"s.worklist_aet", &f->worklist_aet};
+    return 10;
 }
 
 /* Which conditions take part: 2 bits per text condition, then dates. */
-static uint32_t filter_shape(const mwl_store_filter *f, cond_ref refs[9], mwl_store_match used[9])
+static uint32_t filter_shape(const mwl_store_filter *f, cond_ref refs[10], mwl_store_match used[10])
 {
     uint32_t shape = 0;
     size_t n = filter_conds(f, refs);
@@ -556,8 +560,8 @@ static uint32_t filter_shape(const mwl_store_filter *f, cond_ref refs[9], mwl_st
 int mwl_store_find_begin(mwl_store *store, const mwl_store_filter *filter, mwl_diag *diag)
 {
     mwl_store_find_end(store);
-    cond_ref refs[9];
-    mwl_store_match used[9];
+    cond_ref refs[10];
+    mwl_store_match used[10];
     uint32_t shape = filter_shape(filter, refs, used);
     size_t slot = (shape * 2654435761u) % STMT_CACHE;
     for (size_t probe = 0; probe < STMT_CACHE; probe++, slot = (slot + 1) % STMT_CACHE) {
@@ -577,7 +581,7 @@ int mwl_store_find_begin(mwl_store *store, const mwl_store_filter *filter, mwl_d
         len += (size_t)snprintf(sql + len, sizeof sql - len, "SELECT s.id, s.dataset FROM %s WHERE 1",
                                 station ? "sps_station st JOIN sps s ON s.id = st.sps" : "sps s");
         const char *date_col = station ? "st.start_date" : "s.start_date";
-        for (size_t i = 0; i < 9; i++) {
+        for (size_t i = 0; i < 10; i++) {
             int param = (int)i + 1;
             /* Names: a sub-select, since two groups of one name may match. */
             if (i == 4 && used[i] != MWL_STORE_ANY)
@@ -606,7 +610,7 @@ int mwl_store_find_begin(mwl_store *store, const mwl_store_filter *filter, mwl_d
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    for (size_t i = 0; i < 9; i++) {
+    for (size_t i = 0; i < 10; i++) {
         if (used[i] == MWL_STORE_ANY)
             continue;
         const char *v = refs[i].cond->value;
@@ -670,8 +674,8 @@ void mwl_store_find_end(mwl_store *store)
 
 int mwl_store_remove(mwl_store *store, const mwl_store_filter *filter, size_t *removed, mwl_diag *diag)
 {
-    cond_ref refs[9];
-    mwl_store_match used[9];
+    cond_ref refs[10];
+    mwl_store_match used[10];
     uint32_t shape = filter_shape(filter, refs, used);
     if (shape == 0) {
         mwl_diag_set(diag, 0, 0, "refusing to remove without a condition");

@@ -50,7 +50,9 @@ typedef struct mwl_store_put_stats {
  * Sequence (0040,0100). An SPS already stored (same Study Instance UID /
  * Accession Number, Requested Procedure ID and SPS ID; or, without SPS ID,
  * identical content) is replaced. `source` (may be NULL) is kept for
- * reference. Stats are added to `*stats` (may be NULL).
+ * reference. `worklist_aet` (may be NULL) names the worklist the item
+ * belongs to for --per-called-aet serving (a wlmscpfs tree's AE folder).
+ * Stats are added to `*stats` (may be NULL).
  * Every row is built and encoded before anything is written, so on any
  * status but MWL_E_STORE nothing was written; after MWL_E_STORE the
  * enclosing transaction must be rolled back (the item may be half written).
@@ -58,7 +60,7 @@ typedef struct mwl_store_put_stats {
  * why), MWL_E_STORE, MWL_E_NOMEM, or a codec/charset error for a value that
  * cannot be encoded or decoded. */
 MWL_MUST_CHECK int mwl_store_put_item(mwl_store *store, const mwl_ds *item, const char *source,
-                                      mwl_store_put_stats *stats, mwl_diag *diag);
+                                      const char *worklist_aet, mwl_store_put_stats *stats, mwl_diag *diag);
 
 /* ---- finding ----------------------------------------------------------- */
 
@@ -85,8 +87,9 @@ typedef struct mwl_store_filter {
     mwl_store_cond accession;
     mwl_store_cond study_uid;
     mwl_store_cond requested_procedure_id;
-    const char *date_lo; /* SPS Start Date >= (YYYYMMDD), NULL = open */
-    const char *date_hi; /* SPS Start Date <= (YYYYMMDD), NULL = open */
+    mwl_store_cond worklist_aet; /* the worklist an item was imported into (per called AE title) */
+    const char *date_lo;         /* SPS Start Date >= (YYYYMMDD), NULL = open */
+    const char *date_hi;         /* SPS Start Date <= (YYYYMMDD), NULL = open */
 } mwl_store_filter;
 
 void mwl_store_filter_init(mwl_store_filter *f); /* everything ANY */

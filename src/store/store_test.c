@@ -57,24 +57,24 @@ static void test_put_find(void)
     mwl_store *s;
     mwl_diag d;
     CHECK_EQ_INT(mwl_store_open(db_path, NULL, &s, &d), MWL_OK);
-    CHECK_EQ_INT(mwl_store_schema_version(s), 1);
+    CHECK_EQ_INT(mwl_store_schema_version(s), 2);
     mwl_arena a;
     mwl_arena_init(&a, NULL);
     mwl_store_put_stats st = {0, 0};
     CHECK_EQ_INT(mwl_store_begin(s, &d), MWL_OK);
     CHECK_EQ_INT(mwl_store_put_item(s, make_item(&a, "P1", "Müller^Hans", "A1", "CT01", "20261125", "CT", 2),
-                                    "f1", &st, &d),
+                                    "f1", NULL, &st, &d),
                  MWL_OK);
     CHECK_EQ_INT(
         mwl_store_put_item(s, make_item(&a, "P2", "Mulder^Fox", "A2", "CT01\\CT02", "20261126", "CT", 1),
-                           "f2", &st, &d),
+                           "f2", NULL, &st, &d),
         MWL_OK);
     CHECK_EQ_INT(mwl_store_put_item(s, make_item(&a, "P3", "Smith ^Ann^^", "A3", "MR01", "20261125", "MR", 1),
-                                    "f3", &st, &d),
+                                    "f3", NULL, &st, &d),
                  MWL_OK);
     CHECK_EQ_INT(mwl_store_put_item(
                      s, make_item(&a, "P4", "Yamada^Tarou=山田^太郎", "A4", "MR02", "20261127", "MR", 1),
-                     "f4", &st, &d),
+                     "f4", NULL, &st, &d),
                  MWL_OK);
     CHECK_EQ_INT(mwl_store_commit(s, &d), MWL_OK);
     CHECK_EQ_INT(st.inserted, 5);
@@ -85,7 +85,7 @@ static void test_put_find(void)
 
     /* re-import updates */
     CHECK_EQ_INT(mwl_store_put_item(s, make_item(&a, "P1", "Müller^Hans", "A1", "CT01", "20261125", "CT", 2),
-                                    "f1", &st, &d),
+                                    "f1", NULL, &st, &d),
                  MWL_OK);
     CHECK_EQ_INT(st.updated, 2);
     CHECK_EQ_INT(mwl_store_count(s, &n, &d), MWL_OK);
@@ -132,12 +132,27 @@ static void test_put_find(void)
     mwl_ds *bad;
     CHECK_EQ_INT(mwl_ds_new(&a, NULL, &bad), MWL_OK);
     CHECK_EQ_INT(mwl_ds_set_str(bad, MWL_TAG_PatientID, 0, "X"), MWL_OK);
-    CHECK_EQ_INT(mwl_store_put_item(s, bad, NULL, NULL, &d), MWL_E_INVALID);
+    CHECK_EQ_INT(mwl_store_put_item(s, bad, NULL, NULL, NULL, &d), MWL_E_INVALID);
+
+    /* an item imported into a worklist (per called AE title) */
+    CHECK_EQ_INT(mwl_store_put_item(s, make_item(&a, "P7", "Wl^Item", "A7", "XA01", "20261125", "XA", 1),
+                                    "f7", "OFFIS", &st, &d),
+                 MWL_OK);
+    mwl_store_filter_init(&f);
+    f.worklist_aet = (mwl_store_cond){MWL_STORE_EXACT, "OFFIS"};
+    CHECK_EQ_INT(count_matches(s, &f), 1);
+    f.worklist_aet = (mwl_store_cond){MWL_STORE_EXACT, "OTHER"};
+    CHECK_EQ_INT(count_matches(s, &f), 0);
+    mwl_store_filter_init(&f);
+    f.accession = (mwl_store_cond){MWL_STORE_EXACT, "A7"};
+    size_t gone = 0;
+    CHECK_EQ_INT(mwl_store_remove(s, &f, &gone, &d), MWL_OK);
+    CHECK_EQ_INT(gone, 1);
 
     /* a transaction rolled back leaves nothing behind */
     CHECK_EQ_INT(mwl_store_begin(s, &d), MWL_OK);
     CHECK_EQ_INT(mwl_store_put_item(s, make_item(&a, "P9", "Gone^X", "A9", "CT09", "20261125", "CT", 1), NULL,
-                                    NULL, &d),
+                                    NULL, NULL, &d),
                  MWL_OK);
     CHECK_EQ_INT(mwl_store_rollback(s), MWL_OK);
     CHECK_EQ_INT(mwl_store_count(s, &n, &d), MWL_OK);
@@ -160,9 +175,9 @@ static void test_put_find(void)
     CHECK_EQ_INT(mwl_store_open(db_path, &ro, &s, &d), MWL_OK);
     CHECK_EQ_INT(mwl_store_count(s, &n, &d), MWL_OK);
     CHECK_EQ_INT(n, 3);
-    CHECK_EQ_INT(
-        mwl_store_put_item(s, make_item(&a, "P9", "X", "A9", "CT09", "20261125", "CT", 1), NULL, NULL, &d),
-        MWL_E_INVALID);
+    CHECK_EQ_INT(mwl_store_put_item(s, make_item(&a, "P9", "X", "A9", "CT09", "20261125", "CT", 1), NULL,
+                                    NULL, NULL, &d),
+                 MWL_E_INVALID);
     mwl_store_free(s);
     mwl_arena_clear(&a);
 }

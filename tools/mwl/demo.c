@@ -287,7 +287,7 @@ int mwl_cmd_demo(int argc, char **argv)
         mwl_ds *item;
         rc = make_item(&arena, (uint64_t)i, &start, (int)days, &item);
         if (rc == MWL_OK)
-            rc = mwl_store_put_item(store, item, "demo", &st, &d);
+            rc = mwl_store_put_item(store, item, "demo", NULL, &st, &d);
         mwl_arena_clear(&arena);
         if (rc == MWL_OK && i % 50000 == 0) { /* bound the transaction's size */
             rc = mwl_store_commit(store, &d);

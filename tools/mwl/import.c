@@ -24,6 +24,7 @@ typedef struct import_ctx {
     mwl_store *store;
     bool force;
     bool verbose;
+    bool per_called_aet; /* record each file's folder name as its worklist */
     size_t batch_size;
     /* files of the open batch, printed after it commits */
     char **pending;
@@ -157,8 +158,19 @@ static void import_file(import_ctx *ctx, const char *path)
         mwl_arena_clear(&arena);
         return;
     }
+    /* In a wlmscpfs tree, DIR/<AE title>/item.wl: the folder names the
+     * worklist that a called AE title selects (serve --per-called-aet). */
+    char worklist_aet[64] = "";
+    if (ctx->per_called_aet) {
+        const char *end = strrchr(path, '/');
+        const char *start = end;
+        while (start && start > path && start[-1] != '/')
+            start--;
+        if (end && start && end > start && (size_t)(end - start) < sizeof worklist_aet)
+            memcpy(worklist_aet, start, (size_t)(end - start));
+    }
     mwl_store_put_stats st = {0, 0};
-    rc = mwl_store_put_item(ctx->store, file.dataset, path, &st, &d);
+    rc = mwl_store_put_item(ctx->store, file.dataset, path, worklist_aet[0] ? worklist_aet : NULL, &st, &d);
     mwl_arena_clear(&arena);
     if (rc != MWL_OK) {
         snprintf(why, sizeof why, "%s", d.msg[0] ? d.msg : mwl_status_str(rc));
@@ -261,19 +273,22 @@ static void import_path(import_ctx *ctx, const char *path, int depth)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: mwl import [--db FILE] [--force] [--verbose] [--batch N] PATH...\n"
-                 "\n"
-                 "Imports worklist items from DICOM files (.wl, Part 10 or raw data sets) and folders\n"
-                 "(walked recursively, e.g. a DCMTK wlmscpfs tree) into the store. Each file is imported\n"
-                 "whole or not at all; an SPS imported again replaces the stored one.\n"
-                 "\n"
-                 "  --db FILE     the database (default mwl.db; created if absent)\n"
-                 "  --force       import items that lack type 1 keys a modality needs\n"
-                 "  --verbose     print 'imported PATH' for each file once it is committed\n"
-                 "  --batch N     files per transaction (default 5000; a batch also commits after 1 s)\n"
-                 "\n"
-                 "Prints one line per rejected file (why) on stderr and a summary. Exit status: 0 all\n"
-                 "imported, 1 some file rejected or the store failed, 2 usage error.\n");
+    fprintf(out,
+            "usage: mwl import [--db FILE] [--force] [--verbose] [--per-called-aet] [--batch N] PATH...\n"
+            "\n"
+            "Imports worklist items from DICOM files (.wl, Part 10 or raw data sets) and folders\n"
+            "(walked recursively, e.g. a DCMTK wlmscpfs tree) into the store. Each file is imported\n"
+            "whole or not at all; an SPS imported again replaces the stored one.\n"
+            "\n"
+            "  --db FILE     the database (default mwl.db; created if absent)\n"
+            "  --force       import items that lack type 1 keys a modality needs\n"
+            "  --verbose     print 'imported PATH' for each file once it is committed\n"
+            "  --per-called-aet  record each file's folder name (a wlmscpfs AE folder) as the\n"
+            "                worklist it belongs to, for mwl serve --per-called-aet\n"
+            "  --batch N     files per transaction (default 5000; a batch also commits after 1 s)\n"
+            "\n"
+            "Prints one line per rejected file (why) on stderr and a summary. Exit status: 0 all\n"
+            "imported, 1 some file rejected or the store failed, 2 usage error.\n");
 }
 
 int mwl_cmd_import(int argc, char **argv)
@@ -282,10 +297,13 @@ int mwl_cmd_import(int argc, char **argv)
     import_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     ctx.batch_size = 5000;
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'}, {"force", no_argument, NULL, 'f'},
-        {"verbose", no_argument, NULL, 'v'},  {"batch", required_argument, NULL, 'b'},
-        {"help", no_argument, NULL, 'h'},     {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
+                                         {"force", no_argument, NULL, 'f'},
+                                         {"verbose", no_argument, NULL, 'v'},
+                                         {"per-called-aet", no_argument, NULL, 'P'},
+                                         {"batch", required_argument, NULL, 'b'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "d:fvb:h", opts, NULL)) != -1) {
@@ -293,6 +311,7 @@ int mwl_cmd_import(int argc, char **argv)
         case 'd': db = optarg; break;
         case 'f': ctx.force = true; break;
         case 'v': ctx.verbose = true; break;
+        case 'P': ctx.per_called_aet = true; break;
         case 'b': {
             char *end;
             long v = strtol(optarg, &end, 10);

@@ -228,6 +228,7 @@ int mwl_cmd_serve(int argc, char **argv)
     wl.match.pn_accent_insensitive = cfg.pn_accent_insensitive;
     wl.filter_by_calling_aet = cfg.filter_by_calling_aet;
     wl.max_matches = cfg.max_matches;
+    wl.per_called_aet = cfg.per_called_aet;
     if (strcmp(cfg.response_charset, "auto") == 0) {
         wl.response_charset = MWL_RESPONSE_CHARSET_AUTO;
     } else if (strcmp(cfg.response_charset, "item") == 0) {
