@@ -55,11 +55,17 @@ static void test_defaults(void)
     CHECK_EQ_INT(cfg.log_level, MWL_LOG_INFO);
     CHECK_EQ_STR(cfg.port_file, "");
     CHECK_EQ_STR(cfg.db, "mwl.db");
+    CHECK(!cfg.pn_case_sensitive);
+    CHECK(!cfg.pn_accent_insensitive);
+    CHECK(!cfg.filter_by_calling_aet);
+    CHECK_EQ_INT(cfg.max_matches, 0);
+    CHECK_EQ_STR(cfg.response_charset, "auto");
+    CHECK(!cfg.per_called_aet);
 
     /* Every default parses with its own key, and names are unique. */
     size_t n = 0;
     const mwl_config_key *keys = mwl_server_config_keys(&n);
-    CHECK_EQ_INT(n, 16);
+    CHECK_EQ_INT(n, 22);
     for (size_t i = 0; i < n; i++) {
         mwl_server_config c;
         mwl_server_config_init(&c);

@@ -1,0 +1,543 @@
+/* The DICOM JSON Model encoder (json.h, PS3.18 Annex F.2). */
+#include "dicom/json.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/arena.h"
+#include "dicom/charset.h"
+#include "dicom/vr.h"
+
+#define MAX_INDENT 8u
+/* 2^53: the largest magnitude up to which every integer is a double, so
+ * that JSON readers (JavaScript, jq) keep it exact. */
+#define EXACT_INT_MAX INT64_C(9007199254740992)
+
+typedef struct encoder {
+    mwl_json_options opt;
+    mwl_wbuf *out;
+    mwl_arena text; /* UTF-8 copies of one element's value */
+    mwl_json_report *report;
+} encoder;
+
+void mwl_json_options_init(mwl_json_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+}
+
+/* ---- output helpers ------------------------------------------------------ */
+
+static void put_str(mwl_wbuf *w, const char *s)
+{
+    mwl_wbuf_put(w, s, strlen(s));
+}
+
+static void put_fmt(mwl_wbuf *w, const char *fmt, ...) MWL_PRINTF(2, 3);
+static void put_fmt(mwl_wbuf *w, const char *fmt, ...)
+{
+    char tmp[64];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    /* Only numbers and tags are formatted here: they always fit. */
+    if (n > 0 && (size_t)n < sizeof tmp)
+        mwl_wbuf_put(w, tmp, (size_t)n);
+}
+
+/* A line break and the indentation for `depth`, when pretty-printing. */
+static void newline(encoder *en, size_t depth)
+{
+    if (!en->opt.indent)
+        return;
+    mwl_wbuf_put_u8(en->out, '\n');
+    mwl_wbuf_fill(en->out, ' ', depth * en->opt.indent);
+}
+
+static void problem(encoder *en, size_t *counter, uint32_t tag, const char *msg)
+{
+    (*counter)++;
+    if (en->report->charset_problems + en->report->number_problems == 1) {
+        en->report->first_tag = tag;
+        snprintf(en->report->msg, sizeof en->report->msg, "%s", msg);
+    }
+}
+
+/* Length of the well-formed UTF-8 sequence at s, or 0 (overlong forms,
+ * surrogates and code points past U+10FFFF are not well formed). */
+static size_t utf8_len(const uint8_t *s, size_t left)
+{
+    uint8_t c = s[0];
+    size_t n;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+        cp = c & 0x1Fu;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        cp = c & 0x0Fu;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        cp = c & 0x07u;
+    } else {
+        return 0;
+    }
+    if (n > left)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3Fu);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return n;
+}
+
+size_t mwl_json_put_string(mwl_wbuf *out, const char *utf8, size_t len)
+{
+    static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
+    const uint8_t *s = (const uint8_t *)utf8;
+    size_t replaced = 0;
+    mwl_wbuf_put_u8(out, '"');
+    size_t i = 0;
+    while (i < len) {
+        uint8_t c = s[i];
+        size_t n = utf8_len(s + i, len - i);
+        if (n == 0) {
+            mwl_wbuf_put(out, replacement, 3);
+            replaced++;
+            i++;
+            continue;
+        }
+        if (n == 1) {
+            switch (c) {
+            case '"': put_str(out, "\\\""); break;
+            case '\\': put_str(out, "\\\\"); break;
+            case '\n': put_str(out, "\\n"); break;
+            case '\r': put_str(out, "\\r"); break;
+            case '\t': put_str(out, "\\t"); break;
+            case '\b': put_str(out, "\\b"); break;
+            case '\f': put_str(out, "\\f"); break;
+            default:
+                if (c < 0x20)
+                    put_fmt(out, "\\u%04x", (unsigned)c);
+                else
+                    mwl_wbuf_put_u8(out, c);
+            }
+        } else {
+            mwl_wbuf_put(out, s + i, n);
+        }
+        i += n;
+    }
+    mwl_wbuf_put_u8(out, '"');
+    return replaced;
+}
+
+/* A JSON string from text whose character set could not be applied: ASCII
+ * as it is, every other byte as U+FFFD. */
+static void put_raw_string(mwl_wbuf *out, const char *s, size_t len)
+{
+    mwl_wbuf_put_u8(out, '"');
+    for (size_t i = 0; i < len; i++) {
+        uint8_t c = (uint8_t)s[i];
+        if (c >= 0x80) {
+            mwl_wbuf_put(out, "\xEF\xBF\xBD", 3);
+        } else if (c == '"' || c == '\\') {
+            mwl_wbuf_put_u8(out, '\\');
+            mwl_wbuf_put_u8(out, c);
+        } else if (c < 0x20) {
+            put_fmt(out, "\\u%04x", (unsigned)c);
+        } else {
+            mwl_wbuf_put_u8(out, c);
+        }
+    }
+    mwl_wbuf_put_u8(out, '"');
+}
+
+static void put_base64(mwl_wbuf *out, const uint8_t *p, size_t len)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    mwl_wbuf_put_u8(out, '"');
+    size_t i = 0;
+    for (; i + 3 <= len; i += 3) {
+        uint32_t v = ((uint32_t)p[i] << 16) | ((uint32_t)p[i + 1] << 8) | p[i + 2];
+        char q[4] = {alphabet[v >> 18], alphabet[(v >> 12) & 63], alphabet[(v >> 6) & 63], alphabet[v & 63]};
+        mwl_wbuf_put(out, q, 4);
+    }
+    if (len - i == 1) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        char q[4] = {alphabet[v >> 18], alphabet[(v >> 12) & 63], '=', '='};
+        mwl_wbuf_put(out, q, 4);
+    } else if (len - i == 2) {
+        uint32_t v = ((uint32_t)p[i] << 16) | ((uint32_t)p[i + 1] << 8);
+        char q[4] = {alphabet[v >> 18], alphabet[(v >> 12) & 63], alphabet[(v >> 6) & 63], '='};
+        mwl_wbuf_put(out, q, 4);
+    }
+    mwl_wbuf_put_u8(out, '"');
+}
+
+/* Shortest "%.*g" that reads back as the same double. */
+static void put_double(mwl_wbuf *w, double v)
+{
+    char tmp[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+        if (strtod(tmp, NULL) == v)
+            break;
+    }
+    put_str(w, tmp);
+}
+
+/* ---- numbers in text (IS, DS) -------------------------------------------- */
+
+/* True when s[0..len) is a JSON number literal (RFC 8259 §6), so that it can
+ * be written as it is, keeping every digit the sender gave. */
+static bool is_json_number(const char *s, size_t len, bool integer_only)
+{
+    size_t i = 0;
+    if (i < len && s[i] == '-')
+        i++;
+    if (i >= len)
+        return false;
+    if (s[i] == '0') {
+        i++;
+    } else if (s[i] >= '1' && s[i] <= '9') {
+        while (i < len && s[i] >= '0' && s[i] <= '9')
+            i++;
+    } else {
+        return false;
+    }
+    if (integer_only)
+        return i == len;
+    if (i < len && s[i] == '.') {
+        i++;
+        size_t digits = i;
+        while (i < len && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == digits)
+            return false;
+    }
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < len && (s[i] == '+' || s[i] == '-'))
+            i++;
+        size_t digits = i;
+        while (i < len && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == digits)
+            return false;
+    }
+    return i == len;
+}
+
+/* One IS or DS value (already trimmed) as a JSON number: as written when it
+ * is a JSON literal, else normalized ("+7", "007", ".5", "1." are valid
+ * DICOM but not JSON), else as a string. */
+static void put_decimal_text(encoder *en, uint32_t tag, mwl_vr vr, const char *s, size_t len)
+{
+    bool integer = vr == MWL_VR_IS;
+    if (is_json_number(s, len, integer)) {
+        mwl_wbuf_put(en->out, s, len);
+        return;
+    }
+    char tmp[64];
+    if (len > 0 && len < sizeof tmp) {
+        memcpy(tmp, s, len);
+        tmp[len] = '\0';
+        char *end = NULL;
+        errno = 0;
+        if (integer) {
+            long long v = strtoll(tmp, &end, 10);
+            if (errno == 0 && end == tmp + len) {
+                put_fmt(en->out, "%lld", v);
+                return;
+            }
+        } else {
+            double v = strtod(tmp, &end);
+            /* strtod also takes hex floats, "inf" and "nan": DS does not. */
+            bool plain = strspn(tmp, "+-.0123456789eE") == len;
+            if (errno == 0 && end == tmp + len && plain && isfinite(v)) {
+                put_double(en->out, v);
+                return;
+            }
+        }
+    }
+    problem(en, &en->report->number_problems, tag,
+            integer ? "IS value is not an integer" : "DS value is not a number");
+    mwl_json_put_string(en->out, s, len);
+}
+
+/* ---- string values ------------------------------------------------------- */
+
+/* Removes the padding PS3.5 §6.2 says is not part of a value: leading and
+ * trailing spaces for most VRs, only trailing ones for the text VRs and UC
+ * (leading spaces are significant there), NULs that pad UI (tolerated
+ * elsewhere, since some writers pad with them). */
+static void trim(mwl_vr vr, const char **s, size_t *len)
+{
+    const char *p = *s;
+    size_t n = *len;
+    bool leading =
+        !(vr == MWL_VR_LT || vr == MWL_VR_ST || vr == MWL_VR_UT || vr == MWL_VR_UR || vr == MWL_VR_UC);
+    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\0'))
+        n--;
+    if (leading) {
+        while (n > 0 && p[0] == ' ') {
+            p++;
+            n--;
+        }
+    }
+    *s = p;
+    *len = n;
+}
+
+/* One PN value: its component groups (PS3.5 §6.2.1) as named members;
+ * empty groups are left out (F.2.2). */
+static void put_person_name(encoder *en, const char *s, size_t len)
+{
+    static const char *const names[3] = {"Alphabetic", "Ideographic", "Phonetic"};
+    mwl_wbuf_put_u8(en->out, '{');
+    size_t group = 0, start = 0;
+    bool first = true;
+    for (size_t i = 0; i <= len && group < 3; i++) {
+        if (i < len && s[i] != '=')
+            continue;
+        if (i > start) {
+            if (!first)
+                mwl_wbuf_put_u8(en->out, ',');
+            first = false;
+            put_fmt(en->out, "\"%s\":", names[group]);
+            mwl_json_put_string(en->out, s + start, i - start);
+        }
+        group++;
+        start = i + 1;
+    }
+    mwl_wbuf_put_u8(en->out, '}');
+}
+
+/* The "Value" array of a string element (the caller wrote `"Value":`). */
+static void put_string_values(encoder *en, const mwl_ds *ds, const mwl_elem *e)
+{
+    const mwl_vr_info *info = mwl_vr_get_info(e->vr);
+    const char *text = NULL;
+    size_t len = 0;
+    mwl_diag diag;
+    mwl_diag_clear(&diag);
+    bool raw = false;
+    int rc = mwl_ds_get_utf8_all(ds, e, &en->text, &text, &len, &diag);
+    if (rc == MWL_E_NOMEM) {
+        en->out->status = MWL_E_NOMEM;
+        return;
+    }
+    if (rc != MWL_OK) {
+        /* Keep the value visible (ASCII part) rather than lose the element. */
+        problem(en, &en->report->charset_problems, e->tag, diag.msg[0] ? diag.msg : mwl_status_str(rc));
+        text = (const char *)e->value;
+        len = e->length;
+        raw = true;
+    }
+    bool multi = info->kind == MWL_VR_KIND_STRING;
+    mwl_wbuf_put_u8(en->out, '[');
+    size_t start = 0;
+    bool first = true;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && !(multi && text[i] == '\\'))
+            continue;
+        const char *v = text + start;
+        size_t n = i - start;
+        trim(e->vr, &v, &n);
+        if (!first)
+            mwl_wbuf_put_u8(en->out, ',');
+        first = false;
+        if (n == 0)
+            put_str(en->out, "null");
+        else if (e->vr == MWL_VR_PN)
+            put_person_name(en, v, n);
+        else if (e->vr == MWL_VR_IS || e->vr == MWL_VR_DS)
+            put_decimal_text(en, e->tag, e->vr, v, n);
+        else if (raw)
+            put_raw_string(en->out, v, n);
+        else if (mwl_json_put_string(en->out, v, n) > 0)
+            problem(en, &en->report->charset_problems, e->tag, "bytes that are not UTF-8");
+        start = i + 1;
+    }
+    mwl_wbuf_put_u8(en->out, ']');
+}
+
+/* True when a string element has nothing but padding: F.2.5 then wants the
+ * attribute without "Value". */
+static bool string_is_empty(const mwl_elem *e)
+{
+    for (uint32_t i = 0; i < e->length; i++) {
+        if (e->value[i] != ' ' && e->value[i] != '\0')
+            return false;
+    }
+    return true;
+}
+
+/* ---- binary values ------------------------------------------------------- */
+
+static void put_numbers(encoder *en, const mwl_elem *e)
+{
+    size_t size = mwl_vr_get_info(e->vr)->max_len; /* the value size for these VRs */
+    size_t count = size ? e->length / size : 0;
+    const uint8_t *p = e->value;
+    mwl_wbuf *o = en->out;
+    mwl_wbuf_put_u8(o, '[');
+    for (size_t i = 0; i < count; i++, p += size) {
+        if (i)
+            mwl_wbuf_put_u8(o, ',');
+        switch (e->vr) {
+        case MWL_VR_US: put_fmt(o, "%u", (unsigned)mwl_load_u16le(p)); break;
+        case MWL_VR_SS: put_fmt(o, "%d", (int)(int16_t)mwl_load_u16le(p)); break;
+        case MWL_VR_UL: put_fmt(o, "%" PRIu32, mwl_load_u32le(p)); break;
+        case MWL_VR_SL: put_fmt(o, "%" PRId32, (int32_t)mwl_load_u32le(p)); break;
+        case MWL_VR_AT:
+            put_fmt(o, "\"%04X%04X\"", (unsigned)mwl_load_u16le(p), (unsigned)mwl_load_u16le(p + 2));
+            break;
+        case MWL_VR_SV: {
+            int64_t v = (int64_t)mwl_load_u64le(p);
+            bool exact = v <= EXACT_INT_MAX && v >= -EXACT_INT_MAX;
+            put_fmt(o, exact ? "%" PRId64 : "\"%" PRId64 "\"", v);
+            break;
+        }
+        case MWL_VR_UV: {
+            uint64_t v = mwl_load_u64le(p);
+            put_fmt(o, v <= (uint64_t)EXACT_INT_MAX ? "%" PRIu64 : "\"%" PRIu64 "\"", v);
+            break;
+        }
+        case MWL_VR_FL:
+        case MWL_VR_FD: {
+            double v;
+            if (e->vr == MWL_VR_FL) {
+                uint32_t bits = mwl_load_u32le(p);
+                float f;
+                memcpy(&f, &bits, sizeof f);
+                v = (double)f;
+            } else {
+                uint64_t bits = mwl_load_u64le(p);
+                memcpy(&v, &bits, sizeof v);
+            }
+            if (isfinite(v)) {
+                if (e->vr == MWL_VR_FL)
+                    put_fmt(o, "%.9g", v); /* 9 significant digits identify every float */
+                else
+                    put_double(o, v);
+            } else {
+                problem(en, &en->report->number_problems, e->tag, "floating point value is not finite");
+                put_str(o, isnan(v) ? "\"NaN\"" : v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+            }
+            break;
+        }
+        default: break; /* not a number VR: not called for it */
+        }
+    }
+    mwl_wbuf_put_u8(o, ']');
+}
+
+/* ---- the tree ------------------------------------------------------------ */
+
+static void put_object(encoder *en, const mwl_ds *ds, size_t depth);
+
+static void put_element(encoder *en, const mwl_ds *ds, const mwl_elem *e, size_t depth)
+{
+    mwl_wbuf *o = en->out;
+    const mwl_vr_info *info = mwl_vr_get_info(e->vr);
+    /* An element without a known VR (which the decoder does not produce)
+     * is shown as bytes, the way F.2.7 treats UN. */
+    const char *code = info->code[0] ? info->code : "UN";
+    put_fmt(o, "\"%04X%04X\":", (unsigned)MWL_TAG_GROUP(e->tag), (unsigned)MWL_TAG_ELEMENT(e->tag));
+    if (en->opt.indent)
+        mwl_wbuf_put_u8(o, ' ');
+    put_fmt(o, "{\"vr\":\"%s\"", code);
+    switch (info->kind) {
+    case MWL_VR_KIND_SEQUENCE:
+        if (e->item_count) {
+            put_str(o, ",\"Value\":[");
+            for (size_t i = 0; i < e->item_count; i++) {
+                if (i)
+                    mwl_wbuf_put_u8(o, ',');
+                newline(en, depth + 2);
+                put_object(en, e->items[i], depth + 2);
+            }
+            newline(en, depth + 1);
+            mwl_wbuf_put_u8(o, ']');
+        }
+        break;
+    case MWL_VR_KIND_STRING:
+    case MWL_VR_KIND_TEXT:
+        if (!string_is_empty(e)) {
+            put_str(o, ",\"Value\":");
+            put_string_values(en, ds, e);
+            mwl_arena_clear(&en->text);
+        }
+        break;
+    case MWL_VR_KIND_NUMBER:
+        if (e->length) {
+            put_str(o, ",\"Value\":");
+            put_numbers(en, e);
+        }
+        break;
+    case MWL_VR_KIND_BYTES:
+    case MWL_VR_KIND_NONE:
+    default:
+        if (e->length) {
+            put_str(o, ",\"InlineBinary\":");
+            put_base64(o, e->value, e->length);
+        }
+        break;
+    }
+    mwl_wbuf_put_u8(o, '}');
+}
+
+static void put_object(encoder *en, const mwl_ds *ds, size_t depth)
+{
+    mwl_wbuf *o = en->out;
+    mwl_wbuf_put_u8(o, '{');
+    size_t count = mwl_ds_count(ds);
+    bool first = true;
+    for (size_t i = 0; i < count && o->status == MWL_OK; i++) {
+        const mwl_elem *e = mwl_ds_at(ds, i);
+        if (MWL_TAG_ELEMENT(e->tag) == 0x0000)
+            continue; /* F.2.2: no group lengths */
+        if (!first)
+            mwl_wbuf_put_u8(o, ',');
+        first = false;
+        newline(en, depth + 1);
+        put_element(en, ds, e, depth);
+    }
+    if (!first)
+        newline(en, depth);
+    mwl_wbuf_put_u8(o, '}');
+}
+
+int mwl_ds_encode_json(const mwl_ds *ds, const mwl_json_options *opt, mwl_wbuf *out, mwl_json_report *report)
+{
+    if (!ds || !out)
+        return MWL_E_INVALID;
+    encoder en;
+    memset(&en, 0, sizeof en);
+    if (opt)
+        en.opt = *opt;
+    if (en.opt.indent > MAX_INDENT)
+        en.opt.indent = MAX_INDENT;
+    en.out = out;
+    mwl_json_report local;
+    en.report = report ? report : &local;
+    memset(en.report, 0, sizeof *en.report);
+    mwl_arena_init(&en.text, out->mem);
+    if (out->status == MWL_OK)
+        put_object(&en, ds, 0);
+    mwl_arena_clear(&en.text);
+    return out->status;
+}

@@ -1,0 +1,1371 @@
+/* mwl find: a Modality Worklist SCU (PS3.4 Annex K) for people and scripts.
+ * Builds a C-FIND identifier from plain options (--station, --date, ...),
+ * DCMTK findscu style keys (-k ScheduledProcedureStepSequence.Modality=CT)
+ * or a data set file (--query), sends it through the client library
+ * (client/client.h), and shows each Pending response as a table row, DICOM
+ * JSON (PS3.18 F.2), a dcmdump-style tree, and/or a Part 10 file. Exit
+ * status: 0 success, 1 a failure or cancel status from the peer, 2 usage,
+ * 3 network or association failure; each failure is one line on stderr. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/arena.h"
+#include "base/file.h"
+#include "base/log.h"
+#include "client/client.h"
+#include "commands.h"
+#include "dicom/charset.h"
+#include "dicom/codec.h"
+#include "dicom/datetime.h"
+#include "dicom/dict.h"
+#include "dicom/format.h"
+#include "dicom/json.h"
+#include "util.h"
+
+#define SPS "ScheduledProcedureStepSequence."
+/* Deepest key path we accept (Table K.6-1 nests three levels). */
+#define PATH_MAX_STEPS 8
+
+/* The return keys sent unless --keys-only or --query: what a modality
+ * reads to start an exam (PS3.4 Table K.6-1, and DICOM's modality
+ * conformance practice): who the patient is, what was ordered, the study
+ * to create, and the scheduled step with its codes. */
+static const char *const default_keys[] = {
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "ReferencedStudySequence.ReferencedSOPClassUID",
+    "ReferencedStudySequence.ReferencedSOPInstanceUID",
+    "ReferencedPatientSequence.ReferencedSOPClassUID",
+    "ReferencedPatientSequence.ReferencedSOPInstanceUID",
+    "PatientName",
+    "PatientID",
+    "IssuerOfPatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "PatientSize",
+    "PatientWeight",
+    "MedicalAlerts",
+    "Allergies",
+    "PregnancyStatus",
+    "StudyInstanceUID",
+    "RequestingPhysician",
+    "RequestedProcedureDescription",
+    "RequestedProcedureCodeSequence.CodeValue",
+    "RequestedProcedureCodeSequence.CodingSchemeDesignator",
+    "RequestedProcedureCodeSequence.CodeMeaning",
+    "AdmissionID",
+    "SpecialNeeds",
+    "CurrentPatientLocation",
+    "PatientState",
+    SPS "Modality",
+    SPS "RequestedContrastAgent",
+    SPS "ScheduledStationAETitle",
+    SPS "ScheduledProcedureStepStartDate",
+    SPS "ScheduledProcedureStepStartTime",
+    SPS "ScheduledPerformingPhysicianName",
+    SPS "ScheduledProcedureStepDescription",
+    SPS "ScheduledProtocolCodeSequence.CodeValue",
+    SPS "ScheduledProtocolCodeSequence.CodingSchemeDesignator",
+    SPS "ScheduledProtocolCodeSequence.CodeMeaning",
+    SPS "ScheduledProcedureStepID",
+    SPS "ScheduledStationName",
+    SPS "ScheduledProcedureStepLocation",
+    SPS "PreMedication",
+    SPS "ScheduledProcedureStepStatus",
+    "RequestedProcedureID",
+    "RequestedProcedurePriority",
+};
+enum { N_DEFAULT_KEYS = sizeof default_keys / sizeof default_keys[0] };
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: mwl find [options] HOST PORT\n"
+            "\n"
+            "Queries a Modality Worklist server (C-FIND) and shows one row per Scheduled\n"
+            "Procedure Step. Without --keys-only or --query the query asks for the keys a\n"
+            "modality reads to start an exam (listed below) and matches today's steps.\n"
+            "\n"
+            "matching (values in UTF-8; * and ? are wildcards where the standard allows):\n"
+            "  --station AE        Scheduled Station AE Title\n"
+            "  --date WHEN         SPS start date: today (default), tomorrow, yesterday,\n"
+            "                      YYYYMMDD, FROM-TO, FROM-, -TO, or all (no date matching)\n"
+            "  --time HHMM[-HHMM]  SPS start time or time range\n"
+            "  --modality MOD      Modality in the SPS (CT, MR, ...)\n"
+            "  --patient-id ID     Patient ID\n"
+            "  --patient-name PN   Patient's Name, e.g. 'DOE^J*'\n"
+            "  --accession ACC     Accession Number\n"
+            "  --study-uid UID     Study Instance UID\n"
+            "  --sps-status S      Scheduled Procedure Step Status (SCHEDULED, ...)\n"
+            "  -k KEY[=VALUE]      any key, as DCMTK findscu: KEY is a keyword or gggg,eeee;\n"
+            "                      a path reaches into sequences, e.g.\n"
+            "                      -k ScheduledProcedureStepSequence.Modality=CT\n"
+            "                      ([N] picks item N, as in findscu); without a value it\n"
+            "                      is a return key. Later keys override earlier ones.\n"
+            "  --query FILE        start from the data set in FILE (Part 10 or raw, e.g.\n"
+            "                      from dump2dcm); options above are applied on top\n"
+            "  --keys-only         send only the keys given (no defaults, no date)\n"
+            "  --charset CS        Specific Character Set of the query, e.g. 'ISO_IR 100'\n"
+            "                      (default: none, or ISO_IR 192 when a value is not ASCII);\n"
+            "                      -k SpecificCharacterSet=CS says the same\n"
+            "\n"
+            "output (stdout; --out-dir adds to the others):\n"
+            "  (default)           a table: date, time, station, modality, patient, birth\n"
+            "                      date, sex, accession, SPS ID, description; names in UTF-8\n"
+            "  --json              one JSON array of DICOM JSON objects (PS3.18 F.2)\n"
+            "  --dump              each response as a tree, as 'mwl dump' prints it\n"
+            "  --out-dir DIR       write each response as a Part 10 file DIR/rspNNNN.dcm\n"
+            "\n"
+            "association:\n"
+            "  --aet AE            our (calling) AE title (default %s)\n"
+            "  --aec AE            the server's (called) AE title (default %s)\n"
+            "  --timeout S         seconds allowed to connect, to associate and for each\n"
+            "                      response (default 10; fractions allowed)\n"
+            "  --limit N           send C-CANCEL after N responses; the final status\n"
+            "                      (normally FE00 Cancel) is reported\n"
+            "  -v, --verbose       log the association on stderr\n"
+            "  -h, --help          show this help\n"
+            "\n"
+            "default return keys:\n",
+            MWL_SCU_DEFAULT_CALLING_AE, MWL_SCU_DEFAULT_CALLED_AE);
+    /* Top-level keys first, then those of the SPS item, wrapped. */
+    for (int sps = 0; sps < 2; sps++) {
+        size_t col = (size_t)fprintf(out, sps ? "  in the SPS item:" : " ");
+        bool first = true;
+        for (size_t i = 0; i < N_DEFAULT_KEYS; i++) {
+            const char *k = default_keys[i];
+            bool in_sps = strncmp(k, SPS, strlen(SPS)) == 0;
+            if (in_sps != (sps == 1))
+                continue;
+            if (in_sps)
+                k += strlen(SPS);
+            size_t len = strlen(k) + (first ? 1 : 2);
+            if (col + len > 78) {
+                fputs(first ? "\n   " : ",\n   ", out);
+                col = 3;
+            } else if (!first) {
+                fputc(',', out);
+                col++;
+            }
+            col += (size_t)fprintf(out, " %s", k);
+            first = false;
+        }
+        fputc('\n', out);
+    }
+    fputs("\n"
+          "exit status: 0 success; 1 a failure or cancel status from the server (or a\n"
+          "response that does not decode, or an --out-dir file that cannot be written);\n"
+          "2 bad command line or query file; 3 network or association failure.\n",
+          out);
+}
+
+/* ---- options -------------------------------------------------------------- */
+
+/* A key to set: a path and a value, or none (a return key). */
+typedef struct key_arg {
+    const char *path;
+    const char *value; /* NULL = empty */
+    size_t path_len;
+} key_arg;
+
+typedef struct options {
+    const char *host;
+    uint16_t port;
+    const char *calling_ae, *called_ae;
+    int timeout_ms;
+    long limit; /* 0 = none */
+    bool verbose, keys_only, json, dump;
+    const char *query_file;
+    const char *out_dir;
+    const char *charset; /* NULL = automatic */
+    bool date_given;
+    char date_value[20]; /* "", "YYYYMMDD" or a range */
+    key_arg *keys;       /* plain options and -k, in command-line order */
+    size_t key_count;
+} options;
+
+/* Seconds as a positive decimal (e.g. "2", "0.5") -> milliseconds. */
+static bool parse_seconds(const char *s, int *ms)
+{
+    errno = 0;
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v > 0) || v > 86400)
+        return false;
+    double r = v * 1000.0;
+    int whole = (int)r;
+    *ms = whole < r ? whole + 1 : whole; /* round up: never shorter than asked */
+    if (*ms < 1)
+        *ms = 1;
+    return true;
+}
+
+/* The value of an option given as "--opt VALUE" or "--opt=VALUE"; NULL when
+ * argv[*i] is not that option, "" (after a message) when the value is
+ * missing. */
+static const char *option_value(int argc, char **argv, int *i, const char *name, bool *missing)
+{
+    const char *arg = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(arg, name, n) != 0)
+        return NULL;
+    if (arg[n] == '=')
+        return arg + n + 1;
+    if (arg[n] != '\0')
+        return NULL;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "mwl find: %s needs a value\n", name);
+        *missing = true;
+        return "";
+    }
+    return argv[++*i];
+}
+
+static void add_key(options *o, const char *path, const char *value)
+{
+    key_arg *k = &o->keys[o->key_count++];
+    k->path = path;
+    k->path_len = strlen(path);
+    k->value = value;
+}
+
+/* Splits "-k KEY=VALUE". */
+static void add_k_option(options *o, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
+    /* A Specific Character Set given as a key says how to encode the other
+     * values: the same as --charset (findscu users write it this way). */
+    if (eq &&
+        ((n == 20 && strncmp(arg, "SpecificCharacterSet", n) == 0) ||
+         (n == 9 && strncmp(arg, "0008,0005", n) == 0) || (n == 11 && strncmp(arg, "(0008,0005)", n) == 0))) {
+        o->charset = eq + 1;
+        return;
+    }
+    key_arg *k = &o->keys[o->key_count++];
+    k->path = arg;
+    k->path_len = eq ? (size_t)(eq - arg) : strlen(arg);
+    k->value = eq ? eq + 1 : NULL;
+}
+
+/* Parses argv into *o. Returns -1 to go on, or an exit status. */
+static int parse_args(int argc, char **argv, options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->calling_ae = MWL_SCU_DEFAULT_CALLING_AE;
+    o->called_ae = MWL_SCU_DEFAULT_CALLED_AE;
+    o->timeout_ms = 10000;
+    /* Every argument is at most one key: argc bounds the list. */
+    o->keys = calloc((size_t)argc + 1, sizeof *o->keys);
+    if (!o->keys) {
+        fprintf(stderr, "mwl find: out of memory\n");
+        return MWL_EXIT_FAILURE;
+    }
+    static const struct {
+        const char *option;
+        const char *path;
+    } plain[] = {
+        {"--station", SPS "ScheduledStationAETitle"},
+        {"--time", SPS "ScheduledProcedureStepStartTime"},
+        {"--modality", SPS "Modality"},
+        {"--patient-id", "PatientID"},
+        {"--patient-name", "PatientName"},
+        {"--accession", "AccessionNumber"},
+        {"--study-uid", "StudyInstanceUID"},
+        {"--sps-status", SPS "ScheduledProcedureStepStatus"},
+    };
+    const char *positional[2];
+    int npos = 0;
+    bool missing = false;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *v = NULL;
+        bool matched = false;
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            usage(stdout);
+            return MWL_EXIT_OK;
+        }
+        if (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0) {
+            o->verbose = true;
+            continue;
+        }
+        if (strcmp(arg, "--keys-only") == 0) {
+            o->keys_only = true;
+            continue;
+        }
+        if (strcmp(arg, "--json") == 0) {
+            o->json = true;
+            continue;
+        }
+        if (strcmp(arg, "--dump") == 0) {
+            o->dump = true;
+            continue;
+        }
+        for (size_t p = 0; p < sizeof plain / sizeof plain[0] && !matched; p++) {
+            if ((v = option_value(argc, argv, &i, plain[p].option, &missing))) {
+                matched = true;
+                if (strcmp(plain[p].option, "--time") == 0) {
+                    mwl_time_range tr;
+                    if (!missing && mwl_time_range_parse(v, strlen(v), &tr) != MWL_OK) {
+                        fprintf(stderr, "mwl find: --time wants HHMM[SS] or a range HHMM-HHMM, not '%s'\n",
+                                v);
+                        return MWL_EXIT_USAGE;
+                    }
+                }
+                add_key(o, plain[p].path, v);
+            }
+        }
+        if (matched) {
+            if (missing)
+                return MWL_EXIT_USAGE;
+            continue;
+        }
+        if (strncmp(arg, "-k", 2) == 0) {
+            /* findscu takes "-k KEY"; "-kKEY" is accepted too. */
+            v = arg[2] ? arg + 2 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!v || !*v) {
+                fprintf(stderr, "mwl find: -k needs KEY or KEY=VALUE\n");
+                return MWL_EXIT_USAGE;
+            }
+            add_k_option(o, v);
+        } else if ((v = option_value(argc, argv, &i, "--date", &missing))) {
+            char lo[9], hi[9];
+            if (missing)
+                return MWL_EXIT_USAGE;
+            if (!tool_parse_date_option(v, lo, hi)) {
+                fprintf(stderr,
+                        "mwl find: --date wants today, tomorrow, yesterday, YYYYMMDD, FROM-TO, FROM-, -TO "
+                        "or all, not '%s'\n",
+                        v);
+                return MWL_EXIT_USAGE;
+            }
+            o->date_given = true;
+            if (lo[0] && strcmp(lo, hi) == 0)
+                snprintf(o->date_value, sizeof o->date_value, "%s", lo);
+            else if (lo[0] || hi[0])
+                snprintf(o->date_value, sizeof o->date_value, "%s-%s", lo, hi);
+            else
+                o->date_value[0] = '\0'; /* all: universal matching */
+            add_key(o, SPS "ScheduledProcedureStepStartDate", o->date_value);
+        } else if ((v = option_value(argc, argv, &i, "--aet", &missing))) {
+            o->calling_ae = v;
+        } else if ((v = option_value(argc, argv, &i, "--aec", &missing))) {
+            o->called_ae = v;
+        } else if ((v = option_value(argc, argv, &i, "--timeout", &missing))) {
+            if (!missing && !parse_seconds(v, &o->timeout_ms)) {
+                fprintf(stderr, "mwl find: --timeout wants seconds > 0 and <= 86400, not '%s'\n", v);
+                return MWL_EXIT_USAGE;
+            }
+        } else if ((v = option_value(argc, argv, &i, "--limit", &missing))) {
+            if (!missing && !tool_parse_long(v, 1, 1000000000L, &o->limit)) {
+                fprintf(stderr, "mwl find: --limit wants a count from 1, not '%s'\n", v);
+                return MWL_EXIT_USAGE;
+            }
+        } else if ((v = option_value(argc, argv, &i, "--query", &missing))) {
+            o->query_file = v;
+        } else if ((v = option_value(argc, argv, &i, "--out-dir", &missing))) {
+            o->out_dir = v;
+        } else if ((v = option_value(argc, argv, &i, "--charset", &missing))) {
+            o->charset = v;
+        } else if (arg[0] == '-' && arg[1] != '\0') {
+            fprintf(stderr, "mwl find: unknown option '%s' (see 'mwl find --help')\n", arg);
+            return MWL_EXIT_USAGE;
+        } else if (npos < 2) {
+            positional[npos++] = arg;
+        } else {
+            fprintf(stderr, "mwl find: too many arguments (see 'mwl find --help')\n");
+            return MWL_EXIT_USAGE;
+        }
+        if (missing)
+            return MWL_EXIT_USAGE;
+    }
+    if (npos != 2) {
+        fprintf(stderr, "mwl find: HOST and PORT are required (see 'mwl find --help')\n");
+        return MWL_EXIT_USAGE;
+    }
+    if (o->json && o->dump) {
+        fprintf(stderr, "mwl find: --json and --dump both write to stdout: choose one\n");
+        return MWL_EXIT_USAGE;
+    }
+    if (o->out_dir && !o->out_dir[0]) {
+        fprintf(stderr, "mwl find: --out-dir needs a folder\n");
+        return MWL_EXIT_USAGE;
+    }
+    o->host = positional[0];
+    mwl_diag diag;
+    mwl_diag_clear(&diag);
+    if (mwl_net_parse_port(positional[1], &o->port, &diag) != MWL_OK || o->port == 0) {
+        fprintf(stderr, "mwl find: bad port '%s'\n", positional[1]);
+        return MWL_EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* ---- building the identifier --------------------------------------------- */
+
+typedef struct step {
+    uint32_t tag;
+    mwl_vr vr;
+    long index; /* item index given as [N]; -1 when none */
+} step;
+
+/* "gggg,eeee" or "(gggg,eeee)" -> tag. */
+static bool parse_tag_text(const char *s, size_t len, uint32_t *tag)
+{
+    if (len == 11 && s[0] == '(' && s[10] == ')') {
+        s++;
+        len = 9;
+    }
+    if (len != 9 || s[4] != ',')
+        return false;
+    uint32_t v = 0;
+    for (size_t i = 0; i < 9; i++) {
+        if (i == 4)
+            continue;
+        char c = s[i];
+        uint32_t d;
+        if (c >= '0' && c <= '9')
+            d = (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            d = (uint32_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            d = (uint32_t)(c - 'A' + 10);
+        else
+            return false;
+        v = (v << 4) | d;
+    }
+    *tag = v;
+    return true;
+}
+
+/* One path component: a keyword or tag, with an optional [N]. */
+static bool parse_step(const char *s, size_t len, step *out, char *err, size_t errcap)
+{
+    out->index = -1;
+    const char *bracket = memchr(s, '[', len);
+    if (bracket) {
+        size_t tail = len - (size_t)(bracket - s);
+        char num[16];
+        if (tail < 3 || s[len - 1] != ']' || tail - 2 >= sizeof num) {
+            snprintf(err, errcap, "bad item index in '%.*s'", (int)len, s);
+            return false;
+        }
+        memcpy(num, bracket + 1, tail - 2);
+        num[tail - 2] = '\0';
+        if (!tool_parse_long(num, 0, 10000, &out->index)) {
+            snprintf(err, errcap, "bad item index in '%.*s'", (int)len, s);
+            return false;
+        }
+        len = (size_t)(bracket - s);
+    }
+    char name[80];
+    if (len == 0 || len >= sizeof name) {
+        snprintf(err, errcap, "empty or overlong key in the path");
+        return false;
+    }
+    memcpy(name, s, len);
+    name[len] = '\0';
+    if (parse_tag_text(name, len, &out->tag)) {
+        if (mwl_tag_is_private(out->tag) || !mwl_dict_find(out->tag)) {
+            snprintf(err, errcap, "(%04x,%04x) is not in the data dictionary, so its VR is not known",
+                     (unsigned)MWL_TAG_GROUP(out->tag), (unsigned)MWL_TAG_ELEMENT(out->tag));
+            return false;
+        }
+        out->vr = mwl_dict_vr(out->tag);
+        return true;
+    }
+    const mwl_dict_entry *e = mwl_dict_find_keyword(name);
+    if (!e) {
+        snprintf(err, errcap, "unknown keyword '%s' (keywords are PS3.6's, e.g. PatientName)", name);
+        return false;
+    }
+    out->tag = e->tag;
+    out->vr = (mwl_vr)e->vr;
+    return true;
+}
+
+/* The item `index` of sequence `tag` in `ds`, created (with the sequence)
+ * when it is the next one; -1 means 0. */
+static int get_item(mwl_ds *ds, const step *st, mwl_ds **item, char *err, size_t errcap)
+{
+    const mwl_elem *e = mwl_ds_find(ds, st->tag);
+    size_t index = st->index < 0 ? 0 : (size_t)st->index;
+    size_t count = e ? e->item_count : 0;
+    if (e && e->vr != MWL_VR_SQ) {
+        snprintf(err, errcap, "%s is not a sequence", mwl_dict_keyword(st->tag));
+        return MWL_E_INVALID;
+    }
+    if (index < count) {
+        *item = e->items[index];
+        return MWL_OK;
+    }
+    if (index > count) {
+        snprintf(err, errcap, "%s has %zu item(s): item [%zu] would leave a gap", mwl_dict_keyword(st->tag),
+                 count, index);
+        return MWL_E_INVALID;
+    }
+    return mwl_ds_add_item(ds, st->tag, item);
+}
+
+/* Binary VRs from text: numbers separated by '\', AT as gggg,eeee or a
+ * keyword. */
+static int set_binary(mwl_ds *ds, uint32_t tag, mwl_vr vr, const char *value, char *err, size_t errcap)
+{
+    uint8_t bytes[256];
+    size_t len = 0;
+    const char *p = value;
+    while (*p) {
+        const char *end = strchr(p, '\\');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        char tmp[64];
+        if (n == 0 || n >= sizeof tmp || len + 8 > sizeof bytes) {
+            snprintf(err, errcap, "bad value '%s' for VR %s", value, mwl_vr_code(vr));
+            return MWL_E_INVALID;
+        }
+        memcpy(tmp, p, n);
+        tmp[n] = '\0';
+        long l = 0;
+        char *stop = NULL;
+        bool ok = true;
+        switch (vr) {
+        case MWL_VR_US:
+            ok = tool_parse_long(tmp, 0, 65535, &l);
+            mwl_store_u16le(bytes + len, (uint16_t)l);
+            len += 2;
+            break;
+        case MWL_VR_SS:
+            ok = tool_parse_long(tmp, -32768, 32767, &l);
+            mwl_store_u16le(bytes + len, (uint16_t)(int16_t)l);
+            len += 2;
+            break;
+        case MWL_VR_UL:
+            ok = tool_parse_long(tmp, 0, 4294967295L, &l);
+            mwl_store_u32le(bytes + len, (uint32_t)l);
+            len += 4;
+            break;
+        case MWL_VR_SL:
+            ok = tool_parse_long(tmp, -2147483647L - 1, 2147483647L, &l);
+            mwl_store_u32le(bytes + len, (uint32_t)(int32_t)l);
+            len += 4;
+            break;
+        case MWL_VR_FL:
+        case MWL_VR_FD: {
+            errno = 0;
+            double d = strtod(tmp, &stop);
+            ok = errno == 0 && stop != tmp && *stop == '\0';
+            if (vr == MWL_VR_FL) {
+                float f = (float)d;
+                uint32_t bits;
+                memcpy(&bits, &f, sizeof bits);
+                mwl_store_u32le(bytes + len, bits);
+                len += 4;
+            } else {
+                uint64_t bits;
+                memcpy(&bits, &d, sizeof bits);
+                mwl_store_u64le(bytes + len, bits);
+                len += 8;
+            }
+            break;
+        }
+        case MWL_VR_AT: {
+            uint32_t t = 0;
+            const mwl_dict_entry *e = mwl_dict_find_keyword(tmp);
+            if (e)
+                t = e->tag;
+            else
+                ok = parse_tag_text(tmp, n, &t);
+            mwl_store_u16le(bytes + len, MWL_TAG_GROUP(t));
+            mwl_store_u16le(bytes + len + 2, MWL_TAG_ELEMENT(t));
+            len += 4;
+            break;
+        }
+        default:
+            snprintf(err, errcap, "values of VR %s cannot be given on the command line", mwl_vr_code(vr));
+            return MWL_E_INVALID;
+        }
+        if (!ok) {
+            snprintf(err, errcap, "bad value '%s' for VR %s", tmp, mwl_vr_code(vr));
+            return MWL_E_INVALID;
+        }
+        p += n;
+        if (*p == '\\')
+            p++;
+    }
+    return mwl_ds_set(ds, tag, vr, len ? bytes : NULL, len);
+}
+
+/* Sets the element a path names to `value` (UTF-8 from the command line,
+ * NULL = empty), creating the sequences and items on the way. Values of
+ * VRs the character set affects are encoded into `cs`. */
+static int set_key(mwl_ds *root, const char *path, size_t path_len, const char *value, const mwl_charset *cs,
+                   char *err, size_t errcap)
+{
+    step steps[PATH_MAX_STEPS];
+    size_t n = 0, start = 0;
+    for (size_t i = 0; i <= path_len; i++) {
+        if (i < path_len && path[i] != '.')
+            continue;
+        if (n == PATH_MAX_STEPS) {
+            snprintf(err, errcap, "key path nested deeper than %d levels", PATH_MAX_STEPS);
+            return MWL_E_INVALID;
+        }
+        if (!parse_step(path + start, i - start, &steps[n], err, errcap))
+            return MWL_E_INVALID;
+        n++;
+        start = i + 1;
+    }
+    mwl_ds *ds = root;
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (steps[i].vr != MWL_VR_SQ) {
+            snprintf(err, errcap, "%s is not a sequence", mwl_dict_keyword(steps[i].tag));
+            return MWL_E_INVALID;
+        }
+        int rc = get_item(ds, &steps[i], &ds, err, errcap);
+        if (rc != MWL_OK)
+            return rc;
+    }
+    const step *last = &steps[n - 1];
+    if (last->vr == MWL_VR_SQ) {
+        if (value && *value) {
+            snprintf(err, errcap, "%s is a sequence: it takes no value", mwl_dict_keyword(last->tag));
+            return MWL_E_INVALID;
+        }
+        const mwl_elem *e = mwl_ds_find(ds, last->tag);
+        if (last->index >= 0) {
+            mwl_ds *item;
+            return get_item(ds, last, &item, err, errcap);
+        }
+        if (e && e->vr == MWL_VR_SQ)
+            return MWL_OK; /* keep what the query already asks inside it */
+        return mwl_ds_set_seq(ds, last->tag, NULL);
+    }
+    if (last->index >= 0) {
+        snprintf(err, errcap, "%s is not a sequence: no [N]", mwl_dict_keyword(last->tag));
+        return MWL_E_INVALID;
+    }
+    if (!value)
+        value = "";
+    if (!mwl_vr_is_string(last->vr))
+        return set_binary(ds, last->tag, last->vr, value, err, errcap);
+    if (!mwl_vr_get_info(last->vr)->charset)
+        return mwl_ds_set_str(ds, last->tag, last->vr, value);
+    mwl_wbuf w;
+    mwl_wbuf_init(&w, NULL);
+    mwl_diag diag;
+    mwl_diag_clear(&diag);
+    int rc = mwl_charset_encode(cs, last->vr, value, strlen(value), &w, &diag);
+    mwl_wbuf_put_u8(&w, 0);
+    if (rc == MWL_OK)
+        rc = w.status;
+    if (rc == MWL_OK)
+        rc = mwl_ds_set_str(ds, last->tag, last->vr, (const char *)w.data);
+    else if (rc == MWL_E_CHARSET)
+        snprintf(err, errcap, "'%s' cannot be written in the query's character set (%s); see --charset",
+                 value, diag.msg);
+    mwl_wbuf_clear(&w);
+    return rc;
+}
+
+static bool has_non_ascii(const char *s)
+{
+    for (; s && *s; s++) {
+        if ((unsigned char)*s >= 0x80)
+            return true;
+    }
+    return false;
+}
+
+/* Builds the identifier in `arena`: the query file or an empty data set,
+ * its character set, the default keys, then the options in command-line
+ * order. Returns false after printing why it cannot be built. */
+static bool build_query(const options *o, mwl_arena *arena, mwl_ds **out)
+{
+    mwl_diag diag;
+    mwl_diag_clear(&diag);
+    mwl_ds *ds = NULL;
+    int rc;
+    if (o->query_file) {
+        uint8_t *data = NULL;
+        size_t len = 0;
+        rc = mwl_file_read(o->query_file, NULL, 0, &data, &len, &diag);
+        if (rc != MWL_OK) {
+            fprintf(stderr, "mwl find: %s\n", diag.msg[0] ? diag.msg : mwl_status_str(rc));
+            return false;
+        }
+        mwl_part10 p10;
+        rc = mwl_part10_decode(data, len, arena, NULL, &p10, &diag);
+        mwl_mem_free(NULL, data);
+        if (rc != MWL_OK) {
+            fprintf(stderr, "mwl find: %s: %s at offset %zu\n", o->query_file,
+                    diag.msg[0] ? diag.msg : mwl_status_str(rc), diag.offset);
+            return false;
+        }
+        ds = p10.dataset;
+    } else if (mwl_ds_new(arena, NULL, &ds) != MWL_OK) {
+        fprintf(stderr, "mwl find: out of memory\n");
+        return false;
+    }
+
+    /* The character set: asked for (the file's text is converted to it),
+     * else the file's, else UTF-8 as soon as a value needs more than
+     * ASCII (K.4.1.1.3: (0008,0005) only when needed). */
+    mwl_charset cs;
+    mwl_charset_init_default(&cs);
+    if (o->charset) {
+        rc = mwl_charset_parse(o->charset, strlen(o->charset), &cs, &diag);
+        if (rc != MWL_OK) {
+            fprintf(stderr, "mwl find: --charset '%s': %s\n", o->charset,
+                    diag.msg[0] ? diag.msg : mwl_status_str(rc));
+            return false;
+        }
+        rc = mwl_ds_recode(ds, &cs, &diag);
+        if (rc != MWL_OK) {
+            fprintf(stderr, "mwl find: the query cannot be written in '%s': %s\n", o->charset,
+                    diag.msg[0] ? diag.msg : mwl_status_str(rc));
+            return false;
+        }
+    } else if (mwl_ds_find(ds, MWL_TAG_SpecificCharacterSet)) {
+        rc = mwl_charset_of(ds, &cs, &diag);
+        if (rc != MWL_OK) {
+            fprintf(stderr, "mwl find: %s: %s\n", o->query_file, diag.msg[0] ? diag.msg : mwl_status_str(rc));
+            return false;
+        }
+    } else {
+        for (size_t i = 0; i < o->key_count; i++) {
+            if (has_non_ascii(o->keys[i].value)) {
+                rc = mwl_charset_parse("ISO_IR 192", 10, &cs, &diag);
+                if (rc == MWL_OK)
+                    rc = mwl_ds_set_str(ds, MWL_TAG_SpecificCharacterSet, MWL_VR_CS, "ISO_IR 192");
+                if (rc != MWL_OK) {
+                    fprintf(stderr, "mwl find: %s\n", mwl_status_str(rc));
+                    return false;
+                }
+                break;
+            }
+        }
+    }
+    if (o->charset) {
+        /* Say it even when no text needs it: the server may answer in it. */
+        char name[80];
+        rc = mwl_charset_name(&cs, name, sizeof name);
+        if (rc == MWL_OK)
+            rc = name[0] ? mwl_ds_set_str(ds, MWL_TAG_SpecificCharacterSet, MWL_VR_CS, name) : MWL_OK;
+        if (rc != MWL_OK) {
+            fprintf(stderr, "mwl find: %s\n", mwl_status_str(rc));
+            return false;
+        }
+    }
+
+    char err[200] = "";
+    if (!o->keys_only && !o->query_file) {
+        for (size_t i = 0; i < N_DEFAULT_KEYS; i++) {
+            rc = set_key(ds, default_keys[i], strlen(default_keys[i]), NULL, &cs, err, sizeof err);
+            if (rc != MWL_OK) {
+                fprintf(stderr, "mwl find: default key %s: %s\n", default_keys[i],
+                        err[0] ? err : mwl_status_str(rc));
+                return false;
+            }
+        }
+        if (!o->date_given) {
+            char today[9];
+            mwl_date d;
+            mwl_date_today(&d);
+            mwl_date_format(&d, today, sizeof today);
+            rc = set_key(ds, SPS "ScheduledProcedureStepStartDate",
+                         strlen(SPS "ScheduledProcedureStepStartDate"), today, &cs, err, sizeof err);
+            if (rc != MWL_OK) {
+                fprintf(stderr, "mwl find: %s\n", mwl_status_str(rc));
+                return false;
+            }
+        }
+    }
+    for (size_t i = 0; i < o->key_count; i++) {
+        const key_arg *k = &o->keys[i];
+        err[0] = '\0';
+        rc = set_key(ds, k->path, k->path_len, k->value, &cs, err, sizeof err);
+        if (rc != MWL_OK) {
+            fprintf(stderr, "mwl find: key '%.*s': %s\n", (int)k->path_len, k->path,
+                    err[0] ? err : mwl_status_str(rc));
+            return false;
+        }
+    }
+    *out = ds;
+    return true;
+}
+
+/* ---- the table ------------------------------------------------------------- */
+
+typedef enum { FMT_PLAIN, FMT_DATE, FMT_TIME, FMT_NAME } cell_format;
+
+typedef struct column {
+    const char *title;
+    int width; /* 0: the last column, as wide as its text */
+    uint32_t tag;
+    bool in_sps;
+    cell_format format;
+    uint32_t fallback; /* a top-level tag used when `tag` is empty, or 0 */
+} column;
+
+static const column columns[] = {
+    {"DATE", 10, MWL_TAG_ScheduledProcedureStepStartDate, true, FMT_DATE, 0},
+    {"TIME", 5, MWL_TAG_ScheduledProcedureStepStartTime, true, FMT_TIME, 0},
+    {"STATION", 8, MWL_TAG_ScheduledStationAETitle, true, FMT_PLAIN, 0},
+    {"MOD", 3, MWL_TAG_Modality, true, FMT_PLAIN, 0},
+    {"PATIENT ID", 12, MWL_TAG_PatientID, false, FMT_PLAIN, 0},
+    {"PATIENT NAME", 28, MWL_TAG_PatientName, false, FMT_NAME, 0},
+    {"BIRTH DATE", 10, MWL_TAG_PatientBirthDate, false, FMT_DATE, 0},
+    {"SEX", 3, MWL_TAG_PatientSex, false, FMT_PLAIN, 0},
+    {"ACCESSION", 12, MWL_TAG_AccessionNumber, false, FMT_PLAIN, 0},
+    {"SPS ID", 12, MWL_TAG_ScheduledProcedureStepID, true, FMT_PLAIN, 0},
+    {"DESCRIPTION", 0, MWL_TAG_ScheduledProcedureStepDescription, true, FMT_PLAIN,
+     MWL_TAG_RequestedProcedureDescription},
+};
+enum { N_COLUMNS = sizeof columns / sizeof columns[0] };
+
+/* Columns taken by one code point: 2 for the East Asian wide and
+ * full-width ranges (CJK, kana, Hangul, full-width forms), else 1. */
+static int char_width(uint32_t cp)
+{
+    if ((cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0xA4CF && cp != 0x303F) ||
+        (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0xFE30 && cp <= 0xFE4F) ||
+        (cp >= 0xFF00 && cp <= 0xFF60) || (cp >= 0xFFE0 && cp <= 0xFFE6) || (cp >= 0x20000 && cp <= 0x3FFFD))
+        return 2;
+    return 1;
+}
+
+/* Decodes the code point at s (valid UTF-8 from the charset layer or our
+ * own formatting) and returns its byte length. */
+static size_t next_char(const char *s, uint32_t *cp)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    if (u[0] < 0x80) {
+        *cp = u[0];
+        return 1;
+    }
+    size_t n = u[0] >= 0xF0 ? 4 : u[0] >= 0xE0 ? 3 : u[0] >= 0xC0 ? 2 : 1;
+    uint32_t v = n == 4 ? u[0] & 0x07u : n == 3 ? u[0] & 0x0Fu : u[0] & 0x1Fu;
+    for (size_t i = 1; i < n; i++) {
+        if ((u[i] & 0xC0) != 0x80) {
+            *cp = 0xFFFD;
+            return i;
+        }
+        v = (v << 6) | (u[i] & 0x3Fu);
+    }
+    *cp = v;
+    return n;
+}
+
+static int text_width(const char *s)
+{
+    int w = 0;
+    uint32_t cp;
+    while (*s) {
+        s += next_char(s, &cp);
+        w += char_width(cp);
+    }
+    return w;
+}
+
+static void print_cell(const char *s, int width, bool last)
+{
+    if (last) {
+        fputs(s, stdout);
+        return;
+    }
+    int w = text_width(s);
+    if (w <= width) {
+        fputs(s, stdout);
+        printf("%*s ", width - w, "");
+        return;
+    }
+    /* Cut at a character boundary and mark it, keeping the columns. */
+    int used = 0;
+    const char *p = s;
+    uint32_t cp;
+    while (*p) {
+        size_t n = next_char(p, &cp);
+        if (used + char_width(cp) > width - 1)
+            break;
+        used += char_width(cp);
+        p += n;
+    }
+    fwrite(s, 1, (size_t)(p - s), stdout);
+    printf("~%*s ", width - 1 - used, "");
+}
+
+/* "Family^Given^Middle^Prefix^Suffix" for a person at a console:
+ * "Family, Prefix Given Middle, Suffix"; component groups (alphabetic,
+ * ideographic, phonetic) joined by " = ". */
+static void format_name(const char *pn, mwl_wbuf *w)
+{
+    size_t group_start = 0, len = strlen(pn);
+    bool first_group = true;
+    for (size_t g = 0; g <= len; g++) {
+        if (g < len && pn[g] != '=')
+            continue;
+        const char *parts[5] = {"", "", "", "", ""};
+        size_t lens[5] = {0};
+        size_t c = 0, start = group_start;
+        for (size_t i = group_start; i <= g && c < 5; i++) {
+            if (i < g && pn[i] != '^')
+                continue;
+            parts[c] = pn + start;
+            lens[c] = i - start;
+            c++;
+            start = i + 1;
+        }
+        if (g > group_start) {
+            if (!first_group)
+                mwl_wbuf_put(w, " = ", 3);
+            first_group = false;
+            mwl_wbuf_put(w, parts[0], lens[0]);
+            static const int order[3] = {3, 1, 2}; /* prefix, given, middle */
+            bool comma = false;
+            for (int k = 0; k < 3; k++) {
+                size_t idx = (size_t)order[k];
+                if (!lens[idx])
+                    continue;
+                mwl_wbuf_put(w, comma ? " " : (lens[0] ? ", " : ""), comma ? 1 : (lens[0] ? 2 : 0));
+                comma = true;
+                mwl_wbuf_put(w, parts[idx], lens[idx]);
+            }
+            if (lens[4]) {
+                mwl_wbuf_put(w, ", ", 2);
+                mwl_wbuf_put(w, parts[4], lens[4]);
+            }
+        }
+        group_start = g + 1;
+    }
+}
+
+/* The text of a column for one SPS item, in UTF-8, in `arena`. Values that
+ * do not convert are shown with '?' for the bytes that are not ASCII, and
+ * counted in *bad. */
+static const char *cell_text(const mwl_ds *ds, const mwl_ds *sps, const column *c, mwl_arena *a, size_t *bad)
+{
+    const mwl_ds *from = c->in_sps ? sps : ds;
+    const mwl_elem *e = from ? mwl_ds_find(from, c->tag) : NULL;
+    if ((!e || !e->length) && c->fallback) {
+        from = ds;
+        e = mwl_ds_find(ds, c->fallback);
+    }
+    if (!e || !e->length || !mwl_vr_is_string(e->vr))
+        return "";
+    const char *s;
+    size_t len;
+    if (mwl_ds_get_utf8_all(from, e, a, &s, &len, NULL) != MWL_OK) {
+        (*bad)++;
+        char *copy = mwl_arena_strndup(a, (const char *)e->value, e->length);
+        if (!copy)
+            return "";
+        for (char *p = copy; *p; p++) {
+            if ((unsigned char)*p >= 0x80)
+                *p = '?';
+        }
+        s = copy;
+        len = strlen(copy);
+    }
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\0'))
+        len--;
+    while (len && s[0] == ' ' && mwl_vr_get_info(e->vr)->kind == MWL_VR_KIND_STRING) {
+        s++;
+        len--;
+    }
+    char *text = mwl_arena_strndup(a, s, len);
+    if (!text)
+        return "";
+    /* Control characters would break the row. */
+    for (char *p = text; *p; p++) {
+        if ((unsigned char)*p < 0x20)
+            *p = ' ';
+    }
+    mwl_wbuf w;
+    mwl_wbuf_init(&w, NULL);
+    switch (c->format) {
+    case FMT_DATE:
+        /* YYYYMMDD -> YYYY-MM-DD; anything else (a range, a retired form)
+         * is shown as it is. */
+        if (len == 8 && strspn(text, "0123456789") == 8) {
+            mwl_wbuf_put(&w, text, 4);
+            mwl_wbuf_put_u8(&w, '-');
+            mwl_wbuf_put(&w, text + 4, 2);
+            mwl_wbuf_put_u8(&w, '-');
+            mwl_wbuf_put(&w, text + 6, 2);
+        }
+        break;
+    case FMT_TIME:
+        /* HHMM[SS[.F]] -> HH:MM: seconds do not matter on a schedule. */
+        if (len >= 4 && strspn(text, "0123456789") >= 4) {
+            mwl_wbuf_put(&w, text, 2);
+            mwl_wbuf_put_u8(&w, ':');
+            mwl_wbuf_put(&w, text + 2, 2);
+        }
+        break;
+    case FMT_NAME: format_name(text, &w); break;
+    case FMT_PLAIN: break;
+    }
+    const char *result = text;
+    if (w.len && w.status == MWL_OK) {
+        char *formatted = mwl_arena_strndup(a, (const char *)w.data, w.len);
+        if (formatted)
+            result = formatted;
+    }
+    mwl_wbuf_clear(&w);
+    return result;
+}
+
+static void print_header(void)
+{
+    for (size_t i = 0; i < N_COLUMNS; i++)
+        print_cell(columns[i].title, columns[i].width, i + 1 == N_COLUMNS);
+    putchar('\n');
+}
+
+static void print_rows(const mwl_ds *ds, mwl_arena *a, size_t *bad)
+{
+    const mwl_elem *seq = mwl_ds_find(ds, MWL_TAG_ScheduledProcedureStepSequence);
+    size_t items = seq && seq->vr == MWL_VR_SQ ? seq->item_count : 0;
+    /* One row per SPS: a response holds one (PS3.4 K.6.1.2.1), but a row
+     * per item shows a server that sends more, and one without any. */
+    for (size_t k = 0; k < (items ? items : 1); k++) {
+        const mwl_ds *sps = items ? seq->items[k] : NULL;
+        for (size_t i = 0; i < N_COLUMNS; i++)
+            print_cell(cell_text(ds, sps, &columns[i], a, bad), columns[i].width, i + 1 == N_COLUMNS);
+        putchar('\n');
+    }
+}
+
+/* ---- Part 10 files ---------------------------------------------------------- */
+
+/* A new UID under 2.25 from 128 random bits (PS3.5 B.2), in decimal. */
+static void make_uid(char *out, size_t cap)
+{
+    uint8_t r[16];
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+        /* Without the kernel's generator: time and process, still unique
+         * enough for files that only label one query's responses. */
+        uint64_t a = (uint64_t)time(NULL), b = (uint64_t)getpid() ^ (uint64_t)clock();
+        for (int i = 0; i < 8; i++) {
+            r[i] = (uint8_t)(a >> (8 * i));
+            r[8 + i] = (uint8_t)(b >> (8 * i));
+        }
+    }
+    r[6] = (uint8_t)((r[6] & 0x0F) | 0x40); /* a version 4 UUID, as B.2 describes */
+    r[8] = (uint8_t)((r[8] & 0x3F) | 0x80);
+    /* 128-bit number to decimal by repeated division of the byte array. */
+    char digits[48];
+    size_t nd = 0;
+    bool nonzero = true;
+    while (nonzero && nd < sizeof digits) {
+        unsigned rem = 0;
+        nonzero = false;
+        for (size_t i = 0; i < sizeof r; i++) {
+            unsigned cur = (rem << 8) | r[i];
+            r[i] = (uint8_t)(cur / 10);
+            rem = cur % 10;
+            nonzero = nonzero || r[i] != 0;
+        }
+        digits[nd++] = (char)('0' + rem);
+    }
+    size_t pos = (size_t)snprintf(out, cap, "2.25.");
+    while (nd > 0 && pos + 1 < cap)
+        out[pos++] = digits[--nd];
+    out[pos] = '\0';
+}
+
+/* A Part 10 image of one response: meta header naming the MWL FIND SOP
+ * class (what the file holds is one of its identifiers; DCMTK's findscu
+ * uses a private class for the same purpose) and a fresh instance UID,
+ * then the identifier in Explicit VR Little Endian. */
+static int part10_image(const mwl_ds *ds, mwl_wbuf *out)
+{
+    mwl_arena arena;
+    mwl_arena_init(&arena, NULL);
+    mwl_ds *meta;
+    char uid[64];
+    make_uid(uid, sizeof uid);
+    static const uint8_t version[2] = {0x00, 0x01};
+    int rc = mwl_ds_new(&arena, NULL, &meta);
+    if (rc == MWL_OK)
+        rc = mwl_ds_set(meta, MWL_TAG_FileMetaInformationVersion, MWL_VR_OB, version, sizeof version);
+    if (rc == MWL_OK)
+        rc = mwl_ds_set_str(meta, MWL_TAG_MediaStorageSOPClassUID, MWL_VR_UI,
+                            MWL_UID_ModalityWorklistInformationModelFind);
+    if (rc == MWL_OK)
+        rc = mwl_ds_set_str(meta, MWL_TAG_MediaStorageSOPInstanceUID, MWL_VR_UI, uid);
+    if (rc == MWL_OK)
+        rc = mwl_ds_set_str(meta, MWL_TAG_TransferSyntaxUID, MWL_VR_UI, MWL_UID_ExplicitVRLittleEndian);
+    if (rc == MWL_OK)
+        rc = mwl_ds_set_str(meta, MWL_TAG_ImplementationClassUID, MWL_VR_UI, MWL_IMPLEMENTATION_CLASS_UID);
+    if (rc == MWL_OK)
+        rc = mwl_ds_set_str(meta, MWL_TAG_ImplementationVersionName, MWL_VR_SH,
+                            MWL_IMPLEMENTATION_VERSION_NAME);
+    /* (0002,0000): the byte count of the rest of the group (PS3.10 §7.1). */
+    mwl_wbuf tmp;
+    mwl_wbuf_init(&tmp, NULL);
+    if (rc == MWL_OK)
+        rc = mwl_ds_encode(meta, MWL_TS_EXPLICIT_LE, &tmp);
+    if (rc == MWL_OK)
+        rc = mwl_ds_set_u32(meta, MWL_TAG(0x0002, 0x0000), (uint32_t)tmp.len);
+    mwl_wbuf_clear(&tmp);
+    if (rc == MWL_OK) {
+        mwl_wbuf_fill(out, 0, 128);
+        mwl_wbuf_put(out, "DICM", 4);
+        rc = mwl_ds_encode(meta, MWL_TS_EXPLICIT_LE, out);
+    }
+    if (rc == MWL_OK)
+        rc = mwl_ds_encode(ds, MWL_TS_EXPLICIT_LE, out);
+    if (rc == MWL_OK)
+        rc = out->status;
+    mwl_arena_clear(&arena);
+    return rc;
+}
+
+/* ---- the C-FIND ------------------------------------------------------------- */
+
+typedef struct run {
+    const options *o;
+    size_t received;    /* responses delivered */
+    size_t shown;       /* responses shown on stdout */
+    size_t warnings;    /* FF01 */
+    size_t undecodable; /* identifiers that did not decode */
+    size_t charset_bad; /* values shown with replacement characters */
+    bool output_failed; /* a response could not be shown or written */
+    mwl_wbuf buf;
+    mwl_arena cells;
+} run;
+
+static int on_response(void *user, const mwl_scu_find_rsp *rsp)
+{
+    run *r = user;
+    const options *o = r->o;
+    r->received++;
+    if (rsp->status == MWL_DIMSE_STATUS_PENDING_WARNING)
+        r->warnings++;
+    if (rsp->decode_status != MWL_OK) {
+        r->undecodable++;
+        fprintf(stderr, "mwl find: response %zu: the identifier does not decode: %s\n", rsp->index + 1,
+                rsp->decode_error[0] ? rsp->decode_error : mwl_status_str(rsp->decode_status));
+    } else {
+        const mwl_ds *ds = rsp->identifier;
+        if (o->json) {
+            /* One array, one object per line, valid JSON at every point. */
+            r->buf.len = 0;
+            mwl_wbuf_put(&r->buf, r->shown ? ",\n" : "\n", r->shown ? 2 : 1);
+            mwl_json_report report;
+            int rc = mwl_ds_encode_json(ds, NULL, &r->buf, &report);
+            if (rc == MWL_OK) {
+                fwrite(r->buf.data, 1, r->buf.len, stdout);
+                r->shown++;
+                r->charset_bad += report.charset_problems;
+            } else {
+                fprintf(stderr, "mwl find: response %zu: %s\n", rsp->index + 1, mwl_status_str(rc));
+                r->output_failed = true;
+                return MWL_SCU_FIND_CANCEL;
+            }
+        } else if (o->dump) {
+            printf("\n# Response %zu (status 0x%04X)\n# Used TransferSyntax: %s\n", rsp->index + 1,
+                   (unsigned)rsp->status, mwl_scu_ts_name(rsp->ts));
+            mwl_format_report report;
+            int rc = mwl_ds_format_file(ds, rsp->ts, 0, NULL, stdout, &report);
+            if (rc != MWL_OK) {
+                fprintf(stderr, "mwl find: response %zu: %s\n", rsp->index + 1, mwl_status_str(rc));
+                r->output_failed = true;
+                return MWL_SCU_FIND_CANCEL;
+            }
+            r->charset_bad += report.charset_problems;
+            r->shown++;
+        } else {
+            if (r->shown++ == 0)
+                print_header();
+            print_rows(ds, &r->cells, &r->charset_bad);
+            mwl_arena_clear(&r->cells);
+        }
+        if (o->out_dir) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/rsp%04zu.dcm", o->out_dir, rsp->index + 1);
+            r->buf.len = 0;
+            mwl_diag diag;
+            mwl_diag_clear(&diag);
+            int rc = part10_image(ds, &r->buf);
+            if (rc == MWL_OK)
+                rc = mwl_file_write(path, r->buf.data, r->buf.len, false, &diag);
+            if (rc != MWL_OK) {
+                fprintf(stderr, "mwl find: cannot write %s: %s\n", path,
+                        diag.msg[0] ? diag.msg : mwl_status_str(rc));
+                r->output_failed = true;
+                return MWL_SCU_FIND_CANCEL; /* stop asking for what cannot be kept */
+            }
+        }
+    }
+    fflush(stdout);
+    if (o->limit && r->received >= (size_t)o->limit)
+        return MWL_SCU_FIND_CANCEL;
+    return MWL_SCU_FIND_CONTINUE;
+}
+
+static void log_to_stderr(void *user, mwl_log_level level, const char *msg)
+{
+    (void)user;
+    fprintf(stderr, "mwl find: %s: %s\n", mwl_log_level_name(level), msg);
+}
+
+static void describe_failure(const mwl_scu *scu)
+{
+    const mwl_scu_error *e = mwl_scu_last_error(scu);
+    fprintf(stderr, "mwl find: %s\n", e->msg[0] ? e->msg : mwl_status_str(e->status));
+}
+
+/* The final status in one line: code, class and meaning (PS3.7 Annex C,
+ * PS3.4 K.4-1), and what the server added. */
+static void describe_status(const mwl_scu_find_result *res, const run *r)
+{
+    uint16_t st = res->status;
+    mwl_dimse_class cls = mwl_dimse_status_class(st);
+    const char *meaning = mwl_dimse_status_str(st);
+    const char *cls_name = mwl_dimse_class_str(cls);
+    fprintf(stderr, "mwl find: C-FIND %s: status 0x%04X %s%s%s",
+            cls == MWL_DIMSE_CLASS_CANCEL    ? "cancelled"
+            : cls == MWL_DIMSE_CLASS_WARNING ? "warning"
+                                             : "failed",
+            (unsigned)st, cls_name, strcmp(cls_name, meaning) ? ": " : "",
+            strcmp(cls_name, meaning) ? meaning : "");
+    if (res->has_error_comment)
+        fprintf(stderr, "; error comment \"%s\"", res->error_comment);
+    for (size_t i = 0; i < res->offending_element_count && i < MWL_SCU_OFFENDING_MAX; i++)
+        fprintf(stderr, "%s(%04x,%04x)", i ? ", " : "; offending element(s) ",
+                (unsigned)(res->offending_elements[i] >> 16),
+                (unsigned)(res->offending_elements[i] & 0xFFFF));
+    if (res->has_error_id)
+        fprintf(stderr, "; error ID %u", (unsigned)res->error_id);
+    if (cls == MWL_DIMSE_CLASS_CANCEL)
+        fprintf(stderr, " (after %zu response%s%s)", r->received, r->received == 1 ? "" : "s",
+                r->o->limit ? ", --limit" : "");
+    fputc('\n', stderr);
+}
+
+static int run_find(const options *o, const mwl_ds *query)
+{
+    mwl_scu_config cfg;
+    mwl_scu_config_init(&cfg);
+    cfg.host = o->host;
+    cfg.port = o->port;
+    cfg.calling_ae = o->calling_ae;
+    cfg.called_ae = o->called_ae;
+    cfg.connect_timeout_ms = o->timeout_ms;
+    cfg.acse_timeout_ms = o->timeout_ms;
+    cfg.dimse_timeout_ms = o->timeout_ms;
+    mwl_diag diag;
+    mwl_diag_clear(&diag);
+    mwl_scu *scu;
+    int rc = mwl_scu_new(&cfg, &scu, &diag);
+    if (rc != MWL_OK) {
+        fprintf(stderr, "mwl find: %s\n", diag.msg[0] ? diag.msg : mwl_status_str(rc));
+        return rc == MWL_E_INVALID ? MWL_EXIT_USAGE : MWL_EXIT_FAILURE;
+    }
+    if (mwl_scu_associate(scu) != MWL_OK) {
+        describe_failure(scu);
+        mwl_scu_free(scu);
+        return MWL_EXIT_NETWORK;
+    }
+    const mwl_scu_assoc_info *info = mwl_scu_get_assoc_info(scu);
+    if (!info->find_accepted) {
+        fprintf(stderr, "mwl find: %s port %u does not accept Modality Worklist FIND: %s\n", o->host,
+                (unsigned)o->port, mwl_scu_pctx_result_str(info->find_result));
+        if (mwl_scu_release(scu) != MWL_OK)
+            describe_failure(scu);
+        mwl_scu_free(scu);
+        return MWL_EXIT_NETWORK;
+    }
+
+    run r;
+    memset(&r, 0, sizeof r);
+    r.o = o;
+    mwl_wbuf_init(&r.buf, NULL);
+    mwl_arena_init(&r.cells, NULL);
+    if (o->json)
+        fputs("[", stdout);
+    mwl_scu_find_result res;
+    rc = mwl_scu_find(scu, query, MWL_DIMSE_PRIORITY_MEDIUM, on_response, &r, &res);
+    if (o->json)
+        fputs(r.shown ? "\n]\n" : "]\n", stdout);
+    mwl_wbuf_clear(&r.buf);
+    mwl_arena_clear(&r.cells);
+
+    int exit_code = MWL_EXIT_OK;
+    if (rc != MWL_OK) {
+        fflush(stdout);
+        describe_failure(scu);
+        mwl_scu_free(scu);
+        return rc == MWL_E_INVALID ? MWL_EXIT_USAGE : MWL_EXIT_NETWORK;
+    }
+    mwl_dimse_class cls = mwl_dimse_status_class(res.status);
+    if (!o->json && !o->dump &&
+        (r.received || cls == MWL_DIMSE_CLASS_SUCCESS || cls == MWL_DIMSE_CLASS_WARNING)) {
+        if (r.received == 0)
+            printf("no matching scheduled procedure steps\n");
+        else if (res.discarded_count)
+            printf("%zu response%s (%zu more arrived after the C-CANCEL, not shown)\n", r.received,
+                   r.received == 1 ? "" : "s", res.discarded_count);
+        else
+            printf("%zu response%s\n", r.received, r.received == 1 ? "" : "s");
+    }
+    fflush(stdout);
+    if (r.output_failed || r.undecodable) {
+        exit_code = MWL_EXIT_FAILURE; /* already explained */
+    } else if (cls == MWL_DIMSE_CLASS_SUCCESS) {
+        exit_code = MWL_EXIT_OK;
+    } else if (cls == MWL_DIMSE_CLASS_WARNING) {
+        describe_status(&res, &r); /* the responses are there: still a success */
+    } else {
+        describe_status(&res, &r);
+        exit_code = MWL_EXIT_FAILURE;
+    }
+    if (r.charset_bad)
+        fprintf(stderr, "mwl find: %zu value(s) not valid in their character set, shown with replacements\n",
+                r.charset_bad);
+    if (mwl_scu_release(scu) != MWL_OK) {
+        describe_failure(scu);
+        if (exit_code == MWL_EXIT_OK)
+            exit_code = MWL_EXIT_NETWORK;
+    }
+    mwl_scu_free(scu);
+    return exit_code;
+}
+
+int mwl_cmd_find(int argc, char **argv)
+{
+    options o;
+    int code = parse_args(argc, argv, &o);
+    if (code >= 0) {
+        free(o.keys);
+        return code;
+    }
+    if (o.verbose) {
+        mwl_log_set_sink(log_to_stderr, NULL);
+        mwl_log_set_level(MWL_LOG_DEBUG);
+    }
+    if (o.out_dir && mkdir(o.out_dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "mwl find: cannot create %s: %s\n", o.out_dir, strerror(errno));
+        free(o.keys);
+        return MWL_EXIT_FAILURE;
+    }
+    mwl_arena arena;
+    mwl_arena_init(&arena, NULL);
+    mwl_ds *query = NULL;
+    if (!build_query(&o, &arena, &query)) {
+        mwl_arena_clear(&arena);
+        free(o.keys);
+        return MWL_EXIT_USAGE;
+    }
+    code = run_find(&o, query);
+    mwl_arena_clear(&arena);
+    free(o.keys);
+    return code;
+}
