@@ -34,6 +34,7 @@ typedef struct find_state {
     mwl_charset query_cs;
     size_t matches;
     size_t candidates;
+    bool no_results; /* answer with no matches (no store search was started) */
     char date_lo[9], date_hi[9];
     /* literal prefixes cut from wildcard keys, for the store filter */
     char prefixes[9][70];
@@ -230,6 +231,14 @@ static int wl_begin(void *user, mwl_find_request *req, void **state, mwl_find_st
     const uint32_t aet_path[2] = {sps, MWL_TAG_ScheduledStationAETitle};
     if (p->opts.filter_by_calling_aet && req->calling_ae && req->calling_ae[0] &&
         mwl_query_is_universal(st->q, aet_path, 2)) {
+        /* The calling AE title is a literal: '*', '?' or '\\' in it would be
+         * read as a pattern or a list, so such a title gets no items. */
+        if (strpbrk(req->calling_ae, "*?\\")) {
+            st->no_results = true;
+            snprintf(req->summary, sizeof req->summary, "calling AE title %s is not a literal: no items",
+                     req->calling_ae);
+            return MWL_OK;
+        }
         rc = mwl_query_constrain(st->q, aet_path, 2, req->calling_ae, &d);
         if (rc != MWL_OK) {
             set_failure(early, 0xC001, "cannot filter by the calling AE title", 0);
@@ -283,19 +292,15 @@ static int wl_next(void *state, const mwl_find_request *req, mwl_arena *arena, c
 {
     find_state *st = state;
     *match = NULL;
+    if (st->no_results)
+        return MWL_OK;
     mwl_diag d;
     for (;;) {
         if (mwl_find_request_cancelled(req))
             return MWL_OK;
-        if (st->p->opts.max_matches && st->matches >= st->p->opts.max_matches) {
-            /* PS3.4 K.4-1 has no warning status: A700 tells the SCU the list
-             * is incomplete (never a silent truncation). */
-            char comment[65];
-            snprintf(comment, sizeof comment, "more than %zu matches; refine the query",
-                     st->p->opts.max_matches);
-            set_failure(fst, 0xA700, comment, 0);
-            return MWL_OK;
-        }
+        /* At the limit, keep scanning only to learn whether one more match
+         * exists: exactly max-matches matches is a complete answer. */
+        bool at_limit = st->p->opts.max_matches && st->matches >= st->p->opts.max_matches;
         mwl_store_row row;
         mwl_diag_clear(&d);
         int rc = mwl_store_find_next(st->conn->store, &row, &d);
@@ -325,6 +330,15 @@ static int wl_next(void *state, const mwl_find_request *req, mwl_arena *arena, c
         }
         if (!hit)
             continue;
+        if (at_limit) {
+            /* PS3.4 K.4-1 has no warning status: A700 tells the SCU the list
+             * is incomplete (never a silent truncation). */
+            char comment[65];
+            snprintf(comment, sizeof comment, "more than %zu matches; refine the query",
+                     st->p->opts.max_matches);
+            set_failure(fst, 0xA700, comment, 0);
+            return MWL_OK;
+        }
         mwl_ds *resp;
         rc = mwl_project(&st->matcher, st->q, item, 0, arena, &resp, &d);
         bool redo = false;

@@ -12,6 +12,7 @@
 #include "dicom/charset.h"
 #include "dicom/codec.h"
 #include "dicom/datetime.h"
+#include "dicom/dict.h"
 #include "worklist/worklist.h"
 
 extern const char mwl_store_schema_sql[]; /* schema.sql, embedded by CMake */
@@ -63,14 +64,20 @@ static int prepare(mwl_store *store, const char *sql, sqlite3_stmt **out, mwl_di
 
 /* ---- schema migrations ------------------------------------------------- */
 
-/* schema.sql holds "-- migration N" sections; N counts from 1. */
+/* schema.sql holds "-- migration N" sections; N counts from 1. The version
+ * is read and every pending migration applied inside one IMMEDIATE
+ * transaction, so two processes opening a new database at once (serve and
+ * import) cannot both apply the same migration. */
 static int migrate(mwl_store *store, mwl_diag *diag)
 {
+    int rc = exec_sql(store, "BEGIN IMMEDIATE", diag);
+    if (rc != MWL_OK)
+        return rc;
     int version = mwl_store_schema_version(store);
     const char *p = mwl_store_schema_sql;
     int latest = 0;
     const char *marker = "-- migration ";
-    while ((p = strstr(p, marker)) != NULL) {
+    while (rc == MWL_OK && (p = strstr(p, marker)) != NULL) {
         int n = 0;
         const char *q = p + strlen(marker);
         while (*q >= '0' && *q <= '9')
@@ -79,24 +86,24 @@ static int migrate(mwl_store *store, mwl_diag *diag)
         size_t len = end ? (size_t)(end - q) : strlen(q);
         latest = n;
         if (n > version) {
-            char *sql =
-                sqlite3_mprintf("BEGIN IMMEDIATE; %.*s; PRAGMA user_version = %d; COMMIT;", (int)len, q, n);
-            if (!sql)
-                return MWL_E_NOMEM;
-            int rc = exec_sql(store, sql, diag);
-            sqlite3_free(sql);
-            if (rc != MWL_OK) {
-                exec_sql(store, "ROLLBACK", NULL);
-                return rc;
+            char *sql = sqlite3_mprintf("%.*s; PRAGMA user_version = %d;", (int)len, q, n);
+            if (!sql) {
+                rc = MWL_E_NOMEM;
+                break;
             }
+            rc = exec_sql(store, sql, diag);
+            sqlite3_free(sql);
         }
         p = q;
     }
-    if (version > latest) {
+    if (rc == MWL_OK && version > latest) {
         mwl_diag_set(diag, 0, 0, "database schema version %d is newer than this mwl (%d)", version, latest);
-        return MWL_E_UNSUPPORTED;
+        rc = MWL_E_UNSUPPORTED;
     }
-    return MWL_OK;
+    if (rc == MWL_OK)
+        return exec_sql(store, "COMMIT", diag);
+    exec_sql(store, "ROLLBACK", NULL);
+    return rc;
 }
 
 int mwl_store_schema_version(mwl_store *store)
@@ -118,6 +125,7 @@ int mwl_store_open(const char *path, const mwl_store_options *opt, mwl_store **o
     mwl_store_options defaults = {false, 5000};
     if (!opt)
         opt = &defaults;
+    *out = NULL;
     mwl_store *store = sqlite3_malloc(sizeof *store);
     if (!store)
         return MWL_E_NOMEM;
@@ -250,11 +258,18 @@ static int text_of(const mwl_ds *ds, uint32_t tag, size_t index, mwl_arena *aren
                    mwl_diag *diag)
 {
     *out = NULL;
-    const mwl_elem *e = mwl_ds_find(ds, tag);
-    if (!e || e->length == 0 || !mwl_vr_is_string(e->vr))
+    const mwl_elem *found = mwl_ds_find(ds, tag);
+    if (!found || found->length == 0)
+        return MWL_OK;
+    /* An element coded UN (e.g. by a converter that did not know it) is
+     * read with its dictionary VR, as the matcher reads it. */
+    mwl_elem e = *found;
+    if (e.vr == MWL_VR_UN)
+        e.vr = mwl_dict_vr(tag);
+    if (!mwl_vr_is_string(e.vr))
         return MWL_OK;
     const char *s;
-    int rc = mwl_ds_get_utf8(ds, e, index, arena, &s, diag);
+    int rc = mwl_ds_get_utf8(ds, &e, index, arena, &s, diag);
     if (rc == MWL_E_NOTFOUND)
         return MWL_OK;
     if (rc != MWL_OK)
@@ -273,8 +288,8 @@ static uint64_t fnv1a(const uint8_t *p, size_t n)
     return h;
 }
 
-static int prepare_row(const mwl_ds *row_ds, const mwl_ds *sps, mwl_arena *arena, mwl_wbuf *scratch,
-                       prepared_row *r, mwl_diag *diag)
+static int prepare_row(const mwl_ds *row_ds, const mwl_ds *sps, const char *worklist_aet, mwl_arena *arena,
+                       mwl_wbuf *scratch, prepared_row *r, mwl_diag *diag)
 {
     static const struct {
         uint32_t tag;
@@ -338,20 +353,27 @@ static int prepare_row(const mwl_ds *row_ds, const mwl_ds *sps, mwl_arena *arena
     if (!(r->blob = mwl_arena_memdup(arena, scratch->data, scratch->len)))
         return MWL_E_NOMEM;
 
-    /* The SPS's identity: its ID within its Requested Procedure within its
-     * study/order. Without an SPS ID the content itself is the identity, so
-     * importing the same file twice does not duplicate it. */
-    char key[400];
+        /* The SPS's identity: its ID within its Requested Procedure within its
+         * study/order. Without an SPS ID the content itself is the identity, so
+         * importing the same file twice does not duplicate it. */
+        /* Each part is length-prefixed, so no value can fake a separator; the
+         * worklist (per called AE title) is part of the identity, so the same
+         * item in two AE folders is two rows. */
+#define KEY_PART(v) (int)strlen((v) ? (v) : ""), (v) ? (v) : ""
+    char *key;
     if (r->sps_id && (r->study_uid || r->accession))
-        snprintf(key, sizeof key, "sps|%s|%s|%s|%s", r->study_uid ? r->study_uid : "",
-                 r->accession ? r->accession : "", r->requested_procedure_id ? r->requested_procedure_id : "",
-                 r->sps_id);
+        key = sqlite3_mprintf("sps|%d:%s|%d:%s|%d:%s|%d:%s|%d:%s", KEY_PART(r->study_uid),
+                              KEY_PART(r->accession), KEY_PART(r->requested_procedure_id),
+                              KEY_PART(r->sps_id), KEY_PART(worklist_aet));
     else
-        snprintf(key, sizeof key, "content|%016llx|%zu", (unsigned long long)fnv1a(r->blob, r->blob_len),
-                 r->blob_len);
-    if (!(r->key = mwl_arena_strndup(arena, key, strlen(key))))
+        key = sqlite3_mprintf("content|%016llx|%zu|%d:%s", (unsigned long long)fnv1a(r->blob, r->blob_len),
+                              r->blob_len, KEY_PART(worklist_aet));
+#undef KEY_PART
+    if (!key)
         return MWL_E_NOMEM;
-    return MWL_OK;
+    r->key = mwl_arena_strndup(arena, key, strlen(key));
+    sqlite3_free(key);
+    return r->key ? MWL_OK : MWL_E_NOMEM;
 }
 
 static void bind_text(sqlite3_stmt *st, int col, const char *s)
@@ -438,11 +460,17 @@ static int write_row(mwl_store *store, const prepared_row *r, const char *source
         left -= glen + 1;
         g = eq + 1;
     }
-    size_t n_aets = r->aets ? mwl_elem_vm(r->aets) : 0;
+    mwl_elem aets = {0};
+    if (r->aets) {
+        aets = *r->aets;
+        if (aets.vr == MWL_VR_UN)
+            aets.vr = MWL_VR_AE; /* read as the matcher does */
+    }
+    size_t n_aets = r->aets ? mwl_elem_vm(&aets) : 0;
     for (size_t i = 0; rc == MWL_OK && i < n_aets; i++) {
         const char *aet;
         size_t aet_len;
-        if (mwl_elem_get_str(r->aets, i, &aet, &aet_len) != MWL_OK || aet_len == 0)
+        if (mwl_elem_get_str(&aets, i, &aet, &aet_len) != MWL_OK || aet_len == 0)
             continue;
         sqlite3_reset(store->insert_station);
         sqlite3_bind_text(store->insert_station, 1, aet, (int)aet_len, SQLITE_STATIC);
@@ -499,11 +527,21 @@ int mwl_store_put_item(mwl_store *store, const mwl_ds *item, const char *source,
         for (size_t k = 0; rc == MWL_OK && k < mwl_ds_count(seq->items[i]); k++)
             rc = mwl_ds_copy_elem(sps, mwl_ds_at(seq->items[i], k));
         if (rc == MWL_OK)
-            rc = prepare_row(row, sps, &arena, &scratch, &rows[i], diag);
+            rc = prepare_row(row, sps, worklist_aet, &arena, &scratch, &rows[i], diag);
     }
-    /* Phase 2: the writes. */
+    /* Phase 2: the writes; in a transaction of their own when the caller
+     * has none, so a failure never leaves half an item. */
+    bool own_txn = rc == MWL_OK && sqlite3_get_autocommit(store->db);
+    if (own_txn)
+        rc = exec_sql(store, "BEGIN IMMEDIATE", diag);
     for (size_t i = 0; rc == MWL_OK && i < seq->item_count; i++)
         rc = write_row(store, &rows[i], source, worklist_aet, stats, diag);
+    if (own_txn) {
+        if (rc == MWL_OK)
+            rc = exec_sql(store, "COMMIT", diag);
+        else
+            exec_sql(store, "ROLLBACK", NULL);
+    }
     mwl_wbuf_clear(&scratch);
     mwl_arena_clear(&arena);
     return rc;
@@ -577,30 +615,33 @@ int mwl_store_find_begin(mwl_store *store, const mwl_store_filter *filter, mwl_d
     if (!st) {
         char sql[2048];
         size_t len = 0;
-        bool station = used[8] != MWL_STORE_ANY;
-        len += (size_t)snprintf(sql + len, sizeof sql - len, "SELECT s.id, s.dataset FROM %s WHERE 1",
-                                station ? "sps_station st JOIN sps s ON s.id = st.sps" : "sps s");
-        const char *date_col = station ? "st.start_date" : "s.start_date";
+        len += (size_t)snprintf(sql + len, sizeof sql - len, "SELECT s.id, s.dataset FROM sps s WHERE 1");
         for (size_t i = 0; i < 10; i++) {
+            if (used[i] == MWL_STORE_ANY)
+                continue;
             int param = (int)i + 1;
-            /* Names: a sub-select, since two groups of one name may match. */
-            if (i == 4 && used[i] != MWL_STORE_ANY)
+            /* Names and station AE titles are multi-row indexes: a
+             * sub-select, so an SPS two of whose values match comes once. */
+            if (i == 4)
                 len += (size_t)snprintf(sql + len, sizeof sql - len,
                                         " AND s.id IN (SELECT sps FROM sps_name n WHERE 1");
+            if (i == 8)
+                len += (size_t)snprintf(sql + len, sizeof sql - len,
+                                        " AND s.id IN (SELECT sps FROM sps_station st WHERE 1%s%s",
+                                        filter->date_lo ? " AND st.start_date >= ?40" : "",
+                                        filter->date_hi ? " AND st.start_date <= ?41" : "");
             if (used[i] == MWL_STORE_EXACT)
                 len += (size_t)snprintf(sql + len, sizeof sql - len, " AND %s = ?%d", refs[i].column, param);
-            else if (used[i] == MWL_STORE_PREFIX)
-                /* A range on the index; the upper bound is the prefix
-                 * followed by the largest code point (bound below). */
+            else /* a range on the index, up to the prefix's bytewise successor */
                 len += (size_t)snprintf(sql + len, sizeof sql - len, " AND %s >= ?%d AND %s < ?%d",
                                         refs[i].column, param, refs[i].column, param + 20);
-            if (i == 4 && used[i] != MWL_STORE_ANY)
+            if (i == 4 || i == 8)
                 len += (size_t)snprintf(sql + len, sizeof sql - len, ")");
         }
         if (filter->date_lo)
-            len += (size_t)snprintf(sql + len, sizeof sql - len, " AND %s >= ?40", date_col);
+            len += (size_t)snprintf(sql + len, sizeof sql - len, " AND s.start_date >= ?40");
         if (filter->date_hi)
-            len += (size_t)snprintf(sql + len, sizeof sql - len, " AND %s <= ?41", date_col);
+            len += (size_t)snprintf(sql + len, sizeof sql - len, " AND s.start_date <= ?41");
         snprintf(sql + len, sizeof sql - len, " ORDER BY s.start_date, s.start_time, s.id");
         int rc = prepare(store, sql, &st, diag);
         if (rc != MWL_OK)
@@ -621,17 +662,32 @@ int mwl_store_find_begin(mwl_store *store, const mwl_store_filter *filter, mwl_d
             mwl_pn_index_form(v, vlen, false, &w);
         else
             mwl_wbuf_put(&w, v, vlen);
-        /* prefix + U+10FFFF sorts after every string with that prefix
-         * under SQLite's default (memcmp on UTF-8) collation. */
+        /* Upper bound of a prefix range: the prefix's bytewise successor
+         * (last byte below FFH incremented, the rest cut), which sorts after
+         * every string with that prefix under SQLite's BINARY (memcmp)
+         * collation, whatever bytes follow. */
         size_t base = w.len;
-        mwl_wbuf_put(&w, "\xF4\x8F\xBF\xBF", 4);
-        if (w.status != MWL_OK) {
+        uint8_t *hi = mwl_wbuf_reserve(&w, base ? base : 1);
+        if (!hi) {
             mwl_wbuf_clear(&w);
             return MWL_E_NOMEM;
         }
+        if (base)
+            memcpy(hi, w.data, base); /* reserve may have moved w.data: copy after it */
+        w.len += base;
+        size_t hi_len = base;
+        while (hi_len && w.data[base + hi_len - 1] == 0xFF)
+            hi_len--;
+        if (hi_len)
+            w.data[base + hi_len - 1]++;
         sqlite3_bind_text(st, (int)i + 1, (const char *)w.data, (int)base, SQLITE_TRANSIENT);
-        if (used[i] == MWL_STORE_PREFIX)
-            sqlite3_bind_text(st, (int)i + 21, (const char *)w.data, (int)w.len, SQLITE_TRANSIENT);
+        if (used[i] == MWL_STORE_PREFIX) {
+            if (hi_len)
+                sqlite3_bind_text(st, (int)i + 21, (const char *)w.data + base, (int)hi_len,
+                                  SQLITE_TRANSIENT);
+            else /* a prefix of FFH bytes only: nothing sorts after it but BLOBs */
+                sqlite3_bind_blob(st, (int)i + 21, "", 0, SQLITE_STATIC);
+        }
         mwl_wbuf_clear(&w);
     }
     if (filter->date_lo)
@@ -738,7 +794,14 @@ int mwl_store_clear(mwl_store *store, size_t *removed, mwl_diag *diag)
     int64_t n = 0;
     int rc = mwl_store_count(store, &n, diag);
     if (rc == MWL_OK)
-        rc = exec_sql(store, "DELETE FROM sps_station; DELETE FROM sps_name; DELETE FROM sps;", diag);
+        rc = exec_sql(
+            store,
+            sqlite3_get_autocommit(store->db)
+                ? "BEGIN IMMEDIATE; DELETE FROM sps_station; DELETE FROM sps_name; DELETE FROM sps; COMMIT;"
+                : "DELETE FROM sps_station; DELETE FROM sps_name; DELETE FROM sps;",
+            diag);
+    if (rc != MWL_OK && !sqlite3_get_autocommit(store->db) && !store->in_txn)
+        exec_sql(store, "ROLLBACK", NULL);
     if (rc == MWL_OK && removed)
         *removed = (size_t)n;
     return rc;

@@ -102,6 +102,11 @@ static void test_put_find(void)
     CHECK_EQ_INT(count_matches(s, &f), 0);
     f.date_lo = f.date_hi = NULL;
     CHECK_EQ_INT(count_matches(s, &f), 1);
+    /* an SPS with two station values matching a prefix comes once */
+    f.station_aet = (mwl_store_cond){MWL_STORE_PREFIX, "CT"};
+    CHECK_EQ_INT(count_matches(s, &f), 3);
+    f.station_aet = (mwl_store_cond){MWL_STORE_PREFIX, "\xFF\xFF"};
+    CHECK_EQ_INT(count_matches(s, &f), 0);
     mwl_store_filter_init(&f);
     f.modality = (mwl_store_cond){MWL_STORE_EXACT, "MR"};
     CHECK_EQ_INT(count_matches(s, &f), 2);

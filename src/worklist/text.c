@@ -265,10 +265,11 @@ int mwl_wl_text(const mwl_charset *cs, mwl_vr vr, const uint8_t *raw, size_t len
         *out_len = 0;
         return MWL_OK;
     }
-    /* The default repertoire is ASCII; stray 8-bit bytes in it are compared
-     * as they are (mwl_utf8_next keeps them distinct) rather than refused. */
-    if (!mwl_vr_get_info(vr)->charset || cs->count == 0 || mwl_charset_is_utf8(cs) ||
-        !needs_decoding(raw, len)) {
+    /* Stray 8-bit bytes in the default repertoire go through
+     * mwl_charset_decode like any other text (it reads them as Latin-1, what
+     * such legacy feeds mean), so the matcher and the store's index see the
+     * same characters. */
+    if (!mwl_vr_get_info(vr)->charset || mwl_charset_is_utf8(cs) || !needs_decoding(raw, len)) {
         *out = (const char *)raw;
         *out_len = len;
         return MWL_OK;

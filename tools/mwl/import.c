@@ -32,6 +32,9 @@ typedef struct import_ctx {
     uint64_t batch_started_ms;
     size_t files_ok, files_rejected, files_skipped;
     mwl_store_put_stats stats;
+    /* of the open batch: added to the totals only once it commits */
+    size_t batch_ok;
+    mwl_store_put_stats batch_stats;
     int fatal; /* a store error: stop */
 } import_ctx;
 
@@ -55,9 +58,37 @@ static bool has_value(const mwl_ds *ds, uint32_t tag)
     return false;
 }
 
-/* Names the first missing type 1 key in `why`; true when complete. */
+/* Keys of value multiplicity 1 that the store indexes for narrowing: a
+ * stored value with several would only be found by its first. */
+static const uint32_t single_valued_item_keys[] = {MWL_TAG_PatientName, MWL_TAG_PatientID,
+                                                   MWL_TAG_AccessionNumber, MWL_TAG_StudyInstanceUID,
+                                                   MWL_TAG_RequestedProcedureID};
+static const uint32_t single_valued_sps_keys[] = {
+    MWL_TAG_ScheduledProcedureStepStartDate, MWL_TAG_ScheduledProcedureStepStartTime, MWL_TAG_Modality,
+    MWL_TAG_ScheduledProcedureStepID, MWL_TAG_ScheduledProcedureStepStatus};
+
+static bool check_single(const mwl_ds *ds, const uint32_t *tags, size_t n, const char *where, char *why,
+                         size_t cap)
+{
+    for (size_t i = 0; i < n; i++) {
+        const mwl_elem *e = mwl_ds_find(ds, tags[i]);
+        if (e && mwl_vr_is_string(e->vr) && mwl_elem_vm(e) > 1) {
+            snprintf(why, cap, "%s%s (%04X,%04X) has %zu values but value multiplicity 1", where,
+                     mwl_dict_keyword(tags[i]), MWL_TAG_GROUP(tags[i]), MWL_TAG_ELEMENT(tags[i]),
+                     mwl_elem_vm(e));
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Names the first missing type 1 key (or a VM 1 key with several values)
+ * in `why`; true when complete. */
 static bool check_required(const mwl_ds *ds, char *why, size_t cap)
 {
+    if (!check_single(ds, single_valued_item_keys,
+                      sizeof single_valued_item_keys / sizeof single_valued_item_keys[0], "", why, cap))
+        return false;
     for (size_t i = 0; i < sizeof required_item_keys / sizeof required_item_keys[0]; i++) {
         uint32_t t = required_item_keys[i];
         if (!has_value(ds, t)) {
@@ -72,6 +103,10 @@ static bool check_required(const mwl_ds *ds, char *why, size_t cap)
         return false;
     }
     for (size_t k = 0; k < seq->item_count; k++) {
+        if (!check_single(seq->items[k], single_valued_sps_keys,
+                          sizeof single_valued_sps_keys / sizeof single_valued_sps_keys[0], "SPS item: ", why,
+                          cap))
+            return false;
         for (size_t i = 0; i < sizeof required_sps_keys / sizeof required_sps_keys[0]; i++) {
             uint32_t t = required_sps_keys[i];
             if (!has_value(seq->items[k], t)) {
@@ -105,11 +140,18 @@ static int commit_batch(import_ctx *ctx)
         fprintf(stderr, "mwl import: commit failed: %s\n", d.msg);
         mwl_store_rollback(ctx->store);
         ctx->fatal = 1;
-    } else if (ctx->verbose) {
-        for (size_t i = 0; i < ctx->pending_count; i++)
-            printf("imported %s\n", ctx->pending[i]);
-        fflush(stdout);
+    } else {
+        ctx->files_ok += ctx->batch_ok;
+        ctx->stats.inserted += ctx->batch_stats.inserted;
+        ctx->stats.updated += ctx->batch_stats.updated;
+        if (ctx->verbose) {
+            for (size_t i = 0; i < ctx->pending_count; i++)
+                printf("imported %s\n", ctx->pending[i]);
+            fflush(stdout);
+        }
     }
+    ctx->batch_ok = 0;
+    ctx->batch_stats.inserted = ctx->batch_stats.updated = 0;
     for (size_t i = 0; i < ctx->pending_count; i++)
         free(ctx->pending[i]);
     ctx->pending_count = 0;
@@ -184,9 +226,9 @@ static void import_file(import_ctx *ctx, const char *path)
         }
         return;
     }
-    ctx->stats.inserted += st.inserted;
-    ctx->stats.updated += st.updated;
-    ctx->files_ok++;
+    ctx->batch_stats.inserted += st.inserted;
+    ctx->batch_stats.updated += st.updated;
+    ctx->batch_ok++;
     char *copy = strdup(path);
     char **grown = realloc(ctx->pending, (ctx->pending_count + 1) * sizeof *grown);
     if (!copy || !grown) {
@@ -250,14 +292,20 @@ static void import_path(import_ctx *ctx, const char *path, int depth)
         if (n == cap) {
             cap = cap ? 2 * cap : 64;
             char **g = realloc(names, cap * sizeof *g);
-            if (!g)
+            if (!g) {
+                fprintf(stderr, "mwl import: %s: out of memory listing the folder\n", path);
+                ctx->fatal = 1;
                 break;
+            }
             names = g;
         }
         size_t need = strlen(path) + strlen(e->d_name) + 2;
         names[n] = malloc(need);
-        if (!names[n])
+        if (!names[n]) {
+            fprintf(stderr, "mwl import: %s: out of memory listing the folder\n", path);
+            ctx->fatal = 1;
             break;
+        }
         snprintf(names[n], need, "%s/%s", path, e->d_name);
         n++;
     }
@@ -265,7 +313,8 @@ static void import_path(import_ctx *ctx, const char *path, int depth)
     if (n)
         qsort(names, n, sizeof *names, name_cmp);
     for (size_t i = 0; i < n; i++) {
-        import_path(ctx, names[i], depth + 1);
+        if (!ctx->fatal)
+            import_path(ctx, names[i], depth + 1);
         free(names[i]);
     }
     free(names);
@@ -281,7 +330,8 @@ static void usage(FILE *out)
             "whole or not at all; an SPS imported again replaces the stored one.\n"
             "\n"
             "  --db FILE     the database (default mwl.db; created if absent)\n"
-            "  --force       import items that lack type 1 keys a modality needs\n"
+            "  --force       import items that lack type 1 keys a modality needs, or hold several\n"
+            "                values in a key of value multiplicity 1 (only the first is indexed)\n"
             "  --verbose     print 'imported PATH' for each file once it is committed\n"
             "  --per-called-aet  record each file's folder name (a wlmscpfs AE folder) as the\n"
             "                worklist it belongs to, for mwl serve --per-called-aet\n"
