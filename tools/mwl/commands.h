@@ -13,9 +13,7 @@ enum {
 
 typedef int (*mwl_command_fn)(int argc, char **argv);
 
-/* Declared weak so that a command still in development leaves the others
- * usable; main() reports a missing one instead of failing to link. */
-#define MWL_COMMAND(name) __attribute__((weak)) int mwl_cmd_##name(int argc, char **argv)
+#define MWL_COMMAND(name) int mwl_cmd_##name(int argc, char **argv)
 MWL_COMMAND(dump);
 MWL_COMMAND(echo);
 MWL_COMMAND(serve);

@@ -27,10 +27,8 @@ static void usage(FILE *out)
         "usage: mwl <command> [options]\n\nmwl %s: a DICOM Modality Worklist server, client and library.\n\n"
         "commands:\n",
         MWL_VERSION);
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-        if (commands[i].fn)
-            fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
-    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n'mwl <command> --help' describes a command; 'man mwl' has everything.\n");
 }
 
@@ -50,13 +48,8 @@ int main(int argc, char **argv)
         return MWL_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-        if (strcmp(cmd, commands[i].name) != 0)
-            continue;
-        if (!commands[i].fn) {
-            fprintf(stderr, "mwl: '%s' is not available in this build yet\n", cmd);
-            return MWL_EXIT_FAILURE;
-        }
-        return commands[i].fn(argc - 1, argv + 1);
+        if (strcmp(cmd, commands[i].name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
     }
     fprintf(stderr, "mwl: unknown command '%s' (see 'mwl --help')\n", cmd);
     return MWL_EXIT_USAGE;
