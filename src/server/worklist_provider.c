@@ -58,7 +58,7 @@ static int borrow(mwl_worklist_provider *p, conn_slot **out, mwl_diag *diag)
     c = calloc(1, sizeof *c);
     if (!c)
         return MWL_E_NOMEM;
-    mwl_store_options ro = {true, 5000};
+    mwl_store_options ro = {true, 5000, false};
     int rc = mwl_store_open(p->db_path, &ro, &c->store, diag);
     if (rc != MWL_OK) {
         free(c);

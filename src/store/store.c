@@ -122,7 +122,7 @@ int mwl_store_schema_version(mwl_store *store)
 
 int mwl_store_open(const char *path, const mwl_store_options *opt, mwl_store **out, mwl_diag *diag)
 {
-    mwl_store_options defaults = {false, 5000};
+    mwl_store_options defaults = {false, 5000, false};
     if (!opt)
         opt = &defaults;
     *out = NULL;
@@ -147,6 +147,8 @@ int mwl_store_open(const char *path, const mwl_store_options *opt, mwl_store **o
     if (!opt->read_only) {
         rc = exec_sql(store, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
                       diag);
+        if (rc == MWL_OK && opt->bulk)
+            rc = exec_sql(store, "PRAGMA cache_size=-262144; PRAGMA wal_autocheckpoint=16384;", diag);
         if (rc == MWL_OK)
             rc = migrate(store, diag);
     } else {

@@ -21,6 +21,11 @@ typedef struct mwl_store mwl_store;
 typedef struct mwl_store_options {
     bool read_only;      /* open without write access (never creates) */
     int busy_timeout_ms; /* wait for a writer's lock; default 5000 */
+    /* Bulk loading (mwl import, mwl demo): a 256 MiB page cache and a WAL
+     * checkpoint every 64 MiB instead of every 4 MiB, so the random-order
+     * index pages of a large import are written back once, not at every
+     * checkpoint. Readers (the server) see commits as usual. */
+    bool bulk;
 } mwl_store_options;
 
 /* Opens (creating when absent, unless read_only) the database at `path`,

@@ -176,7 +176,7 @@ static void test_put_find(void)
     mwl_store_free(s);
 
     /* read-only reopen sees the data and refuses writes */
-    mwl_store_options ro = {true, 1000};
+    mwl_store_options ro = {true, 1000, false};
     CHECK_EQ_INT(mwl_store_open(db_path, &ro, &s, &d), MWL_OK);
     CHECK_EQ_INT(mwl_store_count(s, &n, &d), MWL_OK);
     CHECK_EQ_INT(n, 3);

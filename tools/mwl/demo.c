@@ -273,7 +273,8 @@ int mwl_cmd_demo(int argc, char **argv)
     mwl_diag d;
     mwl_diag_clear(&d);
     mwl_store *store;
-    if (mwl_store_open(db, NULL, &store, &d) != MWL_OK) {
+    mwl_store_options bulk = {false, 5000, true};
+    if (mwl_store_open(db, &bulk, &store, &d) != MWL_OK) {
         fprintf(stderr, "mwl demo: %s\n", d.msg);
         return MWL_EXIT_FAILURE;
     }

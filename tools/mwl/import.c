@@ -382,7 +382,8 @@ int mwl_cmd_import(int argc, char **argv)
     }
     mwl_diag d;
     mwl_diag_clear(&d);
-    if (mwl_store_open(db, NULL, &ctx.store, &d) != MWL_OK) {
+    mwl_store_options bulk = {false, 5000, true};
+    if (mwl_store_open(db, &bulk, &ctx.store, &d) != MWL_OK) {
         fprintf(stderr, "mwl import: %s\n", d.msg);
         return MWL_EXIT_FAILURE;
     }

@@ -103,7 +103,7 @@ static int select_rows(const select_opts *o, const char *cmd,
     mwl_diag d;
     mwl_diag_clear(&d);
     mwl_store *store;
-    mwl_store_options ro = {true, 5000};
+    mwl_store_options ro = {true, 5000, false};
     if (mwl_store_open(o->db, &ro, &store, &d) != MWL_OK) {
         fprintf(stderr, "mwl %s: %s\n", cmd, d.msg);
         return MWL_EXIT_FAILURE;
