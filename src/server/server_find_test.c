@@ -594,6 +594,36 @@ static void test_echo_prompt_during_long_find(void)
     mwl_server_free(srv);
 }
 
+/* A provider slower than the idle timeout: the association is not idle
+ * while its C-FIND is being worked on, so it is not aborted. */
+static void test_slow_provider_outlives_idle_timeout(void)
+{
+    test_provider p;
+    tp_reset(&p, 3);
+    p.delay_ms = 400; /* each match takes longer than the idle timeout */
+    mwl_find_provider fp = provider_for(&p);
+    mwl_server_config cfg;
+    tu_config(&cfg);
+    cfg.workers = 1;
+    cfg.find_batch = 1;
+    cfg.idle_timeout_ms = 250;
+    mwl_server *srv = tu_server(&cfg, &fp);
+    if (!srv)
+        return;
+    tclient a;
+    CHECK(tc_open(&a, srv));
+    CHECK(tc_associate_default(&a));
+    CHECK(tc_send_find(&a, 3, 1, MWL_TS_EXPLICIT_LE, "SLOW"));
+    int pending = 0;
+    CHECK_EQ_INT(read_until_final(&a, 1, MWL_TS_EXPLICIT_LE, &pending, 0), 0x0000);
+    CHECK_EQ_INT(pending, 3);
+    CHECK(tc_release(&a));
+    tc_close(&a);
+    CHECK(settle(srv, 3000));
+    check_contract(&p);
+    mwl_server_free(srv);
+}
+
 /* The association ends while a C-FIND is in progress: by A-ABORT, by
  * release, by the peer vanishing, by server shutdown. The provider is
  * always ended, exactly once, and every session is freed. */
@@ -687,6 +717,7 @@ int main(void)
     RUN_TEST(test_provider_statuses);
     RUN_TEST(test_slow_reader);
     RUN_TEST(test_echo_prompt_during_long_find);
+    RUN_TEST(test_slow_provider_outlives_idle_timeout);
     RUN_TEST(test_association_ends_mid_find);
     RUN_TEST(test_free_mid_find);
     return check_report("server_find_test");

@@ -655,6 +655,11 @@ static void on_timer(mwl_loop *loop, uint64_t id, void *user)
         session_set_outcome(s, "closed: peer stopped reading (write-timeout)");
         s->aborted = s->associated;
         s->done = true;
+    } else if (now >= mwl_ul_deadline(s->ul) && mwl_ul_get_state(s->ul) == MWL_UL_STA6 && find_scp_busy(s)) {
+        /* The idle timer fired while a worker is still on this association's
+         * C-FIND: it is not idle, we owe it the answer (write-timeout still
+         * guards a peer that stops reading). */
+        mwl_ul_touch(s->ul, now);
     } else if (now >= mwl_ul_deadline(s->ul)) {
         mwl_ul_state before = mwl_ul_get_state(s->ul);
         if (before == MWL_UL_STA2)

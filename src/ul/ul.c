@@ -786,6 +786,12 @@ int mwl_ul_feed(mwl_ul *ul, const uint8_t *in, size_t len, size_t *consumed, uin
  * Timers, transport, output, events
  * ====================================================================== */
 
+void mwl_ul_touch(mwl_ul *ul, uint64_t now_ms)
+{
+    if (ul->idle_deadline != UINT64_MAX)
+        idle_rearm(ul, now_ms);
+}
+
 uint64_t mwl_ul_deadline(const mwl_ul *ul)
 {
     if (!ul || ul->fatal)

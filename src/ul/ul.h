@@ -213,6 +213,12 @@ uint64_t mwl_ul_deadline(const mwl_ul *ul);
  * status. */
 MWL_MUST_CHECK int mwl_ul_timer(mwl_ul *ul, uint64_t now_ms);
 
+/* Local activity on the association (the user is working on a request the
+ * peer sent, e.g. a long C-FIND) restarts the idle timer in Sta3..Sta12, as
+ * a whole PDU in does: an association is not idle while we owe it an
+ * answer. No effect on ARTIM or in other states. Never fails. */
+void mwl_ul_touch(mwl_ul *ul, uint64_t now_ms);
+
 /* PS3.8 Evt5 (acceptor: a connection was accepted; starts ARTIM, Sta2) or
  * Evt2 (requestor: the connect completed; queues the A-ASSOCIATE-RQ, Sta5).
  * Returns MWL_OK; MWL_E_PROTOCOL if not valid in this state (acceptor not
