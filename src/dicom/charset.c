@@ -50,6 +50,8 @@
  * closes them when the thread exits. */
 #include "dicom/charset.h"
 
+#include "base/utf8.h"
+
 #include <errno.h>
 #include <iconv.h>
 #include <pthread.h>
@@ -241,46 +243,6 @@ static int get_cd(int codec, int dir, iconv_t *out, mwl_diag *diag)
 }
 
 /* ---- small helpers ------------------------------------------------------ */
-
-/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, <= U+10FFFF.
- * Returns the length of the character at s[0], or 0 if it is invalid or
- * truncated. */
-static size_t utf8_char(const uint8_t *s, size_t len, uint32_t *cp)
-{
-    uint8_t b0 = s[0];
-    if (b0 < 0x80) {
-        *cp = b0;
-        return 1;
-    }
-    size_t n;
-    uint32_t c, min;
-    if (b0 >= 0xC2 && b0 <= 0xDF) {
-        n = 2;
-        c = b0 & 0x1Fu;
-        min = 0x80;
-    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-        n = 3;
-        c = b0 & 0x0Fu;
-        min = 0x800;
-    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-        n = 4;
-        c = b0 & 0x07u;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len < n)
-        return 0;
-    for (size_t k = 1; k < n; k++) {
-        if ((s[k] & 0xC0) != 0x80)
-            return 0;
-        c = (c << 6) | (s[k] & 0x3Fu);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-        return 0;
-    *cp = c;
-    return n;
-}
 
 /* Which single bytes end a value, component or group (PS3.5 §6.1.2.5.3):
  * '\' between values of the multi-valued string VRs, and for PN also the
@@ -818,7 +780,7 @@ static int decode_whole(int set, const uint8_t *in, size_t len, mwl_wbuf *out, m
     if (set == SET_UTF8) {
         for (size_t i = 0; i < len;) {
             uint32_t cp;
-            size_t n = utf8_char(in + i, len - i, &cp);
+            size_t n = mwl_utf8_decode(in + i, len - i, &cp);
             if (n == 0) {
                 mwl_diag_set(diag, i, 0, "invalid UTF-8 at byte 0x%02X", in[i]);
                 return MWL_E_CHARSET;
@@ -987,7 +949,7 @@ static int encode_single_96(int set, const uint8_t *in, size_t len, mwl_wbuf *ou
 {
     for (size_t i = 0; i < len;) {
         uint32_t cp;
-        size_t n = utf8_char(in + i, len - i, &cp);
+        size_t n = mwl_utf8_decode(in + i, len - i, &cp);
         if (n == 0 || cp == ESC || (cp >= 0x80 && cp < 0xA0))
             return 1; /* the general path reports it */
         i += n;
@@ -1000,7 +962,7 @@ static int encode_single_96(int set, const uint8_t *in, size_t len, mwl_wbuf *ou
     rc = iconv_append(cd, in, len, out, &bad);
     if (rc == MWL_E_CHARSET) {
         uint32_t cp = 0;
-        (void)utf8_char(in + bad, len - bad, &cp);
+        (void)mwl_utf8_decode(in + bad, len - bad, &cp);
         mwl_diag_set(diag, bad, 0, "U+%04X cannot be encoded in %s", (unsigned)cp, set_label(set));
     }
     return rc;
@@ -1021,7 +983,7 @@ static int encode_iso2022(const mwl_charset *cs, mwl_vr vr, const uint8_t *in, s
     size_t i = 0;
     while (i < len) {
         uint32_t cp;
-        size_t n = utf8_char(in + i, len - i, &cp);
+        size_t n = mwl_utf8_decode(in + i, len - i, &cp);
         if (n == 0) {
             mwl_diag_set(diag, i, 0, "invalid UTF-8 at byte 0x%02X", in[i]);
             return MWL_E_CHARSET;
@@ -1094,7 +1056,7 @@ static int encode_whole(int set, const uint8_t *in, size_t len, mwl_wbuf *out, m
 {
     for (size_t i = 0; i < len;) {
         uint32_t cp;
-        size_t n = utf8_char(in + i, len - i, &cp);
+        size_t n = mwl_utf8_decode(in + i, len - i, &cp);
         if (n == 0) {
             mwl_diag_set(diag, i, 0, "invalid UTF-8 at byte 0x%02X", in[i]);
             return MWL_E_CHARSET;
@@ -1118,7 +1080,7 @@ static int encode_whole(int set, const uint8_t *in, size_t len, mwl_wbuf *out, m
     if (rc == MWL_E_CHARSET) {
         uint32_t cp = 0;
         if (bad < len)
-            (void)utf8_char(in + bad, len - bad, &cp);
+            (void)mwl_utf8_decode(in + bad, len - bad, &cp);
         mwl_diag_set(diag, bad, 0, "U+%04X cannot be encoded in %s", (unsigned)cp, set_label(set));
     }
     return rc;

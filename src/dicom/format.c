@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/arena.h"
+#include "base/utf8.h"
 #include "dicom/charset.h"
 #include "dicom/dict.h"
 #include "dicom/vr.h"
@@ -67,40 +68,6 @@ static void put_fmt(mwl_wbuf *w, const char *fmt, ...)
     w->len += (size_t)n;
 }
 
-/* Length of the UTF-8 sequence starting at s (at most `left` bytes), or 0
- * when it is not well formed (overlong forms and surrogates included). */
-static size_t utf8_len(const uint8_t *s, size_t left)
-{
-    uint8_t c = s[0];
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-        cp = c & 0x1Fu;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        cp = c & 0x0Fu;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        cp = c & 0x07u;
-    } else {
-        return 0;
-    }
-    if (n > left)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3Fu);
-    }
-    if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-        (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-        return 0;
-    return n;
-}
-
 /* Text for a terminal: control characters (a CR LF in a comment would break
  * the one-line-per-element layout) and bytes that are not UTF-8 are written
  * as "&#N;" / "&#xNN;", the markup dcmdump +Qn uses. */
@@ -108,7 +75,7 @@ static void put_text(mwl_wbuf *w, const uint8_t *s, size_t len)
 {
     size_t i = 0;
     while (i < len) {
-        size_t n = utf8_len(s + i, len - i);
+        size_t n = mwl_utf8_decode(s + i, len - i, NULL);
         if (n == 0) {
             put_fmt(w, "&#x%02X;", s[i]);
             i++;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/arena.h"
+#include "base/utf8.h"
 #include "dicom/charset.h"
 #include "dicom/vr.h"
 
@@ -69,40 +70,6 @@ static void problem(encoder *en, size_t *counter, uint32_t tag, const char *msg)
     }
 }
 
-/* Length of the well-formed UTF-8 sequence at s, or 0 (overlong forms,
- * surrogates and code points past U+10FFFF are not well formed). */
-static size_t utf8_len(const uint8_t *s, size_t left)
-{
-    uint8_t c = s[0];
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-        cp = c & 0x1Fu;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        cp = c & 0x0Fu;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        cp = c & 0x07u;
-    } else {
-        return 0;
-    }
-    if (n > left)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3Fu);
-    }
-    if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-        (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-        return 0;
-    return n;
-}
-
 size_t mwl_json_put_string(mwl_wbuf *out, const char *utf8, size_t len)
 {
     static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
@@ -112,7 +79,7 @@ size_t mwl_json_put_string(mwl_wbuf *out, const char *utf8, size_t len)
     size_t i = 0;
     while (i < len) {
         uint8_t c = s[i];
-        size_t n = utf8_len(s + i, len - i);
+        size_t n = mwl_utf8_decode(s + i, len - i, NULL);
         if (n == 0) {
             mwl_wbuf_put(out, replacement, 3);
             replaced++;
