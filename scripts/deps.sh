@@ -8,7 +8,7 @@ set -eu
 
 pkgs="build-essential cmake pkg-config python3 zlib1g-dev libsqlite3-dev libssl-dev"
 if [ "${1:-}" = "--test" ]; then
-  pkgs="$pkgs dcmtk jq clang libclang-rt-14-dev clang-format"
+  pkgs="$pkgs dcmtk jq clang libclang-rt-14-dev clang-format groff-base"
 fi
 
 missing=""

@@ -29,7 +29,6 @@ it ends; every wait is bounded.
 import glob
 import os
 import re
-import shutil
 import signal
 import socket
 import struct
@@ -39,59 +38,7 @@ import tempfile
 import threading
 import time
 
-SKIP = 77
-STARTED = []  # Popen objects this script started
-
-
-def kill_started():
-    for proc in STARTED:
-        if proc.poll() is None:
-            try:
-                proc.kill()  # by PID, never by name
-                proc.wait(timeout=5)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-
-
-def on_signal(signo, _frame):
-    kill_started()
-    sys.exit(128 + signo)
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Failure(what)
-
-
-def need(*tools):
-    for tool in tools:
-        if shutil.which(tool) is None:
-            print(f"skipped: {tool} not installed (DCMTK)")
-            sys.exit(SKIP)
-
-
-def free_port():
-    """A port that was free a moment ago (the kernel's choice)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_listening(port, proc, seconds=10.0):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
+from harness import SKIP, STARTED, Failure, check, kill_started, on_signal, need, free_port, wait_listening  # noqa: E402
 
 
 def start_server(argv_for_port, log_path):

@@ -32,32 +32,7 @@ import sys
 import tempfile
 import time
 
-SKIP = 77
-STARTED = []
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Failure(what)
-
-
-def kill_started():
-    for proc in STARTED:
-        if proc.poll() is None:
-            try:
-                proc.kill()
-                proc.wait(timeout=5)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-
-
-def on_signal(signo, _frame):
-    kill_started()
-    sys.exit(128 + signo)
+from harness import SKIP, STARTED, Failure, check, kill_started, on_signal  # noqa: E402
 
 
 def run(argv, env=None, timeout=180, cwd=None):

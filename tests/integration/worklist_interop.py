@@ -49,31 +49,21 @@ ends (and gets SIGKILL if the script dies); every wait is bounded.
 
 import concurrent.futures
 import copy
-import ctypes
 import glob
 import os
 import re
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
 import tempfile
 import time
 
-SKIP = 77
+from harness import (SKIP, STARTED, Failure, check, die_with_parent, free_port, kill_started,  # noqa: E402
+                     need, on_signal, wait_listening)
+
 HOST = "127.0.0.1"
-STARTED = []  # Popen objects this script started
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Failure(what)
 
 
 def note(msg):
@@ -84,64 +74,15 @@ def note(msg):
 # Processes
 
 
-def _die_with_parent():
-    # Linux: a server gets SIGKILL if this script dies (e.g. a CTest timeout).
-    try:
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
-
-
-def kill_started():
-    for proc in STARTED:
-        if proc.poll() is None:
-            try:
-                proc.kill()  # by PID, never by name
-                proc.wait(timeout=5)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-
-
-def on_signal(signo, _frame):
-    kill_started()
-    sys.exit(128 + signo)
-
-
-def need(*tools):
-    for tool in tools:
-        if shutil.which(tool) is None:
-            note(f"skipped: {tool} not installed (DCMTK)")
-            sys.exit(SKIP)
-
-
 def run(argv, timeout=60, cwd=None):
     p = subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL, cwd=cwd)
     return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def wait_listening(port, proc, seconds=10.0):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection((HOST, port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
 def popen(argv, log_path):
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                preexec_fn=_die_with_parent)
+                                preexec_fn=die_with_parent)
     STARTED.append(proc)
     return proc
 
