@@ -231,6 +231,18 @@ MWL_MUST_CHECK int mwl_pdu_encode_abort(uint8_t source, uint8_t reason, mwl_wbuf
 /* One P-DATA-TF holding `count` PDVs (each fragment's bytes copied). */
 MWL_MUST_CHECK int mwl_pdu_encode_p_data(const mwl_pdv *pdvs, size_t count, mwl_wbuf *out);
 
+/* Encodes any decoded PDU with the matching encoder above (same statuses;
+ * MWL_E_INVALID for an unknown type). */
+MWL_MUST_CHECK int mwl_pdu_encode(const mwl_pdu *pdu, mwl_wbuf *out);
+
+/* Compares two decoded PDUs field by field (not the PDU-length field):
+ * strings, items and sub-items, byte fields, PDV data. Optional sub-item
+ * fields count only when present. The A-ASSOCIATE-RQ echo bytes (raw bytes
+ * 11-74) are compared only with `compare_rq_echo`: they need not survive a
+ * round trip through the trimmed AE titles. On a difference *what (may be
+ * NULL) names the first field that differs. */
+bool mwl_pdu_equal(const mwl_pdu *a, const mwl_pdu *b, bool compare_rq_echo, const char **what);
+
 /* Fills the RQ's called/calling AE title fields and echo bytes from C
  * strings (<= 16 bytes each; MWL_E_INVALID otherwise). */
 MWL_MUST_CHECK int mwl_assoc_rq_set_titles(mwl_assoc_rq *rq, const char *called_ae, const char *calling_ae);
