@@ -9,79 +9,17 @@
 #include <zlib.h>
 
 #include "check.h"
+#include "vectors.h"
 #include "dicom/codec.h"
 #include "dicom/dict.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
-typedef struct blob {
-    uint8_t *data;
-    size_t len;
-} blob;
+typedef test_vector blob;
 
-static int hex_digit(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Reads tests/vectors/dataset/<name>: hex bytes, '#' comments to end of line. */
 static blob load_vector(const char *name)
 {
-    blob b = {NULL, 0};
-    const char *root = getenv("MWL_SOURCE_DIR");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/tests/vectors/dataset/%s", root ? root : ".", name);
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        /* Every test needs its vectors: stop rather than test nothing. */
-        fprintf(stderr, "cannot open %s (is MWL_SOURCE_DIR set?)\n", path);
-        exit(1);
-    }
-    size_t cap = 4096;
-    b.data = malloc(cap);
-    int c, hi = -1;
-    bool comment = false;
-    while (b.data && (c = fgetc(f)) != EOF) {
-        if (c == '\n') {
-            comment = false;
-            continue;
-        }
-        if (comment || c == '#') {
-            comment = true;
-            continue;
-        }
-        int v = hex_digit(c);
-        if (v < 0)
-            continue;
-        if (hi < 0) {
-            hi = v;
-            continue;
-        }
-        if (b.len == cap) {
-            cap *= 2;
-            uint8_t *n = realloc(b.data, cap);
-            if (!n) {
-                free(b.data);
-                b.data = NULL;
-                break;
-            }
-            b.data = n;
-        }
-        b.data[b.len++] = (uint8_t)(hi << 4 | v);
-        hi = -1;
-    }
-    fclose(f);
-    if (!b.data || b.len == 0) {
-        fprintf(stderr, "%s: empty or out of memory\n", path);
-        exit(1);
-    }
-    return b;
+    return test_vector_load("dataset", name);
 }
 
 static bool elem_equal(const mwl_elem *x, const mwl_elem *y)

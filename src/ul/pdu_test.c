@@ -16,6 +16,7 @@
 #include "base/mem.h"
 #include "base/status.h"
 #include "check.h"
+#include "vectors.h"
 
 #define APP_CONTEXT "1.2.840.10008.3.1.1.1"
 #define VERIFICATION "1.2.840.10008.1.1"
@@ -35,75 +36,13 @@
 
 /* ---- vectors ------------------------------------------------------------ */
 
-typedef struct vec {
-    uint8_t *data;
-    size_t len;
-} vec;
+typedef test_vector vec;
 
-static int hex_digit(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Reads tests/vectors/pdu/<name>: hex byte pairs, '#' to end of line is a
- * comment. A missing file is a test failure, not a skip. */
+/* A missing or malformed vector stops the test (tests/harness/vectors.h). */
 static vec load_vector(const char *name)
 {
-    vec v = {NULL, 0};
-    const char *root = getenv("MWL_SOURCE_DIR");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tests/vectors/pdu/%s", root ? root : ".", name);
-    FILE *f = fopen(path, "r");
-    CHECK(f != NULL);
-    if (!f) {
-        fprintf(stderr, "cannot open %s (is MWL_SOURCE_DIR set?)\n", path);
-        return v;
-    }
-    size_t cap = 1024;
-    v.data = malloc(cap);
-    int c, hi = -1;
-    bool comment = false;
-    while (v.data && (c = fgetc(f)) != EOF) {
-        if (c == '\n') {
-            comment = false;
-            continue;
-        }
-        if (comment || c == ' ' || c == '\t' || c == '\r')
-            continue;
-        if (c == '#') {
-            comment = true;
-            continue;
-        }
-        int d = hex_digit(c);
-        CHECK(d >= 0);
-        if (d < 0)
-            break;
-        if (hi < 0) {
-            hi = d;
-            continue;
-        }
-        if (v.len == cap) {
-            cap *= 2;
-            uint8_t *n = realloc(v.data, cap);
-            if (!n) {
-                free(v.data);
-                v.data = NULL;
-                break;
-            }
-            v.data = n;
-        }
-        v.data[v.len++] = (uint8_t)(hi << 4 | d);
-        hi = -1;
-    }
-    CHECK(hi < 0);
-    fclose(f);
-    CHECK(v.data != NULL && v.len >= MWL_PDU_HEADER_SIZE);
+    vec v = test_vector_load("pdu", name);
+    CHECK(v.len >= MWL_PDU_HEADER_SIZE);
     return v;
 }
 
