@@ -32,6 +32,7 @@ typedef struct find_state {
     mwl_query *q;
     mwl_matcher matcher;
     mwl_charset query_cs;
+    mwl_charset utf8; /* ISO_IR 192, parsed once */
     size_t matches;
     size_t candidates;
     bool no_results; /* answer with no matches (no store search was started) */
@@ -228,6 +229,11 @@ static int wl_begin(void *user, mwl_find_request *req, void **state, mwl_find_st
     }
     if (mwl_charset_of(req->identifier, &st->query_cs, NULL) != MWL_OK)
         mwl_charset_init_default(&st->query_cs); /* parse succeeded, so this cannot happen */
+    if (mwl_charset_parse("ISO_IR 192", 10, &st->utf8, NULL) != MWL_OK) {
+        state_free(st); /* a failed begin cleans up itself (server.h) */
+        *state = NULL;
+        return MWL_E_INTERNAL;
+    }
     const uint32_t aet_path[2] = {sps, MWL_TAG_ScheduledStationAETitle};
     if (p->opts.filter_by_calling_aet && req->calling_ae && req->calling_ae[0] &&
         mwl_query_is_universal(st->q, aet_path, 2)) {
@@ -260,31 +266,38 @@ static int wl_begin(void *user, mwl_find_request *req, void **state, mwl_find_st
     return MWL_OK;
 }
 
-/* Chooses the character set of a response (see mwl_response_charset). */
-static int fit_charset(find_state *st, mwl_ds *resp, bool *redo_as_utf8)
+/* Builds the response for `item` in `arena`, in the character set chosen
+ * for the SCU (see mwl_response_charset). */
+static int build_response(find_state *st, const mwl_ds *item, mwl_arena *arena, mwl_ds **out, mwl_diag *d)
 {
-    *redo_as_utf8 = false;
+    mwl_ds *resp;
+    int rc = mwl_project(&st->matcher, st->q, item, 0, arena, &resp, d);
+    if (rc != MWL_OK)
+        return rc;
+    *out = resp;
     mwl_response_charset mode = st->p->opts.response_charset;
     if (mode == MWL_RESPONSE_CHARSET_ITEM || mwl_ds_text_is_ascii(resp))
         return MWL_OK;
-    mwl_charset item_cs, utf8;
-    int rc = mwl_charset_of(resp, &item_cs, NULL);
+    mwl_charset item_cs;
+    rc = mwl_charset_of(resp, &item_cs, d);
     if (rc != MWL_OK)
         return rc;
-    if (mwl_charset_parse("ISO_IR 192", 10, &utf8, NULL) != MWL_OK)
-        return MWL_E_INTERNAL;
     if (mode == MWL_RESPONSE_CHARSET_UTF8)
-        return mwl_charset_is_utf8(&item_cs) ? MWL_OK : mwl_ds_recode(resp, &utf8, NULL);
+        return mwl_charset_is_utf8(&item_cs) ? MWL_OK : mwl_ds_recode(resp, &st->utf8, d);
     if (item_cs.count == st->query_cs.count && memcmp(item_cs.ids, st->query_cs.ids, item_cs.count) == 0)
         return MWL_OK;
     if (st->query_cs.count > 0) {
-        rc = mwl_ds_recode(resp, &st->query_cs, NULL);
+        rc = mwl_ds_recode(resp, &st->query_cs, d);
         if (rc != MWL_E_CHARSET)
             return rc;
-        *redo_as_utf8 = true; /* partly converted: project again, then UTF-8 */
-        return MWL_OK;
+        /* The query's set cannot hold a character, and the response is
+         * partly converted: build it again and send it in UTF-8. */
+        rc = mwl_project(&st->matcher, st->q, item, 0, arena, &resp, d);
+        if (rc != MWL_OK)
+            return rc;
+        *out = resp;
     }
-    return mwl_ds_recode(resp, &utf8, NULL);
+    return mwl_ds_recode(resp, &st->utf8, d);
 }
 
 static int wl_next(void *state, const mwl_find_request *req, mwl_arena *arena, const mwl_ds **match,
@@ -340,18 +353,7 @@ static int wl_next(void *state, const mwl_find_request *req, mwl_arena *arena, c
             return MWL_OK;
         }
         mwl_ds *resp;
-        rc = mwl_project(&st->matcher, st->q, item, 0, arena, &resp, &d);
-        bool redo = false;
-        if (rc == MWL_OK)
-            rc = fit_charset(st, resp, &redo);
-        if (rc == MWL_OK && redo) {
-            mwl_charset utf8;
-            rc = mwl_project(&st->matcher, st->q, item, 0, arena, &resp, &d);
-            if (rc == MWL_OK)
-                rc = mwl_charset_parse("ISO_IR 192", 10, &utf8, NULL);
-            if (rc == MWL_OK)
-                rc = mwl_ds_recode(resp, &utf8, NULL);
-        }
+        rc = build_response(st, item, arena, &resp, &d);
         if (rc == MWL_E_NOMEM)
             return rc;
         if (rc != MWL_OK) {
