@@ -14,6 +14,7 @@
 #include "dicom/datetime.h"
 #include "dicom/dict.h"
 #include "store/store.h"
+#include "util.h"
 
 typedef struct station {
     const char *aet;
@@ -89,19 +90,6 @@ static uint32_t rnd(uint32_t n)
     return (uint32_t)((rng_state * 0x2545F4914F6CDD1Dull) >> 32) % n;
 }
 
-static void add_days(const mwl_date *base, int days, char out[9])
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    tm.tm_year = base->year - 1900;
-    tm.tm_mon = base->month - 1;
-    tm.tm_mday = base->day + days;
-    tm.tm_hour = 12;
-    timegm(&tm);
-    mwl_date d = {(int16_t)(tm.tm_year + 1900), (int8_t)(tm.tm_mon + 1), (int8_t)tm.tm_mday};
-    mwl_date_format(&d, out, 9);
-}
-
 static int set(mwl_ds *ds, uint32_t tag, const char *v)
 {
     return mwl_ds_set_str(ds, tag, MWL_VR_NONE, v);
@@ -147,9 +135,9 @@ static int make_item(mwl_arena *a, uint64_t n, const mwl_date *start, int days, 
     }
     char buf[80], date[9], birth[9], time_s[7];
     int day = days > 0 ? (int)rnd((uint32_t)days) : 0;
-    add_days(start, day, date);
+    tool_add_days(start, day, date);
     mwl_date epoch = {1930, 1, 1};
-    add_days(&epoch, (int)rnd(365 * 85), birth);
+    tool_add_days(&epoch, (int)rnd(365 * 85), birth);
     snprintf(time_s, sizeof time_s, "%02u%02u00", 7 + rnd(11), rnd(4) * 15);
     if (rc == MWL_OK)
         rc = set_text(ds, MWL_TAG_PatientName, &cs, p->name);
@@ -306,8 +294,8 @@ int mwl_cmd_demo(int argc, char **argv)
         return MWL_EXIT_FAILURE;
     }
     char first[9], last[9];
-    add_days(&start, 0, first);
-    add_days(&start, (int)days - 1, last);
+    tool_add_days(&start, 0, first);
+    tool_add_days(&start, (int)days - 1, last);
     printf("mwl demo: %zu SPS added, %zu updated in %s, scheduled %s..%s\n", st.inserted, st.updated, db,
            first, last);
     return MWL_EXIT_OK;

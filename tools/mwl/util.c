@@ -7,19 +7,26 @@
 
 #include "dicom/datetime.h"
 
-static bool day_relative(int offset_days, char out[9])
+void tool_add_days(const mwl_date *base, int days, char out[9])
 {
-    mwl_date today;
-    mwl_date_today(&today);
+    /* timegm normalises the day overflow into months and years; noon keeps
+     * clear of any daylight-saving edge. */
     struct tm tm;
     memset(&tm, 0, sizeof tm);
-    tm.tm_year = today.year - 1900;
-    tm.tm_mon = today.month - 1;
-    tm.tm_mday = today.day + offset_days;
+    tm.tm_year = base->year - 1900;
+    tm.tm_mon = base->month - 1;
+    tm.tm_mday = base->day + days;
     tm.tm_hour = 12;
     timegm(&tm);
     mwl_date d = {(int16_t)(tm.tm_year + 1900), (int8_t)(tm.tm_mon + 1), (int8_t)tm.tm_mday};
     mwl_date_format(&d, out, 9);
+}
+
+static bool day_relative(int offset_days, char out[9])
+{
+    mwl_date today;
+    mwl_date_today(&today);
+    tool_add_days(&today, offset_days, out);
     return true;
 }
 

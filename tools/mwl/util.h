@@ -6,10 +6,15 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "dicom/datetime.h"
+
 /* Parses a --date argument: "today", "tomorrow", "yesterday", "all",
  * "YYYYMMDD", "FROM-TO", "FROM-" or "-TO" (dates as YYYYMMDD or today).
  * Fills lo/hi ("" for an open end). Returns false when malformed. */
 bool tool_parse_date_option(const char *arg, char lo[9], char hi[9]);
+
+/* Writes base + `days` days as "YYYYMMDD" into out. */
+void tool_add_days(const mwl_date *base, int days, char out[9]);
 
 /* Writes `s` (UTF-8, `len` bytes) as a JSON string literal with quotes. */
 void tool_json_string(FILE *out, const char *s, size_t len);
