@@ -38,40 +38,6 @@ static void log_to_stderr(void *user, mwl_log_level level, const char *msg)
     fprintf(stderr, "mwl echo: %s: %s\n", mwl_log_level_name(level), msg);
 }
 
-/* Seconds as a positive decimal (e.g. "2", "0.5") -> milliseconds. */
-static bool parse_seconds(const char *s, int *ms)
-{
-    errno = 0;
-    char *end = NULL;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v > 0) || v > 86400)
-        return false;
-    double r = v * 1000.0;
-    int whole = (int)r;
-    *ms = whole < r ? whole + 1 : whole; /* round up: never shorter than asked */
-    if (*ms < 1)
-        *ms = 1;
-    return true;
-}
-
-/* Takes the value of an option given as "--opt VALUE" or "--opt=VALUE". */
-static const char *option_value(int argc, char **argv, int *i, const char *name)
-{
-    const char *arg = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(arg, name, n) != 0)
-        return NULL;
-    if (arg[n] == '=')
-        return arg + n + 1;
-    if (arg[n] != '\0')
-        return NULL;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "mwl echo: %s needs a value\n", name);
-        return "";
-    }
-    return argv[++*i];
-}
-
 static void describe_failure(const mwl_scu *scu)
 {
     const mwl_scu_error *e = mwl_scu_last_error(scu);
@@ -96,16 +62,16 @@ int mwl_cmd_echo(int argc, char **argv)
             return MWL_EXIT_OK;
         } else if (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0) {
             verbose = true;
-        } else if ((v = option_value(argc, argv, &i, "--aet"))) {
+        } else if ((v = tool_option_value("echo", argc, argv, &i, "--aet", NULL))) {
             cfg.calling_ae = v;
-        } else if ((v = option_value(argc, argv, &i, "--aec"))) {
+        } else if ((v = tool_option_value("echo", argc, argv, &i, "--aec", NULL))) {
             cfg.called_ae = v;
-        } else if ((v = option_value(argc, argv, &i, "--timeout"))) {
-            if (!parse_seconds(v, &timeout_ms)) {
+        } else if ((v = tool_option_value("echo", argc, argv, &i, "--timeout", NULL))) {
+            if (!tool_parse_seconds(v, &timeout_ms)) {
                 fprintf(stderr, "mwl echo: --timeout wants seconds > 0 and <= 86400, not '%s'\n", v);
                 return MWL_EXIT_USAGE;
             }
-        } else if ((v = option_value(argc, argv, &i, "--repeat"))) {
+        } else if ((v = tool_option_value("echo", argc, argv, &i, "--repeat", NULL))) {
             if (!tool_parse_long(v, 1, 1000000, &repeat)) {
                 fprintf(stderr, "mwl echo: --repeat wants a count from 1 to 1000000, not '%s'\n", v);
                 return MWL_EXIT_USAGE;

@@ -190,43 +190,6 @@ typedef struct options {
     size_t key_count;
 } options;
 
-/* Seconds as a positive decimal (e.g. "2", "0.5") -> milliseconds. */
-static bool parse_seconds(const char *s, int *ms)
-{
-    errno = 0;
-    char *end = NULL;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v > 0) || v > 86400)
-        return false;
-    double r = v * 1000.0;
-    int whole = (int)r;
-    *ms = whole < r ? whole + 1 : whole; /* round up: never shorter than asked */
-    if (*ms < 1)
-        *ms = 1;
-    return true;
-}
-
-/* The value of an option given as "--opt VALUE" or "--opt=VALUE"; NULL when
- * argv[*i] is not that option, "" (after a message) when the value is
- * missing. */
-static const char *option_value(int argc, char **argv, int *i, const char *name, bool *missing)
-{
-    const char *arg = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(arg, name, n) != 0)
-        return NULL;
-    if (arg[n] == '=')
-        return arg + n + 1;
-    if (arg[n] != '\0')
-        return NULL;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "mwl find: %s needs a value\n", name);
-        *missing = true;
-        return "";
-    }
-    return argv[++*i];
-}
-
 static void add_key(options *o, const char *path, const char *value)
 {
     key_arg *k = &o->keys[o->key_count++];
@@ -308,7 +271,7 @@ static int parse_args(int argc, char **argv, options *o)
             continue;
         }
         for (size_t p = 0; p < sizeof plain / sizeof plain[0] && !matched; p++) {
-            if ((v = option_value(argc, argv, &i, plain[p].option, &missing))) {
+            if ((v = tool_option_value("find", argc, argv, &i, plain[p].option, &missing))) {
                 matched = true;
                 if (strcmp(plain[p].option, "--time") == 0) {
                     mwl_time_range tr;
@@ -334,7 +297,7 @@ static int parse_args(int argc, char **argv, options *o)
                 return MWL_EXIT_USAGE;
             }
             add_k_option(o, v);
-        } else if ((v = option_value(argc, argv, &i, "--date", &missing))) {
+        } else if ((v = tool_option_value("find", argc, argv, &i, "--date", &missing))) {
             char lo[9], hi[9];
             if (missing)
                 return MWL_EXIT_USAGE;
@@ -353,25 +316,25 @@ static int parse_args(int argc, char **argv, options *o)
             else
                 o->date_value[0] = '\0'; /* all: universal matching */
             add_key(o, SPS "ScheduledProcedureStepStartDate", o->date_value);
-        } else if ((v = option_value(argc, argv, &i, "--aet", &missing))) {
+        } else if ((v = tool_option_value("find", argc, argv, &i, "--aet", &missing))) {
             o->calling_ae = v;
-        } else if ((v = option_value(argc, argv, &i, "--aec", &missing))) {
+        } else if ((v = tool_option_value("find", argc, argv, &i, "--aec", &missing))) {
             o->called_ae = v;
-        } else if ((v = option_value(argc, argv, &i, "--timeout", &missing))) {
-            if (!missing && !parse_seconds(v, &o->timeout_ms)) {
+        } else if ((v = tool_option_value("find", argc, argv, &i, "--timeout", &missing))) {
+            if (!missing && !tool_parse_seconds(v, &o->timeout_ms)) {
                 fprintf(stderr, "mwl find: --timeout wants seconds > 0 and <= 86400, not '%s'\n", v);
                 return MWL_EXIT_USAGE;
             }
-        } else if ((v = option_value(argc, argv, &i, "--limit", &missing))) {
+        } else if ((v = tool_option_value("find", argc, argv, &i, "--limit", &missing))) {
             if (!missing && !tool_parse_long(v, 1, 1000000000L, &o->limit)) {
                 fprintf(stderr, "mwl find: --limit wants a count from 1, not '%s'\n", v);
                 return MWL_EXIT_USAGE;
             }
-        } else if ((v = option_value(argc, argv, &i, "--query", &missing))) {
+        } else if ((v = tool_option_value("find", argc, argv, &i, "--query", &missing))) {
             o->query_file = v;
-        } else if ((v = option_value(argc, argv, &i, "--out-dir", &missing))) {
+        } else if ((v = tool_option_value("find", argc, argv, &i, "--out-dir", &missing))) {
             o->out_dir = v;
-        } else if ((v = option_value(argc, argv, &i, "--charset", &missing))) {
+        } else if ((v = tool_option_value("find", argc, argv, &i, "--charset", &missing))) {
             o->charset = v;
         } else if (arg[0] == '-' && arg[1] != '\0') {
             fprintf(stderr, "mwl find: unknown option '%s' (see 'mwl find --help')\n", arg);

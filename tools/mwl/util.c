@@ -102,3 +102,37 @@ bool tool_parse_long(const char *s, long min, long max, long *out)
     *out = v;
     return true;
 }
+
+bool tool_parse_seconds(const char *s, int *ms)
+{
+    errno = 0;
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v > 0) || v > 86400)
+        return false;
+    double r = v * 1000.0;
+    int whole = (int)r;
+    *ms = whole < r ? whole + 1 : whole; /* round up: never shorter than asked */
+    if (*ms < 1)
+        *ms = 1;
+    return true;
+}
+
+const char *tool_option_value(const char *cmd, int argc, char **argv, int *i, const char *name, bool *missing)
+{
+    const char *arg = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(arg, name, n) != 0)
+        return NULL;
+    if (arg[n] == '=')
+        return arg + n + 1;
+    if (arg[n] != '\0')
+        return NULL;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "mwl %s: %s needs a value\n", cmd, name);
+        if (missing)
+            *missing = true;
+        return "";
+    }
+    return argv[++*i];
+}
