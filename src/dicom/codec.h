@@ -82,6 +82,11 @@ MWL_MUST_CHECK int mwl_part10_decode(const uint8_t *data, size_t len, mwl_arena 
  * and Instance UIDs taken from `ds`'s (0008,0016)/(0008,0018) (empty when
  * absent), the transfer syntax and our implementation class UID/version. */
 MWL_MUST_CHECK int mwl_part10_encode(const mwl_ds *ds, mwl_ts ts, mwl_wbuf *out);
+/* As mwl_part10_encode, with the Media Storage SOP Class and Instance UIDs
+ * given (NULL: taken from `ds` as above) -- for data sets that are no
+ * composite instance, such as a worklist item or a C-FIND response. */
+MWL_MUST_CHECK int mwl_part10_encode_as(const mwl_ds *ds, mwl_ts ts, const char *sop_class_uid,
+                                        const char *sop_instance_uid, mwl_wbuf *out);
 
 /* Our implementation identity, sent in associations and file meta headers. */
 /* A UUID-derived UID (PS3.5 Annex B.2): needs no registered root. */

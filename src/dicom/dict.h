@@ -43,4 +43,11 @@ typedef struct mwl_uid_entry {
 /* Exact UID lookup (no trailing NUL/space), or NULL. */
 const mwl_uid_entry *mwl_uid_find(const char *uid);
 
+/* Writes a new unique UID, "2.25." + a random UUID in decimal (PS3.5 B.2),
+ * at most 44 characters; cap >= MWL_UID_MAX + 1 always fits. */
+void mwl_uid_generate(char *out, size_t cap);
+#ifndef MWL_UID_MAX
+#define MWL_UID_MAX 64 /* bytes, PS3.5 §9.1 */
+#endif
+
 #endif

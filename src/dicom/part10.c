@@ -209,7 +209,8 @@ static void uid_of(const mwl_ds *ds, uint32_t tag, const uint8_t **value, size_t
     *len = n;
 }
 
-static int build_meta(const mwl_ds *ds, mwl_ts ts, mwl_arena *arena, mwl_ds **out)
+static int build_meta(const mwl_ds *ds, mwl_ts ts, const char *sop_class_uid, const char *sop_instance_uid,
+                      mwl_arena *arena, mwl_ds **out)
 {
     static const uint8_t version[2] = {0x00, 0x01}; /* PS3.10 §7.1 */
     mwl_ds *meta;
@@ -218,12 +219,18 @@ static int build_meta(const mwl_ds *ds, mwl_ts ts, mwl_arena *arena, mwl_ds **ou
         rc = mwl_ds_set(meta, MWL_TAG_FileMetaInformationVersion, MWL_VR_OB, version, sizeof version);
     const uint8_t *uid;
     size_t uid_len;
-    uid_of(ds, MWL_TAG_SOPClassUID, &uid, &uid_len);
-    if (rc == MWL_OK)
+    if (rc == MWL_OK && sop_class_uid)
+        rc = mwl_ds_set_str(meta, MWL_TAG_MediaStorageSOPClassUID, MWL_VR_UI, sop_class_uid);
+    else if (rc == MWL_OK) {
+        uid_of(ds, MWL_TAG_SOPClassUID, &uid, &uid_len);
         rc = mwl_ds_set(meta, MWL_TAG_MediaStorageSOPClassUID, MWL_VR_UI, uid, uid_len);
-    uid_of(ds, MWL_TAG_SOPInstanceUID, &uid, &uid_len);
-    if (rc == MWL_OK)
+    }
+    if (rc == MWL_OK && sop_instance_uid)
+        rc = mwl_ds_set_str(meta, MWL_TAG_MediaStorageSOPInstanceUID, MWL_VR_UI, sop_instance_uid);
+    else if (rc == MWL_OK) {
+        uid_of(ds, MWL_TAG_SOPInstanceUID, &uid, &uid_len);
         rc = mwl_ds_set(meta, MWL_TAG_MediaStorageSOPInstanceUID, MWL_VR_UI, uid, uid_len);
+    }
     if (rc == MWL_OK)
         rc = mwl_ds_set_str(meta, MWL_TAG_TransferSyntaxUID, MWL_VR_UI, mwl_ts_uid(ts));
     if (rc == MWL_OK)
@@ -273,6 +280,12 @@ static int file_view(const mwl_ds *ds, mwl_arena *arena, const mwl_ds **out)
 
 int mwl_part10_encode(const mwl_ds *ds, mwl_ts ts, mwl_wbuf *out)
 {
+    return mwl_part10_encode_as(ds, ts, NULL, NULL, out);
+}
+
+int mwl_part10_encode_as(const mwl_ds *ds, mwl_ts ts, const char *sop_class_uid, const char *sop_instance_uid,
+                         mwl_wbuf *out)
+{
     if (!ds || !out || (unsigned)ts >= MWL_TS_COUNT)
         return MWL_E_INVALID;
     if (out->status != MWL_OK)
@@ -282,7 +295,7 @@ int mwl_part10_encode(const mwl_ds *ds, mwl_ts ts, mwl_wbuf *out)
     mwl_arena_init(&arena, out->mem);
     mwl_ds *meta;
     const mwl_ds *body;
-    int rc = build_meta(ds, ts, &arena, &meta);
+    int rc = build_meta(ds, ts, sop_class_uid, sop_instance_uid, &arena, &meta);
     if (rc == MWL_OK)
         rc = file_view(ds, &arena, &body);
     if (rc == MWL_OK) {

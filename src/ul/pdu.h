@@ -19,7 +19,9 @@
 
 #define MWL_PDU_HEADER_SIZE 6
 #define MWL_AE_TITLE_MAX 16 /* bytes, PS3.8 Table 9-11 */
+#ifndef MWL_UID_MAX         /* also in dicom/dict.h; ul does not include dicom */
 #define MWL_UID_MAX 64      /* bytes, PS3.5 §9.1 */
+#endif
 #define MWL_APPLICATION_CONTEXT_NAME "1.2.840.10008.3.1.1.1"
 
 typedef enum mwl_pdu_type {

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1006,88 +1005,15 @@ static void print_rows(const mwl_ds *ds, mwl_arena *a, size_t *bad)
 
 /* ---- Part 10 files ---------------------------------------------------------- */
 
-/* A new UID under 2.25 from 128 random bits (PS3.5 B.2), in decimal. */
-static void make_uid(char *out, size_t cap)
-{
-    uint8_t r[16];
-    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
-        /* Without the kernel's generator: time and process, still unique
-         * enough for files that only label one query's responses. */
-        uint64_t a = (uint64_t)time(NULL), b = (uint64_t)getpid() ^ (uint64_t)clock();
-        for (int i = 0; i < 8; i++) {
-            r[i] = (uint8_t)(a >> (8 * i));
-            r[8 + i] = (uint8_t)(b >> (8 * i));
-        }
-    }
-    r[6] = (uint8_t)((r[6] & 0x0F) | 0x40); /* a version 4 UUID, as B.2 describes */
-    r[8] = (uint8_t)((r[8] & 0x3F) | 0x80);
-    /* 128-bit number to decimal by repeated division of the byte array. */
-    char digits[48];
-    size_t nd = 0;
-    bool nonzero = true;
-    while (nonzero && nd < sizeof digits) {
-        unsigned rem = 0;
-        nonzero = false;
-        for (size_t i = 0; i < sizeof r; i++) {
-            unsigned cur = (rem << 8) | r[i];
-            r[i] = (uint8_t)(cur / 10);
-            rem = cur % 10;
-            nonzero = nonzero || r[i] != 0;
-        }
-        digits[nd++] = (char)('0' + rem);
-    }
-    size_t pos = (size_t)snprintf(out, cap, "2.25.");
-    while (nd > 0 && pos + 1 < cap)
-        out[pos++] = digits[--nd];
-    out[pos] = '\0';
-}
-
-/* A Part 10 image of one response: meta header naming the MWL FIND SOP
+/* A Part 10 image of one response: the meta header names the MWL FIND SOP
  * class (what the file holds is one of its identifiers; DCMTK's findscu
- * uses a private class for the same purpose) and a fresh instance UID,
- * then the identifier in Explicit VR Little Endian. */
+ * uses a private class for the same purpose) and a fresh instance UID. */
 static int part10_image(const mwl_ds *ds, mwl_wbuf *out)
 {
-    mwl_arena arena;
-    mwl_arena_init(&arena, NULL);
-    mwl_ds *meta;
-    char uid[64];
-    make_uid(uid, sizeof uid);
-    static const uint8_t version[2] = {0x00, 0x01};
-    int rc = mwl_ds_new(&arena, NULL, &meta);
-    if (rc == MWL_OK)
-        rc = mwl_ds_set(meta, MWL_TAG_FileMetaInformationVersion, MWL_VR_OB, version, sizeof version);
-    if (rc == MWL_OK)
-        rc = mwl_ds_set_str(meta, MWL_TAG_MediaStorageSOPClassUID, MWL_VR_UI,
-                            MWL_UID_ModalityWorklistInformationModelFind);
-    if (rc == MWL_OK)
-        rc = mwl_ds_set_str(meta, MWL_TAG_MediaStorageSOPInstanceUID, MWL_VR_UI, uid);
-    if (rc == MWL_OK)
-        rc = mwl_ds_set_str(meta, MWL_TAG_TransferSyntaxUID, MWL_VR_UI, MWL_UID_ExplicitVRLittleEndian);
-    if (rc == MWL_OK)
-        rc = mwl_ds_set_str(meta, MWL_TAG_ImplementationClassUID, MWL_VR_UI, MWL_IMPLEMENTATION_CLASS_UID);
-    if (rc == MWL_OK)
-        rc = mwl_ds_set_str(meta, MWL_TAG_ImplementationVersionName, MWL_VR_SH,
-                            MWL_IMPLEMENTATION_VERSION_NAME);
-    /* (0002,0000): the byte count of the rest of the group (PS3.10 §7.1). */
-    mwl_wbuf tmp;
-    mwl_wbuf_init(&tmp, NULL);
-    if (rc == MWL_OK)
-        rc = mwl_ds_encode(meta, MWL_TS_EXPLICIT_LE, &tmp);
-    if (rc == MWL_OK)
-        rc = mwl_ds_set_u32(meta, MWL_TAG(0x0002, 0x0000), (uint32_t)tmp.len);
-    mwl_wbuf_clear(&tmp);
-    if (rc == MWL_OK) {
-        mwl_wbuf_fill(out, 0, 128);
-        mwl_wbuf_put(out, "DICM", 4);
-        rc = mwl_ds_encode(meta, MWL_TS_EXPLICIT_LE, out);
-    }
-    if (rc == MWL_OK)
-        rc = mwl_ds_encode(ds, MWL_TS_EXPLICIT_LE, out);
-    if (rc == MWL_OK)
-        rc = out->status;
-    mwl_arena_clear(&arena);
-    return rc;
+    char uid[MWL_UID_MAX + 1];
+    mwl_uid_generate(uid, sizeof uid);
+    return mwl_part10_encode_as(ds, MWL_TS_EXPLICIT_LE, MWL_UID_ModalityWorklistInformationModelFind, uid,
+                                out);
 }
 
 /* ---- the C-FIND ------------------------------------------------------------- */

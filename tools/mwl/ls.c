@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "dicom/charset.h"
 #include "dicom/codec.h"
+#include "dicom/dict.h"
 #include "store/store.h"
 #include "util.h"
 
@@ -189,7 +190,12 @@ static int export_row(const select_opts *o, const mwl_ds *ds, int64_t id, void *
     (void)user;
     mwl_wbuf w;
     mwl_wbuf_init(&w, NULL);
-    int rc = mwl_part10_encode(ds, MWL_TS_EXPLICIT_LE, &w);
+    /* A worklist item is no composite instance: label the file as DCMTK's
+     * and mwl find's worklist files are, with the MWL FIND SOP class. */
+    char uid[MWL_UID_MAX + 1];
+    mwl_uid_generate(uid, sizeof uid);
+    int rc =
+        mwl_part10_encode_as(ds, MWL_TS_EXPLICIT_LE, MWL_UID_ModalityWorklistInformationModelFind, uid, &w);
     char path[4096];
     snprintf(path, sizeof path, "%s/%08lld.wl", o->out_dir, (long long)id);
     mwl_diag d;
