@@ -1156,13 +1156,6 @@ int mwl_scu_find(mwl_scu *scu, const mwl_ds *query, uint16_t priority, mwl_scu_f
     if ((rc = mwl_ds_encode(query, ts, &scu->dataset)) != MWL_OK)
         return fail(scu, MWL_SCU_FAIL_LOCAL, rc, "cannot encode the query in %s: %s", mwl_scu_ts_name(ts),
                     mwl_status_str(rc));
-    /* PS3.5 A.5: a deflated stream of odd length gets one trailing 00H,
-     * and every PDV fragment must be even (PS3.8 Annex E.1). */
-    if (scu->dataset.len % 2 != 0) {
-        mwl_wbuf_put_u8(&scu->dataset, 0);
-        if (scu->dataset.status != MWL_OK)
-            return fail(scu, MWL_SCU_FAIL_LOCAL, scu->dataset.status, "out of memory encoding the query");
-    }
     (void)take_message_id(scu);
     result->message_id = id;
     scu->op.kind = OP_FIND;

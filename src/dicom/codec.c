@@ -651,6 +651,11 @@ int mwl_ds_encode(const mwl_ds *ds, mwl_ts ts, mwl_wbuf *out)
         rc = encode_dataset(&plain, ds, syntax_of(MWL_TS_EXPLICIT_LE));
         if (rc == MWL_OK)
             rc = deflate_append(plain.data, plain.len, out);
+        /* PS3.5 A.5: a deflated stream of odd length gets one trailing 00H,
+         * so the encoding is even like every other (PDV fragments must be,
+         * PS3.8 E.1); inflating stops before it. */
+        if (rc == MWL_OK && ((out->len - start) & 1u))
+            mwl_wbuf_put_u8(out, 0);
         mwl_wbuf_clear(&plain);
     } else {
         rc = encode_dataset(out, ds, syntax_of(ts));

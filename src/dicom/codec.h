@@ -53,8 +53,9 @@ MWL_MUST_CHECK int mwl_ds_decode(const uint8_t *data, size_t len, mwl_ts ts, mwl
  * explicit lengths for every sequence and item (except that in Implicit VR a
  * sequence the dictionary does not list as SQ -- a private one -- gets an
  * undefined length and a delimiter, or a reader would take it for UN bytes),
- * odd values padded to even
- * with the VR's padding byte. (The decoder drops group length elements
+ * odd values padded to even with the VR's padding byte, and a deflated
+ * stream of odd length followed by one 00H (PS3.5 A.5): the result always
+ * has even length, as PDV fragments must (PS3.8 E.1). (The decoder drops group length elements
  * (gggg,0000) of groups other than 0000 and 0002: they are retired and would
  * go stale when a data set is edited.) Returns MWL_OK, MWL_E_NOMEM,
  * MWL_E_LIMIT, MWL_E_INVALID (a value too long for a short-form length, an

@@ -104,12 +104,7 @@ static int append_pending(find_op *f, const mwl_ds *match, uint16_t status)
     record_end(w, at);
     if (rc == MWL_OK) {
         at = record_begin(w);
-        rc = mwl_ds_encode(match, f->ts, w);
-        /* PDV fragments are even (PS3.8 Annex E.1). Every encoding but a
-         * deflate stream already is; that one gets a trailing 00H, which
-         * inflating ignores (PS3.5 A.5). */
-        if (rc == MWL_OK && ((w->len - at - 4) & 1u))
-            mwl_wbuf_put_u8(w, 0);
+        rc = mwl_ds_encode(match, f->ts, w); /* even in every syntax (codec.h) */
         record_end(w, at);
     }
     if (rc == MWL_OK && w->status != MWL_OK)
