@@ -1,10 +1,12 @@
-/* Fuzz target for the server config parser (src/server/config.c).
+/* Fuzz target for the configuration file parser (src/base/config.c) over
+ * the tables `mwl serve` reads: the server's (protocol, transport) and the
+ * worklist service's.
  *
- * Parses arbitrary text. On an error the config must be unchanged and the
- * message must name a line. On success every field must be within its
- * key's bounds, and the config written back as text (one quoted line per
- * key, from the key table) must parse to the same values: the parser and
- * the table agree on what every key holds. Any disagreement aborts. */
+ * Parses arbitrary text. On an error no struct may change and the message
+ * must name a line. On success every field must be within its key's
+ * bounds, and the configuration written back as text (one quoted line per
+ * key, from the tables) must parse to the same values: the parser and the
+ * tables agree on what every key holds. Any disagreement aborts. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include "server/server.h"
+#include "service/worklist.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -21,145 +24,130 @@ static void fail(const char *what, const char *key)
     abort();
 }
 
-static uint32_t u32_at(const mwl_server_config *cfg, const mwl_config_key *k)
+typedef struct all_config {
+    mwl_server_config server;
+    mwl_worklist_config worklist;
+} all_config;
+
+enum { TABLES = 2 };
+
+static void tables_of(all_config *c, const mwl_config_table *t[TABLES], void *o[TABLES])
 {
-    uint32_t v;
-    memcpy(&v, (const char *)cfg + k->offset, sizeof v);
-    return v;
+    t[0] = mwl_server_config_table();
+    o[0] = &c->server;
+    t[1] = mwl_worklist_config_table();
+    o[1] = &c->worklist;
 }
 
-static const char *str_at(const mwl_server_config *cfg, const mwl_config_key *k)
+static void init_all(all_config *c)
 {
-    return (const char *)cfg + k->offset;
+    memset(c, 0, sizeof *c);
+    mwl_server_config_init(&c->server);
+    mwl_worklist_config_init(&c->worklist);
 }
 
-/* Field-by-field equality through the table (struct padding is not
- * compared). */
-static bool same_key(const mwl_server_config *a, const mwl_server_config *b, const mwl_config_key *k)
+static void check_field(const void *obj, const mwl_config_key *k)
 {
+    const char *field = (const char *)obj + k->offset;
     switch (k->type) {
     case MWL_CONFIG_UINT:
-    case MWL_CONFIG_SECONDS: return u32_at(a, k) == u32_at(b, k);
-    case MWL_CONFIG_BOOL: return a->strict_called_aet == b->strict_called_aet;
-    case MWL_CONFIG_STRING:
-    case MWL_CONFIG_AET: return strcmp(str_at(a, k), str_at(b, k)) == 0;
-    case MWL_CONFIG_AET_LIST:
-        if (a->calling_aet_allow_count != b->calling_aet_allow_count)
-            return false;
-        for (size_t i = 0; i < a->calling_aet_allow_count; i++)
-            if (strcmp(a->calling_aet_allow[i], b->calling_aet_allow[i]) != 0)
-                return false;
-        return true;
-    case MWL_CONFIG_LOG_LEVEL: return a->log_level == b->log_level;
-    }
-    return false;
-}
-
-static void check_field(const mwl_server_config *cfg, const mwl_config_key *k)
-{
-    switch (k->type) {
-    case MWL_CONFIG_UINT:
-    case MWL_CONFIG_SECONDS:
-        if (u32_at(cfg, k) < k->min || u32_at(cfg, k) > k->max)
+    case MWL_CONFIG_SECONDS: {
+        uint32_t v;
+        memcpy(&v, field, sizeof v);
+        if (v < k->min || v > k->max)
             fail("value out of bounds", k->name);
         break;
+    }
     case MWL_CONFIG_STRING: {
-        size_t n = strnlen(str_at(cfg, k), k->max + 1);
+        size_t n = strnlen(field, k->max + 1);
         if (n < k->min || n > k->max)
             fail("string length out of bounds", k->name);
         break;
     }
     case MWL_CONFIG_AET: {
-        const char *t = str_at(cfg, k);
-        size_t n = strnlen(t, MWL_AE_TITLE_MAX + 1);
-        if (n == 0 || n > MWL_AE_TITLE_MAX || t[0] == ' ' || t[n - 1] == ' ')
+        size_t n = strnlen(field, MWL_CONFIG_AET_MAX + 1);
+        if (n == 0 || n > MWL_CONFIG_AET_MAX || field[0] == ' ' || field[n - 1] == ' ')
             fail("bad AE title", k->name);
         break;
     }
-    case MWL_CONFIG_AET_LIST:
-        if (cfg->calling_aet_allow_count > MWL_SERVER_ALLOW_MAX)
-            fail("allow-list too long", k->name);
-        for (size_t i = 0; i < cfg->calling_aet_allow_count; i++) {
-            size_t n = strnlen(cfg->calling_aet_allow[i], MWL_AE_TITLE_MAX + 1);
-            if (n == 0 || n > MWL_AE_TITLE_MAX || strchr(cfg->calling_aet_allow[i], ','))
-                fail("bad allow-list entry", k->name);
+    case MWL_CONFIG_AET_LIST: {
+        const mwl_config_aet_list *l = (const void *)field;
+        if (l->count > MWL_CONFIG_AET_LIST_MAX || l->count > k->max)
+            fail("list too long", k->name);
+        for (size_t i = 0; i < l->count; i++) {
+            size_t n = strnlen(l->aet[i], MWL_CONFIG_AET_MAX + 1);
+            if (n == 0 || n > MWL_CONFIG_AET_MAX || strchr(l->aet[i], ','))
+                fail("bad list entry", k->name);
         }
         break;
+    }
+    case MWL_CONFIG_ENUM: {
+        bool known = false;
+        for (size_t i = 0; k->choices && k->choices[i]; i++)
+            known = known || strcmp(field, k->choices[i]) == 0;
+        if (!known)
+            fail("value not among the choices", k->name);
+        break;
+    }
     case MWL_CONFIG_BOOL:
     case MWL_CONFIG_LOG_LEVEL: break;
     }
 }
 
-/* The value of `k` as config-file text; every value quoted, so blanks at
- * either end survive. */
-static void write_key(char *out, size_t cap, const mwl_server_config *cfg, const mwl_config_key *k)
-{
-    size_t n = 0;
-    char value[MWL_SERVER_PATH_MAX + MWL_SERVER_ALLOW_MAX * (MWL_AE_TITLE_MAX + 1) + 16];
-    value[0] = '\0';
-    switch (k->type) {
-    case MWL_CONFIG_UINT: snprintf(value, sizeof value, "%u", (unsigned)u32_at(cfg, k)); break;
-    case MWL_CONFIG_SECONDS:
-        snprintf(value, sizeof value, "%u.%03u", (unsigned)(u32_at(cfg, k) / 1000),
-                 (unsigned)(u32_at(cfg, k) % 1000));
-        break;
-    case MWL_CONFIG_BOOL:
-        snprintf(value, sizeof value, "%s", cfg->strict_called_aet ? "true" : "false");
-        break;
-    case MWL_CONFIG_STRING:
-    case MWL_CONFIG_AET: snprintf(value, sizeof value, "%s", str_at(cfg, k)); break;
-    case MWL_CONFIG_AET_LIST:
-        for (size_t i = 0; i < cfg->calling_aet_allow_count; i++)
-            n += (size_t)snprintf(value + n, sizeof value - n, "%s%s", i ? "," : "",
-                                  cfg->calling_aet_allow[i]);
-        break;
-    case MWL_CONFIG_LOG_LEVEL: snprintf(value, sizeof value, "%s", mwl_log_level_name(cfg->log_level)); break;
-    }
-    snprintf(out, cap, "%s = \"%s\"\n", k->name, value);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    mwl_server_config cfg, before;
-    mwl_server_config_init(&cfg);
+    static all_config cfg, before, again;
+    const mwl_config_table *t[TABLES];
+    void *o[TABLES];
+    init_all(&cfg);
     before = cfg;
-    size_t count = 0;
-    const mwl_config_key *keys = mwl_server_config_keys(&count);
+    tables_of(&cfg, t, o);
     mwl_diag diag;
-    int rc = mwl_server_config_parse((const char *)data, size, &cfg, &diag);
+    int rc = mwl_config_parse((const char *)data, size, t, o, TABLES, &diag);
     if (rc != MWL_OK) {
         if (rc != MWL_E_INVALID)
             fail("unexpected status", mwl_status_str(rc));
         if (strncmp(diag.msg, "line ", 5) != 0 || diag.offset > size)
             fail("error without a line", diag.msg);
-        for (size_t i = 0; i < count; i++)
-            if (!same_key(&cfg, &before, &keys[i]))
-                fail("config changed by a failed parse", keys[i].name);
+        if (memcmp(&cfg, &before, sizeof cfg) != 0)
+            fail("config changed by a failed parse", NULL);
         return 0;
     }
-    for (size_t i = 0; i < count; i++)
-        check_field(&cfg, &keys[i]);
+    size_t cap = 0;
+    for (size_t i = 0; i < TABLES; i++) {
+        for (size_t k = 0; k < t[i]->count; k++) {
+            check_field(o[i], &t[i]->keys[k]);
+            cap += strlen(t[i]->keys[k].name) + mwl_config_format(&t[i]->keys[k], o[i], NULL, 0) + 8;
+        }
+    }
 
-    /* Round trip through the text form. */
-    size_t cap = count * (MWL_SERVER_PATH_MAX + MWL_SERVER_ALLOW_MAX * (MWL_AE_TITLE_MAX + 1) + 64);
-    char *text = malloc(cap);
+    /* Round trip through the text form: every value quoted, so blanks at
+     * either end survive. */
+    char *text = malloc(cap + 1);
     if (!text)
         return 0;
     size_t len = 0;
-    for (size_t i = 0; i < count; i++) {
-        write_key(text + len, cap - len, &cfg, &keys[i]);
-        len += strlen(text + len);
+    for (size_t i = 0; i < TABLES; i++) {
+        for (size_t k = 0; k < t[i]->count; k++) {
+            const mwl_config_key *key = &t[i]->keys[k];
+            len += (size_t)snprintf(text + len, cap + 1 - len, "%s = \"", key->name);
+            len += mwl_config_format(key, o[i], text + len, cap + 1 - len);
+            len += (size_t)snprintf(text + len, cap + 1 - len, "\"\n");
+        }
     }
-    mwl_server_config again;
-    mwl_server_config_init(&again);
-    rc = mwl_server_config_parse(text, len, &again, &diag);
+    init_all(&again);
+    const mwl_config_table *t2[TABLES];
+    void *o2[TABLES];
+    tables_of(&again, t2, o2);
+    rc = mwl_config_parse(text, len, t2, o2, TABLES, &diag);
     if (rc != MWL_OK) {
         fprintf(stderr, "%s\n%s\n", diag.msg, text);
         fail("the written config does not parse", NULL);
     }
-    for (size_t i = 0; i < count; i++)
-        if (!same_key(&cfg, &again, &keys[i]))
-            fail("round trip changed a key", keys[i].name);
+    for (size_t i = 0; i < TABLES; i++)
+        for (size_t k = 0; k < t[i]->count; k++)
+            if (!mwl_config_equal(&t[i]->keys[k], o[i], o2[i]))
+                fail("round trip changed a key", t[i]->keys[k].name);
     free(text);
     return 0;
 }

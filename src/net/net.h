@@ -350,6 +350,11 @@ typedef struct mwl_pool mwl_pool;
 typedef struct mwl_pool_job {
     /* `worker` is 0..threads-1, for per-worker state chosen by the caller. */
     void (*fn)(struct mwl_pool_job *job, size_t worker);
+    /* Background work (a long scan's later steps): queued apart, run only
+     * when no normal job waits, and by at most the background limit of
+     * workers at once, so the others stay free for short jobs. Set before
+     * each submit. */
+    bool background;
     struct mwl_pool_job *next; /* the pool's link; leave it alone */
 } mwl_pool_job;
 
@@ -363,6 +368,9 @@ MWL_MUST_CHECK int mwl_pool_new(size_t threads, size_t max_queued, const mwl_mem
  * mwl_pool_free has begun, MWL_E_INVALID; on error the job was not queued. */
 MWL_MUST_CHECK int mwl_pool_submit(mwl_pool *pool, mwl_pool_job *job);
 size_t mwl_pool_threads(const mwl_pool *pool);
+/* At most `limit` (>= 1; 0 is read as 1) workers run background jobs at
+ * once; the default is every worker. Thread-safe. */
+void mwl_pool_set_background_limit(mwl_pool *pool, size_t limit);
 /* Runs every job already queued, joins the threads, frees the pool. Jobs
  * must not submit new work while this runs. NULL is a no-op. */
 void mwl_pool_free(mwl_pool *pool);

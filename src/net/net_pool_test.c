@@ -103,7 +103,7 @@ static void test_queue_bound(void)
     atomic_int open = 0, started = 0, finished = 0;
     gate_job jobs[4];
     for (int i = 0; i < 4; i++)
-        jobs[i] = (gate_job){{wait_at_gate, NULL}, &open, &started, &finished};
+        jobs[i] = (gate_job){{wait_at_gate, false, NULL}, &open, &started, &finished};
     CHECK_EQ_INT(mwl_pool_submit(pool, &jobs[0].job), MWL_OK);
     /* Wait until the single worker holds job 0, so the queue is empty. */
     for (int i = 0; i < 1000 && atomic_load(&started) == 0; i++)
@@ -197,6 +197,39 @@ static void test_slow_job_does_not_block_loop(void)
     mwl_loop_free(loop);
 }
 
+/* Background jobs (long scans) hold at most the background limit of
+ * workers; a normal job submitted after them starts on a free worker at
+ * once, ahead of the background jobs still queued. */
+static void test_background_limit(void)
+{
+    mwl_pool *pool = NULL;
+    CHECK_EQ_INT(mwl_pool_new(2, 8, NULL, &pool, NULL), MWL_OK);
+    if (!pool)
+        return;
+    mwl_pool_set_background_limit(pool, 1);
+    atomic_int bg_open = 0, bg_started = 0, bg_finished = 0;
+    atomic_int fg_open = 1, fg_started = 0, fg_finished = 0;
+    gate_job bg[3], fg;
+    for (int i = 0; i < 3; i++) {
+        bg[i] = (gate_job){{wait_at_gate, true, NULL}, &bg_open, &bg_started, &bg_finished};
+        CHECK_EQ_INT(mwl_pool_submit(pool, &bg[i].job), MWL_OK);
+    }
+    for (int i = 0; i < 1000 && atomic_load(&bg_started) == 0; i++)
+        usleep(1000);
+    usleep(20000); /* time for a second background job to start, were it allowed */
+    CHECK_EQ_INT(atomic_load(&bg_started), 1);
+    fg = (gate_job){{wait_at_gate, false, NULL}, &fg_open, &fg_started, &fg_finished};
+    CHECK_EQ_INT(mwl_pool_submit(pool, &fg.job), MWL_OK);
+    for (int i = 0; i < 2000 && atomic_load(&fg_finished) == 0; i++)
+        usleep(1000);
+    CHECK_EQ_INT(atomic_load(&fg_finished), 1); /* while the first background job still waits */
+    CHECK_EQ_INT(atomic_load(&bg_finished), 0);
+    CHECK_EQ_INT(atomic_load(&bg_started), 1);
+    atomic_store(&bg_open, 1);
+    mwl_pool_free(pool); /* runs the queued background jobs too */
+    CHECK_EQ_INT(atomic_load(&bg_finished), 3);
+}
+
 int main(void)
 {
     size_t before = 0, after = 0;
@@ -204,6 +237,7 @@ int main(void)
     RUN_TEST(test_jobs_post_back);
     RUN_TEST(test_queue_bound);
     RUN_TEST(test_slow_job_does_not_block_loop);
+    RUN_TEST(test_background_limit);
     CHECK_EQ_INT(mwl_net_count_fds(&after), MWL_OK);
     CHECK_EQ_INT(after, before);
     return check_report("net_pool_test");

@@ -19,12 +19,40 @@ struct mwl_pool {
     const mwl_mem *mem;
     pthread_mutex_t mutex;
     pthread_cond_t cond;
-    mwl_pool_job *head, *tail;
-    size_t queued, max_queued;
+    mwl_pool_job *head, *tail;       /* normal jobs, FIFO */
+    mwl_pool_job *bg_head, *bg_tail; /* background jobs, FIFO */
+    size_t queued, max_queued;       /* both queues together */
+    size_t bg_running, bg_limit;     /* background jobs running, and how many may */
     bool closing;
     worker *workers;
     size_t threads;
 };
+
+/* The next job a worker may run: a normal one first; a background one
+ * only while fewer than bg_limit run (closing lifts the limit, so the
+ * queue drains). NULL when none may run now. Mutex held. */
+static mwl_pool_job *take(mwl_pool *pool, bool *background)
+{
+    mwl_pool_job *job = pool->head;
+    *background = false;
+    if (job) {
+        pool->head = job->next;
+        if (!pool->head)
+            pool->tail = NULL;
+    } else if (pool->bg_head && (pool->bg_running < pool->bg_limit || pool->closing)) {
+        job = pool->bg_head;
+        pool->bg_head = job->next;
+        if (!pool->bg_head)
+            pool->bg_tail = NULL;
+        *background = true;
+        pool->bg_running++;
+    } else {
+        return NULL;
+    }
+    pool->queued--;
+    job->next = NULL;
+    return job;
+}
 
 static void *worker_main(void *arg)
 {
@@ -32,19 +60,22 @@ static void *worker_main(void *arg)
     mwl_pool *pool = w->pool;
     pthread_mutex_lock(&pool->mutex);
     for (;;) {
-        while (!pool->head && !pool->closing)
+        bool background = false;
+        mwl_pool_job *job = take(pool, &background);
+        if (!job) {
+            if (pool->closing && !pool->head && !pool->bg_head)
+                break; /* closing and the queues are drained */
             pthread_cond_wait(&pool->cond, &pool->mutex);
-        mwl_pool_job *job = pool->head;
-        if (!job)
-            break; /* closing and the queue is drained */
-        pool->head = job->next;
-        if (!pool->head)
-            pool->tail = NULL;
-        pool->queued--;
-        job->next = NULL;
+            continue;
+        }
         pthread_mutex_unlock(&pool->mutex);
         job->fn(job, w->index); /* may free the job */
         pthread_mutex_lock(&pool->mutex);
+        if (background) {
+            pool->bg_running--;
+            if (pool->bg_head)
+                pthread_cond_signal(&pool->cond); /* a waiting background job may start now */
+        }
     }
     pthread_mutex_unlock(&pool->mutex);
     return NULL;
@@ -75,6 +106,7 @@ int mwl_pool_new(size_t threads, size_t max_queued, const mwl_mem *mem, mwl_pool
         return MWL_E_NOMEM;
     pool->mem = mem;
     pool->max_queued = max_queued;
+    pool->bg_limit = threads;
     pool->workers = mwl_mem_calloc(mem, threads, sizeof *pool->workers);
     if (!pool->workers) {
         mwl_mem_free(mem, pool);
@@ -143,15 +175,25 @@ int mwl_pool_submit(mwl_pool *pool, mwl_pool_job *job)
         return MWL_E_LIMIT;
     }
     job->next = NULL;
-    if (pool->tail)
-        pool->tail->next = job;
+    mwl_pool_job **head = job->background ? &pool->bg_head : &pool->head;
+    mwl_pool_job **tail = job->background ? &pool->bg_tail : &pool->tail;
+    if (*tail)
+        (*tail)->next = job;
     else
-        pool->head = job;
-    pool->tail = job;
+        *head = job;
+    *tail = job;
     pool->queued++;
     pthread_cond_signal(&pool->cond);
     pthread_mutex_unlock(&pool->mutex);
     return MWL_OK;
+}
+
+void mwl_pool_set_background_limit(mwl_pool *pool, size_t limit)
+{
+    pthread_mutex_lock(&pool->mutex);
+    pool->bg_limit = limit ? limit : 1;
+    pthread_cond_broadcast(&pool->cond);
+    pthread_mutex_unlock(&pool->mutex);
 }
 
 size_t mwl_pool_threads(const mwl_pool *pool)

@@ -1,9 +1,13 @@
-/* C-FIND SCP plumbing (PS3.7 §9.1.2, §9.3.2; PS3.4 K.4.1.2): the request
- * is checked on the loop thread, then handed to the provider (server.h) in
- * steps on the worker pool. Each step runs begin and/or up to find-batch
- * next calls, encodes the matches as Pending responses, and posts them
- * back; the loop queues them and submits the next step once the
- * association's unsent output is below SERVER_OUT_LOW.
+/* C-FIND SCP (PS3.7 §9.1.2, §9.3.2; PS3.4 K.4.1.2), a service class
+ * (service.h): the request is checked on the loop thread, then handed to
+ * the provider (server.h) in steps on the worker pool (op.h). Each step runs
+ * begin and/or next calls until find-batch matches, 64 KiB of responses or
+ * the step's time budget, encodes the matches as Pending responses, and
+ * posts them back; the loop queues them and submits the next step once the
+ * association's unsent output is below SESSION_OUT_LOW. A C-FIND that has
+ * used more than a few steps of worker time continues as background work
+ * (net.h, mwl_pool_job.background), so long scans leave workers to short
+ * queries.
  *
  *   RQ --(loop: checks)--> BEGIN step --> NEXT step --> ... --> final RSP
  *                             |  worker      |  worker
@@ -12,22 +16,45 @@
  *   the final response is FE00.
  *
  * At most one step per association is in the pool or in flight
- * (find_op.job_outstanding), so the pool's queue bound (one per session)
+ * (find_op.op.outstanding), so the pool's queue bound (one per session)
  * is never exceeded and a session is never freed under a worker. */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "base/log.h"
 #include "dicom/tag.h"
-#include "server/server_int.h"
+#include "server/op.h"
+#include "server/service.h"
+#include "server/session.h"
 
-#define FIND_OF_JOB(j) ((find_op *)((char *)(j)-offsetof(find_op, job)))
-#define FIND_OF_TASK(t) ((find_op *)((char *)(t)-offsetof(find_op, task)))
+enum {
+    /* A C-FIND step stops adding matches after this many encoded bytes. */
+    FIND_STEP_BYTES = 64 * 1024,
+    /* What an identifier may decode to (a deflated one inflates to): the
+     * same bound as a whole DIMSE message. A worklist query is a few KiB. */
+    FIND_MAX_IDENTIFIER = 1024 * 1024,
+    /* A C-FIND whose steps have used this many times the step budget of
+     * worker time goes on as background work. */
+    FIND_BACKGROUND_STEPS = 2
+};
+
+struct mwl_find_control {
+    atomic_bool cancelled;
+    uint64_t step_deadline_ms; /* set by the worker before each step */
+};
 
 bool mwl_find_request_cancelled(const mwl_find_request *req)
 {
-    return req && req->cancel && atomic_load(&req->cancel->flag);
+    return req && req->control && atomic_load(&((mwl_find_control *)(uintptr_t)req->control)->cancelled);
+}
+
+bool mwl_find_request_step_over(const mwl_find_request *req)
+{
+    if (!req || !req->control)
+        return false;
+    return mwl_find_request_cancelled(req) || mwl_now_ms() >= req->control->step_deadline_ms;
 }
 
 static void status_set(mwl_find_status *st, uint16_t status, const char *fmt, ...) MWL_PRINTF(3, 4);
@@ -43,13 +70,57 @@ static void status_set(mwl_find_status *st, uint16_t status, const char *fmt, ..
     }
 }
 
+typedef enum find_step { FIND_STEP_BEGIN = 1, FIND_STEP_NEXT, FIND_STEP_END } find_step;
+
+/* The C-FIND service's per-session state: one C-FIND at a time. */
+typedef struct find_op {
+    /* ---- loop thread ---- */
+    session *owner;
+    const mwl_find_provider *provider;
+    server_op op;
+    bool active;        /* between the C-FIND-RQ and its final response */
+    bool abandoned;     /* the association is going away: send nothing more */
+    bool waiting_drain; /* the next step waits for output below SESSION_OUT_LOW */
+    uint8_t context_id;
+    uint64_t matches; /* Pending responses queued */
+    uint64_t steps;
+
+    /* ---- set on the loop before the first step, read-only afterwards ---- */
+    mwl_find_control control;
+    char sop_class[MWL_DIMSE_UID_MAX + 1];
+    char calling[MWL_AE_TITLE_MAX + 1], called[MWL_AE_TITLE_MAX + 1];
+    char peer[MWL_NET_ADDRSTRLEN];
+    mwl_ts ts;
+    uint16_t message_id, priority;
+    uint32_t batch;
+    uint32_t step_ms;
+    uint64_t started_ms;
+    uint8_t *identifier; /* copy of the identifier bytes (mem) */
+    size_t identifier_length;
+    const mwl_mem *mem;
+
+    /* ---- worker (owned by the step in flight) ---- */
+    find_step step;
+    mwl_find_request req;
+    mwl_arena id_arena;    /* the decoded identifier, begin .. end */
+    mwl_arena match_arena; /* one match at a time */
+    void *state;
+    bool begun, ended;
+    uint64_t worker_ms; /* worker time used so far */
+    /* Step output: records [u32 command length][command][u32 data set
+     * length][data set], read by the loop. */
+    mwl_wbuf out;
+    bool step_final;       /* the C-FIND is decided: send `final` after `out` */
+    mwl_find_status final; /* its final status, comment, offending elements */
+} find_op;
+
 /* ======================================================================
  * Worker side
  * ====================================================================== */
 
 static void end_provider(find_op *f)
 {
-    const mwl_find_provider *p = &f->owner->srv->provider;
+    const mwl_find_provider *p = f->provider;
     if (f->begun && !f->ended) {
         p->end(f->state);
         f->ended = true;
@@ -118,16 +189,23 @@ static int append_pending(find_op *f, const mwl_ds *match, uint16_t status)
 
 static void run_begin(find_op *f)
 {
-    const mwl_find_provider *p = &f->owner->srv->provider;
+    const mwl_find_provider *p = f->provider;
     mwl_ds *identifier = NULL;
     mwl_diag diag;
     mwl_diag_clear(&diag);
     mwl_arena_clear(&f->id_arena);
+    /* A deflated identifier inflates within the same bound as the message
+     * itself: a small bomb must not cost the codec's generous default. */
+    mwl_decode_limits lim;
+    mwl_decode_limits_init(&lim);
+    lim.max_inflated = FIND_MAX_IDENTIFIER;
     int rc =
-        mwl_ds_decode(f->identifier, f->identifier_length, f->ts, &f->id_arena, NULL, &identifier, &diag);
+        mwl_ds_decode(f->identifier, f->identifier_length, f->ts, &f->id_arena, &lim, &identifier, &diag);
     if (rc != MWL_OK) {
         mwl_find_status st;
-        if (rc == MWL_E_NOMEM)
+        if (rc == MWL_E_LIMIT)
+            status_set(&st, MWL_DIMSE_STATUS_OUT_OF_RESOURCES, "identifier too large: %s", diag.msg);
+        else if (rc == MWL_E_NOMEM)
             status_set(&st, MWL_DIMSE_STATUS_OUT_OF_RESOURCES, "out of memory decoding the identifier");
         else
             status_set(&st, MWL_DIMSE_STATUS_IDENTIFIER_MISMATCH, "identifier does not decode: %s", diag.msg);
@@ -143,7 +221,8 @@ static void run_begin(find_op *f)
     f->req.calling_ae = f->calling;
     f->req.called_ae = f->called;
     f->req.peer = f->peer;
-    f->req.cancel = &f->cancel;
+    f->req.started_ms = f->started_ms;
+    f->req.control = &f->control;
 
     mwl_find_status early;
     status_set(&early, MWL_DIMSE_STATUS_SUCCESS, NULL);
@@ -165,14 +244,17 @@ static void run_begin(find_op *f)
     }
 }
 
-/* Up to `batch` matches (or SERVER_FIND_STEP_BYTES of output). */
+/* Up to `batch` matches (or FIND_STEP_BYTES of output, or the step's
+ * time budget). */
 static void produce(find_op *f)
 {
-    const mwl_find_provider *p = &f->owner->srv->provider;
-    for (uint32_t produced = 0; produced < f->batch && f->out.len < SERVER_FIND_STEP_BYTES; produced++) {
-        /* A cancel is checked before every match but the first, so each
-         * step makes progress and a cancelled one stops within a match. */
-        if (produced > 0 && atomic_load(&f->cancel.flag))
+    const mwl_find_provider *p = f->provider;
+    for (uint32_t produced = 0; produced < f->batch && f->out.len < FIND_STEP_BYTES; produced++) {
+        /* A cancel and the budget are checked before every match but the
+         * first, so each step makes progress and a cancelled one stops
+         * within a match. */
+        if (produced > 0 &&
+            (atomic_load(&f->control.cancelled) || mwl_now_ms() >= f->control.step_deadline_ms))
             break;
         mwl_arena_clear(&f->match_arena);
         const mwl_ds *match = NULL;
@@ -180,6 +262,8 @@ static void produce(find_op *f)
         mwl_find_status st;
         status_set(&st, MWL_DIMSE_STATUS_SUCCESS, NULL);
         int rc = p->next(f->state, &f->req, &f->match_arena, &match, &pending, &st);
+        if (rc == MWL_AGAIN && !match)
+            break; /* no match yet: the worker goes back; the next step goes on */
         if (rc != MWL_OK) {
             final_from_error(f, rc, &st);
             break;
@@ -214,25 +298,25 @@ static void produce(find_op *f)
     mwl_arena_clear(&f->match_arena);
     if (f->step_final)
         end_provider(f);
+    else if (p->pause && f->begun && !f->ended)
+        p->pause(f->state); /* nothing held while the association waits */
 }
 
-static void find_job_run(mwl_pool_job *job, size_t worker)
+static void find_step_run(server_op *op, size_t worker)
 {
     (void)worker;
-    find_op *f = FIND_OF_JOB(job);
-    mwl_server *srv = f->owner->srv;
-    if (f->out.status != MWL_OK || f->out.cap > 4u * SERVER_FIND_STEP_BYTES)
+    find_op *f = op->user;
+    uint64_t t0 = mwl_now_ms();
+    f->control.step_deadline_ms = t0 + f->step_ms;
+    if (f->out.status != MWL_OK || f->out.cap > 4u * FIND_STEP_BYTES)
         mwl_wbuf_clear(&f->out);
     f->out.len = 0;
     f->step_final = false;
-    f->step_cancelled = false;
-    bool cancelled = atomic_load(&f->cancel.flag);
+    bool cancelled = atomic_load(&f->control.cancelled);
     switch (f->step) {
     case FIND_STEP_BEGIN:
-        if (cancelled) {
-            f->step_cancelled = true;
+        if (cancelled)
             break;
-        }
         run_begin(f);
         if (!f->step_final)
             produce(f);
@@ -240,38 +324,39 @@ static void find_job_run(mwl_pool_job *job, size_t worker)
     case FIND_STEP_NEXT:
         if (cancelled) {
             end_provider(f);
-            f->step_cancelled = true;
             break;
         }
         produce(f);
         break;
     case FIND_STEP_END: end_provider(f); break;
     }
-    mwl_loop_post(srv->loop, &f->task);
+    f->worker_ms += mwl_now_ms() - t0;
 }
 
 /* ======================================================================
  * Loop side
  * ====================================================================== */
 
-static void find_task_done(mwl_loop *loop, mwl_loop_task *task);
+static void find_step_done(server_op *op);
 
-void find_scp_init(find_op *f, session *owner, const mwl_mem *mem)
+static void find_init(void *state, session *owner, const mwl_service *svc)
 {
-    memset(f, 0, sizeof *f);
+    find_op *f = state;
+    const mwl_mem *mem = session_mem(owner);
     f->owner = owner;
-    atomic_init(&f->cancel.flag, false);
+    f->provider = svc->config;
+    f->mem = mem;
+    atomic_init(&f->control.cancelled, false);
     mwl_arena_init(&f->id_arena, mem);
     mwl_arena_init(&f->match_arena, mem);
     mwl_wbuf_init(&f->out, mem);
-    f->job.fn = find_job_run;
-    f->task.fn = find_task_done;
+    server_op_init(&f->op, session_server(owner), find_step_run, find_step_done, f);
 }
 
-void find_scp_clear(find_op *f)
+static void find_clear(void *state)
 {
-    const mwl_mem *mem = f->owner->srv->mem;
-    mwl_mem_free(mem, f->identifier);
+    find_op *f = state;
+    mwl_mem_free(f->mem, f->identifier);
     f->identifier = NULL;
     f->identifier_length = 0;
     mwl_arena_clear(&f->id_arena);
@@ -279,47 +364,41 @@ void find_scp_clear(find_op *f)
     mwl_wbuf_clear(&f->out);
 }
 
-bool find_scp_busy(const session *s)
+static bool find_busy(const void *state)
 {
-    const find_op *f = &s->find;
-    return f->job_outstanding || (f->begun && !f->ended);
+    const find_op *f = state;
+    return f->op.outstanding || (f->begun && !f->ended);
 }
 
-static void submit(session *s, find_step step)
+static void submit(find_op *f, find_step step)
 {
-    find_op *f = &s->find;
-    mwl_server *srv = s->srv;
     f->step = step;
-    f->job_outstanding = true;
-    int rc = srv->pool ? mwl_pool_submit(srv->pool, &f->job) : MWL_E_CLOSED;
-    if (rc == MWL_OK)
-        return;
-    /* The queue holds one job per session, so it cannot be full; the pool
-     * is gone only while the server is being freed, when finishing the
-     * provider inline is the last resort (its result is posted as usual). */
-    mwl_log(rc == MWL_E_CLOSED ? MWL_LOG_DEBUG : MWL_LOG_ERROR, "assoc %s: C-FIND step run inline: %s",
-            s->peer, mwl_status_str(rc));
-    find_job_run(&f->job, 0);
+    /* Beyond a few steps' worth of worker time, a C-FIND is a long scan or
+     * a big result: it continues as background work. An END step is cheap
+     * and frees a provider state: never background. */
+    f->op.background = step == FIND_STEP_NEXT && f->worker_ms >= (uint64_t)FIND_BACKGROUND_STEPS * f->step_ms;
+    f->steps++;
+    session_stat_add(f->owner, SESSION_STAT_FIND_STEPS, 1);
+    server_op_submit(&f->op);
 }
 
 /* Logs the C-FIND's one line and makes the association ready for the next. */
-static void finish(session *s, uint16_t status, const char *note)
+static void finish(find_op *f, uint16_t status, const char *note)
 {
-    find_op *f = &s->find;
-    mwl_server *srv = s->srv;
+    session *s = f->owner;
     uint64_t ms = mwl_now_ms() - f->started_ms;
     if (note) {
-        mwl_log(MWL_LOG_INFO, "C-FIND %s %s -> %s: %s after %llu matches, %llu ms", s->peer, s->calling,
-                s->called, note, (unsigned long long)f->matches, (unsigned long long)ms);
+        mwl_log(MWL_LOG_INFO, "C-FIND %s %s -> %s: %s after %llu matches, %llu ms", f->peer, f->calling,
+                f->called, note, (unsigned long long)f->matches, (unsigned long long)ms);
     } else {
         const char *summary = f->begun && f->req.summary[0] ? f->req.summary : "-";
-        mwl_log(MWL_LOG_INFO, "C-FIND %s %s -> %s: %s; %llu matches; status %04X (%s)%s%s; %llu ms", s->peer,
-                s->calling, s->called, summary, (unsigned long long)f->matches, (unsigned)status,
+        mwl_log(MWL_LOG_INFO, "C-FIND %s %s -> %s: %s; %llu matches; status %04X (%s)%s%s; %llu ms", f->peer,
+                f->calling, f->called, summary, (unsigned long long)f->matches, (unsigned)status,
                 mwl_dimse_status_str(status), f->final.error_comment[0] ? ": " : "", f->final.error_comment,
                 (unsigned long long)ms);
-        server_stat_add(&srv->stats.finds, 1);
+        session_stat_add(s, SESSION_STAT_FINDS, 1);
         if (status == MWL_DIMSE_STATUS_CANCEL)
-            server_stat_add(&srv->stats.find_cancels, 1);
+            session_stat_add(s, SESSION_STAT_FIND_CANCELS, 1);
     }
     f->active = false;
     f->abandoned = false;
@@ -327,7 +406,7 @@ static void finish(session *s, uint16_t status, const char *note)
     f->begun = f->ended = false;
     f->state = NULL;
     f->step_final = false;
-    mwl_mem_free(srv->mem, f->identifier);
+    mwl_mem_free(f->mem, f->identifier);
     f->identifier = NULL;
     f->identifier_length = 0;
     mwl_arena_clear(&f->id_arena);
@@ -339,13 +418,9 @@ static void finish(session *s, uint16_t status, const char *note)
 static int send_final_response(session *s, uint8_t context_id, uint16_t message_id, const char *sop_class,
                                const mwl_find_status *st)
 {
-    mwl_server *srv = s->srv;
     mwl_dimse_class cls = mwl_dimse_status_class(st->status);
     bool detail = cls == MWL_DIMSE_CLASS_FAILURE || cls == MWL_DIMSE_CLASS_WARNING;
-    mwl_wbuf *w = &srv->scratch;
-    if (w->status != MWL_OK)
-        mwl_wbuf_clear(w);
-    w->len = 0;
+    mwl_wbuf *w = session_scratch(s);
     int rc = mwl_dimse_encode_find_rsp(
         message_id, sop_class, st->status, detail && st->error_comment[0] ? st->error_comment : NULL,
         detail ? st->offending_elements : NULL, detail ? st->offending_element_count : 0, w);
@@ -353,15 +428,14 @@ static int send_final_response(session *s, uint8_t context_id, uint16_t message_
         session_abort(s, "cannot encode C-FIND-RSP");
         return rc;
     }
-    return session_send_message(s, context_id, w->data, w->len, NULL, 0);
+    return session_send(s, context_id, w->data, w->len, NULL, 0);
 }
 
-static void final_now(session *s, const mwl_find_status *st)
+static void final_now(find_op *f, const mwl_find_status *st)
 {
-    find_op *f = &s->find;
     f->final = *st;
-    (void)send_final_response(s, f->context_id, f->message_id, f->sop_class, st);
-    finish(s, st->status, NULL);
+    (void)send_final_response(f->owner, f->context_id, f->message_id, f->sop_class, st);
+    finish(f, st->status, NULL);
 }
 
 /* Answers a C-FIND-RQ at once, before any provider work (refusals). */
@@ -371,16 +445,14 @@ static void refuse(session *s, const mwl_dimse_msg *msg, uint16_t status, const 
     status_set(&st, status, "%s", comment);
     (void)send_final_response(s, msg->context_id, msg->command.message_id,
                               msg->command.affected_sop_class_uid, &st);
-    s->finds++;
-    server_stat_add(&s->srv->stats.finds, 1);
-    mwl_log(MWL_LOG_WARN, "C-FIND %s %s -> %s: refused %04X (%s): %s", s->peer, s->calling, s->called,
-            (unsigned)status, mwl_dimse_status_str(status), comment);
+    session_stat_add(s, SESSION_STAT_FINDS, 1);
+    mwl_log(MWL_LOG_WARN, "C-FIND %s %s -> %s: refused %04X (%s): %s", session_peer(s), session_calling(s),
+            session_called(s), (unsigned)status, mwl_dimse_status_str(status), comment);
 }
 
-void find_scp_request(session *s, const mwl_dimse_msg *msg)
+static void find_request(void *state, session *s, const mwl_service *svc, const mwl_dimse_msg *msg)
 {
-    mwl_server *srv = s->srv;
-    find_op *f = &s->find;
+    find_op *f = state;
     const mwl_dimse_command *c = &msg->command;
     if (f->active) {
         /* No asynchronous operations window is negotiated (PS3.7 D.3.3.3),
@@ -392,17 +464,16 @@ void find_scp_request(session *s, const mwl_dimse_msg *msg)
             refuse(s, msg, MWL_DIMSE_STATUS_OUT_OF_RESOURCES, "a C-FIND is already in progress");
         return;
     }
-    const char *abstract_syntax = NULL, *ts_uid = NULL;
+    const char *ts_uid = NULL;
     mwl_ts ts = MWL_TS_IMPLICIT_LE;
-    if (mwl_ul_context(s->ul, msg->context_id, &abstract_syntax, &ts_uid) != MWL_OK ||
+    if (session_context(s, msg->context_id, NULL, &ts_uid) != MWL_OK ||
         mwl_ts_from_uid(ts_uid, strlen(ts_uid), &ts) != MWL_OK) {
         refuse(s, msg, MWL_DIMSE_STATUS_UNABLE_TO_PROCESS, "transfer syntax not supported");
         return;
     }
-    /* dimse.md §6.4: FIND on another SOP class's context, or naming a SOP
-     * class other than its context's, is refused with 0122. */
-    if (!srv->has_provider || strcmp(abstract_syntax, MWL_UID_ModalityWorklistInformationModelFind) != 0 ||
-        strcmp(c->affected_sop_class_uid, abstract_syntax) != 0) {
+    /* dimse.md §6.4: FIND naming a SOP class other than its context's is
+     * refused with 0122. */
+    if (!c->affected_sop_class_uid || strcmp(c->affected_sop_class_uid, svc->sop_class) != 0) {
         refuse(s, msg, MWL_DIMSE_STATUS_SOP_CLASS_NOT_SUPPORTED, "SOP class not supported on this context");
         return;
     }
@@ -410,11 +481,12 @@ void find_scp_request(session *s, const mwl_dimse_msg *msg)
         refuse(s, msg, MWL_DIMSE_STATUS_IDENTIFIER_MISMATCH, "C-FIND-RQ without an identifier");
         return;
     }
-    uint8_t *copy = mwl_mem_alloc(srv->mem, msg->dataset_length ? msg->dataset_length : 1);
+    uint8_t *copy = mwl_mem_alloc(f->mem, msg->dataset_length ? msg->dataset_length : 1);
     if (!copy) {
         refuse(s, msg, MWL_DIMSE_STATUS_OUT_OF_RESOURCES, "out of memory");
         return;
     }
+    const mwl_server_config *cfg = session_config(s);
     if (msg->dataset_length)
         memcpy(copy, msg->dataset, msg->dataset_length);
     f->identifier = copy;
@@ -423,72 +495,76 @@ void find_scp_request(session *s, const mwl_dimse_msg *msg)
     f->message_id = c->message_id;
     f->priority = c->priority;
     f->ts = ts;
-    f->batch = srv->cfg.find_batch;
+    f->batch = cfg->find_batch;
+    f->step_ms = cfg->find_step_ms ? cfg->find_step_ms : 1;
     snprintf(f->sop_class, sizeof f->sop_class, "%s", c->affected_sop_class_uid);
-    snprintf(f->calling, sizeof f->calling, "%s", s->calling);
-    snprintf(f->called, sizeof f->called, "%s", s->called);
-    snprintf(f->peer, sizeof f->peer, "%s", s->peer);
+    snprintf(f->calling, sizeof f->calling, "%s", session_calling(s));
+    snprintf(f->called, sizeof f->called, "%s", session_called(s));
+    snprintf(f->peer, sizeof f->peer, "%s", session_peer(s));
     f->started_ms = mwl_now_ms();
     f->matches = 0;
+    f->steps = 0;
+    f->worker_ms = 0;
     f->active = true;
     f->abandoned = false;
     f->waiting_drain = false;
     f->begun = f->ended = false;
     f->state = NULL;
     memset(&f->final, 0, sizeof f->final);
-    atomic_store(&f->cancel.flag, false);
-    s->finds++;
-    submit(s, FIND_STEP_BEGIN);
+    atomic_store(&f->control.cancelled, false);
+    submit(f, FIND_STEP_BEGIN);
 }
 
-void find_scp_cancel(session *s, const mwl_dimse_msg *msg)
+static void find_cancel(void *state, session *s, const mwl_dimse_msg *msg)
 {
-    find_op *f = &s->find;
+    find_op *f = state;
     uint16_t id = msg->command.message_id_being_responded_to;
     /* PS3.7 §9.3.2.4 / dimse.md §4.5: a cancel for an operation that is
      * not outstanding (e.g. it arrived after the final response) is
      * ignored; it has no response of its own. */
-    if (!f->active || f->abandoned || id != f->message_id || atomic_load(&f->cancel.flag)) {
-        mwl_log(MWL_LOG_DEBUG, "assoc %s: C-CANCEL for message %u ignored", s->peer, (unsigned)id);
+    if (!f->active || f->abandoned || id != f->message_id || atomic_load(&f->control.cancelled)) {
+        mwl_log(MWL_LOG_DEBUG, "assoc %s: C-CANCEL for message %u ignored", session_peer(s), (unsigned)id);
         return;
     }
-    atomic_store(&f->cancel.flag, true);
-    if (f->job_outstanding)
-        return; /* find_task_done sees the flag */
+    atomic_store(&f->control.cancelled, true);
+    if (f->op.outstanding)
+        return; /* find_step_done sees the flag */
     f->waiting_drain = false;
     if (f->begun && !f->ended) {
-        submit(s, FIND_STEP_NEXT); /* a cancelled step only ends the provider */
+        submit(f, FIND_STEP_NEXT); /* a cancelled step only ends the provider */
         return;
     }
     mwl_find_status st;
     status_set(&st, MWL_DIMSE_STATUS_CANCEL, NULL);
-    final_now(s, &st);
+    final_now(f, &st);
 }
 
-void find_scp_abandon(session *s)
+static void find_abandon(void *state, session *s)
 {
-    find_op *f = &s->find;
+    (void)s;
+    find_op *f = state;
     if (!f->active || f->abandoned)
         return;
     f->abandoned = true;
     f->waiting_drain = false;
-    atomic_store(&f->cancel.flag, true);
-    if (f->job_outstanding)
+    atomic_store(&f->control.cancelled, true);
+    if (f->op.outstanding)
         return;
     if (f->begun && !f->ended) {
-        submit(s, FIND_STEP_END);
+        submit(f, FIND_STEP_END);
         return;
     }
-    finish(s, MWL_DIMSE_STATUS_CANCEL, "abandoned with the association");
+    finish(f, MWL_DIMSE_STATUS_CANCEL, "abandoned with the association");
 }
 
-void find_scp_continue(session *s)
+static void find_drained(void *state, session *s)
 {
-    find_op *f = &s->find;
+    (void)s;
+    find_op *f = state;
     if (!f->waiting_drain)
         return;
     f->waiting_drain = false;
-    submit(s, FIND_STEP_NEXT);
+    submit(f, FIND_STEP_NEXT);
 }
 
 static uint32_t record_length(const uint8_t *p)
@@ -497,10 +573,8 @@ static uint32_t record_length(const uint8_t *p)
 }
 
 /* Queues the step's Pending responses; false if the session failed. */
-static bool queue_pending(session *s)
+static bool queue_pending(find_op *f)
 {
-    find_op *f = &s->find;
-    mwl_server *srv = s->srv;
     const uint8_t *p = f->out.data, *end = f->out.data + f->out.len;
     while (p && p + 8 <= end) {
         uint32_t clen = record_length(p);
@@ -508,53 +582,81 @@ static bool queue_pending(session *s)
         uint32_t dlen = record_length(cmd + clen);
         const uint8_t *ds = cmd + clen + 4;
         p = ds + dlen;
-        if (session_send_message(s, f->context_id, cmd, clen, ds, dlen) != MWL_OK)
+        if (session_send(f->owner, f->context_id, cmd, clen, ds, dlen) != MWL_OK)
             return false;
         f->matches++;
-        server_stat_add(&srv->stats.find_matches, 1);
+        session_stat_add(f->owner, SESSION_STAT_FIND_MATCHES, 1);
     }
     return true;
 }
 
-static void find_task_done(mwl_loop *loop, mwl_loop_task *task)
+static void find_step_done(server_op *op)
 {
-    (void)loop;
-    find_op *f = FIND_OF_TASK(task);
+    find_op *f = op->user;
     session *s = f->owner;
-    f->job_outstanding = false;
-    if (s->zombie || f->abandoned) {
+    if (f->abandoned || session_closing(s)) {
+        if (!f->abandoned) {
+            f->abandoned = true;
+            atomic_store(&f->control.cancelled, true);
+        }
         if (f->begun && !f->ended)
-            submit(s, FIND_STEP_END);
+            submit(f, FIND_STEP_END);
         else
-            finish(s, MWL_DIMSE_STATUS_CANCEL, "abandoned with the association");
+            finish(f, MWL_DIMSE_STATUS_CANCEL, "abandoned with the association");
         session_service(s);
         return;
     }
-    if (atomic_load(&f->cancel.flag)) {
+    if (atomic_load(&f->control.cancelled)) {
         /* After a C-CANCEL nothing but the final FE00 goes out, even if the
          * step had found more (dimse.md §4.5 step 4). */
         if (f->begun && !f->ended) {
-            submit(s, FIND_STEP_NEXT);
+            submit(f, FIND_STEP_NEXT);
         } else {
             mwl_find_status st;
             status_set(&st, MWL_DIMSE_STATUS_CANCEL, NULL);
-            final_now(s, &st);
+            final_now(f, &st);
         }
         session_service(s);
         return;
     }
-    if (!queue_pending(s)) {
+    if (!queue_pending(f)) {
         if (f->active && !f->abandoned)
-            find_scp_abandon(s); /* responses can no longer be sent */
+            find_abandon(f, s); /* responses can no longer be sent */
     } else {
         if (f->step_final) {
             mwl_find_status st = f->final;
-            final_now(s, &st);
-        } else if (session_pending_output(s) < SERVER_OUT_LOW) {
-            submit(s, FIND_STEP_NEXT);
+            final_now(f, &st);
+        } else if (session_pending_output(s) < SESSION_OUT_LOW) {
+            submit(f, FIND_STEP_NEXT);
         } else {
             f->waiting_drain = true;
         }
     }
     session_service(s);
 }
+
+static const uint16_t find_commands[] = {MWL_DIMSE_C_FIND_RQ, 0};
+
+static int find_check(const void *config, mwl_diag *diag)
+{
+    const mwl_find_provider *p = config;
+    if (!p || !p->begin || !p->next || !p->end) {
+        mwl_diag_set(diag, 0, 0, "find provider: begin, next and end are required");
+        return MWL_E_INVALID;
+    }
+    return MWL_OK;
+}
+
+const mwl_scp_class mwl_scp_find = {
+    .name = "find",
+    .commands = find_commands,
+    .state_size = sizeof(find_op),
+    .check = find_check,
+    .init = find_init,
+    .clear = find_clear,
+    .request = find_request,
+    .cancel = find_cancel,
+    .abandon = find_abandon,
+    .busy = find_busy,
+    .drained = find_drained,
+};

@@ -1,6 +1,17 @@
-/* The server: listener, loop, worker pool, association limits, graceful
- * shutdown. Sessions (session.c) do the per-association work; this file
- * decides who gets a session and when the whole thing stops.
+/* The server: listeners, loop, worker pool, the service table, connection
+ * and association limits, graceful shutdown. Sessions (session.c) do the
+ * per-association work; this file decides who gets a session and when the
+ * whole thing stops.
+ *
+ * Limits on who gets in (docs/security.md-style threat: connections that
+ * never send an A-ASSOCIATE-RQ must not lock modalities out):
+ *   - max-peer-connections: connections from one address at once; more are
+ *     closed as they are accepted;
+ *   - max-pending: sessions without an association (waiting for the RQ,
+ *     or rejected and closing); a new connection over it closes the oldest
+ *     such session, which has had the most time to ask;
+ *   - associate-timeout: a connection has this long for its whole RQ;
+ *   - max-associations: decided when the RQ arrives, answered (2,3,2).
  *
  * Shutdown phases (server_phase):
  *   RUNNING   accepting.
@@ -66,18 +77,53 @@ static void stop_loop(mwl_server *srv)
     mwl_loop_stop(srv->loop);
 }
 
-static void close_listener(mwl_server *srv)
+static void close_listener(server_listener *l)
 {
-    if (srv->listen_io) {
-        mwl_loop_remove(srv->loop, srv->listen_io);
-        srv->listen_io = NULL;
+    mwl_server *srv = l->srv;
+    if (l->io) {
+        mwl_loop_remove(srv->loop, l->io);
+        l->io = NULL;
     }
-    if (srv->accept_timer) {
-        (void)mwl_loop_timer_cancel(srv->loop, srv->accept_timer);
-        srv->accept_timer = 0;
+    if (l->accept_timer) {
+        (void)mwl_loop_timer_cancel(srv->loop, l->accept_timer);
+        l->accept_timer = 0;
     }
-    mwl_listener_close(srv->listener);
-    srv->listener = NULL;
+    mwl_listener_close(l->listener);
+    l->listener = NULL;
+}
+
+static void close_listeners(mwl_server *srv)
+{
+    for (size_t i = 0; i < srv->listener_count; i++)
+        close_listener(&srv->listeners[i]);
+}
+
+/* Connections of protocol listeners still open. */
+static size_t protocol_active(const mwl_server *srv)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < srv->listener_count; i++) {
+        const server_listener *l = &srv->listeners[i];
+        if (l->spec.accept && l->spec.active)
+            n += l->spec.active(l->spec.user);
+    }
+    return n;
+}
+
+static void protocol_stop(mwl_server *srv, bool now)
+{
+    for (size_t i = 0; i < srv->listener_count; i++) {
+        server_listener *l = &srv->listeners[i];
+        if (l->spec.accept && l->spec.stop && (!now || !l->stopped)) {
+            l->stopped = now;
+            l->spec.stop(l->spec.user, now);
+        }
+    }
+}
+
+static bool everything_closed(const mwl_server *srv)
+{
+    return !srv->sessions && protocol_active(srv) == 0;
 }
 
 /* Closes every connection now; sessions with a provider state wait as
@@ -86,11 +132,24 @@ static void close_all(mwl_server *srv, const char *why)
 {
     for (session *s = srv->sessions, *next; s; s = next) {
         next = s->next;
-        if (s->zombie)
-            continue;
-        session_set_outcome(s, "%s", why);
-        s->done = true;
-        session_service(s);
+        session_close(s, why); /* may free s; `next` was read first */
+    }
+    protocol_stop(srv, true);
+}
+
+static void check_shutdown_done(mwl_server *srv);
+
+/* While draining, protocol listeners' connections close on their own: look
+ * every 50 ms whether everything has. */
+static void on_drain_poll(mwl_loop *loop, uint64_t id, void *user)
+{
+    (void)id;
+    mwl_server *srv = user;
+    check_shutdown_done(srv);
+    if (srv->phase != PHASE_DONE && protocol_active(srv) > 0) {
+        uint64_t next;
+        if (mwl_loop_timer_add(loop, mwl_deadline_in(50), on_drain_poll, srv, &next) != MWL_OK)
+            mwl_log(MWL_LOG_WARN, "shutdown: no timer left to watch other connections");
     }
 }
 
@@ -128,7 +187,8 @@ static void on_grace_timer(mwl_loop *loop, uint64_t id, void *user)
                            &srv->hard_timer) != MWL_OK)
         srv->hard_timer = 0;
     session_abort_all(srv, "server shutting down");
-    if (!srv->sessions && srv->phase != PHASE_DONE)
+    protocol_stop(srv, true);
+    if (everything_closed(srv) && srv->phase != PHASE_DONE)
         stop_loop(srv);
 }
 
@@ -137,16 +197,21 @@ static void begin_shutdown(mwl_server *srv, const char *why)
     if (srv->phase != PHASE_RUNNING)
         return;
     srv->phase = PHASE_DRAINING;
-    close_listener(srv);
+    close_listeners(srv);
+    protocol_stop(srv, false);
     size_t left = 0;
     for (session *s = srv->sessions; s; s = s->next)
         left++;
-    mwl_log(MWL_LOG_INFO, "shutdown (%s): not accepting; %zu associations active, grace %u ms", why, left,
-            (unsigned)srv->cfg.shutdown_grace_ms);
-    if (!srv->sessions) {
+    mwl_log(MWL_LOG_INFO,
+            "shutdown (%s): not accepting; %zu associations and %zu other connections active, "
+            "grace %u ms",
+            why, left, protocol_active(srv), (unsigned)srv->cfg.shutdown_grace_ms);
+    if (everything_closed(srv)) {
         stop_loop(srv);
         return;
     }
+    if (protocol_active(srv) > 0)
+        on_drain_poll(srv->loop, 0, srv);
     if (mwl_loop_timer_add(srv->loop, mwl_deadline_in(srv->cfg.shutdown_grace_ms), on_grace_timer, srv,
                            &srv->grace_timer) != MWL_OK) {
         srv->grace_timer = 0;
@@ -184,14 +249,70 @@ void mwl_server_shutdown(mwl_server *srv)
         mwl_loop_post(srv->loop, &srv->shutdown_task);
 }
 
-void server_session_freed(mwl_server *srv, bool reject_slot)
+static void pend_unlink(mwl_server *srv, session *s)
 {
-    if (reject_slot)
-        srv->reject_count--;
+    if (!s->pend_listed)
+        return;
+    if (s->pend_prev)
+        s->pend_prev->pend_next = s->pend_next;
     else
-        srv->normal_count--;
+        srv->pend_head = s->pend_next;
+    if (s->pend_next)
+        s->pend_next->pend_prev = s->pend_prev;
+    else
+        srv->pend_tail = s->pend_prev;
+    s->pend_prev = s->pend_next = NULL;
+    s->pend_listed = false;
+    srv->pending_count--;
+}
+
+void server_session_link(mwl_server *srv, session *s)
+{
+    s->next = srv->sessions;
+    if (srv->sessions)
+        srv->sessions->prev = s;
+    srv->sessions = s;
+    s->pend_prev = srv->pend_tail;
+    s->pend_next = NULL;
+    if (srv->pend_tail)
+        srv->pend_tail->pend_next = s;
+    else
+        srv->pend_head = s;
+    srv->pend_tail = s;
+    s->pend_listed = true;
+    srv->pending_count++;
+    atomic_fetch_add(&srv->stats.active, 1);
+}
+
+void server_session_associated(mwl_server *srv, session *s)
+{
+    pend_unlink(srv, s);
+    s->associated = true;
+    srv->associated_count++;
+}
+
+void server_session_freed(mwl_server *srv, session *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        srv->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    pend_unlink(srv, s);
+    if (s->associated)
+        srv->associated_count--;
     atomic_fetch_sub(&srv->stats.active, 1);
-    if (srv->phase != PHASE_RUNNING && srv->phase != PHASE_DONE && !srv->sessions)
+    if (srv->phase != PHASE_RUNNING && srv->phase != PHASE_DONE && everything_closed(srv))
+        stop_loop(srv);
+}
+
+/* A protocol listener's connection count dropped: the shutdown may be
+ * complete. Called by the server when a protocol listener reports it (its
+ * active() is polled on the shutdown timers too). */
+static void check_shutdown_done(mwl_server *srv)
+{
+    if (srv->phase != PHASE_RUNNING && srv->phase != PHASE_DONE && everything_closed(srv))
         stop_loop(srv);
 }
 
@@ -203,10 +324,83 @@ static void on_accept_resume(mwl_loop *loop, uint64_t id, void *user)
 {
     (void)loop;
     (void)id;
-    mwl_server *srv = user;
-    srv->accept_timer = 0;
-    if (srv->listen_io)
-        mwl_loop_set_interest(srv->loop, srv->listen_io, MWL_NET_READ);
+    server_listener *l = user;
+    l->accept_timer = 0;
+    if (l->io)
+        mwl_loop_set_interest(l->srv->loop, l->io, MWL_NET_READ);
+}
+
+/* Connections from `addr` that count against max-peer-connections: those
+ * whose association has ended (Sta13: our last PDU sent, lingering until
+ * the peer closes) are on their way out and do not. */
+static size_t connections_from(const mwl_server *srv, const char *addr)
+{
+    size_t n = 0;
+    for (const session *s = srv->sessions; s; s = s->next)
+        if (!s->zombie && s->ul && mwl_ul_get_state(s->ul) != MWL_UL_STA13 && strcmp(s->peer_addr, addr) == 0)
+            n++;
+    return n;
+}
+
+/* The oldest session without an association (from `addr`, or from anyone
+ * when NULL) that can be closed now. */
+static session *oldest_pending(const mwl_server *srv, const char *addr)
+{
+    for (session *s = srv->pend_head; s; s = s->pend_next)
+        if (!s->zombie && (!addr || strcmp(s->peer_addr, addr) == 0))
+            return s;
+    return NULL;
+}
+
+static void evict(mwl_server *srv, session *old, const char *limit)
+{
+    server_stat_add(&srv->stats.evicted, 1);
+    mwl_log(MWL_LOG_WARN, "conn %s: closed after %llu ms without an association, to make room (%s)",
+            old->peer, (unsigned long long)(mwl_now_ms() - old->started_ms), limit);
+    char why[96];
+    snprintf(why, sizeof why, "closed without an association to make room (%s)", limit);
+    session_close(old, why);
+}
+
+/* A DICOM connection from `l` (NULL: adopted). Takes `conn`. A connection
+ * that has not sent its A-ASSOCIATE-RQ yet never keeps a new one out: over
+ * a limit, the oldest such connection (of that peer, or of anyone) makes
+ * room, so idle connections cannot lock modalities out; only when a peer's
+ * connections all have associations is its new one closed. */
+static int admit(mwl_server *srv, const server_listener *l, mwl_conn *conn)
+{
+    server_stat_add(&srv->stats.connections, 1);
+    if (srv->phase != PHASE_RUNNING) {
+        mwl_conn_close(conn);
+        return MWL_E_CLOSED;
+    }
+    char addr[MWL_NET_ADDRSTRLEN];
+    session_peer_address(mwl_conn_peer(conn), addr, sizeof addr);
+    size_t from_peer = connections_from(srv, addr);
+    if (from_peer >= srv->cfg.max_peer_connections) {
+        session *old = oldest_pending(srv, addr);
+        if (!old) {
+            server_stat_add(&srv->stats.dropped, 1);
+            mwl_log(MWL_LOG_WARN, "conn %s: dropped: %zu associations from %s already (max-peer-connections)",
+                    mwl_conn_peer(conn), from_peer, addr);
+            mwl_conn_close(conn);
+            return MWL_E_LIMIT;
+        }
+        evict(srv, old, "max-peer-connections");
+    }
+    if (srv->pending_count >= srv->cfg.max_pending) {
+        session *old = oldest_pending(srv, NULL);
+        if (old)
+            evict(srv, old, "max-pending");
+        if (srv->pending_count >= srv->cfg.max_pending) {
+            server_stat_add(&srv->stats.dropped, 1);
+            mwl_log(MWL_LOG_WARN, "conn %s: dropped: %u connections pending (max-pending)",
+                    mwl_conn_peer(conn), (unsigned)srv->cfg.max_pending);
+            mwl_conn_close(conn);
+            return MWL_E_LIMIT;
+        }
+    }
+    return session_create(srv, l, conn);
 }
 
 static void on_accept(mwl_loop *loop, mwl_loop_io *io, unsigned events, void *user)
@@ -214,30 +408,53 @@ static void on_accept(mwl_loop *loop, mwl_loop_io *io, unsigned events, void *us
     (void)loop;
     (void)io;
     (void)events;
-    mwl_server *srv = user;
-    for (int i = 0; i < SERVER_ACCEPT_PER_TURN && srv->listener; i++) {
+    server_listener *l = user;
+    mwl_server *srv = l->srv;
+    for (int i = 0; i < SERVER_ACCEPT_PER_TURN && l->listener; i++) {
         mwl_conn *conn = NULL;
         mwl_diag diag;
         mwl_diag_clear(&diag);
-        int rc = mwl_listener_accept(srv->listener, &conn, &diag);
+        int rc = mwl_listener_accept(l->listener, &conn, &diag);
         if (rc == MWL_AGAIN)
             return;
         if (rc == MWL_E_LIMIT) {
             /* Out of fds: the connection stays queued and the listener
              * readable, so polling it now would spin. Pause, retry later. */
-            mwl_log(MWL_LOG_WARN, "accept: out of file descriptors; pausing %d ms", SERVER_ACCEPT_BACKOFF_MS);
-            mwl_loop_set_interest(srv->loop, srv->listen_io, 0);
-            if (mwl_loop_timer_add(srv->loop, mwl_deadline_in(SERVER_ACCEPT_BACKOFF_MS), on_accept_resume,
-                                   srv, &srv->accept_timer) != MWL_OK)
-                on_accept_resume(srv->loop, 0, srv);
+            mwl_log(MWL_LOG_WARN, "accept on %s: out of file descriptors; pausing %d ms", l->name,
+                    SERVER_ACCEPT_BACKOFF_MS);
+            mwl_loop_set_interest(srv->loop, l->io, 0);
+            if (mwl_loop_timer_add(srv->loop, mwl_deadline_in(SERVER_ACCEPT_BACKOFF_MS), on_accept_resume, l,
+                                   &l->accept_timer) != MWL_OK)
+                on_accept_resume(srv->loop, 0, l);
             return;
         }
         if (rc != MWL_OK) {
-            mwl_log(MWL_LOG_WARN, "accept: %s: %s", mwl_status_str(rc), diag.msg);
+            mwl_log(MWL_LOG_WARN, "accept on %s: %s: %s", l->name, mwl_status_str(rc), diag.msg);
             return;
         }
-        /* adopt logs and closes what it cannot take */
-        if (mwl_server_adopt(srv, conn) == MWL_E_NOMEM)
+        if (l->spec.wrap) {
+            mwl_conn *wrapped = NULL;
+            char peer[MWL_NET_ADDRSTRLEN];
+            snprintf(peer, sizeof peer, "%s", mwl_conn_peer(conn));
+            mwl_diag_clear(&diag);
+            rc = l->spec.wrap(l->spec.user, conn, &wrapped, &diag); /* takes conn */
+            if (rc != MWL_OK || !wrapped) {
+                mwl_log(MWL_LOG_WARN, "conn %s on %s: refused by the transport: %s", peer, l->name,
+                        diag.msg[0] ? diag.msg : mwl_status_str(rc));
+                continue;
+            }
+            conn = wrapped;
+        }
+        if (l->spec.accept) {
+            if (srv->phase != PHASE_RUNNING) {
+                mwl_conn_close(conn);
+                continue;
+            }
+            (void)l->spec.accept(l->spec.user, srv, conn); /* takes conn, logs what it refuses */
+            continue;
+        }
+        /* admit logs and closes what it cannot take */
+        if (admit(srv, l, conn) == MWL_E_NOMEM)
             mwl_log(MWL_LOG_ERROR, "accept: out of memory for a session");
     }
 }
@@ -248,54 +465,51 @@ int mwl_server_adopt(mwl_server *srv, mwl_conn *conn)
         mwl_conn_close(conn);
         return MWL_E_INVALID;
     }
-    server_stat_add(&srv->stats.connections, 1);
-    if (srv->phase != PHASE_RUNNING) {
-        mwl_conn_close(conn);
-        return MWL_E_CLOSED;
-    }
-    bool reject = false;
-    if (srv->normal_count >= srv->cfg.max_associations) {
-        if (srv->reject_count >= SERVER_REJECT_SLOTS) {
-            server_stat_add(&srv->stats.dropped, 1);
-            mwl_log(MWL_LOG_WARN, "conn %s: dropped: %u associations and %d rejections in progress",
-                    mwl_conn_peer(conn), (unsigned)srv->cfg.max_associations, SERVER_REJECT_SLOTS);
-            mwl_conn_close(conn);
-            return MWL_E_LIMIT;
-        }
-        reject = true;
-    }
-    return session_create(srv, conn, reject);
+    return admit(srv, srv->listener_count ? &srv->listeners[0] : NULL, conn);
 }
 
 /* ---- lifetime --------------------------------------------------------------- */
 
-static int check_config(const mwl_server_config *cfg, mwl_diag *diag)
+static bool has_sop_class(const mwl_server *srv, const char *uid)
 {
-    /* The parser enforces these; a config built by hand may not. */
-    const char *bad = NULL;
-    if (cfg->port > 65535)
-        bad = "port";
-    else if (cfg->max_associations < 1 || cfg->max_associations > 1000)
-        bad = "max-associations";
-    else if (cfg->max_pdu < 4096 || cfg->max_pdu > 16777216)
-        bad = "max-pdu";
-    else if (cfg->acse_timeout_ms == 0)
-        bad = "acse-timeout";
-    else if (cfg->idle_timeout_ms == 0)
-        bad = "idle-timeout";
-    else if (cfg->write_timeout_ms == 0)
-        bad = "write-timeout";
-    else if (cfg->workers < 1 || cfg->workers > 64)
-        bad = "workers";
-    else if (cfg->find_batch < 1 || cfg->find_batch > 1024)
-        bad = "find-batch";
-    else if (!cfg->ae_title[0] || strlen(cfg->ae_title) > MWL_AE_TITLE_MAX)
-        bad = "aet";
-    else if (cfg->calling_aet_allow_count > MWL_SERVER_ALLOW_MAX)
-        bad = "calling-aet-allow";
-    if (bad) {
-        mwl_diag_set(diag, 0, 0, "%s: invalid value", bad);
+    for (size_t i = 0; i < srv->service_count; i++)
+        if (strcmp(srv->services[i].sop_class, uid) == 0)
+            return true;
+    return false;
+}
+
+/* Copies the service table (Verification first when the setup lacks it)
+ * and checks each entry. */
+static int build_services(mwl_server *srv, const mwl_server_setup *setup, mwl_diag *diag)
+{
+    size_t n = setup ? setup->service_count : 0;
+    bool has_echo = false;
+    for (size_t i = 0; i < n; i++)
+        if (setup->services[i].sop_class && strcmp(setup->services[i].sop_class, MWL_UID_Verification) == 0)
+            has_echo = true;
+    if (n + (has_echo ? 0 : 1) > MWL_SERVER_SERVICES_MAX) {
+        mwl_diag_set(diag, 0, 0, "at most %d services", MWL_SERVER_SERVICES_MAX);
         return MWL_E_INVALID;
+    }
+    if (!has_echo)
+        srv->services[srv->service_count++] =
+            (mwl_service){&mwl_scp_verification, MWL_UID_Verification, NULL};
+    for (size_t i = 0; i < n; i++) {
+        const mwl_service *svc = &setup->services[i];
+        if (!svc->cls || !svc->sop_class || !svc->sop_class[0] || !svc->cls->request) {
+            mwl_diag_set(diag, 0, 0, "service %zu: a class and a SOP class are required", i);
+            return MWL_E_INVALID;
+        }
+        if (has_sop_class(srv, svc->sop_class)) {
+            mwl_diag_set(diag, 0, 0, "service %zu: SOP class %s is offered twice", i, svc->sop_class);
+            return MWL_E_INVALID;
+        }
+        if (svc->cls->check) {
+            int rc = svc->cls->check(svc->config, diag);
+            if (rc != MWL_OK)
+                return rc;
+        }
+        srv->services[srv->service_count++] = *svc;
     }
     return MWL_OK;
 }
@@ -303,24 +517,27 @@ static int check_config(const mwl_server_config *cfg, mwl_diag *diag)
 static void build_policy(mwl_server *srv)
 {
     mwl_server_config *cfg = &srv->cfg;
-    for (size_t i = 0; i < 2; i++) {
+    /* One negotiation entry per service: the presentation contexts we
+     * accept are exactly the table's SOP classes. */
+    for (size_t i = 0; i < srv->service_count; i++) {
         mwl_policy_syntax *syn = &srv->syntaxes[i];
-        syn->abstract_syntax = i == 0 ? MWL_UID_Verification : MWL_UID_ModalityWorklistInformationModelFind;
+        syn->abstract_syntax = srv->services[i].sop_class;
         syn->transfer_syntaxes = transfer_syntaxes;
         syn->transfer_syntax_count = sizeof transfer_syntaxes / sizeof transfer_syntaxes[0];
         syn->accept_scu_role = true;  /* the peer is the SCU: we are the SCP */
         syn->accept_scp_role = false; /* we never act as SCU for these */
     }
-    for (size_t i = 0; i < cfg->calling_aet_allow_count; i++)
-        srv->allow[i] = cfg->calling_aet_allow[i];
+    for (size_t i = 0; i < cfg->calling_aet_allow.count; i++)
+        srv->allow[i] = cfg->calling_aet_allow.aet[i];
     mwl_policy_init(&srv->policy);
     srv->policy.ae_title = cfg->ae_title;
     srv->policy.strict_called_ae = cfg->strict_called_aet;
     srv->policy.calling_ae_allow = srv->allow;
-    srv->policy.calling_ae_allow_count = cfg->calling_aet_allow_count;
+    srv->policy.calling_ae_allow_count = cfg->calling_aet_allow.count;
     srv->policy.syntaxes = srv->syntaxes;
-    srv->policy.syntax_count = srv->has_provider ? 2 : 1;
+    srv->policy.syntax_count = srv->service_count;
     srv->policy.max_pdu_length = cfg->max_pdu;
+    srv->policy.min_peer_max_length = SERVER_MIN_PEER_PDU;
     srv->policy.implementation_class_uid = MWL_IMPLEMENTATION_CLASS_UID;
     srv->policy.implementation_version_name = MWL_IMPLEMENTATION_VERSION_NAME;
 
@@ -331,8 +548,45 @@ static void build_policy(mwl_server *srv)
     srv->ul_cfg.idle_timeout_ms = cfg->idle_timeout_ms;
 }
 
-int mwl_server_new(const mwl_server_config *cfg, const mwl_find_provider *provider, const mwl_mem *mem,
-                   mwl_server **out, mwl_diag *diag)
+static int open_listener(mwl_server *srv, const mwl_listener_spec *spec, mwl_diag *diag)
+{
+    if (srv->listener_count == MWL_SERVER_LISTENERS_MAX) {
+        mwl_diag_set(diag, 0, 0, "at most %d listeners", MWL_SERVER_LISTENERS_MAX);
+        return MWL_E_INVALID;
+    }
+    server_listener *l = &srv->listeners[srv->listener_count];
+    memset(l, 0, sizeof *l);
+    l->srv = srv;
+    l->index = srv->listener_count;
+    l->spec = *spec;
+    snprintf(l->name, sizeof l->name, "%s", spec->name && spec->name[0] ? spec->name : "dicom");
+    snprintf(l->bind, sizeof l->bind, "%s", spec->bind ? spec->bind : "");
+    l->spec.name = l->name;
+    l->spec.bind = l->bind;
+    mwl_listen_opts opts;
+    mwl_listen_opts_init(&opts);
+    opts.host = l->bind;
+    opts.port = spec->port;
+    opts.nonblocking = true;
+    int rc = mwl_listener_open(&opts, srv->mem, &l->listener, diag);
+    if (rc == MWL_OK)
+        rc = mwl_loop_add(srv->loop, mwl_listener_fd(l->listener), MWL_NET_READ, on_accept, l, &l->io);
+    if (rc != MWL_OK) {
+        if (diag && diag->msg[0]) {
+            char msg[sizeof diag->msg];
+            memcpy(msg, diag->msg, sizeof msg);
+            mwl_diag_set(diag, 0, 0, "%s listener: %s", l->name, msg);
+        }
+        mwl_listener_close(l->listener);
+        l->listener = NULL;
+        return rc;
+    }
+    srv->listener_count++;
+    return MWL_OK;
+}
+
+int mwl_server_new(const mwl_server_config *cfg, const mwl_server_setup *setup, mwl_server **out,
+                   mwl_diag *diag)
 {
     mwl_diag_clear(diag);
     if (!out)
@@ -340,55 +594,73 @@ int mwl_server_new(const mwl_server_config *cfg, const mwl_find_provider *provid
     *out = NULL;
     if (!cfg)
         return MWL_E_INVALID;
-    int rc = check_config(cfg, diag);
+    int rc = mwl_server_config_check(cfg, diag);
     if (rc != MWL_OK)
         return rc;
-    if (provider && (!provider->begin || !provider->next || !provider->end)) {
-        mwl_diag_set(diag, 0, 0, "find provider: begin, next and end are required");
+    if (setup && setup->listener_count + 1 > MWL_SERVER_LISTENERS_MAX) {
+        mwl_diag_set(diag, 0, 0, "at most %d listeners", MWL_SERVER_LISTENERS_MAX);
         return MWL_E_INVALID;
     }
-    if (!mem)
-        mem = mwl_mem_default();
+    const mwl_mem *mem = setup && setup->mem ? setup->mem : mwl_mem_default();
     mwl_server *srv = mwl_mem_calloc(mem, 1, sizeof *srv);
     if (!srv)
         return MWL_E_NOMEM;
     srv->mem = mem;
     srv->cfg = *cfg;
-    if (provider) {
-        srv->provider = *provider;
-        srv->has_provider = true;
-    }
     mwl_wbuf_init(&srv->scratch, mem);
     atomic_init(&srv->shutdown_requested, false);
     srv->shutdown_task.fn = on_shutdown_task;
     srv->phase = PHASE_RUNNING;
-    build_policy(srv);
-
-    /* Everything is sized here, once (docs/architecture.md, promise 2). */
-    size_t sessions = (size_t)cfg->max_associations + SERVER_REJECT_SLOTS;
-    mwl_loop_config lc = {sessions + 1, sessions + 8, 0, 0};
-    rc = mwl_loop_new(&lc, mem, &srv->loop, diag);
-    if (rc == MWL_OK)
-        rc = mwl_pool_new(cfg->workers, sessions + 1, mem, &srv->pool, diag);
-    if (rc == MWL_OK) {
-        mwl_listen_opts opts;
-        mwl_listen_opts_init(&opts);
-        opts.host = cfg->bind;
-        opts.port = (uint16_t)cfg->port;
-        opts.nonblocking = true;
-        rc = mwl_listener_open(&opts, mem, &srv->listener, diag);
-    }
-    if (rc == MWL_OK)
-        rc = mwl_loop_add(srv->loop, mwl_listener_fd(srv->listener), MWL_NET_READ, on_accept, srv,
-                          &srv->listen_io);
+    rc = build_services(srv, setup, diag);
     if (rc != MWL_OK) {
         mwl_server_free(srv);
         return rc;
     }
-    mwl_log(MWL_LOG_INFO, "listening on %s as %s: max %u associations, max PDU %u, %u workers%s",
-            mwl_listener_addr(srv->listener), cfg->ae_title, (unsigned)cfg->max_associations,
-            (unsigned)cfg->max_pdu, (unsigned)cfg->workers,
-            srv->has_provider ? "" : ", no worklist provider");
+    build_policy(srv);
+
+    /* Everything is sized here, once (docs/architecture.md, promise 2):
+     * DICOM sessions (associated + pending), the other protocols'
+     * connections, and one pool job per session or connection. */
+    size_t sessions = (size_t)cfg->max_associations + cfg->max_pending;
+    size_t extra_fds = 0, extra_jobs = 0;
+    for (size_t i = 0; setup && i < setup->listener_count; i++) {
+        extra_fds += setup->listeners[i].max_connections;
+        extra_jobs += setup->listeners[i].max_jobs;
+    }
+    size_t listeners = 1 + (setup ? setup->listener_count : 0);
+    mwl_loop_config lc = {sessions + extra_fds + listeners, 2 * (sessions + extra_fds) + 8 + listeners, 0, 0};
+    rc = mwl_loop_new(&lc, mem, &srv->loop, diag);
+    if (rc == MWL_OK)
+        rc = mwl_pool_new(cfg->workers, sessions + extra_jobs + 1, mem, &srv->pool, diag);
+    if (rc == MWL_OK) {
+        /* Background work (long scans) may hold at most half the workers,
+         * so short queries always find one free. */
+        mwl_pool_set_background_limit(srv->pool, cfg->workers > 1 ? cfg->workers / 2 : 1);
+        mwl_listener_spec dicom = {"dicom", cfg->bind, (uint16_t)cfg->port, NULL, NULL, NULL, NULL, NULL,
+                                   0,       0};
+        rc = open_listener(srv, &dicom, diag);
+    }
+    for (size_t i = 0; rc == MWL_OK && setup && i < setup->listener_count; i++)
+        rc = open_listener(srv, &setup->listeners[i], diag);
+    if (rc != MWL_OK) {
+        mwl_server_free(srv);
+        return rc;
+    }
+    char services[160] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < srv->service_count && used < sizeof services; i++) {
+        int n = snprintf(services + used, sizeof services - used, "%s%s", i ? ", " : "",
+                         srv->services[i].cls->name);
+        used += n > 0 ? (size_t)n : 0;
+    }
+    for (size_t i = 0; i < srv->listener_count; i++)
+        mwl_log(MWL_LOG_INFO, "listening on %s (%s)%s", mwl_listener_addr(srv->listeners[i].listener),
+                srv->listeners[i].name, i ? "" : "");
+    mwl_log(MWL_LOG_INFO,
+            "AE title %s: services %s; max %u associations, %u pending, %u per peer; max PDU %u; "
+            "%u workers",
+            cfg->ae_title, services, (unsigned)cfg->max_associations, (unsigned)cfg->max_pending,
+            (unsigned)cfg->max_peer_connections, (unsigned)cfg->max_pdu, (unsigned)cfg->workers);
     *out = srv;
     return MWL_OK;
 }
@@ -400,29 +672,50 @@ void mwl_server_free(mwl_server *srv)
     if (srv->loop) {
         close_all(srv, "server freed");
         /* Jobs still queued run now and post their results; END steps
-         * submitted after this run inline (submit() without a pool). */
+         * submitted after this run inline (server_op_submit without a pool). */
         mwl_pool_free(srv->pool);
         srv->pool = NULL;
         for (int i = 0; i < 10000 && srv->sessions; i++)
             if (mwl_loop_run_once(srv->loop, 10) != MWL_OK)
                 break;
         if (srv->sessions)
-            mwl_log(MWL_LOG_ERROR, "server freed with sessions whose provider steps never returned");
+            mwl_log(MWL_LOG_ERROR, "server freed with sessions whose worker steps never returned");
+    } else {
+        mwl_pool_free(srv->pool);
     }
-    close_listener(srv);
+    close_listeners(srv);
     mwl_loop_free(srv->loop);
     mwl_wbuf_clear(&srv->scratch);
     mwl_mem_free(srv->mem, srv);
 }
 
+uint16_t mwl_server_listener_port(const mwl_server *srv, size_t index)
+{
+    if (!srv || index >= srv->listener_count || !srv->listeners[index].listener)
+        return 0;
+    return mwl_listener_port(srv->listeners[index].listener);
+}
+
 uint16_t mwl_server_port(const mwl_server *srv)
 {
-    return srv && srv->listener ? mwl_listener_port(srv->listener) : 0;
+    return mwl_server_listener_port(srv, 0);
 }
 
 const char *mwl_server_addr(const mwl_server *srv)
 {
-    return srv && srv->listener ? mwl_listener_addr(srv->listener) : "";
+    return srv && srv->listener_count && srv->listeners[0].listener
+               ? mwl_listener_addr(srv->listeners[0].listener)
+               : "";
+}
+
+mwl_loop *mwl_server_loop(mwl_server *srv)
+{
+    return srv ? srv->loop : NULL;
+}
+
+mwl_pool *mwl_server_pool(mwl_server *srv)
+{
+    return srv ? srv->pool : NULL;
 }
 
 int mwl_server_install_signals(mwl_server *srv)
@@ -447,6 +740,7 @@ int mwl_server_run(mwl_server *srv)
 bool mwl_server_run_once(mwl_server *srv, int max_wait_ms, int *rc)
 {
     int r = mwl_loop_run_once(srv->loop, max_wait_ms);
+    check_shutdown_done(srv);
     if (rc)
         *rc = r;
     return srv->phase != PHASE_DONE;
@@ -462,6 +756,8 @@ void mwl_server_get_stats(const mwl_server *srv, mwl_server_stats *out)
     out->rejected = atomic_load(&c->rejected);
     out->rejected_busy = atomic_load(&c->rejected_busy);
     out->dropped = atomic_load(&c->dropped);
+    out->evicted = atomic_load(&c->evicted);
+    out->find_steps = atomic_load(&c->find_steps);
     out->aborted = atomic_load(&c->aborted);
     out->echoes = atomic_load(&c->echoes);
     out->finds = atomic_load(&c->finds);

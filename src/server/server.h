@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "base/arena.h"
+#include "base/config.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/status.h"
@@ -25,44 +26,39 @@
 #include "ul/pdu.h"
 
 /* ======================================================================
- * Configuration (STYLE.md §12.11): every key is one row of a table (name,
- * type, default, bounds, field), and the same table serves the config file,
- * the command line and `mwl serve --help`.
+ * Configuration: the protocol and transport keys (base/config.h tables).
+ * What a service needs (the worklist's database and matching options) is
+ * in that service's own table (src/service/).
  * ====================================================================== */
 
 #define MWL_SERVER_PATH_MAX 1024
-/* Most calling AE titles in the allow-list. */
-#define MWL_SERVER_ALLOW_MAX 64
 
 typedef struct mwl_server_config {
-    uint32_t port;                       /* port: 0 = let the kernel pick */
-    char bind[MWL_NET_HOST_MAX];         /* bind: "" = all addresses */
-    char ae_title[MWL_AE_TITLE_MAX + 1]; /* aet: our AE title */
-    bool strict_called_aet;              /* strict-called-aet: (1,1,7) on a mismatch */
-    char calling_aet_allow[MWL_SERVER_ALLOW_MAX][MWL_AE_TITLE_MAX + 1]; /* calling-aet-allow */
-    size_t calling_aet_allow_count;                                     /* 0 = any calling AE title */
-    uint32_t max_associations;                                          /* max-associations */
-    uint32_t max_pdu;                    /* max-pdu: our Maximum Length (51H) */
-    uint32_t acse_timeout_ms;            /* acse-timeout: ARTIM (PS3.8 §9.1.5) */
-    uint32_t idle_timeout_ms;            /* idle-timeout: no whole PDU in this long -> A-ABORT */
-    uint32_t write_timeout_ms;           /* write-timeout: output pending, no progress -> close */
-    uint32_t shutdown_grace_ms;          /* shutdown-grace */
-    uint32_t workers;                    /* workers: pool threads */
-    uint32_t find_batch;                 /* find-batch: matches per worker step */
-    mwl_log_level log_level;             /* log-level */
-    char port_file[MWL_SERVER_PATH_MAX]; /* port-file: "" = none */
-    char db[MWL_SERVER_PATH_MAX];        /* db: worklist database for the provider */
-    /* The worklist provider's matching and response options. */
-    bool pn_case_sensitive;     /* pn-case-sensitive */
-    bool pn_accent_insensitive; /* pn-accent-insensitive */
-    bool filter_by_calling_aet; /* filter-by-calling-aet */
-    uint32_t max_matches;       /* max-matches: 0 = unlimited */
-    char response_charset[8];   /* response-charset: auto, item or utf8 */
-    bool per_called_aet;        /* per-called-aet: the called AE title selects the worklist */
+    uint32_t port;                         /* port: 0 = let the kernel pick */
+    char bind[MWL_NET_HOST_MAX];           /* bind: "" = all addresses */
+    char ae_title[MWL_AE_TITLE_MAX + 1];   /* aet: our AE title */
+    bool strict_called_aet;                /* strict-called-aet: (1,1,7) on a mismatch */
+    mwl_config_aet_list calling_aet_allow; /* calling-aet-allow: empty = any calling AE title */
+    uint32_t max_associations;             /* max-associations */
+    uint32_t max_pending;                  /* max-pending: connections not (yet) associated */
+    uint32_t max_peer_connections;         /* max-peer-connections: from one address at once */
+    uint32_t max_pdu;                      /* max-pdu: our Maximum Length (51H) */
+    uint32_t associate_timeout_ms;         /* associate-timeout: connect -> whole A-ASSOCIATE-RQ */
+    uint32_t acse_timeout_ms;              /* acse-timeout: ARTIM (PS3.8 §9.1.5) */
+    uint32_t idle_timeout_ms;              /* idle-timeout: no whole PDU in this long -> A-ABORT */
+    uint32_t write_timeout_ms;             /* write-timeout: output pending, no progress -> close */
+    uint32_t shutdown_grace_ms;            /* shutdown-grace */
+    uint32_t workers;                      /* workers: pool threads */
+    uint32_t find_batch;                   /* find-batch: matches per worker step */
+    uint32_t find_step_ms;                 /* find-step-time: a worker step's time budget */
+    mwl_log_level log_level;               /* log-level */
+    char port_file[MWL_SERVER_PATH_MAX];   /* port-file: "" = none */
 } mwl_server_config;
 
-/* Fills every field with its key's default (the table's default text, run
- * through the same parser as the file). Never fails. */
+/* The table of the keys above (the one `mwl serve --help` prints first). */
+const mwl_config_table *mwl_server_config_table(void);
+
+/* Fills every field with its key's default. Never fails. */
 void mwl_server_config_init(mwl_server_config *cfg);
 
 /* Sets one key from its text form, as a `key = value` line would. Returns
@@ -72,42 +68,49 @@ void mwl_server_config_init(mwl_server_config *cfg);
 MWL_MUST_CHECK int mwl_server_config_set(mwl_server_config *cfg, const char *key, const char *value,
                                          mwl_diag *diag);
 
-/* Parses a config file image of `len` bytes: `key = value` lines; blank
- * lines and lines whose first non-blank character is '#' are ignored;
- * leading and trailing blanks around key and value are dropped; a value in
- * double quotes keeps its inner blanks. Each key may appear once. Applies
- * every line on success; on any error *cfg is unchanged, MWL_E_INVALID is
- * returned and diag->msg starts with "line N:" (diag->offset is the byte
- * offset of that line). NUL bytes and lines over 4096 bytes are errors. */
+/* Parses a config file image holding server keys only (mwl_config_parse
+ * with this one table; see there for the format). */
 MWL_MUST_CHECK int mwl_server_config_parse(const char *text, size_t len, mwl_server_config *cfg,
                                            mwl_diag *diag);
 
-/* What kind of value a key takes. */
-typedef enum mwl_config_type {
-    MWL_CONFIG_UINT,     /* decimal integer in [min, max] */
-    MWL_CONFIG_SECONDS,  /* seconds with up to 3 decimals ("0.25"), stored in ms, [min, max] ms */
-    MWL_CONFIG_BOOL,     /* true/false, yes/no, on/off, 1/0 */
-    MWL_CONFIG_STRING,   /* free text up to the field's size (paths, bind address) */
-    MWL_CONFIG_AET,      /* an AE title: 1..16 characters of the default repertoire, no '\' */
-    MWL_CONFIG_AET_LIST, /* comma-separated AE titles, empty = none */
-    MWL_CONFIG_LOG_LEVEL /* error, warn, info, debug, trace */
-} mwl_config_type;
-
-/* One row of the table, for help text and tests. */
-typedef struct mwl_config_key {
-    const char *name; /* "max-associations": also the flag --max-associations */
-    mwl_config_type type;
-    const char *default_value; /* as text */
-    uint64_t min, max;         /* bounds for UINT and SECONDS (ms); max length for strings */
-    size_t offset;             /* field in mwl_server_config */
-    const char *help;          /* one line */
-} mwl_config_key;
-
-/* The table, in the order `mwl serve --help` prints it. */
+/* The key table, in the order `mwl serve --help` prints it. */
 const mwl_config_key *mwl_server_config_keys(size_t *count /* out */);
 const mwl_config_key *mwl_server_config_find_key(const char *name);
-/* "N", "SECONDS", "BOOL", "TEXT", "AET", "AET,…", "LEVEL": a placeholder for help. */
-const char *mwl_config_type_hint(mwl_config_type type);
+
+/* Checks a config built by hand as the parser would (bounds, the AE
+ * title). MWL_OK or MWL_E_INVALID with the key in diag. */
+MWL_MUST_CHECK int mwl_server_config_check(const mwl_server_config *cfg, mwl_diag *diag);
+
+/* ======================================================================
+ * Services
+ *
+ * What the server answers is a table of services built from configuration:
+ * each entry names a service class (the DIMSE side: which commands, their
+ * checks and responses; the *_scp.c files of src/server) and the SOP class it is offered
+ * for, with the class's configuration (for C-FIND, the provider that finds
+ * the matches). The presentation contexts accepted at negotiation are the
+ * table's SOP classes. Verification is always offered. Adding a service is
+ * a new class file and a table entry; the session loop does not change.
+ * ====================================================================== */
+
+/* A service class; the contract is in src/server/service.h. */
+typedef struct mwl_scp_class mwl_scp_class;
+
+/* Verification (C-ECHO, PS3.4 Annex A). config: NULL. Answered on the loop
+ * thread as soon as the request is complete. */
+extern const mwl_scp_class mwl_scp_verification;
+/* C-FIND and C-CANCEL for a query/retrieve-style FIND SOP class (Modality
+ * Worklist, PS3.4 Annex K). config: a `const mwl_find_provider *` (below). */
+extern const mwl_scp_class mwl_scp_find;
+
+typedef struct mwl_service {
+    const mwl_scp_class *cls;
+    const char *sop_class; /* abstract syntax it is offered for; must outlive the server */
+    const void *config;    /* the class's configuration; must outlive the server */
+} mwl_service;
+
+/* Most services in one server (Verification included). */
+#define MWL_SERVER_SERVICES_MAX 8
 
 /* ======================================================================
  * C-FIND provider (the worklist engine plugs in here)
@@ -118,26 +121,38 @@ const char *mwl_config_type_hint(mwl_config_type type);
  * sends one Pending response per match, honours C-CANCEL, and sends the
  * final response. The provider only finds matches:
  *
- *   begin  once per C-FIND: parse/validate the identifier, open a cursor;
- *   next   once per match: return the next response identifier, or none;
+ *   begin  once per C-FIND: parse/validate the identifier, set up a cursor;
+ *   next   once per match: return the next response identifier, none
+ *          (the end), or "none yet" (MWL_AGAIN: give the worker back);
+ *   pause  (optional) at the end of every worker step that is not the last:
+ *          release what must not be held while the association waits for
+ *          the network (a database read transaction);
  *   end    once per successful begin, always (after the last next, after a
  *          cancel, when the association dies, or at shutdown).
  *
- * Threads. begin, next and end run on the server's worker threads, never on
- * the loop thread, so they may block on a database. For one C-FIND they
- * are called strictly one after another (never concurrently), though not
- * necessarily on the same thread; the pool's queue orders their memory
+ * Threads. begin, next, pause and end run on the server's worker threads,
+ * never on the loop thread, so they may block on a database. For one C-FIND
+ * they are called strictly one after another (never concurrently), though
+ * not necessarily on the same thread; the pool's queue orders their memory
  * effects. Different associations' C-FINDs run concurrently on different
- * workers, so anything reachable from `user` must be thread-safe (e.g. open
- * one SQLite connection per C-FIND in begin, or per worker).
+ * workers, so anything reachable from `user` must be thread-safe.
  *
- * Pacing. Each worker step calls next up to find-batch times, then hands
- * the encoded responses to the loop, which sends them and submits the next
- * step only once the association's unsent output is below a low watermark:
- * a slow reader holds no worker. Between matches a step also stops early
- * when a C-CANCEL has arrived (mwl_find_request.cancelled becomes true;
- * a long next may poll it too). After a cancel no further Pending response
- * is sent and the final status is FE00 (Cancel); next is not called again.
+ * Steps. A worker step calls next until find-batch matches, 64 KiB of
+ * responses, or the step's time budget (find-step-time) is used; then it
+ * calls pause and hands the encoded responses to the loop, which sends them
+ * and queues the next step once the association's unsent output is below a
+ * low watermark: a slow reader holds no worker. A next that has examined
+ * candidates for a while without a match returns MWL_AGAIN (check
+ * mwl_find_request_step_over every few candidates, after examining at least
+ * one), so one long scan never holds a worker for its whole length: its
+ * next step goes to the back of the queue, and once a C-FIND has used more
+ * than a few steps' worth of worker time its steps run as background work
+ * that leaves workers free for short queries.
+ *
+ * Cancel. Between matches a step stops early when a C-CANCEL has arrived
+ * (mwl_find_request_cancelled; a long next may poll it too). After a cancel
+ * no further Pending response is sent and the final status is FE00; next is
+ * not called again.
  *
  * Statuses (PS3.4 Table K.4-1):
  *   - begin may refuse the query up front by setting early->status to a
@@ -147,7 +162,7 @@ const char *mwl_config_type_hint(mwl_config_type type);
  *   - next sets *match and *status FF00, or FF01 when optional keys were not
  *     supported; or *match NULL at the end, with st->status left at 0000
  *     (Success) or set to a Warning or Failure, e.g. when a configured
- *     maximum number of matches was reached.
+ *     maximum number of matches or query duration was reached.
  *   - A negative return from begin or next is a failure of the provider:
  *     the final status is what the provider put in *st if it is a Failure,
  *     else A700 for MWL_E_NOMEM/MWL_E_LIMIT and C000 for anything else,
@@ -165,8 +180,8 @@ const char *mwl_config_type_hint(mwl_config_type type);
  * ====================================================================== */
 
 #define MWL_FIND_SUMMARY_MAX 160
-/* Opaque: an atomic "cancelled" flag owned by the server. */
-typedef struct mwl_find_cancel mwl_find_cancel;
+/* Opaque: the server's per-C-FIND control block (cancel flag, step budget). */
+typedef struct mwl_find_control mwl_find_control;
 #define MWL_FIND_OFFENDING_MAX 8
 
 /* A final or early status with its optional fields (PS3.7 Annex C). */
@@ -186,76 +201,141 @@ typedef struct mwl_find_request {
     uint16_t priority;      /* MWL_DIMSE_PRIORITY_*; informational */
     const char *calling_ae; /* trimmed, as in the A-ASSOCIATE-RQ */
     const char *called_ae;
-    const char *peer; /* "127.0.0.1:40000", for logs and policies */
-    /* Set (by the loop thread) when a C-CANCEL for this C-FIND arrived or
-     * the association went away; read it with mwl_find_request_cancelled. */
-    const struct mwl_find_cancel *cancel;
+    const char *peer;    /* "127.0.0.1:40000", for logs and policies */
+    uint64_t started_ms; /* mwl_now_ms() when the C-FIND-RQ arrived */
+    /* The server's control block: read it through the functions below. */
+    const mwl_find_control *control;
     /* output: begin may write a short description of the query ("keys:
      * PatientID=123 Modality=CT date=20260101-") for the one log line each
      * C-FIND gets. NUL-terminated; "" = the server logs nothing for keys. */
     char summary[MWL_FIND_SUMMARY_MAX];
 } mwl_find_request;
 
-/* True once the C-FIND has been cancelled (thread-safe). */
+/* True once the C-FIND has been cancelled or its association has gone
+ * (thread-safe). */
 bool mwl_find_request_cancelled(const mwl_find_request *req);
+/* True once the current worker step has used its time budget (or the
+ * C-FIND was cancelled): a next that has no match yet should return
+ * MWL_AGAIN. */
+bool mwl_find_request_step_over(const mwl_find_request *req);
 
 typedef struct mwl_find_provider {
     /* Starts one C-FIND. On MWL_OK *state is the provider's per-query state
-     * (may be NULL) that next and end receive; early->status is 0000 on
-     * entry: leave it to go on with next, or set a Failure to answer with it
-     * (end is still called). Worker thread. */
+     * (may be NULL) that next, pause and end receive; early->status is 0000
+     * on entry: leave it to go on with next, or set a Failure to answer with
+     * it (end is still called). Worker thread. */
     int (*begin)(void *user, mwl_find_request *req, void **state, mwl_find_status *early);
-    /* The next match: MWL_OK with *match set (a data set in `arena` or in the
-     * provider's own memory) and *status FF00/FF01 (preset to FF00); or
+    /* The next match: MWL_OK with *match set (a data set in `arena` or in
+     * the provider's own memory) and *status FF00/FF01 (preset to FF00); or
      * MWL_OK with *match NULL when there are no more (st->status preset to
-     * 0000 may be changed to a Warning/Failure with comment); or a negative
-     * MWL_E_* (see above). Worker thread. */
+     * 0000 may be changed to a Warning/Failure with comment); or MWL_AGAIN
+     * with *match NULL: no match yet, call again in a later step; or a
+     * negative MWL_E_* (see above). Worker thread. */
     int (*next)(void *state, const mwl_find_request *req, mwl_arena *arena, const mwl_ds **match,
                 uint16_t *status, mwl_find_status *st);
+    /* May be NULL. The step ends and the C-FIND goes on later, maybe on
+     * another thread: release what must not be held meanwhile. */
+    void (*pause)(void *state);
     /* Releases the state. Always called once after a successful begin. */
     void (*end)(void *state);
     void *user;
 } mwl_find_provider;
 
 /* ======================================================================
- * Server
+ * Listeners
+ *
+ * The server listens on cfg.port for DICOM. More listeners share its loop
+ * and worker pool: further DICOM ports (a TLS port: its `wrap` turns each
+ * accepted TCP connection into a TLS one) and other protocols (an HL7 or
+ * HTTP listener: its `accept` takes the connection and drives it on the
+ * loop, using mwl_server_loop and mwl_server_pool).
  * ====================================================================== */
 
 typedef struct mwl_server mwl_server;
 
+typedef struct mwl_listener_spec {
+    const char *name; /* "dicom-tls", "hl7": for logs */
+    const char *bind; /* NULL/"" = all addresses */
+    uint16_t port;    /* 0 = the kernel picks (mwl_server_listener_port) */
+    /* Called on the loop thread for every accepted connection, before
+     * anything is read; takes ownership of `conn` in every case. MWL_OK with
+     * *out the connection to use (conn itself, or a wrapper that owns it);
+     * an error closes the connection (logged with diag). NULL = as is. */
+    int (*wrap)(void *user, mwl_conn *conn, mwl_conn **out, mwl_diag *diag);
+    /* NULL: a DICOM listener (sessions, the limits of cfg). Otherwise the
+     * protocol: called on the loop thread with the (wrapped) connection,
+     * which it owns from then on. */
+    int (*accept)(void *user, mwl_server *srv, mwl_conn *conn);
+    /* A protocol listener's shutdown: stop is called when the server starts
+     * draining (close idle connections, finish the rest); the server waits
+     * until active returns 0 (or shutdown-grace ends, then stop is called
+     * with `now` true: close everything). May be NULL. */
+    void (*stop)(void *user, bool now);
+    size_t (*active)(void *user);
+    void *user;
+    /* A protocol listener's most connections, and worker jobs it may have
+     * queued at once: the loop and the pool are sized for them up front. */
+    size_t max_connections;
+    size_t max_jobs;
+} mwl_listener_spec;
+
+/* Most listeners in one server (the cfg.port one included). */
+#define MWL_SERVER_LISTENERS_MAX 8
+
+/* ======================================================================
+ * Server
+ * ====================================================================== */
+
+/* What the server runs, beside its config. */
+typedef struct mwl_server_setup {
+    const mwl_service *services; /* Verification is added when absent */
+    size_t service_count;
+    const mwl_listener_spec *listeners; /* beside the DICOM listener on cfg.port */
+    size_t listener_count;
+    const mwl_mem *mem; /* NULL = the default allocator */
+} mwl_server_setup;
+
 /* Counters, for tests and logs. Read with mwl_server_get_stats (any thread). */
 typedef struct mwl_server_stats {
-    uint64_t connections;   /* accepted TCP connections */
+    uint64_t connections;   /* accepted DICOM connections */
     uint64_t associations;  /* A-ASSOCIATE-AC sent */
     uint64_t rejected;      /* A-ASSOCIATE-RJ sent (any reason) */
     uint64_t rejected_busy; /* of which (2,3,2) for max-associations */
-    uint64_t dropped;       /* closed at once: over the limit and no reject slot */
-    uint64_t aborted;       /* associations that ended in A-ABORT or a lost transport */
-    uint64_t echoes;        /* C-ECHO-RSP sent */
-    uint64_t finds;         /* C-FIND final responses sent */
-    uint64_t find_matches;  /* Pending responses sent */
-    uint64_t find_cancels;  /* finals with status FE00 */
-    size_t active;          /* sessions alive now (incl. reject slots) */
+    uint64_t dropped;       /* closed at once: the peer's connections all associated (max-peer-connections) */
+    uint64_t evicted; /* closed without an association to make room (max-pending, max-peer-connections) */
+    uint64_t aborted; /* associations that ended in A-ABORT or a lost transport */
+    uint64_t echoes;  /* C-ECHO-RSP sent */
+    uint64_t finds;   /* C-FIND final responses sent */
+    uint64_t find_matches; /* Pending responses sent */
+    uint64_t find_cancels; /* finals with status FE00 */
+    uint64_t find_steps;   /* worker steps run for C-FINDs */
+    size_t active;         /* DICOM sessions alive now */
 } mwl_server_stats;
 
-/* Creates the server: validates the config, opens the listener on
- * cfg->bind:cfg->port (so mwl_server_port is known before running), and
- * allocates the loop (fds, timers) and the worker pool, all sized by the
- * config. `provider` NULL means no worklist: the MWL FIND SOP class is then
- * not offered, so a C-FIND is refused at negotiation (context result 3).
- * The provider struct is copied; `user` must outlive the server. Returns
- * MWL_OK, MWL_E_INVALID (config; diag says which key), MWL_E_IO (cannot
- * bind: diag), MWL_E_NOMEM. Does not install signal handlers. */
-MWL_MUST_CHECK int mwl_server_new(const mwl_server_config *cfg, const mwl_find_provider *provider,
-                                  const mwl_mem *mem, mwl_server **out, mwl_diag *diag);
+/* Creates the server: validates the config and the setup, opens every
+ * listener (so the ports are known before running), and allocates the loop
+ * (fds, timers) and the worker pool, all sized by the config. `setup` NULL
+ * = Verification only. Services and listener specs are copied; what they
+ * point to must outlive the server. Returns MWL_OK, MWL_E_INVALID (config
+ * or setup; diag says which), MWL_E_IO (cannot bind: diag), MWL_E_NOMEM.
+ * Does not install signal handlers. */
+MWL_MUST_CHECK int mwl_server_new(const mwl_server_config *cfg, const mwl_server_setup *setup,
+                                  mwl_server **out, mwl_diag *diag);
 
 /* Stops the workers (running the jobs still queued), closes every
  * connection and frees everything. NULL is a no-op. Not while running. */
 void mwl_server_free(mwl_server *srv);
 
-/* The bound port (the kernel's choice when cfg.port is 0) and address. */
+/* The bound port of the DICOM listener on cfg.port (the kernel's choice
+ * when it is 0) and its address; and of listener `index` (0 = that one,
+ * 1.. = setup->listeners[index - 1]). */
 uint16_t mwl_server_port(const mwl_server *srv);
 const char *mwl_server_addr(const mwl_server *srv);
+uint16_t mwl_server_listener_port(const mwl_server *srv, size_t index);
+
+/* The loop and pool, for protocol listeners (loop thread only). */
+mwl_loop *mwl_server_loop(mwl_server *srv);
+mwl_pool *mwl_server_pool(mwl_server *srv);
 
 /* Makes SIGTERM and SIGINT start a graceful shutdown (a second one stops at
  * once) and ignores SIGPIPE. One server at a time. MWL_OK, MWL_E_INVALID
@@ -278,11 +358,11 @@ bool mwl_server_run_once(mwl_server *srv, int max_wait_ms, int *rc);
  * later calls do nothing. */
 void mwl_server_shutdown(mwl_server *srv);
 
-/* Adds an already connected transport as if it had been accepted (inetd
- * style, and tests over socketpairs). Loop thread only. Takes ownership of
- * `conn` in every case. MWL_OK; MWL_E_LIMIT when over max-associations and
- * no reject slot is free (the connection is closed); MWL_E_CLOSED while
- * shutting down (closed); MWL_E_NOMEM. */
+/* Adds an already connected transport as if the DICOM listener on cfg.port
+ * had accepted it (inetd style, and tests over socketpairs). Loop thread
+ * only. Takes ownership of `conn` in every case. MWL_OK; MWL_E_LIMIT when
+ * it cannot be admitted (closed: its peer has max-peer-connections
+ * associations); MWL_E_CLOSED while shutting down (closed); MWL_E_NOMEM. */
 MWL_MUST_CHECK int mwl_server_adopt(mwl_server *srv, mwl_conn *conn);
 
 void mwl_server_get_stats(const mwl_server *srv, mwl_server_stats *out);

@@ -43,8 +43,12 @@ static void test_defaults(void)
     CHECK_EQ_STR(cfg.bind, "");
     CHECK_EQ_STR(cfg.ae_title, "MWL");
     CHECK(!cfg.strict_called_aet);
-    CHECK_EQ_INT(cfg.calling_aet_allow_count, 0);
+    CHECK_EQ_INT(cfg.calling_aet_allow.count, 0);
     CHECK_EQ_INT(cfg.max_associations, 64);
+    CHECK_EQ_INT(cfg.max_pending, 32);
+    CHECK_EQ_INT(cfg.max_peer_connections, 32);
+    CHECK_EQ_INT(cfg.associate_timeout_ms, 10000);
+    CHECK_EQ_INT(cfg.find_step_ms, 5);
     CHECK_EQ_INT(cfg.max_pdu, 65536);
     CHECK_EQ_INT(cfg.acse_timeout_ms, 30000);
     CHECK_EQ_INT(cfg.idle_timeout_ms, 120000);
@@ -54,18 +58,15 @@ static void test_defaults(void)
     CHECK_EQ_INT(cfg.find_batch, 16);
     CHECK_EQ_INT(cfg.log_level, MWL_LOG_INFO);
     CHECK_EQ_STR(cfg.port_file, "");
-    CHECK_EQ_STR(cfg.db, "mwl.db");
-    CHECK(!cfg.pn_case_sensitive);
-    CHECK(!cfg.pn_accent_insensitive);
-    CHECK(!cfg.filter_by_calling_aet);
-    CHECK_EQ_INT(cfg.max_matches, 0);
-    CHECK_EQ_STR(cfg.response_charset, "auto");
-    CHECK(!cfg.per_called_aet);
+    /* The worklist's keys are the worklist service's (src/service/). */
+    CHECK(mwl_server_config_find_key("db") == NULL);
+    CHECK(mwl_server_config_find_key("max-matches") == NULL);
+    CHECK_EQ_INT(mwl_server_config_check(&cfg, NULL), MWL_OK);
 
     /* Every default parses with its own key, and names are unique. */
     size_t n = 0;
     const mwl_config_key *keys = mwl_server_config_keys(&n);
-    CHECK_EQ_INT(n, 22);
+    CHECK_EQ_INT(n, 19);
     for (size_t i = 0; i < n; i++) {
         mwl_server_config c;
         mwl_server_config_init(&c);
@@ -91,16 +92,19 @@ static void test_every_key(void)
                        "calling-aet-allow = CT1, MR 2 ,US\n"
                        "\n"
                        "max-associations = 3\n"
+                       "max-pending = 5\n"
+                       "max-peer-connections = 7\n"
                        "max-pdu = 16384\n"
+                       "associate-timeout = 2.5\n"
                        "acse-timeout = 0.5\n"
                        "idle-timeout = 1.25\n"
                        "write-timeout = 7\n"
                        "shutdown-grace = 0\n"
                        "workers = 8\n"
                        "find-batch = 1\n"
+                       "find-step-time = 0.02\n"
                        "log-level = debug\n"
-                       "port-file = \"/tmp/with space.port\"\n"
-                       "db = /var/lib/mwl/worklist.db\n";
+                       "port-file = \"/tmp/with space.port\"\n";
     mwl_server_config cfg;
     mwl_server_config_init(&cfg);
     mwl_diag diag;
@@ -112,11 +116,15 @@ static void test_every_key(void)
     CHECK_EQ_STR(cfg.bind, "127.0.0.1");
     CHECK_EQ_STR(cfg.ae_title, "WORKLIST");
     CHECK(cfg.strict_called_aet);
-    CHECK_EQ_INT(cfg.calling_aet_allow_count, 3);
-    CHECK_EQ_STR(cfg.calling_aet_allow[0], "CT1");
-    CHECK_EQ_STR(cfg.calling_aet_allow[1], "MR 2"); /* inner space is significant */
-    CHECK_EQ_STR(cfg.calling_aet_allow[2], "US");
+    CHECK_EQ_INT(cfg.calling_aet_allow.count, 3);
+    CHECK_EQ_STR(cfg.calling_aet_allow.aet[0], "CT1");
+    CHECK_EQ_STR(cfg.calling_aet_allow.aet[1], "MR 2"); /* inner space is significant */
+    CHECK_EQ_STR(cfg.calling_aet_allow.aet[2], "US");
     CHECK_EQ_INT(cfg.max_associations, 3);
+    CHECK_EQ_INT(cfg.max_pending, 5);
+    CHECK_EQ_INT(cfg.max_peer_connections, 7);
+    CHECK_EQ_INT(cfg.associate_timeout_ms, 2500);
+    CHECK_EQ_INT(cfg.find_step_ms, 20);
     CHECK_EQ_INT(cfg.max_pdu, 16384);
     CHECK_EQ_INT(cfg.acse_timeout_ms, 500);
     CHECK_EQ_INT(cfg.idle_timeout_ms, 1250);
@@ -126,7 +134,6 @@ static void test_every_key(void)
     CHECK_EQ_INT(cfg.find_batch, 1);
     CHECK_EQ_INT(cfg.log_level, MWL_LOG_DEBUG);
     CHECK_EQ_STR(cfg.port_file, "/tmp/with space.port");
-    CHECK_EQ_STR(cfg.db, "/var/lib/mwl/worklist.db");
 }
 
 /* Bounds: each numeric key at min, max, and one past each side. */
@@ -226,8 +233,7 @@ static void test_value_syntax(void)
         {"calling-aet-allow", "A,SEVENTEEN_CHARS_X", MWL_E_INVALID},
         {"log-level", "trace", MWL_OK},
         {"log-level", "verbose", MWL_E_INVALID},
-        {"db", "", MWL_E_INVALID},
-        {"db", "x\x01y", MWL_E_INVALID},
+        {"port-file", "x\x01y", MWL_E_INVALID},
         {"port-file", "", MWL_OK},
         {"bind", "*", MWL_OK},
     };
@@ -251,17 +257,27 @@ static void test_value_syntax(void)
     CHECK_EQ_INT(mwl_server_config_set(NULL, "port", "1", NULL), MWL_E_INVALID);
 
     /* A list of the maximum size, and one more. */
-    char list[MWL_SERVER_ALLOW_MAX * 8 + 8] = "";
-    for (int i = 0; i < MWL_SERVER_ALLOW_MAX; i++)
+    char list[MWL_CONFIG_AET_LIST_MAX * 8 + 8] = "";
+    for (int i = 0; i < MWL_CONFIG_AET_LIST_MAX; i++)
         snprintf(list + strlen(list), sizeof list - strlen(list), "%sAE%d", i ? "," : "", i);
     CHECK_EQ_INT(mwl_server_config_set(&cfg, "calling-aet-allow", list, &diag), MWL_OK);
-    CHECK_EQ_INT(cfg.calling_aet_allow_count, MWL_SERVER_ALLOW_MAX);
-    CHECK_EQ_STR(cfg.calling_aet_allow[MWL_SERVER_ALLOW_MAX - 1], "AE63");
+    CHECK_EQ_INT(cfg.calling_aet_allow.count, MWL_CONFIG_AET_LIST_MAX);
+    CHECK_EQ_STR(cfg.calling_aet_allow.aet[MWL_CONFIG_AET_LIST_MAX - 1], "AE63");
     strcat(list, ",ONEMORE");
     CHECK_EQ_INT(mwl_server_config_set(&cfg, "calling-aet-allow", list, &diag), MWL_E_INVALID);
-    CHECK_EQ_INT(cfg.calling_aet_allow_count, MWL_SERVER_ALLOW_MAX); /* unchanged */
+    CHECK_EQ_INT(cfg.calling_aet_allow.count, MWL_CONFIG_AET_LIST_MAX); /* unchanged */
     CHECK_EQ_INT(mwl_server_config_set(&cfg, "calling-aet-allow", "", &diag), MWL_OK);
-    CHECK_EQ_INT(cfg.calling_aet_allow_count, 0);
+    CHECK_EQ_INT(cfg.calling_aet_allow.count, 0);
+
+    /* A config built by hand gets the parser's checks. */
+    mwl_server_config_init(&cfg);
+    cfg.max_pending = 0;
+    CHECK_EQ_INT(mwl_server_config_check(&cfg, &diag), MWL_E_INVALID);
+    CHECK(strstr(diag.msg, "max-pending") != NULL);
+    mwl_server_config_init(&cfg);
+    cfg.workers = 65;
+    CHECK_EQ_INT(mwl_server_config_check(&cfg, &diag), MWL_E_INVALID);
+    CHECK(strstr(diag.msg, "workers") != NULL);
 }
 
 static void test_bad_lines(void)
@@ -280,7 +296,7 @@ static void test_bad_lines(void)
     /* A line over 4096 bytes. */
     static char longline[5000];
     memset(longline, 'x', sizeof longline - 1);
-    memcpy(longline, "db = ", 5);
+    memcpy(longline, "bind = ", 7);
     expect_error(longline, 1, "longer than 4096");
 
     /* Accepted oddities: no final newline, CRLF, blanks around '=', '='
@@ -288,10 +304,10 @@ static void test_bad_lines(void)
     mwl_server_config cfg;
     mwl_server_config_init(&cfg);
     mwl_diag diag;
-    const char *text = "  # indented comment\r\n\tport\t=\t42\t\r\ndb = a=b.db";
+    const char *text = "  # indented comment\r\n\tport\t=\t42\t\r\nport-file = a=b.port";
     CHECK_EQ_INT(parse(text, &cfg, &diag), MWL_OK);
     CHECK_EQ_INT(cfg.port, 42);
-    CHECK_EQ_STR(cfg.db, "a=b.db");
+    CHECK_EQ_STR(cfg.port_file, "a=b.port");
     /* Empty input changes nothing. */
     mwl_server_config before = cfg;
     CHECK_EQ_INT(mwl_server_config_parse("", 0, &cfg, &diag), MWL_OK);

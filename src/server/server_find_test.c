@@ -22,13 +22,17 @@ typedef struct test_provider {
     uint16_t final_status; /* set when the matches run out */
     uint16_t pending_status;
     size_t pad; /* PatientComments bytes per match */
-    atomic_int begins, nexts, ends, overlaps, on_loop_thread, saw_cancel;
+    /* A query for PatientID "SCAN" yields (MWL_AGAIN at the step's budget)
+     * this many times before its first match, like an unindexed scan. */
+    int scan_yields;
+    atomic_int begins, nexts, ends, overlaps, on_loop_thread, saw_cancel, yields, pauses, in_scan;
     char seen_patient_id[65];
 } test_provider;
 
 typedef struct tp_state {
     test_provider *p;
     int index;
+    int yields_left; /* SCAN queries */
     atomic_int in_call;
 } tp_state;
 
@@ -73,6 +77,8 @@ static int tp_begin(void *user, mwl_find_request *req, void **state, mwl_find_st
                         sizeof p->seen_patient_id) != MWL_OK)
         p->seen_patient_id[0] = '\0';
     snprintf(req->summary, sizeof req->summary, "PatientID=%s", p->seen_patient_id);
+    if (strcmp(p->seen_patient_id, "SCAN") == 0)
+        st->yields_left = p->scan_yields;
     if (p->early_status) {
         early->status = p->early_status;
         snprintf(early->error_comment, sizeof early->error_comment, "bad key");
@@ -105,6 +111,18 @@ static int tp_next(void *state, const mwl_find_request *req, mwl_arena *arena, c
     if (p->delay_ms)
         tu_sleep_ms(p->delay_ms);
     *match = NULL;
+    if (st->yields_left > 0) {
+        /* Examine "candidates" until the step's budget is used. */
+        atomic_fetch_add(&p->in_scan, 1);
+        uint64_t until = mwl_deadline_in(2000);
+        while (!mwl_find_request_step_over(req) && mwl_now_ms() < until) {
+        }
+        atomic_fetch_sub(&p->in_scan, 1);
+        st->yields_left--;
+        atomic_fetch_add(&p->yields, 1);
+        leave(st);
+        return MWL_AGAIN;
+    }
     if (st->index == p->fail_next_at) {
         snprintf(fst->error_comment, sizeof fst->error_comment, "database is locked");
         rc = MWL_E_STORE;
@@ -148,9 +166,17 @@ static void tp_end(void *state)
     free(st);
 }
 
+static void tp_pause(void *state)
+{
+    tp_state *st = state;
+    enter(st);
+    atomic_fetch_add(&st->p->pauses, 1);
+    leave(st);
+}
+
 static mwl_find_provider provider_for(test_provider *p)
 {
-    mwl_find_provider fp = {tp_begin, tp_next, tp_end, p};
+    mwl_find_provider fp = {tp_begin, tp_next, tp_pause, tp_end, p};
     return fp;
 }
 
@@ -577,7 +603,7 @@ static void test_echo_prompt_during_long_find(void)
     CHECK(echoes >= 10);
     printf("long C-FIND (40 x 25 ms on 1 worker): %d C-ECHOs on another association, worst %llu ms\n", echoes,
            (unsigned long long)worst);
-    if (worst > 250) { /* well under one provider step */
+    if (worst > 750) { /* waiting for the C-FIND would take its whole second */
         check_failures++;
         fprintf(stderr, "C-ECHO during a long C-FIND took up to %llu ms\n", (unsigned long long)worst);
     }
@@ -707,6 +733,117 @@ static void test_free_mid_find(void)
     tc_close(&c);
 }
 
+/* An unindexed scan gives its worker back at every step's budget: with
+ * ONE worker, a short query on another association is answered while the
+ * scan is still going, not after it; the scan's later steps are background
+ * work; pause runs at the end of every step that is not the last. */
+static void test_scan_yields_worker(void)
+{
+    test_provider p;
+    tp_reset(&p, 1);
+    p.scan_yields = 200; /* 200 steps of 2 ms: ~0.4 s of scanning at least */
+    mwl_find_provider fp = provider_for(&p);
+    mwl_server_config cfg;
+    tu_config(&cfg);
+    cfg.workers = 1;
+    cfg.find_step_ms = 2;
+    mwl_server *srv = tu_server(&cfg, &fp);
+    if (!srv)
+        return;
+    tclient scan, fast;
+    CHECK(tc_open(&scan, srv));
+    CHECK(tc_open(&fast, srv));
+    CHECK(tc_associate_default(&scan));
+    CHECK(tc_associate_default(&fast));
+    CHECK(tc_send_find(&scan, 3, 1, MWL_TS_EXPLICIT_LE, "SCAN"));
+    uint64_t until = mwl_deadline_in(5000);
+    while (atomic_load(&p.yields) < 5 && mwl_now_ms() < until)
+        tu_pump(srv, 1);
+    CHECK(atomic_load(&p.yields) >= 5);
+    /* A short query now: answered in full while the scan has steps left. */
+    for (int q = 0; q < 5; q++) {
+        CHECK(tc_send_find(&fast, 3, (uint16_t)(10 + q), MWL_TS_EXPLICIT_LE, "FAST"));
+        int pending = 0;
+        CHECK_EQ_INT(read_until_final(&fast, (uint16_t)(10 + q), MWL_TS_EXPLICIT_LE, &pending, 0),
+                     MWL_DIMSE_STATUS_SUCCESS);
+        CHECK_EQ_INT(pending, 1);
+    }
+    int yields_when_fast_done = atomic_load(&p.yields);
+    CHECK(yields_when_fast_done < p.scan_yields);
+    /* The scan finishes on its own, with its one match. */
+    int pending = 0;
+    CHECK_EQ_INT(read_until_final(&scan, 1, MWL_TS_EXPLICIT_LE, &pending, 0), MWL_DIMSE_STATUS_SUCCESS);
+    CHECK_EQ_INT(pending, 1);
+    CHECK_EQ_INT(atomic_load(&p.yields), p.scan_yields);
+    /* Every yielded step (and the fast queries' none) ended with pause. */
+    CHECK(atomic_load(&p.pauses) >= p.scan_yields);
+    mwl_server_stats st;
+    mwl_server_get_stats(srv, &st);
+    CHECK(st.find_steps >= (uint64_t)p.scan_yields);
+    CHECK(tc_release(&scan));
+    CHECK(tc_release(&fast));
+    tc_close(&scan);
+    tc_close(&fast);
+    CHECK(settle(srv, 3000));
+    check_contract(&p);
+    CHECK_EQ_INT(atomic_load(&p.begins), atomic_load(&p.ends));
+    mwl_server_free(srv);
+}
+
+/* A deflated identifier inflates within the message bound (1 MiB), not the
+ * codec's default: a 2 MiB bomb of a few KiB is refused with A700 before
+ * the provider sees it. */
+static void test_deflate_bomb(void)
+{
+    test_provider p;
+    tp_reset(&p, 1);
+    mwl_find_provider fp = provider_for(&p);
+    mwl_server_config cfg;
+    tu_config(&cfg);
+    mwl_server *srv = tu_server(&cfg, &fp);
+    if (!srv)
+        return;
+    static const tc_context deflated[] = {
+        {3, MWL_UID_ModalityWorklistInformationModelFind, {MWL_UID_DeflatedExplicitVRLittleEndian}, 1},
+    };
+    tclient c;
+    CHECK(tc_open(&c, srv));
+    CHECK_EQ_INT(tc_associate(&c, "TESTSCU", "MWL", deflated, 1, NULL), MWL_PDU_ASSOCIATE_AC);
+    mwl_arena a;
+    mwl_arena_init(&a, NULL);
+    mwl_ds *ds = NULL;
+    CHECK_EQ_INT(mwl_ds_new(&a, NULL, &ds), MWL_OK);
+    size_t big = 2u * 1024u * 1024u;
+    char *pad = mwl_arena_alloc(&a, big + 1);
+    CHECK(pad != NULL);
+    if (pad) {
+        memset(pad, 'x', big);
+        CHECK_EQ_INT(mwl_ds_set(ds, 0x00420011u /* Encapsulated Document */, MWL_VR_OB, pad, big), MWL_OK);
+    }
+    mwl_wbuf cmd, data;
+    mwl_wbuf_init(&cmd, NULL);
+    mwl_wbuf_init(&data, NULL);
+    CHECK_EQ_INT(mwl_dimse_encode_find_rq(7, MWL_UID_ModalityWorklistInformationModelFind,
+                                          MWL_DIMSE_PRIORITY_MEDIUM, &cmd),
+                 MWL_OK);
+    CHECK_EQ_INT(mwl_ds_encode(ds, MWL_TS_DEFLATED_LE, &data), MWL_OK);
+    CHECK(data.len < 64u * 1024u); /* small on the wire */
+    CHECK(tc_send_message(&c, 3, &cmd, &data));
+    tc_msg m;
+    CHECK_EQ_INT(read_find_rsp(&c, &m, 7), 1);
+    CHECK_EQ_INT(m.status, MWL_DIMSE_STATUS_OUT_OF_RESOURCES);
+    CHECK(strstr(m.comment, "too large") != NULL);
+    tc_msg_free(&m);
+    CHECK_EQ_INT(atomic_load(&p.begins), 0);
+    mwl_wbuf_clear(&cmd);
+    mwl_wbuf_clear(&data);
+    mwl_arena_clear(&a);
+    CHECK(tc_release(&c));
+    tc_close(&c);
+    CHECK(settle(srv, 3000));
+    mwl_server_free(srv);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -720,5 +857,7 @@ int main(void)
     RUN_TEST(test_slow_provider_outlives_idle_timeout);
     RUN_TEST(test_association_ends_mid_find);
     RUN_TEST(test_free_mid_find);
+    RUN_TEST(test_scan_yields_worker);
+    RUN_TEST(test_deflate_bomb);
     return check_report("server_find_test");
 }

@@ -57,13 +57,18 @@ static inline void tu_config(mwl_server_config *cfg)
     cfg->write_timeout_ms = 5000;
     cfg->shutdown_grace_ms = 500;
     cfg->workers = 2;
+    /* Every test client is the same socketpair "address". */
+    cfg->max_peer_connections = 2000;
 }
 
+/* A server with Verification, and MWL FIND over `provider` when not NULL. */
 static inline mwl_server *tu_server(const mwl_server_config *cfg, const mwl_find_provider *provider)
 {
     mwl_server *srv = NULL;
     mwl_diag diag;
-    int rc = mwl_server_new(cfg, provider, NULL, &srv, &diag);
+    mwl_service find = {&mwl_scp_find, MWL_UID_ModalityWorklistInformationModelFind, provider};
+    mwl_server_setup setup = {&find, provider ? 1 : 0, NULL, 0, NULL};
+    int rc = mwl_server_new(cfg, &setup, &srv, &diag);
     if (rc != MWL_OK)
         fprintf(stderr, "mwl_server_new: %s: %s\n", mwl_status_str(rc), diag.msg);
     CHECK_EQ_INT(rc, MWL_OK);

@@ -21,6 +21,9 @@
 #include "dicom/tag.h"
 #include "server/server_int.h"
 
+/* Decides everything about association limits at RQ time: over
+ * max-associations the RQ is answered (2,3,2). */
+
 static void on_io(mwl_loop *loop, mwl_loop_io *io, unsigned events, void *user);
 static void on_timer(mwl_loop *loop, uint64_t id, void *user);
 
@@ -29,7 +32,8 @@ static bool association_state(mwl_ul_state st)
     return st >= MWL_UL_STA3 && st <= MWL_UL_STA12;
 }
 
-void session_set_outcome(session *s, const char *fmt, ...)
+static void session_set_outcome(session *s, const char *fmt, ...) MWL_PRINTF(2, 3);
+static void session_set_outcome(session *s, const char *fmt, ...)
 {
     if (s->outcome[0])
         return; /* the first cause is the one worth logging */
@@ -44,9 +48,156 @@ size_t session_pending_output(const session *s)
     return s->ul ? mwl_ul_pending_output(s->ul, NULL) : 0;
 }
 
+const char *session_peer(const session *s)
+{
+    return s->peer;
+}
+
+const char *session_calling(const session *s)
+{
+    return s->calling;
+}
+
+const char *session_called(const session *s)
+{
+    return s->called;
+}
+
+mwl_server *session_server(const session *s)
+{
+    return s->srv;
+}
+
+const mwl_server_config *session_config(const session *s)
+{
+    return &s->srv->cfg;
+}
+
+const mwl_mem *session_mem(const session *s)
+{
+    return s->srv->mem;
+}
+
+bool session_closing(const session *s)
+{
+    return s->closing || s->done || s->zombie || !s->ul || mwl_ul_get_state(s->ul) != MWL_UL_STA6;
+}
+
+int session_context(const session *s, uint8_t context_id, const char **abstract_syntax,
+                    const char **transfer_syntax)
+{
+    if (!s->ul || mwl_ul_context(s->ul, context_id, abstract_syntax, transfer_syntax) != MWL_OK)
+        return MWL_E_NOTFOUND;
+    return MWL_OK;
+}
+
+mwl_wbuf *session_scratch(session *s)
+{
+    mwl_wbuf *w = &s->srv->scratch;
+    if (w->status != MWL_OK || w->cap > 64u * 1024u)
+        mwl_wbuf_clear(w); /* lift a sticky error; give back a big buffer */
+    w->len = 0;
+    return w;
+}
+
+void session_stat_add(session *s, session_stat which, uint64_t n)
+{
+    stat_counters *c = &s->srv->stats;
+    switch (which) {
+    case SESSION_STAT_ECHOES: server_stat_add(&c->echoes, n); break;
+    case SESSION_STAT_FINDS: server_stat_add(&c->finds, n); break;
+    case SESSION_STAT_FIND_MATCHES: server_stat_add(&c->find_matches, n); break;
+    case SESSION_STAT_FIND_CANCELS: server_stat_add(&c->find_cancels, n); break;
+    case SESSION_STAT_FIND_STEPS: server_stat_add(&c->find_steps, n); break;
+    }
+}
+
+/* ---- services --------------------------------------------------------------- */
+
+/* The per-session state of service `i`, allocated on first use. NULL when
+ * out of memory (the caller aborts). */
+static void *svc_state(session *s, size_t i)
+{
+    const mwl_service *svc = &s->srv->services[i];
+    if (s->svc[i].state || svc->cls->state_size == 0)
+        return s->svc[i].state;
+    void *st = mwl_mem_calloc(s->srv->mem, 1, svc->cls->state_size);
+    if (!st)
+        return NULL;
+    if (svc->cls->init)
+        svc->cls->init(st, s, svc);
+    s->svc[i].state = st;
+    return st;
+}
+
+static void services_abandon(session *s)
+{
+    s->closing = true;
+    for (size_t i = 0; i < s->srv->service_count; i++) {
+        const mwl_scp_class *c = s->srv->services[i].cls;
+        if (s->svc[i].state && c->abandon)
+            c->abandon(s->svc[i].state, s);
+    }
+}
+
+static bool services_busy(const session *s)
+{
+    for (size_t i = 0; i < s->srv->service_count; i++) {
+        const mwl_scp_class *c = s->srv->services[i].cls;
+        if (s->svc[i].state && c->busy && c->busy(s->svc[i].state))
+            return true;
+    }
+    return false;
+}
+
+static void services_drained(session *s)
+{
+    for (size_t i = 0; i < s->srv->service_count && !s->done; i++) {
+        const mwl_scp_class *c = s->srv->services[i].cls;
+        if (s->svc[i].state && c->drained)
+            c->drained(s->svc[i].state, s);
+    }
+}
+
+static void services_clear(session *s)
+{
+    for (size_t i = 0; i < s->srv->service_count; i++) {
+        const mwl_scp_class *c = s->srv->services[i].cls;
+        if (!s->svc[i].state)
+            continue;
+        if (c->clear)
+            c->clear(s->svc[i].state);
+        mwl_mem_free(s->srv->mem, s->svc[i].state);
+        s->svc[i].state = NULL;
+    }
+}
+
 /* ---- creation ------------------------------------------------------------ */
 
-int session_create(mwl_server *srv, mwl_conn *conn, bool reject_slot)
+/* "127.0.0.1:4000" -> "127.0.0.1", "[::1]:104" -> "[::1]": what the
+ * per-peer limit counts. */
+static void peer_address(const char *peer, char *out, size_t cap)
+{
+    size_t n = strlen(peer);
+    const char *colon = strrchr(peer, ':');
+    if (peer[0] == '[') {
+        const char *close = strchr(peer, ']');
+        n = close ? (size_t)(close - peer) + 1 : n;
+    } else if (colon && strchr(peer, ':') == colon) {
+        n = (size_t)(colon - peer);
+    }
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, peer, n);
+    out[n] = '\0';
+}
+
+void session_peer_address(const char *peer, char *out, size_t cap)
+{
+    peer_address(peer, out, cap);
+}
+
+int session_create(mwl_server *srv, const server_listener *listener, mwl_conn *conn)
 {
     session *s = mwl_mem_calloc(srv->mem, 1, sizeof *s);
     if (!s) {
@@ -54,16 +205,16 @@ int session_create(mwl_server *srv, mwl_conn *conn, bool reject_slot)
         return MWL_E_NOMEM;
     }
     s->srv = srv;
-    s->reject_slot = reject_slot;
+    s->listener = listener;
     s->conn = conn;
     s->linger_until = UINT64_MAX;
     s->started_ms = mwl_now_ms();
     snprintf(s->peer, sizeof s->peer, "%s", mwl_conn_peer(conn));
+    peer_address(s->peer, s->peer_addr, sizeof s->peer_addr);
     mwl_dimse_limits lim;
     mwl_dimse_limits_init(&lim);
     lim.max_message_length = SERVER_MAX_MESSAGE;
     mwl_dimse_assembler_init(&s->as, srv->mem, &lim);
-    find_scp_init(&s->find, s, srv->mem);
 
     int rc = mwl_ul_new(&srv->ul_cfg, &s->ul);
     if (rc == MWL_OK)
@@ -74,22 +225,13 @@ int session_create(mwl_server *srv, mwl_conn *conn, bool reject_slot)
         mwl_log(MWL_LOG_ERROR, "conn %s: cannot set up a session: %s", s->peer, mwl_status_str(rc));
         mwl_ul_free(s->ul);
         mwl_dimse_assembler_clear(&s->as);
-        find_scp_clear(&s->find);
         mwl_conn_close(conn);
         mwl_mem_free(srv->mem, s);
         return rc;
     }
-    s->next = srv->sessions;
-    if (srv->sessions)
-        srv->sessions->prev = s;
-    srv->sessions = s;
-    if (reject_slot)
-        srv->reject_count++;
-    else
-        srv->normal_count++;
-    atomic_fetch_add(&srv->stats.active, 1);
-    mwl_log(MWL_LOG_DEBUG, "conn %s: accepted%s", s->peer,
-            reject_slot ? " over the limit (will reject)" : "");
+    server_session_link(srv, s);
+    mwl_log(MWL_LOG_DEBUG, "conn %s: accepted on %s (%s)", s->peer, listener ? listener->name : "adopted",
+            mwl_conn_transport(conn));
     session_service(s);
     return MWL_OK;
 }
@@ -102,6 +244,8 @@ static const char *syntax_name(const char *uid)
         return "Verification";
     if (strcmp(uid, MWL_UID_ModalityWorklistInformationModelFind) == 0)
         return "MWL-FIND";
+    if (strcmp(uid, MWL_UID_ModalityPerformedProcedureStep) == 0)
+        return "MPPS";
     return uid;
 }
 
@@ -136,12 +280,18 @@ static void log_end(session *s)
     uint64_t ms = mwl_now_ms() - s->started_ms;
     if (!s->outcome[0])
         session_set_outcome(s, "closed");
-    if (s->calling[0] || s->called[0])
-        mwl_log(MWL_LOG_INFO, "assoc %s %s -> %s: %s after %llu ms; contexts %s; %llu echo, %llu find",
-                s->peer, s->calling, s->called, s->outcome, (unsigned long long)ms,
-                s->contexts[0] ? s->contexts : "-", (unsigned long long)s->echoes,
-                (unsigned long long)s->finds);
-    else
+    if (s->calling[0] || s->called[0]) {
+        /* "2 echo, 5 find": one count per service */
+        char counts[160] = "";
+        size_t used = 0;
+        for (size_t i = 0; i < s->srv->service_count && used < sizeof counts; i++) {
+            int n = snprintf(counts + used, sizeof counts - used, "%s%llu %s", i ? ", " : "",
+                             (unsigned long long)s->svc[i].requests, s->srv->services[i].cls->name);
+            used += n > 0 ? (size_t)n : 0;
+        }
+        mwl_log(MWL_LOG_INFO, "assoc %s %s -> %s: %s after %llu ms; contexts %s; %s", s->peer, s->calling,
+                s->called, s->outcome, (unsigned long long)ms, s->contexts[0] ? s->contexts : "-", counts);
+    } else
         mwl_log(MWL_LOG_INFO, "conn %s: %s after %llu ms", s->peer, s->outcome, (unsigned long long)ms);
 }
 
@@ -169,7 +319,7 @@ static void on_associate_rq(session *s, const mwl_assoc_rq *rq, uint64_t now)
     snprintf(s->calling, sizeof s->calling, "%s", rq->calling_ae);
     snprintf(s->called, sizeof s->called, "%s", rq->called_ae);
     mwl_policy policy = srv->policy;
-    policy.too_many_associations = s->reject_slot;
+    policy.too_many_associations = srv->associated_count >= srv->cfg.max_associations;
     mwl_arena arena;
     mwl_arena_init(&arena, srv->mem);
     mwl_negotiation neg;
@@ -177,7 +327,7 @@ static void on_associate_rq(session *s, const mwl_assoc_rq *rq, uint64_t now)
     if (rc == MWL_OK && neg.accepted) {
         rc = mwl_ul_accept(s->ul, &neg.ac, now);
         if (rc == MWL_OK) {
-            s->associated = true;
+            server_session_associated(srv, s);
             server_stat_add(&srv->stats.associations, 1);
             describe_contexts(s, rq, &neg.ac);
             mwl_log(MWL_LOG_INFO, "assoc %s %s -> %s: accepted, max PDU %u/%u, contexts %s", s->peer,
@@ -192,8 +342,14 @@ static void on_associate_rq(session *s, const mwl_assoc_rq *rq, uint64_t now)
                 neg.rj.source == MWL_RJ_SOURCE_PROVIDER_PRESENTATION &&
                 neg.rj.reason == MWL_RJ_PRES_LOCAL_LIMIT_EXCEEDED)
                 server_stat_add(&srv->stats.rejected_busy, 1);
-            session_set_outcome(s, "rejected (%u,%u,%u: %s)", (unsigned)neg.rj.result,
-                                (unsigned)neg.rj.source, (unsigned)neg.rj.reason, rj_text(&neg.rj));
+            if (neg.rj.source == MWL_RJ_SOURCE_USER && neg.rj.reason == MWL_RJ_USER_NO_REASON &&
+                rq->user_info.max_length && rq->user_info.max_length < SERVER_MIN_PEER_PDU)
+                session_set_outcome(s, "rejected (%u,%u,%u): peer Maximum Length %u is below %u",
+                                    (unsigned)neg.rj.result, (unsigned)neg.rj.source, (unsigned)neg.rj.reason,
+                                    (unsigned)rq->user_info.max_length, (unsigned)SERVER_MIN_PEER_PDU);
+            else
+                session_set_outcome(s, "rejected (%u,%u,%u: %s)", (unsigned)neg.rj.result,
+                                    (unsigned)neg.rj.source, (unsigned)neg.rj.reason, rj_text(&neg.rj));
         }
     }
     mwl_arena_clear(&arena);
@@ -207,8 +363,49 @@ static void on_associate_rq(session *s, const mwl_assoc_rq *rq, uint64_t now)
 
 /* ---- DIMSE ---------------------------------------------------------------- */
 
+/* The requests of PS3.7 Table E.1-1. */
+static bool known_request(uint16_t cf)
+{
+    switch (cf) {
+    case MWL_DIMSE_C_STORE_RQ:
+    case MWL_DIMSE_C_GET_RQ:
+    case MWL_DIMSE_C_FIND_RQ:
+    case MWL_DIMSE_C_MOVE_RQ:
+    case MWL_DIMSE_C_ECHO_RQ:
+    case MWL_DIMSE_N_EVENT_REPORT_RQ:
+    case MWL_DIMSE_N_GET_RQ:
+    case MWL_DIMSE_N_SET_RQ:
+    case MWL_DIMSE_N_ACTION_RQ:
+    case MWL_DIMSE_N_CREATE_RQ:
+    case MWL_DIMSE_N_DELETE_RQ:
+    case MWL_DIMSE_C_CANCEL_RQ: return true;
+    default: return false;
+    }
+}
+
+static bool handles(const mwl_scp_class *c, uint16_t command_field)
+{
+    for (const uint16_t *p = c->commands; p && *p; p++)
+        if (*p == command_field)
+            return true;
+    return false;
+}
+
+/* The service entry for a context's abstract syntax, or -1. */
+static int service_of_context(const session *s, uint8_t context_id)
+{
+    const char *abstract_syntax = NULL;
+    if (session_context(s, context_id, &abstract_syntax, NULL) != MWL_OK)
+        return -1;
+    for (size_t i = 0; i < s->srv->service_count; i++)
+        if (strcmp(s->srv->services[i].sop_class, abstract_syntax) == 0)
+            return (int)i;
+    return -1;
+}
+
 static void dispatch(session *s, const mwl_dimse_msg *msg)
 {
+    mwl_server *srv = s->srv;
     uint16_t cf = msg->command.command_field;
     if (mwl_log_enabled(MWL_LOG_DEBUG))
         mwl_log(MWL_LOG_DEBUG, "assoc %s: %s on context %u, %zu data set bytes", s->peer,
@@ -218,27 +415,49 @@ static void dispatch(session *s, const mwl_dimse_msg *msg)
         session_abort(s, "unexpected DIMSE response from the peer");
         return;
     }
-    switch (cf) {
-    case MWL_DIMSE_C_ECHO_RQ: echo_scp_request(s, msg); return;
-    case MWL_DIMSE_C_FIND_RQ: find_scp_request(s, msg); return;
-    case MWL_DIMSE_C_CANCEL_RQ: find_scp_cancel(s, msg); return;
-    case MWL_DIMSE_C_STORE_RQ:
-    case MWL_DIMSE_C_GET_RQ:
-    case MWL_DIMSE_C_MOVE_RQ:
-    case MWL_DIMSE_N_EVENT_REPORT_RQ:
-    case MWL_DIMSE_N_GET_RQ:
-    case MWL_DIMSE_N_SET_RQ:
-    case MWL_DIMSE_N_ACTION_RQ:
-    case MWL_DIMSE_N_CREATE_RQ:
-    case MWL_DIMSE_N_DELETE_RQ: scp_reply_unrecognized(s, msg); return;
-    default: break;
+    if (!known_request(cf)) {
+        /* Not a command of PS3.7 Table E.1-1: there is no response message we
+         * could form for it (PS3.7 §9.1: an unrecognized service is a
+         * protocol error). */
+        char why[80];
+        snprintf(why, sizeof why, "unknown DIMSE command field %04X", (unsigned)cf);
+        session_abort(s, why);
+        return;
     }
-    /* Not a command of PS3.7 Table E.1-1: there is no response message we
-     * could form for it (PS3.7 §9.1: an unrecognized service is a
-     * protocol error). */
-    char why[80];
-    snprintf(why, sizeof why, "unknown DIMSE command field %04X", (unsigned)cf);
-    session_abort(s, why);
+    int idx = service_of_context(s, msg->context_id);
+    const mwl_scp_class *c = idx >= 0 ? srv->services[idx].cls : NULL;
+    if (cf == MWL_DIMSE_C_CANCEL_RQ) {
+        /* No response of its own (PS3.7 §9.3.2.3): it goes to the context's
+         * service, which ignores it when nothing is outstanding. */
+        void *st = c && c->cancel ? svc_state(s, (size_t)idx) : NULL;
+        if (st)
+            c->cancel(st, s, msg);
+        else
+            mwl_log(MWL_LOG_DEBUG, "assoc %s: C-CANCEL on context %u ignored", s->peer,
+                    (unsigned)msg->context_id);
+        return;
+    }
+    if (c && handles(c, cf)) {
+        void *st = svc_state(s, (size_t)idx);
+        if (!st && c->state_size) {
+            session_abort(s, "out of memory for a service");
+            return;
+        }
+        s->svc[idx].requests++;
+        c->request(st, s, &srv->services[idx], msg);
+        return;
+    }
+    /* PS3.7 §9.1.x.1.4 / dimse.md §6.4: a command we perform, on a context
+     * of another SOP class (or naming another), is refused with 0122; one
+     * we do not perform at all gets 0211. */
+    bool anyone = false;
+    for (size_t i = 0; i < srv->service_count && !anyone; i++)
+        anyone = handles(srv->services[i].cls, cf);
+    uint16_t status =
+        anyone ? MWL_DIMSE_STATUS_SOP_CLASS_NOT_SUPPORTED : MWL_DIMSE_STATUS_UNRECOGNIZED_OPERATION;
+    mwl_log(MWL_LOG_WARN, "assoc %s %s: %s on context %u not supported: answered %04X", s->peer, s->calling,
+            mwl_dimse_command_name(cf), (unsigned)msg->context_id, (unsigned)status);
+    (void)session_reply_status(s, msg, status, anyone ? "SOP class not supported on this context" : NULL);
 }
 
 static void on_p_data(session *s, const mwl_pdv *pdvs, size_t count)
@@ -281,7 +500,7 @@ static void handle_event(session *s, const mwl_ul_event *ev, uint64_t now)
     case MWL_UL_EV_RELEASE_RQ: {
         /* A requestor should not release with an operation outstanding;
          * if it does, it no longer wants the answer. */
-        find_scp_abandon(s);
+        services_abandon(s);
         if (!mwl_dimse_assembler_is_idle(&s->as))
             mwl_log(MWL_LOG_WARN, "assoc %s: released in the middle of a message", s->peer);
         int rc = mwl_ul_release_response(s->ul, now);
@@ -291,7 +510,7 @@ static void handle_event(session *s, const mwl_ul_event *ev, uint64_t now)
         return;
     }
     case MWL_UL_EV_ABORTED:
-        find_scp_abandon(s);
+        services_abandon(s);
         s->aborted = true;
         switch (ev->u.aborted.origin) {
         case MWL_UL_ABORT_PEER:
@@ -355,8 +574,12 @@ static void read_once(session *s)
     size_t n = 0;
     int rc = mwl_conn_read(s->conn, srv->rbuf, sizeof srv->rbuf, &n);
     uint64_t now = mwl_now_ms();
-    if (rc == MWL_AGAIN)
+    if (rc == MWL_AGAIN) {
+        /* A TLS read may wait for writability (a handshake message). */
+        s->read_wants = mwl_conn_wants(s->conn);
         return;
+    }
+    s->read_wants = 0;
     if (rc != MWL_OK) {
         transport_gone(s, now);
         return;
@@ -401,16 +624,18 @@ static void flush(session *s)
     if (rc == MWL_OK) {
         mwl_ul_output_written(s->ul, n);
         s->write_blocked = n < len;
+        s->write_wants = n < len ? MWL_NET_WRITE : 0;
         s->write_since_ms = n < len ? mwl_now_ms() : 0;
     } else if (rc == MWL_AGAIN) {
         s->write_blocked = true;
+        s->write_wants = mwl_conn_wants(s->conn); /* a TLS write may wait for readability */
     } else {
         transport_gone(s, mwl_now_ms());
     }
 }
 
-int session_send_message(session *s, uint8_t context_id, const uint8_t *command, size_t command_length,
-                         const uint8_t *dataset, size_t dataset_length)
+int session_send(session *s, uint8_t context_id, const uint8_t *command, size_t command_length,
+                 const uint8_t *dataset, size_t dataset_length)
 {
     if (!s->ul || s->done)
         return MWL_E_CLOSED;
@@ -445,12 +670,44 @@ int session_send_message(session *s, uint8_t context_id, const uint8_t *command,
     return MWL_OK;
 }
 
+int session_reply_status(session *s, const mwl_dimse_msg *msg, uint16_t status, const char *comment)
+{
+    const mwl_dimse_command *rq = &msg->command;
+    mwl_dimse_command rsp;
+    mwl_dimse_command_init(&rsp);
+    rsp.command_field = (uint16_t)(rq->command_field | MWL_DIMSE_RSP);
+    rsp.data_set_type = MWL_DIMSE_DATASET_NONE;
+    rsp.present = MWL_DIMSE_HAS_MESSAGE_ID_RESPONDED_TO | MWL_DIMSE_HAS_STATUS;
+    rsp.message_id_being_responded_to = rq->message_id;
+    rsp.status = status;
+    /* U(=) fields echo the request's, which helps the peer match them. */
+    if (rq->present & MWL_DIMSE_HAS_AFFECTED_SOP_CLASS_UID) {
+        rsp.present |= MWL_DIMSE_HAS_AFFECTED_SOP_CLASS_UID;
+        rsp.affected_sop_class_uid = rq->affected_sop_class_uid;
+    }
+    if (rq->present & MWL_DIMSE_HAS_AFFECTED_SOP_INSTANCE_UID) {
+        rsp.present |= MWL_DIMSE_HAS_AFFECTED_SOP_INSTANCE_UID;
+        rsp.affected_sop_instance_uid = rq->affected_sop_instance_uid;
+    }
+    mwl_dimse_class cls = mwl_dimse_status_class(status);
+    if (comment && comment[0] && (cls == MWL_DIMSE_CLASS_FAILURE || cls == MWL_DIMSE_CLASS_WARNING)) {
+        rsp.present |= MWL_DIMSE_HAS_ERROR_COMMENT;
+        rsp.error_comment = comment;
+    }
+    mwl_wbuf *w = session_scratch(s);
+    if (mwl_dimse_encode_command(&rsp, w) != MWL_OK) {
+        session_abort(s, "cannot encode a response");
+        return MWL_E_INTERNAL;
+    }
+    return session_send(s, msg->context_id, w->data, w->len, NULL, 0);
+}
+
 /* ---- aborting and tearing down -------------------------------------------- */
 
 void session_abort(session *s, const char *why)
 {
     session_set_outcome(s, "aborted: %s", why);
-    find_scp_abandon(s);
+    services_abandon(s);
     if (!s->ul)
         return;
     mwl_ul_state st = mwl_ul_get_state(s->ul);
@@ -476,19 +733,21 @@ void session_abort_all(mwl_server *srv, const char *why)
     }
 }
 
-void session_free(session *s)
+void session_close(session *s, const char *why)
+{
+    if (s->zombie)
+        return;
+    session_set_outcome(s, "%s", why);
+    s->done = true;
+    session_service(s);
+}
+
+static void session_free(session *s)
 {
     mwl_server *srv = s->srv;
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        srv->sessions = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    bool reject_slot = s->reject_slot;
-    find_scp_clear(&s->find);
+    services_clear(s);
+    server_session_freed(srv, s); /* unlinks */
     mwl_mem_free(srv->mem, s);
-    server_session_freed(srv, reject_slot);
 }
 
 static void teardown(session *s)
@@ -509,12 +768,12 @@ static void teardown(session *s)
     log_end(s);
     if (s->aborted)
         server_stat_add(&srv->stats.aborted, 1);
-    find_scp_abandon(s);
+    services_abandon(s);
     mwl_ul_free(s->ul);
     s->ul = NULL;
     mwl_dimse_assembler_clear(&s->as);
     s->zombie = true;
-    if (!find_scp_busy(s))
+    if (!services_busy(s))
         session_free(s);
 }
 
@@ -556,7 +815,7 @@ void session_service(session *s)
 {
     mwl_server *srv = s->srv;
     if (s->zombie) {
-        if (!find_scp_busy(s))
+        if (!services_busy(s))
             session_free(s);
         return;
     }
@@ -590,21 +849,30 @@ void session_service(session *s)
             return;
         }
     }
-    if (s->find.waiting_drain && pending < SERVER_OUT_LOW)
-        find_scp_continue(s);
+    if (pending < SESSION_OUT_LOW && s->associated && !s->closing) {
+        services_drained(s);
+        if (s->done) {
+            teardown(s);
+            return;
+        }
+        pending = session_pending_output(s);
+    }
 
     /* Back-pressure: a peer that does not read our output is not read
      * either, so its requests cannot grow our buffers. After shutdown we
-     * only read to see the peer's close. */
+     * only read to see the peer's close. A transport (TLS) may need the
+     * other direction to make progress: poll for what it wants. */
     unsigned want = 0;
-    if (pending <= SERVER_OUT_HIGH || s->shut_wr)
-        want |= MWL_NET_READ;
+    if (pending <= SESSION_OUT_HIGH || s->shut_wr)
+        want |= s->read_wants ? s->read_wants : MWL_NET_READ;
     if (pending && !s->shut_wr)
-        want |= MWL_NET_WRITE;
+        want |= s->write_blocked && s->write_wants ? s->write_wants : MWL_NET_WRITE;
     if (want != mwl_loop_interest(s->io))
         mwl_loop_set_interest(srv->loop, s->io, want);
 
     uint64_t at = mwl_ul_deadline(s->ul);
+    if (!s->associated && mwl_ul_get_state(s->ul) == MWL_UL_STA2)
+        at = min_u64(at, s->started_ms + srv->cfg.associate_timeout_ms);
     if (pending && !s->shut_wr)
         at = min_u64(at, s->write_since_ms + srv->cfg.write_timeout_ms);
     if (s->shut_wr)
@@ -623,11 +891,19 @@ static void on_io(mwl_loop *loop, mwl_loop_io *io, unsigned events, void *user)
     (void)loop;
     (void)io;
     session *s = user;
-    if (events & MWL_NET_WRITE) {
+    /* A ready bit serves whichever operation waits for it: a TLS read may
+     * wait for writability and a TLS write for readability. */
+    bool write_ready = (events & MWL_NET_WRITE) && (!s->write_wants || (s->write_wants & MWL_NET_WRITE));
+    write_ready = write_ready || ((events & MWL_NET_READ) && (s->write_wants & MWL_NET_READ));
+    bool read_ready = (events & (MWL_NET_READ | MWL_NET_ERROR)) && !(s->read_wants & MWL_NET_WRITE);
+    read_ready = read_ready || ((events & MWL_NET_WRITE) && (s->read_wants & MWL_NET_WRITE));
+    if (events & MWL_NET_ERROR)
+        read_ready = true;
+    if (write_ready && s->write_blocked) {
         s->write_blocked = false;
         flush(s);
     }
-    if ((events & MWL_NET_READ) && !s->done && s->conn)
+    if (read_ready && !s->done && s->conn)
         read_once(s);
     session_service(s);
 }
@@ -649,13 +925,17 @@ static void on_timer(mwl_loop *loop, uint64_t id, void *user)
     if (s->shut_wr && now >= s->linger_until) {
         session_set_outcome(s, "closed (peer did not close)");
         s->done = true;
+    } else if (!s->associated && mwl_ul_get_state(s->ul) == MWL_UL_STA2 &&
+               now >= s->started_ms + s->srv->cfg.associate_timeout_ms) {
+        session_set_outcome(s, "no A-ASSOCIATE-RQ within associate-timeout");
+        s->done = true;
     } else if (!s->shut_wr && pending && now >= s->write_since_ms + s->srv->cfg.write_timeout_ms) {
         mwl_log(MWL_LOG_WARN, "conn %s: peer read nothing of %zu pending bytes for %u ms; closing", s->peer,
                 pending, (unsigned)s->srv->cfg.write_timeout_ms);
         session_set_outcome(s, "closed: peer stopped reading (write-timeout)");
         s->aborted = s->associated;
         s->done = true;
-    } else if (now >= mwl_ul_deadline(s->ul) && mwl_ul_get_state(s->ul) == MWL_UL_STA6 && find_scp_busy(s)) {
+    } else if (now >= mwl_ul_deadline(s->ul) && mwl_ul_get_state(s->ul) == MWL_UL_STA6 && services_busy(s)) {
         /* The idle timer fired while a worker is still on this association's
          * C-FIND: it is not idle, we owe it the answer (write-timeout still
          * guards a peer that stops reading). */

@@ -129,6 +129,15 @@ static bool check_association(const mwl_assoc_rq *rq, const mwl_policy *policy, 
         set_reject(out, MWL_RJ_RESULT_PERMANENT, MWL_RJ_SOURCE_USER, MWL_RJ_USER_CALLING_AE_NOT_RECOGNIZED);
         return false;
     }
+    /* A Maximum Length (PS3.8 D.1) too small to carry a response in a sane
+     * number of PDUs: every message would be cut into pieces of a few
+     * bytes. 0 means "no limit" and is fine. Permanent, user, no reason:
+     * Table 9-21 has no reason closer to "your parameters are unusable". */
+    if (policy->min_peer_max_length && rq->user_info.max_length != 0 &&
+        rq->user_info.max_length < policy->min_peer_max_length) {
+        set_reject(out, MWL_RJ_RESULT_PERMANENT, MWL_RJ_SOURCE_USER, MWL_RJ_USER_NO_REASON);
+        return false;
+    }
     /* PS3.7 D.3.3.7.3: an identity that fails authorization is rejected
      * permanent, source 2 (service provider, ACSE); the reason byte is not
      * specified there, so "no reason given". Without a check configured the

@@ -201,6 +201,21 @@ static void edit_too_many(request *r, mwl_policy *p)
     (void)r;
     p->too_many_associations = true;
 }
+static void edit_tiny_max_length(request *r, mwl_policy *p)
+{
+    p->min_peer_max_length = 1024;
+    r->rq.user_info.max_length = 8;
+}
+static void edit_floor_max_length(request *r, mwl_policy *p)
+{
+    p->min_peer_max_length = 1024;
+    r->rq.user_info.max_length = 1024;
+}
+static void edit_unlimited_max_length(request *r, mwl_policy *p)
+{
+    p->min_peer_max_length = 1024;
+    r->rq.user_info.max_length = 0;
+}
 static void edit_too_many_and_called(request *r, mwl_policy *p)
 {
     edit_too_many(r, p);
@@ -320,6 +335,30 @@ static const neg_case cases[] = {
      {{0}},
      0},
     {"too many associations -> (2,3,2)", edit_too_many, false, {2, 3, 2}, {{0}}, 0, {{0}}, 0},
+    {"peer Maximum Length 8 below the floor -> (1,1,1)",
+     edit_tiny_max_length,
+     false,
+     {1, 1, 1},
+     {{0}},
+     0,
+     {{0}},
+     0},
+    {"peer Maximum Length at the floor accepts",
+     edit_floor_max_length,
+     true,
+     {0, 0, 0},
+     {{1, 0, TS_EXPLICIT_LE}, {3, 0, TS_IMPLICIT_LE}},
+     2,
+     {{0}},
+     0},
+    {"peer Maximum Length 0 (no limit) accepts",
+     edit_unlimited_max_length,
+     true,
+     {0, 0, 0},
+     {{1, 0, TS_EXPLICIT_LE}, {3, 0, TS_IMPLICIT_LE}},
+     2,
+     {{0}},
+     0},
     {"permanent reasons before busy", edit_too_many_and_called, false, {1, 1, 7}, {{0}}, 0, {{0}}, 0},
     {"role: SCU granted, SCP refused",
      edit_role_scu_scp,

@@ -447,6 +447,9 @@ typedef struct mwl_policy {
     const char *implementation_class_uid;    /* 52H, required */
     const char *implementation_version_name; /* 55H, NULL or "" = omit */
     bool too_many_associations;              /* set by the driver: reject (2,3,2) */
+    /* The requestor's Maximum Length (51H) must be 0 (no limit) or at least
+     * this, else (1,1,1); 0 = any. */
+    uint32_t min_peer_max_length;
     /* NULL: user identity sub-items are ignored (accepted, no 59H). Set:
      * an offered identity is checked; on refusal, or when require_identity
      * is set and none was offered, reject (1,2,1). When accepted and the RQ
@@ -470,6 +473,7 @@ typedef struct mwl_negotiation {
  *   application context not DICOM's      -> (1, 1, 2)
  *   strict and called AE != our title    -> (1, 1, 7)
  *   allow-list set, calling AE not in it  -> (1, 1, 3)
+ *   peer Maximum Length below the minimum -> (1, 1, 1)
  *   identity refused / required, absent   -> (1, 2, 1)
  *   too_many_associations                 -> (2, 3, 2) transient, local limit
  * AE titles compare exactly after trimming leading/trailing spaces.

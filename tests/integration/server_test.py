@@ -785,7 +785,7 @@ def mode_cli(mwl, tmp, sanitized):
         if kind != 2:
             fail("flag's title refused: PDU %d" % kind)
         log = srv.log_text()
-        if "as FLAGAET: max 4 associations" not in log:
+        if "AE title FLAGAET" not in log or "max 4 associations" not in log:
             fail("config not applied: " + log[:500])
     finally:
         rc, _ = srv.stop()

@@ -1,6 +1,7 @@
 /* mwl serve: run the DICOM server (C-ECHO, and C-FIND through the worklist
- * provider). Options come from the server's config table: every key is a
- * --flag and a config-file key; flags override the file. */
+ * service). Options come from the configuration tables — the server's
+ * (protocol, transport) and each service's — every key is a --flag and a
+ * config-file key; flags override the file. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,8 +10,9 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "dicom/tag.h"
 #include "server/server.h"
-#include "server/worklist_provider.h"
+#include "service/worklist.h"
 
 #define CONFIG_FILE_MAX (1024 * 1024)
 
@@ -40,38 +42,60 @@ static void stderr_sink(void *user, mwl_log_level level, const char *msg)
 
 /* ---- help ------------------------------------------------------------------ */
 
+/* The configuration: one table per part, in --help order. */
+typedef struct serve_config {
+    mwl_server_config server;
+    mwl_worklist_config worklist;
+} serve_config;
+
+enum { TABLES = 2 };
+
+static void tables_of(serve_config *c, const mwl_config_table *tables[TABLES], void *objs[TABLES])
+{
+    tables[0] = mwl_server_config_table();
+    objs[0] = &c->server;
+    tables[1] = mwl_worklist_config_table();
+    objs[1] = &c->worklist;
+}
+
 static void usage(FILE *out)
 {
-    size_t count = 0;
-    const mwl_config_key *keys = mwl_server_config_keys(&count);
+    serve_config defaults;
+    const mwl_config_table *tables[TABLES];
+    void *objs[TABLES];
+    tables_of(&defaults, tables, objs);
     fprintf(out, "usage: mwl serve [--config FILE] [--KEY VALUE | --KEY=VALUE ...]\n\n"
                  "Runs the DICOM Modality Worklist server: Verification (C-ECHO) and Modality\n"
                  "Worklist Information Model - FIND (C-FIND). Stops on SIGTERM/SIGINT: no new\n"
                  "associations, running ones may finish for shutdown-grace, then are aborted.\n\n"
                  "options (each is also a config file key; flags override the file):\n");
-    for (size_t i = 0; i < count; i++) {
-        const mwl_config_key *k = &keys[i];
-        char flag[64];
-        if (k->type == MWL_CONFIG_BOOL)
-            snprintf(flag, sizeof flag, "--%s[=BOOL]", k->name);
-        else
-            snprintf(flag, sizeof flag, "--%s %s", k->name, mwl_config_type_hint(k->type));
-        char bounds[64] = "";
-        if (k->type == MWL_CONFIG_UINT)
-            snprintf(bounds, sizeof bounds, ", %llu..%llu", (unsigned long long)k->min,
-                     (unsigned long long)k->max);
-        else if (k->type == MWL_CONFIG_SECONDS)
-            snprintf(bounds, sizeof bounds, ", %llu.%03llu..%llu", (unsigned long long)(k->min / 1000u),
-                     (unsigned long long)(k->min % 1000u), (unsigned long long)(k->max / 1000u));
-        fprintf(out, "  %-28s %s\n  %-28s (default: %s%s)\n", flag, k->help, "",
-                k->default_value[0] ? k->default_value : "empty", bounds);
+    for (size_t t = 0; t < TABLES; t++) {
+        fprintf(out, "\n %s:\n", t == 0 ? "server (protocol and transport)" : "worklist service");
+        for (size_t i = 0; i < tables[t]->count; i++) {
+            const mwl_config_key *k = &tables[t]->keys[i];
+            char flag[64];
+            if (k->type == MWL_CONFIG_BOOL)
+                snprintf(flag, sizeof flag, "--%s[=BOOL]", k->name);
+            else
+                snprintf(flag, sizeof flag, "--%s %s", k->name, mwl_config_type_hint(k->type));
+            char bounds[64] = "";
+            if (k->type == MWL_CONFIG_UINT)
+                snprintf(bounds, sizeof bounds, ", %llu..%llu", (unsigned long long)k->min,
+                         (unsigned long long)k->max);
+            else if (k->type == MWL_CONFIG_SECONDS)
+                snprintf(bounds, sizeof bounds, ", %llu.%03llu..%llu", (unsigned long long)(k->min / 1000u),
+                         (unsigned long long)(k->min % 1000u), (unsigned long long)(k->max / 1000u));
+            fprintf(out, "  %-28s %s\n  %-28s (default: %s%s)\n", flag, k->help, "",
+                    k->default_value[0] ? k->default_value : "empty", bounds);
+        }
     }
-    fprintf(out, "  %-28s %s\n  %-28s %s\n\n", "--config FILE", "read keys from FILE first", "-h, --help",
+    fprintf(out, "\n  %-28s %s\n  %-28s %s\n\n", "--config FILE", "read keys from FILE first", "-h, --help",
             "show this help");
     fprintf(out, "config file: one 'key = value' per line, e.g. 'max-associations = 16';\n"
                  "blank lines and lines starting with # are ignored; \"quotes\" keep blanks;\n"
                  "each key at most once. SECONDS take up to 3 decimals (0.5). BOOL is\n"
-                 "true/false, yes/no, on/off or 1/0. AET,... is a comma-separated list.\n\n"
+                 "true/false, yes/no, on/off or 1/0. AET,... is a comma-separated list.\n"
+                 "CHOICE is one of the values the key's help lists.\n\n"
                  "exit status: 0 after a clean shutdown, 1 on a runtime failure, 2 for a bad\n"
                  "option or config file, 3 when the port cannot be bound.\n");
 }
@@ -126,7 +150,7 @@ static int write_port_file(const char *path, unsigned port)
 
 /* Splits "--key=value" / "--key value"; returns the argv index consumed
  * last, or -1 with a message. */
-static int apply_flag(mwl_server_config *cfg, int argc, char **argv, int i, const char **config_path)
+static int apply_flag(serve_config *cfg, int argc, char **argv, int i, const char **config_path)
 {
     const char *arg = argv[i] + 2;
     const char *eq = strchr(arg, '=');
@@ -151,7 +175,14 @@ static int apply_flag(mwl_server_config *cfg, int argc, char **argv, int i, cons
             *config_path = value;
         return i;
     }
-    const mwl_config_key *k = mwl_server_config_find_key(key);
+    serve_config scratch;
+    const mwl_config_table *tables[TABLES];
+    void *objs[TABLES];
+    tables_of(cfg ? cfg : &scratch, tables, objs);
+    const mwl_config_key *k = NULL;
+    size_t t = 0;
+    for (; t < TABLES && !k; t++)
+        k = mwl_config_find(tables[t], key);
     if (!k) {
         fprintf(stderr, "mwl serve: unknown option '--%s' (see --help)\n", key);
         return -1;
@@ -168,7 +199,7 @@ static int apply_flag(mwl_server_config *cfg, int argc, char **argv, int i, cons
     }
     if (cfg) {
         mwl_diag diag;
-        if (mwl_server_config_set(cfg, key, value, &diag) != MWL_OK) {
+        if (mwl_config_set(tables[t - 1], objs[t - 1], key, value, &diag) != MWL_OK) {
             fprintf(stderr, "mwl serve: --%s\n", diag.msg);
             return -1;
         }
@@ -194,8 +225,9 @@ int mwl_cmd_serve(int argc, char **argv)
         if (i < 0)
             return MWL_EXIT_USAGE;
     }
-    mwl_server_config cfg;
-    mwl_server_config_init(&cfg);
+    serve_config cfg;
+    mwl_server_config_init(&cfg.server);
+    mwl_worklist_config_init(&cfg.worklist);
     if (config_path) {
         char *text = NULL;
         size_t len = 0;
@@ -204,7 +236,10 @@ int mwl_cmd_serve(int argc, char **argv)
             return MWL_EXIT_USAGE;
         }
         mwl_diag diag;
-        int rc = mwl_server_config_parse(text, len, &cfg, &diag);
+        const mwl_config_table *tables[TABLES];
+        void *objs[TABLES];
+        tables_of(&cfg, tables, objs);
+        int rc = mwl_config_parse(text, len, tables, objs, TABLES, &diag);
         free(text);
         if (rc != MWL_OK) {
             fprintf(stderr, "mwl serve: %s: %s\n", config_path, diag.msg);
@@ -218,59 +253,43 @@ int mwl_cmd_serve(int argc, char **argv)
     }
 
     mwl_log_set_sink(stderr_sink, NULL);
-    mwl_log_set_level(cfg.log_level);
+    mwl_log_set_level(cfg.server.log_level);
 
-    mwl_worklist_options wl;
-    memset(&wl, 0, sizeof wl);
-    wl.db_path = cfg.db;
-    mwl_match_opts_init(&wl.match);
-    wl.match.pn_case_sensitive = cfg.pn_case_sensitive;
-    wl.match.pn_accent_insensitive = cfg.pn_accent_insensitive;
-    wl.filter_by_calling_aet = cfg.filter_by_calling_aet;
-    wl.max_matches = cfg.max_matches;
-    wl.per_called_aet = cfg.per_called_aet;
-    if (strcmp(cfg.response_charset, "auto") == 0) {
-        wl.response_charset = MWL_RESPONSE_CHARSET_AUTO;
-    } else if (strcmp(cfg.response_charset, "item") == 0) {
-        wl.response_charset = MWL_RESPONSE_CHARSET_ITEM;
-    } else if (strcmp(cfg.response_charset, "utf8") == 0) {
-        wl.response_charset = MWL_RESPONSE_CHARSET_UTF8;
-    } else {
-        fprintf(stderr, "mwl serve: response-charset: '%s' is not auto, item or utf8\n",
-                cfg.response_charset);
-        return MWL_EXIT_USAGE;
-    }
     mwl_diag diag;
     mwl_diag_clear(&diag);
-    mwl_worklist_provider *wlp = NULL;
-    mwl_find_provider provider;
-    int rc = mwl_worklist_provider_new(&wl, &wlp, &provider, &diag);
+    mwl_worklist_service *wl = NULL;
+    int rc = mwl_worklist_service_new(&cfg.worklist, NULL, &wl, &diag);
     if (rc != MWL_OK) {
-        fprintf(stderr, "mwl serve: worklist database %s: %s\n", cfg.db,
+        fprintf(stderr, "mwl serve: worklist database %s: %s\n", cfg.worklist.db,
                 diag.msg[0] ? diag.msg : mwl_status_str(rc));
-        return MWL_EXIT_FAILURE;
+        return rc == MWL_E_INVALID ? MWL_EXIT_USAGE : MWL_EXIT_FAILURE;
     }
+    /* The service table: what the server answers, besides Verification. */
+    const mwl_service services[] = {
+        {&mwl_scp_find, MWL_UID_ModalityWorklistInformationModelFind, mwl_worklist_service_provider(wl)},
+    };
+    mwl_server_setup setup = {services, sizeof services / sizeof services[0], NULL, 0, NULL};
     mwl_server *srv = NULL;
-    rc = mwl_server_new(&cfg, &provider, NULL, &srv, &diag);
+    rc = mwl_server_new(&cfg.server, &setup, &srv, &diag);
     if (rc != MWL_OK) {
         fprintf(stderr, "mwl serve: %s: %s\n", mwl_status_str(rc), diag.msg);
-        mwl_worklist_provider_free(wlp);
+        mwl_worklist_service_free(wl);
         return rc == MWL_E_IO ? MWL_EXIT_NETWORK : rc == MWL_E_INVALID ? MWL_EXIT_USAGE : MWL_EXIT_FAILURE;
     }
-    mwl_log(MWL_LOG_INFO, "worklist database %s", cfg.db);
-    if (cfg.port_file[0] && write_port_file(cfg.port_file, mwl_server_port(srv)) != 0) {
-        fprintf(stderr, "mwl serve: port-file %s: %s\n", cfg.port_file, strerror(errno));
+    mwl_log(MWL_LOG_INFO, "worklist database %s", cfg.worklist.db);
+    if (cfg.server.port_file[0] && write_port_file(cfg.server.port_file, mwl_server_port(srv)) != 0) {
+        fprintf(stderr, "mwl serve: port-file %s: %s\n", cfg.server.port_file, strerror(errno));
         mwl_server_free(srv);
-        mwl_worklist_provider_free(wlp);
+        mwl_worklist_service_free(wl);
         return MWL_EXIT_FAILURE;
     }
     rc = mwl_server_install_signals(srv);
     if (rc == MWL_OK)
         rc = mwl_server_run(srv);
     mwl_server_free(srv);
-    mwl_worklist_provider_free(wlp);
-    if (cfg.port_file[0])
-        remove(cfg.port_file);
+    mwl_worklist_service_free(wl);
+    if (cfg.server.port_file[0])
+        remove(cfg.server.port_file);
     if (rc != MWL_OK) {
         fprintf(stderr, "mwl serve: %s\n", mwl_status_str(rc));
         return MWL_EXIT_FAILURE;

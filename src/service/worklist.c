@@ -1,31 +1,110 @@
-/* The Modality Worklist C-FIND provider (see worklist_provider.h). */
-#include "server/worklist_provider.h"
+/* The Modality Worklist service: its configuration table and its C-FIND
+ * provider (see worklist.h). */
+#include "service/worklist.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "base/log.h"
 #include "dicom/charset.h"
 #include "dicom/codec.h"
 #include "dicom/datetime.h"
+#include "net/net.h"
 #include "store/store.h"
+
+/* ---- configuration ------------------------------------------------------- */
+
+#define FIELD(f) offsetof(mwl_worklist_config, f)
+
+static const char *const charset_modes[] = {"auto", "item", "utf8", NULL};
+
+static const mwl_config_key worklist_keys[] = {
+    {"db", MWL_CONFIG_STRING, "mwl.db", 1, MWL_WORKLIST_PATH_MAX - 1, FIELD(db),
+     "worklist database file used by the C-FIND provider", NULL},
+    {"pn-case-sensitive", MWL_CONFIG_BOOL, "false", 0, 1, FIELD(pn_case_sensitive),
+     "match Patient's Name and other PN keys case-sensitively (default: case-insensitive)", NULL},
+    {"pn-accent-insensitive", MWL_CONFIG_BOOL, "false", 0, 1, FIELD(pn_accent_insensitive),
+     "PN keys also ignore accents on Latin letters (Muller finds Müller)", NULL},
+    {"filter-by-calling-aet", MWL_CONFIG_BOOL, "false", 0, 1, FIELD(filter_by_calling_aet),
+     "a query without Scheduled Station AE Title gets only the calling AE title's items", NULL},
+    {"max-matches", MWL_CONFIG_UINT, "0", 0, 100000000, FIELD(max_matches),
+     "most responses per C-FIND; more end with A700 and a comment; 0 = unlimited", NULL},
+    {"max-find-duration", MWL_CONFIG_SECONDS, "0", 0, 86400000, FIELD(max_find_duration_ms),
+     "longest a C-FIND may run (reading included); longer ends with A700 and a comment; 0 = unlimited", NULL},
+    {"response-charset", MWL_CONFIG_ENUM, "auto", 1, 7, FIELD(response_charset),
+     "auto (the item's set if the SCU reads it, else the query's or ISO_IR 192), item or utf8",
+     charset_modes},
+    {"per-called-aet", MWL_CONFIG_BOOL, "false", 0, 1, FIELD(per_called_aet),
+     "serve only the items imported with --per-called-aet into the called AE title's folder (wlmscpfs "
+     "style)",
+     NULL},
+};
+
+static const mwl_config_table worklist_table = {
+    "worklist", worklist_keys, sizeof worklist_keys / sizeof worklist_keys[0], sizeof(mwl_worklist_config)};
+
+const mwl_config_table *mwl_worklist_config_table(void)
+{
+    return &worklist_table;
+}
+
+void mwl_worklist_config_init(mwl_worklist_config *cfg)
+{
+    mwl_config_init(&worklist_table, cfg);
+}
+
+/* What the parser guarantees, for a config built by hand. */
+static int check_config(const mwl_worklist_config *cfg, mwl_diag *diag)
+{
+    const char *bad = NULL;
+    if (!cfg->db[0] || !memchr(cfg->db, '\0', sizeof cfg->db))
+        bad = "db";
+    else if (cfg->max_matches > 100000000)
+        bad = "max-matches";
+    else if (cfg->max_find_duration_ms > 86400000)
+        bad = "max-find-duration";
+    if (!bad) {
+        bool known = false;
+        for (size_t i = 0; charset_modes[i]; i++)
+            known = known || strcmp(cfg->response_charset, charset_modes[i]) == 0;
+        if (!known)
+            bad = "response-charset";
+    }
+    if (bad) {
+        mwl_diag_set(diag, 0, 0, "%s: invalid value", bad);
+        return MWL_E_INVALID;
+    }
+    return MWL_OK;
+}
+
+/* ---- the provider -------------------------------------------------------- */
+
+typedef enum response_charset { CHARSET_AUTO = 0, CHARSET_ITEM, CHARSET_UTF8 } response_charset;
 
 typedef struct conn_slot {
     mwl_store *store;
     struct conn_slot *next;
 } conn_slot;
 
-struct mwl_worklist_provider {
-    mwl_worklist_options opts;
-    char *db_path;
+/* More store connections than this at once is a bug (the server has at
+ * most 64 workers, and a C-FIND holds one only during a step). */
+enum { MAX_CONNECTIONS = 64 };
+
+struct mwl_worklist_service {
+    const mwl_mem *mem;
+    mwl_worklist_config cfg;
+    mwl_match_opts match;
+    response_charset charset;
+    mwl_find_provider provider;
     pthread_mutex_t lock;
-    conn_slot *idle; /* connections not lent to a C-FIND */
+    conn_slot *idle; /* connections not lent to a C-FIND step */
+    size_t opened;   /* connections that exist */
 };
 
 typedef struct find_state {
-    mwl_worklist_provider *p;
+    mwl_worklist_service *p;
     conn_slot *conn;
     mwl_arena arena;     /* the query */
     mwl_arena row_arena; /* the current candidate, cleared per row */
@@ -45,31 +124,41 @@ static const uint32_t sps = MWL_TAG_ScheduledProcedureStepSequence;
 
 /* ---- connections --------------------------------------------------------- */
 
-static int borrow(mwl_worklist_provider *p, conn_slot **out, mwl_diag *diag)
+static int borrow(mwl_worklist_service *p, conn_slot **out, mwl_diag *diag)
 {
     pthread_mutex_lock(&p->lock);
     conn_slot *c = p->idle;
+    bool full = false;
     if (c)
         p->idle = c->next;
+    else if (p->opened >= MAX_CONNECTIONS)
+        full = true;
+    else
+        p->opened++; /* reserved: opened below */
     pthread_mutex_unlock(&p->lock);
     if (c) {
         *out = c;
         return MWL_OK;
     }
-    c = calloc(1, sizeof *c);
-    if (!c)
-        return MWL_E_NOMEM;
+    if (full) {
+        mwl_diag_set(diag, 0, 0, "all %d store connections in use", MAX_CONNECTIONS);
+        return MWL_E_LIMIT;
+    }
+    c = mwl_mem_calloc(p->mem, 1, sizeof *c);
     mwl_store_options ro = {true, 5000, false};
-    int rc = mwl_store_open(p->db_path, &ro, &c->store, diag);
+    int rc = c ? mwl_store_open(p->cfg.db, &ro, &c->store, diag) : MWL_E_NOMEM;
     if (rc != MWL_OK) {
-        free(c);
+        mwl_mem_free(p->mem, c);
+        pthread_mutex_lock(&p->lock);
+        p->opened--;
+        pthread_mutex_unlock(&p->lock);
         return rc;
     }
     *out = c;
     return MWL_OK;
 }
 
-static void give_back(mwl_worklist_provider *p, conn_slot *c)
+static void give_back(mwl_worklist_service *p, conn_slot *c)
 {
     mwl_store_find_end(c->store);
     pthread_mutex_lock(&p->lock);
@@ -189,7 +278,7 @@ static void state_free(find_state *st)
     mwl_matcher_clear(&st->matcher);
     mwl_arena_clear(&st->row_arena);
     mwl_arena_clear(&st->arena);
-    free(st);
+    mwl_mem_free(st->p->mem, st);
 }
 
 static void set_failure(mwl_find_status *s, uint16_t status, const char *comment, uint32_t offending)
@@ -210,14 +299,14 @@ static void set_failure(mwl_find_status *s, uint16_t status, const char *comment
 
 static int wl_begin(void *user, mwl_find_request *req, void **state, mwl_find_status *early)
 {
-    mwl_worklist_provider *p = user;
-    find_state *st = calloc(1, sizeof *st);
+    mwl_worklist_service *p = user;
+    find_state *st = mwl_mem_calloc(p->mem, 1, sizeof *st);
     if (!st)
         return MWL_E_NOMEM;
     st->p = p;
-    mwl_arena_init(&st->arena, NULL);
-    mwl_arena_init(&st->row_arena, NULL);
-    mwl_matcher_init(&st->matcher, &p->opts.match, NULL);
+    mwl_arena_init(&st->arena, p->mem);
+    mwl_arena_init(&st->row_arena, p->mem);
+    mwl_matcher_init(&st->matcher, &p->match, p->mem);
     *state = st;
     mwl_diag d;
     mwl_diag_clear(&d);
@@ -235,7 +324,7 @@ static int wl_begin(void *user, mwl_find_request *req, void **state, mwl_find_st
         return MWL_E_INTERNAL;
     }
     const uint32_t aet_path[2] = {sps, MWL_TAG_ScheduledStationAETitle};
-    if (p->opts.filter_by_calling_aet && req->calling_ae && req->calling_ae[0] &&
+    if (p->cfg.filter_by_calling_aet && req->calling_ae && req->calling_ae[0] &&
         mwl_query_is_universal(st->q, aet_path, 2)) {
         /* The calling AE title is a literal: '*', '?' or '\\' in it would be
          * read as a pattern or a list, so such a title gets no items. */
@@ -253,7 +342,7 @@ static int wl_begin(void *user, mwl_find_request *req, void **state, mwl_find_st
     }
     mwl_store_filter f;
     build_filter(st, &f);
-    if (p->opts.per_called_aet)
+    if (p->cfg.per_called_aet)
         f.worklist_aet = (mwl_store_cond){MWL_STORE_EXACT, req->called_ae ? req->called_ae : ""};
     summarize(&f, st, req->summary, sizeof req->summary);
     rc = borrow(p, &st->conn, &d);
@@ -275,14 +364,14 @@ static int build_response(find_state *st, const mwl_ds *item, mwl_arena *arena, 
     if (rc != MWL_OK)
         return rc;
     *out = resp;
-    mwl_response_charset mode = st->p->opts.response_charset;
-    if (mode == MWL_RESPONSE_CHARSET_ITEM || mwl_ds_text_is_ascii(resp))
+    response_charset mode = st->p->charset;
+    if (mode == CHARSET_ITEM || mwl_ds_text_is_ascii(resp))
         return MWL_OK;
     mwl_charset item_cs;
     rc = mwl_charset_of(resp, &item_cs, d);
     if (rc != MWL_OK)
         return rc;
-    if (mode == MWL_RESPONSE_CHARSET_UTF8)
+    if (mode == CHARSET_UTF8)
         return mwl_charset_is_utf8(&item_cs) ? MWL_OK : mwl_ds_recode(resp, &st->utf8, d);
     if (item_cs.count == st->query_cs.count && memcmp(item_cs.ids, st->query_cs.ids, item_cs.count) == 0)
         return MWL_OK;
@@ -300,6 +389,17 @@ static int build_response(find_state *st, const mwl_ds *item, mwl_arena *arena, 
     return mwl_ds_recode(resp, &st->utf8, d);
 }
 
+/* PS3.4 K.4-1 has no warning status: A700 tells the SCU the list is
+ * incomplete (never a silent truncation), as for max-matches. */
+static int duration_exceeded(const mwl_worklist_config *cfg, mwl_find_status *fst)
+{
+    char comment[65];
+    snprintf(comment, sizeof comment, "query ran over %u.%03u s; refine the query",
+             (unsigned)(cfg->max_find_duration_ms / 1000u), (unsigned)(cfg->max_find_duration_ms % 1000u));
+    set_failure(fst, 0xA700, comment, 0);
+    return MWL_OK;
+}
+
 static int wl_next(void *state, const mwl_find_request *req, mwl_arena *arena, const mwl_ds **match,
                    uint16_t *status, mwl_find_status *fst)
 {
@@ -307,13 +407,26 @@ static int wl_next(void *state, const mwl_find_request *req, mwl_arena *arena, c
     *match = NULL;
     if (st->no_results)
         return MWL_OK;
+    const mwl_worklist_config *c = &st->p->cfg;
+    if (c->max_find_duration_ms && mwl_now_ms() - req->started_ms > c->max_find_duration_ms)
+        return duration_exceeded(c, fst);
     mwl_diag d;
-    for (;;) {
+    const mwl_worklist_config *cfg = &st->p->cfg;
+    for (size_t examined = 0;; examined++) {
         if (mwl_find_request_cancelled(req))
             return MWL_OK;
+        /* Every few candidates: give the worker back when the step's budget
+         * is used (the C-FIND goes on in a later step), and end a C-FIND
+         * that has run longer than max-find-duration. */
+        if (examined > 0 && examined % 32 == 0) {
+            if (cfg->max_find_duration_ms && mwl_now_ms() - req->started_ms > cfg->max_find_duration_ms)
+                return duration_exceeded(cfg, fst);
+            if (mwl_find_request_step_over(req))
+                return MWL_AGAIN;
+        }
         /* At the limit, keep scanning only to learn whether one more match
          * exists: exactly max-matches matches is a complete answer. */
-        bool at_limit = st->p->opts.max_matches && st->matches >= st->p->opts.max_matches;
+        bool at_limit = cfg->max_matches && st->matches >= cfg->max_matches;
         mwl_store_row row;
         mwl_diag_clear(&d);
         int rc = mwl_store_find_next(st->conn->store, &row, &d);
@@ -347,8 +460,8 @@ static int wl_next(void *state, const mwl_find_request *req, mwl_arena *arena, c
             /* PS3.4 K.4-1 has no warning status: A700 tells the SCU the list
              * is incomplete (never a silent truncation). */
             char comment[65];
-            snprintf(comment, sizeof comment, "more than %zu matches; refine the query",
-                     st->p->opts.max_matches);
+            snprintf(comment, sizeof comment, "more than %u matches; refine the query",
+                     (unsigned)cfg->max_matches);
             set_failure(fst, 0xA700, comment, 0);
             return MWL_OK;
         }
@@ -375,46 +488,68 @@ static void wl_end(void *state)
 
 /* ---- lifecycle ----------------------------------------------------------- */
 
-int mwl_worklist_provider_new(const mwl_worklist_options *opts, mwl_worklist_provider **out,
-                              mwl_find_provider *provider, mwl_diag *diag)
+int mwl_worklist_service_new(const mwl_worklist_config *cfg, const mwl_mem *mem, mwl_worklist_service **out,
+                             mwl_diag *diag)
 {
-    mwl_worklist_provider *p = calloc(1, sizeof *p);
+    mwl_diag_clear(diag);
+    if (!cfg || !out)
+        return MWL_E_INVALID;
+    *out = NULL;
+    int rc = check_config(cfg, diag);
+    if (rc != MWL_OK)
+        return rc;
+    if (!mem)
+        mem = mwl_mem_default();
+    mwl_worklist_service *p = mwl_mem_calloc(mem, 1, sizeof *p);
     if (!p)
         return MWL_E_NOMEM;
-    p->opts = *opts;
-    p->db_path = strdup(opts->db_path ? opts->db_path : "mwl.db");
-    if (!p->db_path) {
-        free(p);
+    p->mem = mem;
+    p->cfg = *cfg;
+    mwl_match_opts_init(&p->match);
+    p->match.pn_case_sensitive = cfg->pn_case_sensitive;
+    p->match.pn_accent_insensitive = cfg->pn_accent_insensitive;
+    p->charset = strcmp(cfg->response_charset, "item") == 0   ? CHARSET_ITEM
+                 : strcmp(cfg->response_charset, "utf8") == 0 ? CHARSET_UTF8
+                                                              : CHARSET_AUTO;
+    if (pthread_mutex_init(&p->lock, NULL) != 0) {
+        mwl_mem_free(mem, p);
         return MWL_E_NOMEM;
     }
-    p->opts.db_path = p->db_path;
-    pthread_mutex_init(&p->lock, NULL);
     /* Create (and migrate) the database if needed, then open one read-only
      * connection now: a foreign or broken database is reported at start-up,
      * not at the first C-FIND. */
-    mwl_store *rw;
-    int rc = mwl_store_open(p->db_path, NULL, &rw, diag);
+    mwl_store *rw = NULL;
+    rc = mwl_store_open(p->cfg.db, NULL, &rw, diag);
     mwl_store_free(rw);
+    conn_slot *c = NULL;
+    if (rc == MWL_OK)
+        rc = borrow(p, &c, diag);
     if (rc != MWL_OK) {
-        mwl_worklist_provider_free(p);
-        return rc;
-    }
-    conn_slot *c;
-    rc = borrow(p, &c, diag);
-    if (rc != MWL_OK) {
-        mwl_worklist_provider_free(p);
+        mwl_worklist_service_free(p);
         return rc;
     }
     give_back(p, c);
-    provider->begin = wl_begin;
-    provider->next = wl_next;
-    provider->end = wl_end;
-    provider->user = p;
+    p->provider = (mwl_find_provider){wl_begin, wl_next, NULL, wl_end, p};
     *out = p;
     return MWL_OK;
 }
 
-void mwl_worklist_provider_free(mwl_worklist_provider *p)
+const mwl_find_provider *mwl_worklist_service_provider(const mwl_worklist_service *svc)
+{
+    return svc ? &svc->provider : NULL;
+}
+
+size_t mwl_worklist_service_connections(const mwl_worklist_service *svc)
+{
+    if (!svc)
+        return 0;
+    pthread_mutex_lock((pthread_mutex_t *)(uintptr_t)&svc->lock);
+    size_t n = svc->opened;
+    pthread_mutex_unlock((pthread_mutex_t *)(uintptr_t)&svc->lock);
+    return n;
+}
+
+void mwl_worklist_service_free(mwl_worklist_service *p)
 {
     if (!p)
         return;
@@ -422,9 +557,8 @@ void mwl_worklist_provider_free(mwl_worklist_provider *p)
         conn_slot *c = p->idle;
         p->idle = c->next;
         mwl_store_free(c->store);
-        free(c);
+        mwl_mem_free(p->mem, c);
     }
     pthread_mutex_destroy(&p->lock);
-    free(p->db_path);
-    free(p);
+    mwl_mem_free(p->mem, p);
 }

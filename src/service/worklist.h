@@ -1,0 +1,69 @@
+/* The Modality Worklist service (PS3.4 Annex K) for the server: a C-FIND
+ * provider (server.h) where the store narrows the candidates (store/), the
+ * worklist matcher decides and builds each response (worklist/), and the
+ * response's character set is chosen for the SCU. Its settings are its own
+ * configuration table, so `mwl serve` and a library caller get the same
+ * keys, defaults and checks. */
+#ifndef MWL_SERVICE_WORKLIST_H
+#define MWL_SERVICE_WORKLIST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/config.h"
+#include "base/mem.h"
+#include "server/server.h"
+#include "worklist/worklist.h"
+
+#define MWL_WORKLIST_PATH_MAX 1024
+
+typedef struct mwl_worklist_config {
+    char db[MWL_WORKLIST_PATH_MAX]; /* db: the worklist store (a file path for SQLite) */
+    bool pn_case_sensitive;         /* pn-case-sensitive */
+    bool pn_accent_insensitive;     /* pn-accent-insensitive */
+    /* filter-by-calling-aet: Scheduled Station AE Title universal or absent
+     * in the query: match only items scheduled for the calling AE title
+     * (modalities that leave the key empty). */
+    bool filter_by_calling_aet;
+    uint32_t max_matches;          /* max-matches: 0 = unlimited; reached: final A700 with a comment */
+    uint32_t max_find_duration_ms; /* max-find-duration: 0 = unlimited; reached: final A700 */
+    /* response-charset: "auto": the item's own character set when the SCU
+     * can read it (its query declared the same set, or the response is
+     * plain ASCII), otherwise converted to the query's set, or ISO_IR 192
+     * when the query's set cannot hold a character (or declared none);
+     * never lossy. "item": always as stored. "utf8": always ISO_IR 192
+     * (unless plain ASCII). */
+    char response_charset[8];
+    /* per-called-aet: only items imported into the called AE title's
+     * worklist (mwl import --per-called-aet), as DCMTK's wlmscpfs serves one
+     * folder per AE title. */
+    bool per_called_aet;
+} mwl_worklist_config;
+
+/* The keys above, their defaults, bounds and help. */
+const mwl_config_table *mwl_worklist_config_table(void);
+void mwl_worklist_config_init(mwl_worklist_config *cfg);
+
+typedef struct mwl_worklist_service mwl_worklist_service;
+
+/* Checks the config (as the parser would: a config built by hand gets the
+ * same checks), creates or migrates the database and opens it read-only
+ * once, so that a foreign or broken database is reported at start-up, not
+ * at the first C-FIND. Store connections are pooled: a C-FIND step borrows
+ * one and gives it back when the step ends, so there are never more than
+ * the server's workers. `mem` NULL = default. Returns MWL_OK,
+ * MWL_E_INVALID (config: diag names the key), MWL_E_STORE (diag),
+ * MWL_E_UNSUPPORTED, MWL_E_NOMEM. */
+MWL_MUST_CHECK int mwl_worklist_service_new(const mwl_worklist_config *cfg, const mwl_mem *mem,
+                                            mwl_worklist_service **out, mwl_diag *diag);
+/* The C-FIND provider to put in the server's service table
+ * ({&mwl_scp_find, MWL_UID_ModalityWorklistInformationModelFind, provider}).
+ * Valid until mwl_worklist_service_free. */
+const mwl_find_provider *mwl_worklist_service_provider(const mwl_worklist_service *svc);
+/* Store connections opened so far (for tests: bounded by concurrency). */
+size_t mwl_worklist_service_connections(const mwl_worklist_service *svc);
+/* After the server is freed. NULL-safe. */
+void mwl_worklist_service_free(mwl_worklist_service *svc);
+
+#endif
