@@ -659,6 +659,38 @@ def mode_limits(mwl, tmp, sanitized):
         if rc != 0:
             fail("server exit %s" % rc)
 
+    # Seventy TCP connections that never send an A-ASSOCIATE-RQ, from the
+    # modality's own address, must not lock it out (they used to hold every
+    # slot for acse-timeout, renewable forever): each new connection over
+    # max-pending / max-peer-connections closes the oldest idle one.
+    srv = Server(mwl, tmp, "--associate-timeout", "60", "--acse-timeout", "60", name="lockout")
+    idle = []
+    try:
+        for i in range(70):
+            idle.append(connect(srv.port))
+        t0 = time.monotonic()
+        ok = good_echo(srv.port)
+        note("limits: C-ECHO with 70 idle connections open: %s in %.2f s" % (ok, time.monotonic() - t0))
+        if not ok:
+            fail("70 idle connections locked a C-ECHO out")
+        closed = sum(1 for s in idle[:30] if wait_close(s, 5)[0] is not None)
+        if closed != 30:
+            fail("the oldest idle connections were not closed: %d of 30" % closed)
+        if "max-pending" not in srv.log_text() and "max-peer-connections" not in srv.log_text():
+            fail("no log line says why idle connections were closed")
+        # A peer asking for a Maximum Length of 8 bytes is refused (1,1,1)
+        # instead of getting every response cut into thousands of PDUs.
+        s, kind, body = associate(srv.port, max_pdu=8)
+        s.close()
+        if kind != 3 or body[1:4] != bytes([1, 1, 1]):
+            fail("Maximum Length 8: PDU %d %s" % (kind, body[:4].hex()))
+    finally:
+        for s in idle:
+            s.close()
+        rc, _ = srv.stop()
+        if rc != 0:
+            fail("server exit %s" % rc)
+
     srv = Server(mwl, tmp, "--calling-aet-allow", "CT1, MR 2", name="allow")
     try:
         expect_rj(srv.port, 1, 1, 3, "calling AE not in the allow-list", calling="PYSCU")
