@@ -441,6 +441,8 @@ static int wl_next(void *state, const mwl_find_request *req, mwl_arena *arena, c
         mwl_arena_clear(&st->row_arena);
         mwl_ds *item;
         rc = mwl_ds_decode(row.dataset, row.length, MWL_TS_EXPLICIT_LE, &st->row_arena, NULL, &item, &d);
+        if (mwl_is_fatal(rc))
+            return rc; /* out of memory is no reason to skip a row: the answer would be incomplete */
         if (rc != MWL_OK) {
             mwl_log(MWL_LOG_WARN, "worklist: stored row %lld does not decode (%s); skipped",
                     (long long)row.id, d.msg);
@@ -449,6 +451,8 @@ static int wl_next(void *state, const mwl_find_request *req, mwl_arena *arena, c
         /* Rows hold one SPS each (store.h); expansion index 0 is that SPS. */
         bool hit = false;
         rc = mwl_match_dataset(&st->matcher, st->q, item, 0, &hit, &d);
+        if (mwl_is_fatal(rc))
+            return rc;
         if (rc != MWL_OK) {
             mwl_log(MWL_LOG_WARN, "worklist: stored row %lld cannot be matched (%s); skipped",
                     (long long)row.id, d.msg);
@@ -467,7 +471,7 @@ static int wl_next(void *state, const mwl_find_request *req, mwl_arena *arena, c
         }
         mwl_ds *resp;
         rc = build_response(st, item, arena, &resp, &d);
-        if (rc == MWL_E_NOMEM)
+        if (mwl_is_fatal(rc))
             return rc;
         if (rc != MWL_OK) {
             mwl_log(MWL_LOG_WARN, "worklist: response for row %lld cannot be built (%s); skipped",
