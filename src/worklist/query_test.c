@@ -113,6 +113,23 @@ static void test_a900(void)
         {"PatientBirthDate=19710101-19700101", MWL_TAG_PatientBirthDate},
         {"ScheduledProcedureStepSequence[ScheduledProcedureStepStartTime=2200-0200]",
          MWL_TAG_ScheduledProcedureStepStartTime},
+        /* A time range crossing midnight is valid only as the time half of
+         * a combined SPS start date-time range (C.2.2.2.5.4): not with a
+         * single date, nor with a combined range that ends before it starts,
+         * nor on keys that are never combined, nor as one of several values. */
+        {"ScheduledProcedureStepSequence[ScheduledProcedureStepStartDate=20260101|"
+         "ScheduledProcedureStepStartTime=2300-0100]",
+         MWL_TAG_ScheduledProcedureStepStartTime},
+        {"ScheduledProcedureStepSequence[ScheduledProcedureStepStartDate=20260101-20260101|"
+         "ScheduledProcedureStepStartTime=2300-0100]",
+         MWL_TAG_ScheduledProcedureStepStartTime},
+        {"ScheduledProcedureStepSequence[ScheduledProcedureStepStartDate=20260101-20260102|"
+         "ScheduledProcedureStepStartTime=2300-0100\\1000-1100]",
+         MWL_TAG_ScheduledProcedureStepStartTime},
+        {"StudyDate=20260101-20260102|StudyTime=2300-0100", MWL_TAG_StudyTime},
+        {"ScheduledProcedureStepSequence[ScheduledProcedureStepStartDate=20260102-20260101|"
+         "ScheduledProcedureStepStartTime=2300-0100]",
+         MWL_TAG_ScheduledProcedureStepStartDate},
         {"ScheduledProcedureStepSequence[ScheduledProcedureStepStartTime=25]",
          MWL_TAG_ScheduledProcedureStepStartTime},
         {"StudyInstanceUID=1.2.3*", MWL_TAG_StudyInstanceUID},
@@ -218,6 +235,22 @@ static void test_pairing(void)
     CHECK_EQ_INT(key1(&p, MWL_TAG_StudyDate)->kind, MWL_Q_RANGE);
     CHECK(!key1(&p, MWL_TAG_StudyTime)->paired);
     done(&p);
+    /* Across midnight (Table K.6-1 remark, C.2.2.2.5.4): 1 January 23:00
+     * to 2 January 01:00:59.999999, no A900. */
+    parse(&p, "ScheduledProcedureStepSequence[ScheduledProcedureStepStartDate=20260101-20260102|"
+              "ScheduledProcedureStepStartTime=2300-0100]");
+    CHECK_EQ_INT(p.rc, MWL_OK);
+    d = key2(&p, SPS, MWL_TAG_ScheduledProcedureStepStartDate);
+    t = key2(&p, SPS, MWL_TAG_ScheduledProcedureStepStartTime);
+    CHECK(d && t);
+    if (d && t) {
+        CHECK_EQ_INT(d->kind, MWL_Q_DATETIME);
+        CHECK(t->paired);
+        CHECK(d->dt_has_lo && d->dt_has_hi);
+        CHECK(d->dt_lo == mwl_wl_datetime_key(20260101, INT64_C(23) * 3600 * 1000000));
+        CHECK(d->dt_hi == mwl_wl_datetime_key(20260102, INT64_C(3660) * 1000000 - 1));
+    }
+    done(&p);
     /* A single date with a time range: not combined. */
     parse(&p, "ScheduledProcedureStepSequence[ScheduledProcedureStepStartDate=20240105|"
               "ScheduledProcedureStepStartTime=1000-1800]");
@@ -317,6 +350,19 @@ static void test_constrain(void)
     CHECK_EQ_INT(mwl_query_find(q, date, 2)->kind, MWL_Q_RANGE);
     CHECK_EQ_INT(mwl_query_key_count(q), 2);
     CHECK_EQ_INT(mwl_query_pending_status(q), 0xFF00);
+    mwl_arena_clear(&arena);
+
+    /* A constraint that would leave a time range crossing midnight without
+     * its date range is refused, and the query stays as it was. */
+    mwl_arena_init(&arena, NULL);
+    CHECK(mwl_query_parse(wlt_ds(&arena, "ScheduledProcedureStepSequence[ScheduledProcedureStepStartDate="
+                                         "20260101-20260102|ScheduledProcedureStepStartTime=2300-0100]"),
+                          &arena, &q, &diag) == MWL_OK);
+    CHECK_EQ_INT(mwl_query_constrain(q, date, 2, "20260101", &diag), MWL_E_MALFORMED);
+    CHECK_EQ_INT(diag.tag, MWL_TAG_ScheduledProcedureStepStartTime);
+    CHECK_EQ_INT(mwl_query_find(q, date, 2)->kind, MWL_Q_DATETIME);
+    CHECK_EQ_INT(mwl_query_constrain(q, date, 2, "20260105-20260106", &diag), MWL_OK);
+    CHECK_EQ_INT(mwl_query_find(q, date, 2)->kind, MWL_Q_DATETIME);
     mwl_arena_clear(&arena);
 }
 

@@ -173,7 +173,9 @@ typedef struct mwl_query mwl_query;
  *   MWL_E_MALFORMED   the identifier does not match the SOP class: a sequence
  *                     key with more than one item (C.2.2.2.6), a key with a VR
  *                     other than the model's, an invalid value for the VR (a
- *                     bad date, a range crossing midnight, a UID with a
+ *                     bad date, a range whose start is after its end, a time
+ *                     range crossing midnight other than as the time half of
+ *                     a combined date-time range (C.2.2.2.5.4), a UID with a
  *                     wildcard), a matching type a required key does not
  *                     support;
  *   MWL_E_UNSUPPORTED a Specific Character Set we cannot decode;
