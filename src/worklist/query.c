@@ -7,6 +7,7 @@
  * types we support for it; the value says which type is asked for
  * (C.2.2.2: zero length = universal, '*'/'?' = wild card, '-' in DA/TM/DT =
  * range, '\' in UI = UID list, "" = empty value, else single value). */
+#include <stdio.h>
 #include <string.h>
 
 #include "dicom/datetime.h"
@@ -216,6 +217,45 @@ static unsigned needed_matching(const mwl_qkey *k)
         }
     }
     return need;
+}
+
+/* Whether `v` (a US value as two little-endian bytes, or a trimmed string)
+ * is one of the '\'-separated values of `list` (decimal for US). */
+static bool in_enumeration(const char *list, mwl_vr vr, const char *v, size_t len)
+{
+    char num[8];
+    if (vr == MWL_VR_US) {
+        if (len != 2)
+            return false;
+        unsigned n = (unsigned)(uint8_t)v[0] | (unsigned)(uint8_t)v[1] << 8;
+        snprintf(num, sizeof num, "%u", n);
+        v = num;
+        len = strlen(num);
+    }
+    for (const char *p = list;;) {
+        const char *end = strchr(p, '\\');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == len && memcmp(p, v, len) == 0)
+            return true;
+        if (!end)
+            return false;
+        p = end + 1;
+    }
+}
+
+/* False when a single value of `k` lies outside its key's Enumerated
+ * Values (wild cards are not checked: they only ever match stored values). */
+static bool values_enumerated(const mwl_qkey *k)
+{
+    const char *list = k->key ? k->key->enumerated : NULL;
+    if (!list)
+        return true;
+    for (size_t i = 0; i < k->value_count; i++) {
+        const mwl_qvalue *v = &k->values[i];
+        if (v->kind == MWL_Q_SINGLE && !in_enumeration(list, (mwl_vr)k->vr, v->text, v->len))
+            return false;
+    }
+    return true;
 }
 
 /* Binary VRs (US, FD, AT, OB ...): single values compared as stored bytes. */
@@ -428,6 +468,19 @@ static int parse_key(parse_ctx *c, mwl_qkey *k, const mwl_elem *e, bool matchabl
          * supported, so asking one for something else is an error. */
         if (key->key_type == MWL_WLKEY_R)
             return BAD(c, e->tag, TAGFMT " matching type not supported", TAGARG(e->tag));
+        k->kind = MWL_Q_IGNORED;
+        mark_unsupported(c, k);
+        return MWL_OK;
+    }
+    if (!values_enumerated(k)) {
+        /* A value outside the attribute's Enumerated Values (PS3.3) can
+         * match no conformant item, and is what some SCUs send for "no
+         * value" where they cannot send zero length (dcmjs-dimse's worklist
+         * request has Pregnancy Status 0). Matching on it would return
+         * nothing, so it is treated as a matching we do not support:
+         * ignored with FF01 on an optional key, A900 on a required one. */
+        if (key->key_type == MWL_WLKEY_R)
+            return BAD(c, e->tag, TAGFMT " value outside its enumerated values", TAGARG(e->tag));
         k->kind = MWL_Q_IGNORED;
         mark_unsupported(c, k);
     }

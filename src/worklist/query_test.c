@@ -185,6 +185,12 @@ static void test_ff01(void)
         {"TimezoneOffsetFromUTC=+0100", 1},
         /* An unknown key inside a known sequence. */
         {"ScheduledProcedureStepSequence[PatientAge=]", 1},
+        /* Values outside a key's Enumerated Values: not matched on, FF01. */
+        {"PregnancyStatus=0", 1},
+        {"PregnancyStatus=4|PatientSex=F", 0},
+        {"PregnancyStatus=0|PatientSex=X", 2},
+        {"PatientSex=M\\O", 0},
+        {"PatientSex=\"\"", 0},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         parsed p;
@@ -196,6 +202,20 @@ static void test_ff01(void)
                     p.q ? mwl_query_unsupported_count(p.q) : 0);
         CHECK(ok);
         done(&p);
+    }
+    /* dcmjs-dimse's stock worklist request: Pregnancy Status 0 is ignored,
+     * and every item matches (issue 10). */
+    {
+        parsed e;
+        parse(&e, "PatientName=|PatientSex=|PregnancyStatus=0|ScheduledProcedureStepSequence["
+                  "ScheduledStationAETitle=|Modality=]");
+        CHECK_EQ_INT(e.rc, MWL_OK);
+        CHECK_EQ_INT(key1(&e, MWL_TAG_PregnancyStatus)->kind, MWL_Q_IGNORED);
+        CHECK(key1(&e, MWL_TAG_PregnancyStatus)->unsupported);
+        done(&e);
+        CHECK_EQ_INT(wlt_count_matches("PregnancyStatus=0", "PatientName=A|PregnancyStatus=1", NULL), 1);
+        CHECK_EQ_INT(wlt_count_matches("PregnancyStatus=0", "PatientName=A", NULL), 1);
+        CHECK_EQ_INT(wlt_count_matches("PregnancyStatus=1", "PatientName=A", NULL), 0);
     }
     /* The ignored key is not matched, and QueryRetrieveLevel is not a key. */
     parsed p;
