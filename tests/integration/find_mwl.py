@@ -516,6 +516,13 @@ def test_json_serve(mwl):
                              '.Phonetic // ""] | join("=") | sub("=+$"; ""))'))
         check(got == want, f"demo names differ:\n{got}\n{want}")
         check(any(not n.isascii() for n in got), "demo: no name outside ASCII")
+        # The Japanese patient in its three component groups (PS3.5 6.2.1.2):
+        # romaji alphabetic, kanji ideographic, kana phonetic -- and no kanji
+        # or kana in any alphabetic group (issue 10).
+        names = jq(out, 'map(.["00100010"].Value[0])')
+        check(groups("Yamada^Tarou=山田^太郎=やまだ^たろう") in names, f"demo: no Yamada^Tarou in {names}")
+        cjk = [n for n in names if any(0x3040 <= ord(ch) <= 0x9FFF for ch in n.get("Alphabetic", ""))]
+        check(not cjk, f"demo: kanji or kana in the alphabetic group: {cjk}")
 
 
 # ---------------------------------------------------------------------------
