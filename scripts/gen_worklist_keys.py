@@ -18,7 +18,9 @@ K.6-1a), one row per key, nested keys included, with columns
             key TAG in the same item, C.2.2.2.5.4), always (returned whenever
             the stored item has it, requested or not), noempty (never returned
             zero length), charset (Specific Character Set), ignore (accepted
-            in an identifier, never matched nor returned)
+            in an identifier, never matched nor returned), enum:V1|V2|...
+            (the attribute's Enumerated Values in PS3.3, CS or US only: a
+            query value outside them is not matched on, see query.c)
   notes     free text
 
 Called by scripts/gen_tables.py (generate(ROOT) returns {path: text}); it can
@@ -90,6 +92,22 @@ def read_dictionary(root):
     return entries
 
 
+def check_enum(where, vr, values, matching):
+    """enum: lists Enumerated Values (PS3.3) of a CS or US matching key."""
+    if vr not in ("CS", "US"):
+        raise TableError("%s: enum: is for CS and US keys only" % where)
+    if "single" not in matching:
+        raise TableError("%s: enum: on a key without single value matching" % where)
+    if len(set(values)) != len(values) or not all(values):
+        raise TableError("%s: enum: values must be distinct and non-empty" % where)
+    for v in values:
+        if vr == "US":
+            if not v.isdigit() or int(v) > 65535:
+                raise TableError("%s: enum: %r is not a US value" % (where, v))
+        elif len(v) > 16 or any(c not in "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_ " for c in v):
+            raise TableError("%s: enum: %r is not a CS value (PS3.5 6.2)" % (where, v))
+
+
 def validate(rows, dictionary):
     by_path = {}
     for r in rows:
@@ -137,15 +155,18 @@ def validate(rows, dictionary):
             raise TableError("%s: bad matching key type %r" % (where, r["key"]))
         if (r["key"] == "-") != (not matching):
             raise TableError("%s: key type '-' exactly when matching is 'none'" % where)
-        flags, pair = [], None
+        flags, pair, enum = [], None, None
         for f in [f for f in r["flags"].split(",") if f]:
             if f.startswith("pair:"):
                 pair = f[5:].upper()
+            elif f.startswith("enum:"):
+                enum = f[5:].split("|")
+                check_enum(where, vr, enum, matching)
             elif f in FLAGS:
                 flags.append(f)
             else:
                 raise TableError("%s: unknown flag %r" % (where, f))
-        r["flag_list"], r["pair"] = flags, pair
+        r["flag_list"], r["pair"], r["enum"] = flags, pair, enum
     for r in rows:
         where = "keys.tsv:%d" % r["line"]
         if r["parent"]:
@@ -237,9 +258,10 @@ def render(edition, order, top_count, by_path):
         matching = " | ".join(MATCHING[m] for m in r["matching_list"]) or "0"
         flags = " | ".join(FLAGS[f] for f in r["flag_list"]) or "0"
         out.append("    /* %3d %s */" % (n, path_label(r, by_path)))
-        out.append("    {0x%su, MWL_VR_%s, %s, %s, %s, %s, %d, %d, %d, %d, %s}," % (
+        enum = c_str("\\".join(r["enum"])) if r["enum"] else "NULL"
+        out.append("    {0x%su, MWL_VR_%s, %s, %s, %s, %s, %d, %d, %d, %d, %s, %s}," % (
             r["tag"], r["vr"], KEY[r["key"]], RETURN[r["return"]], matching, flags, r["parent_index"],
-            r["first_child"], r["child_count"], r["pair_index"], c_str(r["keyword"])))
+            r["first_child"], r["child_count"], r["pair_index"], c_str(r["keyword"]), enum))
     out.append("};")
     out.append("/* clang-format on */")
     out.append("const size_t mwl_wlkey_count = %d;" % len(order))

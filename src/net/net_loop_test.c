@@ -12,6 +12,15 @@
 #include "check.h"
 #include "net/net_int.h"
 
+/* Wall-clock bounds hold on a loaded 2-core CI machine too: a test never
+ * asserts that something took less than a few hundred milliseconds. It
+ * proves "did not wait for X" by making X long (LONG_WAIT_MS: a max_wait or
+ * a safety timer that ends the wait should the thing under test fail) and
+ * checking the wait ended well before it (PROMPT_MS), and "not before its
+ * time" with lower bounds, which load cannot break. */
+#define LONG_WAIT_MS 20000
+#define PROMPT_MS 10000
+
 static mwl_loop *new_loop(size_t max_fds, size_t max_timers)
 {
     mwl_loop_config config = {max_fds, max_timers, 0, 0};
@@ -89,12 +98,11 @@ static void test_timers_in_order(void)
     CHECK_EQ_INT(mwl_loop_timer_count(loop), 6);
 
     log.expect = 6;
-    CHECK(run_until(loop, &log.done, 1000));
+    CHECK(run_until(loop, &log.done, LONG_WAIT_MS));
     CHECK_EQ_INT(log.count, 6);
     for (int i = 0; i < 6 && i < log.count; i++) {
         CHECK_EQ_INT(log.order[i], i);
-        CHECK(log.fired_at[i] >= log.due[i]); /* never early */
-        CHECK(log.fired_at[i] < log.due[i] + 500);
+        CHECK(log.fired_at[i] >= log.due[i]); /* never early; late only by the machine's load */
     }
     /* Fired timers are gone; their ids are stale. */
     CHECK_EQ_INT(mwl_loop_timer_count(loop), 0);
@@ -125,7 +133,7 @@ static void test_timer_ties_fifo(void)
         }
     }
     log.expect = 12;
-    CHECK(run_until(loop, &log.done, 1000));
+    CHECK(run_until(loop, &log.done, LONG_WAIT_MS));
     CHECK_EQ_INT(log.count, 12);
     for (int i = 0; i < 12 && i < log.count; i++)
         CHECK_EQ_INT(log.order[i], i);
@@ -152,11 +160,12 @@ static void test_timer_limits_and_reuse(void)
     CHECK_EQ_INT(mwl_loop_timer_cancel(loop, a), MWL_E_NOTFOUND);
     CHECK_EQ_INT(mwl_loop_timer_cancel(loop, c), MWL_OK);
     CHECK_EQ_INT(mwl_loop_timer_cancel(loop, b), MWL_OK);
-    /* Far-future timers do not make a turn wait beyond max_wait. */
+    /* Far-future timers do not make a turn wait beyond max_wait (else it
+     * would wait for ever). */
     CHECK_EQ_INT(mwl_loop_timer_add(loop, UINT64_MAX - 1, on_timer, &t, &a), MWL_OK);
     uint64_t start = mwl_now_ms();
     CHECK_EQ_INT(mwl_loop_run_once(loop, 30), MWL_OK);
-    CHECK(mwl_now_ms() - start < 500);
+    CHECK(mwl_now_ms() - start < PROMPT_MS);
     CHECK_EQ_INT(log.count, 0);
     mwl_loop_free(loop);
 
@@ -229,10 +238,10 @@ static void test_posted_tasks_bounded_per_turn(void)
     CHECK_EQ_INT(counter, 3);
     /* Work still queued: the next turn must not sleep. */
     uint64_t start = mwl_now_ms();
-    CHECK_EQ_INT(mwl_loop_run_once(loop, 1000), MWL_OK);
-    CHECK(mwl_now_ms() - start < 500);
+    CHECK_EQ_INT(mwl_loop_run_once(loop, LONG_WAIT_MS), MWL_OK);
+    CHECK(mwl_now_ms() - start < PROMPT_MS);
     CHECK_EQ_INT(counter, 6);
-    CHECK_EQ_INT(mwl_loop_run_once(loop, 1000), MWL_OK);
+    CHECK_EQ_INT(mwl_loop_run_once(loop, LONG_WAIT_MS), MWL_OK);
     CHECK_EQ_INT(counter, 7);
     mwl_loop_free(loop);
 }
@@ -268,7 +277,7 @@ static void test_post_from_threads(void)
         posters[i].counter = &counter;
         CHECK_EQ_INT(pthread_create(&threads[i], NULL, poster_main, &posters[i]), 0);
     }
-    uint64_t deadline = mwl_deadline_in(2000);
+    uint64_t deadline = mwl_deadline_in(LONG_WAIT_MS);
     while (counter < 200 && mwl_now_ms() < deadline)
         CHECK_EQ_INT(mwl_loop_run_once(loop, 100), MWL_OK);
     for (int i = 0; i < 4; i++)
@@ -302,10 +311,12 @@ static void test_wakeup_stops_run(void)
     mwl_loop *loop = new_loop(2, 2);
     if (!loop)
         return;
-    /* If the wakeup were lost, run() would sleep until this safety timer. */
+    /* If the wakeup were lost, run() would sleep until this safety timer;
+     * safety == 0 afterwards is the proof that it was not. */
     int safety = 0;
     uint64_t safety_id;
-    CHECK_EQ_INT(mwl_loop_timer_add(loop, mwl_deadline_in(1500), safety_stop, &safety, &safety_id), MWL_OK);
+    CHECK_EQ_INT(mwl_loop_timer_add(loop, mwl_deadline_in(LONG_WAIT_MS), safety_stop, &safety, &safety_id),
+                 MWL_OK);
     stopper s = {loop, 50};
     pthread_t thread;
     uint64_t start = mwl_now_ms();
@@ -314,7 +325,7 @@ static void test_wakeup_stops_run(void)
     uint64_t took = mwl_now_ms() - start;
     pthread_join(thread, NULL);
     CHECK_EQ_INT(safety, 0);
-    CHECK(took >= 40 && took < 1000);
+    CHECK(took >= 40); /* not before the stop was asked for */
     /* run() consumed the stop: the loop is usable again. */
     CHECK(!mwl_loop_stopping(loop));
     /* A stop requested before run() returns it after one turn. */
@@ -322,13 +333,13 @@ static void test_wakeup_stops_run(void)
     CHECK(mwl_loop_stopping(loop));
     start = mwl_now_ms();
     CHECK_EQ_INT(mwl_loop_run(loop), MWL_OK);
-    CHECK(mwl_now_ms() - start < 500);
+    CHECK(mwl_now_ms() - start < PROMPT_MS);
     CHECK_EQ_INT(safety, 0);
     /* A plain wake ends a long wait early. */
     mwl_loop_wake(loop);
     start = mwl_now_ms();
-    CHECK_EQ_INT(mwl_loop_run_once(loop, 1000), MWL_OK);
-    CHECK(mwl_now_ms() - start < 500);
+    CHECK_EQ_INT(mwl_loop_run_once(loop, LONG_WAIT_MS), MWL_OK);
+    CHECK(mwl_now_ms() - start < PROMPT_MS);
     CHECK_EQ_INT(mwl_loop_timer_cancel(loop, safety_id), MWL_OK);
     mwl_loop_free(loop);
 }
@@ -371,8 +382,8 @@ static void test_signals(void)
 
     CHECK_EQ_INT(raise(SIGTERM), 0);
     uint64_t start = mwl_now_ms();
-    CHECK_EQ_INT(mwl_loop_run_once(loop, 1000), MWL_OK); /* the handler already wrote the pipe */
-    CHECK(mwl_now_ms() - start < 500);
+    CHECK_EQ_INT(mwl_loop_run_once(loop, LONG_WAIT_MS), MWL_OK); /* the handler already wrote the pipe */
+    CHECK(mwl_now_ms() - start < PROMPT_MS);
     CHECK_EQ_INT(seen.count, 1);
     CHECK_EQ_INT(seen.signo[0], SIGTERM);
     CHECK(!mwl_loop_stopping(loop)); /* the callback decides */
@@ -381,7 +392,8 @@ static void test_signals(void)
     CHECK_EQ_INT(mwl_net_signals_install(loop, NULL, NULL), MWL_OK);
     int safety = 0;
     uint64_t safety_id;
-    CHECK_EQ_INT(mwl_loop_timer_add(loop, mwl_deadline_in(1500), safety_stop, &safety, &safety_id), MWL_OK);
+    CHECK_EQ_INT(mwl_loop_timer_add(loop, mwl_deadline_in(LONG_WAIT_MS), safety_stop, &safety, &safety_id),
+                 MWL_OK);
     CHECK_EQ_INT(raise(SIGINT), 0);
     CHECK_EQ_INT(mwl_loop_run(loop), MWL_OK);
     CHECK_EQ_INT(safety, 0);
@@ -628,8 +640,8 @@ static void test_stalled_peer_does_not_block_others(void)
 
     uint16_t port = mwl_listener_port(srv.listener);
     mwl_conn *stalled = NULL, *lively = NULL;
-    CHECK_EQ_INT(mwl_net_connect("127.0.0.1", port, 1000, NULL, &stalled, NULL), MWL_OK);
-    CHECK_EQ_INT(mwl_net_connect("127.0.0.1", port, 1000, NULL, &lively, NULL), MWL_OK);
+    CHECK_EQ_INT(mwl_net_connect("127.0.0.1", port, PROMPT_MS, NULL, &stalled, NULL), MWL_OK);
+    CHECK_EQ_INT(mwl_net_connect("127.0.0.1", port, PROMPT_MS, NULL, &lively, NULL), MWL_OK);
     if (stalled) {
         CHECK_EQ_INT(setsockopt(mwl_conn_fd(stalled), SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
         CHECK_EQ_INT(setsockopt(mwl_conn_fd(stalled), SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
@@ -646,25 +658,27 @@ static void test_stalled_peer_does_not_block_others(void)
     CHECK_EQ_INT(rc, MWL_E_TIMEOUT); /* the server stopped reading it: back-pressure */
     CHECK(pushed > 0);
 
-    /* Meanwhile the other peer is answered promptly, every time. */
+    /* Meanwhile the other peer is answered, every time, while the first
+     * stays stalled: behind it the echo would never come, so a generous
+     * deadline per echo proves it; a tight one would only measure the
+     * machine's load. */
     for (int i = 0; lively && i < 20; i++) {
         char ping[8];
         snprintf(ping, sizeof ping, "ping%02d", i);
         size_t n = 0;
-        uint64_t start = mwl_now_ms();
+        uint64_t deadline = mwl_deadline_in(PROMPT_MS);
         mwl_iov p = {ping, 6};
-        CHECK_EQ_INT(mwl_conn_write_all_deadline(lively, &p, 1, mwl_deadline_in(500), NULL), MWL_OK);
+        CHECK_EQ_INT(mwl_conn_write_all_deadline(lively, &p, 1, deadline, NULL), MWL_OK);
         char back[8];
         size_t have = 0;
         while (have < 6) {
-            rc = mwl_conn_read_deadline(lively, back + have, 6 - have, &n, mwl_deadline_in(500));
+            rc = mwl_conn_read_deadline(lively, back + have, 6 - have, &n, deadline);
             CHECK_EQ_INT(rc, MWL_OK);
             if (rc != MWL_OK)
                 break;
             have += n;
         }
         CHECK_EQ_MEM(back, have, ping, 6);
-        CHECK(mwl_now_ms() - start < 300); /* stalled behind the other peer would be forever */
     }
 
     mwl_loop_stop(srv.loop);

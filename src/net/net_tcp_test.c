@@ -205,12 +205,14 @@ static void test_connect_refused(void)
     mwl_conn *c = NULL;
     mwl_diag diag;
     mwl_diag_clear(&diag);
+    /* A refusal ends the attempt at once, not at the timeout (made long,
+     * so that a loaded machine cannot blur the two). */
     uint64_t start = mwl_now_ms();
-    int rc = mwl_net_connect("127.0.0.1", port, 1500, NULL, &c, &diag);
+    int rc = mwl_net_connect("127.0.0.1", port, 30000, NULL, &c, &diag);
     uint64_t took = mwl_now_ms() - start;
     CHECK_EQ_INT(rc, MWL_E_IO);
     CHECK(c == NULL);
-    CHECK(took < 500);
+    CHECK(took < 10000);
     CHECK(strstr(diag.msg, "refused") != NULL);
     close(holder);
 
@@ -240,7 +242,7 @@ static void test_connect_timeout(void)
         uint64_t took = mwl_now_ms() - start;
         if (rc == MWL_E_TIMEOUT) {
             timed_out = true;
-            CHECK(took >= 140 && took < 700);
+            CHECK(took >= 140 && took < 10000); /* not before its time; no hang */
         } else {
             CHECK_EQ_INT(rc, MWL_OK);
         }
@@ -264,7 +266,7 @@ static void test_read_timeout(void)
         CHECK_EQ_INT(mwl_conn_read_deadline(client, buf, sizeof buf, &n, start + 200), MWL_E_TIMEOUT);
         uint64_t took = mwl_now_ms() - start;
         CHECK_EQ_INT(n, 0);
-        CHECK(took >= 200 && took < 800);
+        CHECK(took >= 200 && took < 10000); /* not before its time; no hang */
         /* An already-passed deadline still tries once, then times out. */
         CHECK_EQ_INT(mwl_conn_read_deadline(client, buf, sizeof buf, &n, 0), MWL_E_TIMEOUT);
         CHECK_EQ_INT(mwl_conn_wait(client, MWL_NET_READ, mwl_deadline_in(50)), MWL_E_TIMEOUT);
@@ -343,7 +345,7 @@ static void test_partial_writes(void)
     uint64_t start = mwl_now_ms();
     CHECK_EQ_INT(mwl_conn_write_all_deadline(client, &rest, 1, start + 150, &written), MWL_E_TIMEOUT);
     uint64_t took = mwl_now_ms() - start;
-    CHECK(took >= 150 && took < 800);
+    CHECK(took >= 150 && took < 10000); /* not before its time; no hang */
     CHECK(written < BIG - first);
     size_t sent = first + written;
 

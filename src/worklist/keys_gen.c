@@ -12,347 +12,347 @@
 /* clang-format off */
 const mwl_wlkey mwl_wlkeys[] = {
     /*   0 SpecificCharacterSet */
-    {0x00080005u, MWL_VR_CS, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, MWL_WLKEY_CHARSET, -1, 0, 0, -1, "SpecificCharacterSet"},
+    {0x00080005u, MWL_VR_CS, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, MWL_WLKEY_CHARSET, -1, 0, 0, -1, "SpecificCharacterSet", NULL},
     /*   1 StudyDate */
-    {0x00080020u, MWL_VR_DA, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_RANGE, 0, -1, 0, 0, -1, "StudyDate"},
+    {0x00080020u, MWL_VR_DA, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_RANGE, 0, -1, 0, 0, -1, "StudyDate", NULL},
     /*   2 StudyTime */
-    {0x00080030u, MWL_VR_TM, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_RANGE, 0, -1, 0, 0, -1, "StudyTime"},
+    {0x00080030u, MWL_VR_TM, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_RANGE, 0, -1, 0, 0, -1, "StudyTime", NULL},
     /*   3 AccessionNumber */
-    {0x00080050u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "AccessionNumber"},
+    {0x00080050u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "AccessionNumber", NULL},
     /*   4 IssuerOfAccessionNumberSequence */
-    {0x00080051u, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SEQUENCE, 0, -1, 56, 3, -1, "IssuerOfAccessionNumberSequence"},
+    {0x00080051u, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SEQUENCE, 0, -1, 56, 3, -1, "IssuerOfAccessionNumberSequence", NULL},
     /*   5 QueryRetrieveLevel */
-    {0x00080052u, MWL_VR_CS, MWL_WLKEY_NONE, MWL_RETURN_NEVER, 0, MWL_WLKEY_IGNORE, -1, 0, 0, -1, "QueryRetrieveLevel"},
+    {0x00080052u, MWL_VR_CS, MWL_WLKEY_NONE, MWL_RETURN_NEVER, 0, MWL_WLKEY_IGNORE, -1, 0, 0, -1, "QueryRetrieveLevel", NULL},
     /*   6 ReferringPhysicianName */
-    {0x00080090u, MWL_VR_PN, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "ReferringPhysicianName"},
+    {0x00080090u, MWL_VR_PN, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "ReferringPhysicianName", NULL},
     /*   7 TimezoneOffsetFromUTC */
-    {0x00080201u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, MWL_WLKEY_ALWAYS | MWL_WLKEY_NOEMPTY, -1, 0, 0, -1, "TimezoneOffsetFromUTC"},
+    {0x00080201u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, MWL_WLKEY_ALWAYS | MWL_WLKEY_NOEMPTY, -1, 0, 0, -1, "TimezoneOffsetFromUTC", NULL},
     /*   8 AdmittingDiagnosesDescription */
-    {0x00081080u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "AdmittingDiagnosesDescription"},
+    {0x00081080u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "AdmittingDiagnosesDescription", NULL},
     /*   9 ReferencedStudySequence */
-    {0x00081110u, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SEQUENCE, 0, -1, 59, 2, -1, "ReferencedStudySequence"},
+    {0x00081110u, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SEQUENCE, 0, -1, 59, 2, -1, "ReferencedStudySequence", NULL},
     /*  10 ReferencedPatientSequence */
-    {0x00081120u, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SEQUENCE, 0, -1, 61, 2, -1, "ReferencedPatientSequence"},
+    {0x00081120u, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SEQUENCE, 0, -1, 61, 2, -1, "ReferencedPatientSequence", NULL},
     /*  11 PatientName */
-    {0x00100010u, MWL_VR_PN, MWL_WLKEY_R, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "PatientName"},
+    {0x00100010u, MWL_VR_PN, MWL_WLKEY_R, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "PatientName", NULL},
     /*  12 PatientID */
-    {0x00100020u, MWL_VR_LO, MWL_WLKEY_R, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "PatientID"},
+    {0x00100020u, MWL_VR_LO, MWL_WLKEY_R, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "PatientID", NULL},
     /*  13 IssuerOfPatientID */
-    {0x00100021u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "IssuerOfPatientID"},
+    {0x00100021u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "IssuerOfPatientID", NULL},
     /*  14 IssuerOfPatientIDQualifiersSequence */
-    {0x00100024u, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SEQUENCE, 0, -1, 63, 3, -1, "IssuerOfPatientIDQualifiersSequence"},
+    {0x00100024u, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SEQUENCE, 0, -1, 63, 3, -1, "IssuerOfPatientIDQualifiersSequence", NULL},
     /*  15 PatientBirthDate */
-    {0x00100030u, MWL_VR_DA, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_RANGE, 0, -1, 0, 0, -1, "PatientBirthDate"},
+    {0x00100030u, MWL_VR_DA, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_RANGE, 0, -1, 0, 0, -1, "PatientBirthDate", NULL},
     /*  16 PatientBirthTime */
-    {0x00100032u, MWL_VR_TM, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_RANGE, 0, -1, 0, 0, -1, "PatientBirthTime"},
+    {0x00100032u, MWL_VR_TM, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_RANGE, 0, -1, 0, 0, -1, "PatientBirthTime", NULL},
     /*  17 PatientSex */
-    {0x00100040u, MWL_VR_CS, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "PatientSex"},
+    {0x00100040u, MWL_VR_CS, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "PatientSex", "M\\F\\O"},
     /*  18 PatientPrimaryLanguageCodeSequence */
-    {0x00100101u, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SEQUENCE, 0, -1, 66, 7, -1, "PatientPrimaryLanguageCodeSequence"},
+    {0x00100101u, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SEQUENCE, 0, -1, 66, 7, -1, "PatientPrimaryLanguageCodeSequence", NULL},
     /*  19 OtherPatientNames */
-    {0x00101001u, MWL_VR_PN, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "OtherPatientNames"},
+    {0x00101001u, MWL_VR_PN, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "OtherPatientNames", NULL},
     /*  20 OtherPatientIDsSequence */
-    {0x00101002u, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SEQUENCE, 0, -1, 73, 3, -1, "OtherPatientIDsSequence"},
+    {0x00101002u, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SEQUENCE, 0, -1, 73, 3, -1, "OtherPatientIDsSequence", NULL},
     /*  21 PatientSize */
-    {0x00101020u, MWL_VR_DS, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE, 0, -1, 0, 0, -1, "PatientSize"},
+    {0x00101020u, MWL_VR_DS, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE, 0, -1, 0, 0, -1, "PatientSize", NULL},
     /*  22 PatientWeight */
-    {0x00101030u, MWL_VR_DS, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE, 0, -1, 0, 0, -1, "PatientWeight"},
+    {0x00101030u, MWL_VR_DS, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE, 0, -1, 0, 0, -1, "PatientWeight", NULL},
     /*  23 PatientAddress */
-    {0x00101040u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "PatientAddress"},
+    {0x00101040u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "PatientAddress", NULL},
     /*  24 MedicalAlerts */
-    {0x00102000u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "MedicalAlerts"},
+    {0x00102000u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "MedicalAlerts", NULL},
     /*  25 Allergies */
-    {0x00102110u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "Allergies"},
+    {0x00102110u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "Allergies", NULL},
     /*  26 PatientTelephoneNumbers */
-    {0x00102154u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "PatientTelephoneNumbers"},
+    {0x00102154u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "PatientTelephoneNumbers", NULL},
     /*  27 EthnicGroup */
-    {0x00102160u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "EthnicGroup"},
+    {0x00102160u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "EthnicGroup", NULL},
     /*  28 PregnancyStatus */
-    {0x001021C0u, MWL_VR_US, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE, 0, -1, 0, 0, -1, "PregnancyStatus"},
+    {0x001021C0u, MWL_VR_US, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE, 0, -1, 0, 0, -1, "PregnancyStatus", "1\\2\\3\\4"},
     /*  29 PatientComments */
-    {0x00104000u, MWL_VR_LT, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "PatientComments"},
+    {0x00104000u, MWL_VR_LT, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "PatientComments", NULL},
     /*  30 StudyInstanceUID */
-    {0x0020000Du, MWL_VR_UI, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_UID_LIST, 0, -1, 0, 0, -1, "StudyInstanceUID"},
+    {0x0020000Du, MWL_VR_UI, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_UID_LIST, 0, -1, 0, 0, -1, "StudyInstanceUID", NULL},
     /*  31 RequestingPhysician */
-    {0x00321032u, MWL_VR_PN, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "RequestingPhysician"},
+    {0x00321032u, MWL_VR_PN, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "RequestingPhysician", NULL},
     /*  32 RequestingService */
-    {0x00321033u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "RequestingService"},
+    {0x00321033u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "RequestingService", NULL},
     /*  33 RequestedProcedureDescription */
-    {0x00321060u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "RequestedProcedureDescription"},
+    {0x00321060u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "RequestedProcedureDescription", NULL},
     /*  34 RequestedProcedureCodeSequence */
-    {0x00321064u, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SEQUENCE, 0, -1, 76, 6, -1, "RequestedProcedureCodeSequence"},
+    {0x00321064u, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SEQUENCE, 0, -1, 76, 6, -1, "RequestedProcedureCodeSequence", NULL},
     /*  35 AdmissionID */
-    {0x00380010u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "AdmissionID"},
+    {0x00380010u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "AdmissionID", NULL},
     /*  36 IssuerOfAdmissionIDSequence */
-    {0x00380014u, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SEQUENCE, 0, -1, 82, 3, -1, "IssuerOfAdmissionIDSequence"},
+    {0x00380014u, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SEQUENCE, 0, -1, 82, 3, -1, "IssuerOfAdmissionIDSequence", NULL},
     /*  37 RouteOfAdmissions */
-    {0x00380016u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "RouteOfAdmissions"},
+    {0x00380016u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "RouteOfAdmissions", NULL},
     /*  38 AdmittingDate */
-    {0x00380020u, MWL_VR_DA, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_RANGE, 0, -1, 0, 0, -1, "AdmittingDate"},
+    {0x00380020u, MWL_VR_DA, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_RANGE, 0, -1, 0, 0, -1, "AdmittingDate", NULL},
     /*  39 AdmittingTime */
-    {0x00380021u, MWL_VR_TM, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_RANGE, 0, -1, 0, 0, -1, "AdmittingTime"},
+    {0x00380021u, MWL_VR_TM, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_RANGE, 0, -1, 0, 0, -1, "AdmittingTime", NULL},
     /*  40 SpecialNeeds */
-    {0x00380050u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "SpecialNeeds"},
+    {0x00380050u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "SpecialNeeds", NULL},
     /*  41 PertinentDocumentsSequence */
-    {0x00380100u, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_UNIVERSAL, 0, -1, 85, 4, -1, "PertinentDocumentsSequence"},
+    {0x00380100u, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_UNIVERSAL, 0, -1, 85, 4, -1, "PertinentDocumentsSequence", NULL},
     /*  42 CurrentPatientLocation */
-    {0x00380300u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "CurrentPatientLocation"},
+    {0x00380300u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "CurrentPatientLocation", NULL},
     /*  43 PatientState */
-    {0x00380500u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "PatientState"},
+    {0x00380500u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "PatientState", NULL},
     /*  44 ScheduledProcedureStepSequence */
-    {0x00400100u, MWL_VR_SQ, MWL_WLKEY_R, MWL_RETURN_1, MWL_MATCH_SEQUENCE, MWL_WLKEY_EXPAND, -1, 89, 18, -1, "ScheduledProcedureStepSequence"},
+    {0x00400100u, MWL_VR_SQ, MWL_WLKEY_R, MWL_RETURN_1, MWL_MATCH_SEQUENCE, MWL_WLKEY_EXPAND, -1, 89, 18, -1, "ScheduledProcedureStepSequence", NULL},
     /*  45 ScheduledSpecimenSequence */
-    {0x00400500u, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SEQUENCE, 0, -1, 107, 3, -1, "ScheduledSpecimenSequence"},
+    {0x00400500u, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SEQUENCE, 0, -1, 107, 3, -1, "ScheduledSpecimenSequence", NULL},
     /*  46 RequestedProcedureID */
-    {0x00401001u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "RequestedProcedureID"},
+    {0x00401001u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "RequestedProcedureID", NULL},
     /*  47 ReasonForTheRequestedProcedure */
-    {0x00401002u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "ReasonForTheRequestedProcedure"},
+    {0x00401002u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "ReasonForTheRequestedProcedure", NULL},
     /*  48 RequestedProcedurePriority */
-    {0x00401003u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "RequestedProcedurePriority"},
+    {0x00401003u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "RequestedProcedurePriority", NULL},
     /*  49 PatientTransportArrangements */
-    {0x00401004u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "PatientTransportArrangements"},
+    {0x00401004u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "PatientTransportArrangements", NULL},
     /*  50 RequestedProcedureLocation */
-    {0x00401005u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "RequestedProcedureLocation"},
+    {0x00401005u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "RequestedProcedureLocation", NULL},
     /*  51 RequestedProcedureComments */
-    {0x00401400u, MWL_VR_LT, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "RequestedProcedureComments"},
+    {0x00401400u, MWL_VR_LT, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "RequestedProcedureComments", NULL},
     /*  52 ImagingServiceRequestComments */
-    {0x00402400u, MWL_VR_LT, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "ImagingServiceRequestComments"},
+    {0x00402400u, MWL_VR_LT, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "ImagingServiceRequestComments", NULL},
     /*  53 ConfidentialityConstraintOnPatientDataDescription */
-    {0x00403001u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "ConfidentialityConstraintOnPatientDataDescription"},
+    {0x00403001u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "ConfidentialityConstraintOnPatientDataDescription", NULL},
     /*  54 HL7StructuredDocumentReferenceSequence */
-    {0x0040A390u, MWL_VR_SQ, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, MWL_WLKEY_ALWAYS, -1, 110, 4, -1, "HL7StructuredDocumentReferenceSequence"},
+    {0x0040A390u, MWL_VR_SQ, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, MWL_WLKEY_ALWAYS, -1, 110, 4, -1, "HL7StructuredDocumentReferenceSequence", NULL},
     /*  55 BarcodeValue */
-    {0x22000005u, MWL_VR_LT, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "BarcodeValue"},
+    {0x22000005u, MWL_VR_LT, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, -1, 0, 0, -1, "BarcodeValue", NULL},
     /*  56 IssuerOfAccessionNumberSequence>LocalNamespaceEntityID */
-    {0x00400031u, MWL_VR_UT, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 4, 0, 0, -1, "LocalNamespaceEntityID"},
+    {0x00400031u, MWL_VR_UT, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 4, 0, 0, -1, "LocalNamespaceEntityID", NULL},
     /*  57 IssuerOfAccessionNumberSequence>UniversalEntityID */
-    {0x00400032u, MWL_VR_UT, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 4, 0, 0, -1, "UniversalEntityID"},
+    {0x00400032u, MWL_VR_UT, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 4, 0, 0, -1, "UniversalEntityID", NULL},
     /*  58 IssuerOfAccessionNumberSequence>UniversalEntityIDType */
-    {0x00400033u, MWL_VR_CS, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 4, 0, 0, -1, "UniversalEntityIDType"},
+    {0x00400033u, MWL_VR_CS, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 4, 0, 0, -1, "UniversalEntityIDType", NULL},
     /*  59 ReferencedStudySequence>ReferencedSOPClassUID */
-    {0x00081150u, MWL_VR_UI, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_UID_LIST, 0, 9, 0, 0, -1, "ReferencedSOPClassUID"},
+    {0x00081150u, MWL_VR_UI, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_UID_LIST, 0, 9, 0, 0, -1, "ReferencedSOPClassUID", NULL},
     /*  60 ReferencedStudySequence>ReferencedSOPInstanceUID */
-    {0x00081155u, MWL_VR_UI, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_UID_LIST, 0, 9, 0, 0, -1, "ReferencedSOPInstanceUID"},
+    {0x00081155u, MWL_VR_UI, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_UID_LIST, 0, 9, 0, 0, -1, "ReferencedSOPInstanceUID", NULL},
     /*  61 ReferencedPatientSequence>ReferencedSOPClassUID */
-    {0x00081150u, MWL_VR_UI, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_UID_LIST, 0, 10, 0, 0, -1, "ReferencedSOPClassUID"},
+    {0x00081150u, MWL_VR_UI, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_UID_LIST, 0, 10, 0, 0, -1, "ReferencedSOPClassUID", NULL},
     /*  62 ReferencedPatientSequence>ReferencedSOPInstanceUID */
-    {0x00081155u, MWL_VR_UI, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_UID_LIST, 0, 10, 0, 0, -1, "ReferencedSOPInstanceUID"},
+    {0x00081155u, MWL_VR_UI, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_UID_LIST, 0, 10, 0, 0, -1, "ReferencedSOPInstanceUID", NULL},
     /*  63 IssuerOfPatientIDQualifiersSequence>UniversalEntityID */
-    {0x00400032u, MWL_VR_UT, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 14, 0, 0, -1, "UniversalEntityID"},
+    {0x00400032u, MWL_VR_UT, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 14, 0, 0, -1, "UniversalEntityID", NULL},
     /*  64 IssuerOfPatientIDQualifiersSequence>UniversalEntityIDType */
-    {0x00400033u, MWL_VR_CS, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 14, 0, 0, -1, "UniversalEntityIDType"},
+    {0x00400033u, MWL_VR_CS, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 14, 0, 0, -1, "UniversalEntityIDType", NULL},
     /*  65 IssuerOfPatientIDQualifiersSequence>IdentifierTypeCode */
-    {0x00400035u, MWL_VR_CS, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 14, 0, 0, -1, "IdentifierTypeCode"},
+    {0x00400035u, MWL_VR_CS, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 14, 0, 0, -1, "IdentifierTypeCode", NULL},
     /*  66 PatientPrimaryLanguageCodeSequence>CodeValue */
-    {0x00080100u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 18, 0, 0, -1, "CodeValue"},
+    {0x00080100u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 18, 0, 0, -1, "CodeValue", NULL},
     /*  67 PatientPrimaryLanguageCodeSequence>CodingSchemeDesignator */
-    {0x00080102u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 18, 0, 0, -1, "CodingSchemeDesignator"},
+    {0x00080102u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 18, 0, 0, -1, "CodingSchemeDesignator", NULL},
     /*  68 PatientPrimaryLanguageCodeSequence>CodingSchemeVersion */
-    {0x00080103u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 18, 0, 0, -1, "CodingSchemeVersion"},
+    {0x00080103u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 18, 0, 0, -1, "CodingSchemeVersion", NULL},
     /*  69 PatientPrimaryLanguageCodeSequence>CodeMeaning */
-    {0x00080104u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 18, 0, 0, -1, "CodeMeaning"},
+    {0x00080104u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 18, 0, 0, -1, "CodeMeaning", NULL},
     /*  70 PatientPrimaryLanguageCodeSequence>LongCodeValue */
-    {0x00080119u, MWL_VR_UC, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 18, 0, 0, -1, "LongCodeValue"},
+    {0x00080119u, MWL_VR_UC, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 18, 0, 0, -1, "LongCodeValue", NULL},
     /*  71 PatientPrimaryLanguageCodeSequence>URNCodeValue */
-    {0x00080120u, MWL_VR_UR, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 18, 0, 0, -1, "URNCodeValue"},
+    {0x00080120u, MWL_VR_UR, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 18, 0, 0, -1, "URNCodeValue", NULL},
     /*  72 PatientPrimaryLanguageCodeSequence>PatientPrimaryLanguageModifierCodeSequence */
-    {0x00100102u, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SEQUENCE, 0, 18, 114, 6, -1, "PatientPrimaryLanguageModifierCodeSequence"},
+    {0x00100102u, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SEQUENCE, 0, 18, 114, 6, -1, "PatientPrimaryLanguageModifierCodeSequence", NULL},
     /*  73 OtherPatientIDsSequence>PatientID */
-    {0x00100020u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 20, 0, 0, -1, "PatientID"},
+    {0x00100020u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 20, 0, 0, -1, "PatientID", NULL},
     /*  74 OtherPatientIDsSequence>IssuerOfPatientID */
-    {0x00100021u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 20, 0, 0, -1, "IssuerOfPatientID"},
+    {0x00100021u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 20, 0, 0, -1, "IssuerOfPatientID", NULL},
     /*  75 OtherPatientIDsSequence>TypeOfPatientID */
-    {0x00100022u, MWL_VR_CS, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 20, 0, 0, -1, "TypeOfPatientID"},
+    {0x00100022u, MWL_VR_CS, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 20, 0, 0, -1, "TypeOfPatientID", NULL},
     /*  76 RequestedProcedureCodeSequence>CodeValue */
-    {0x00080100u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 34, 0, 0, -1, "CodeValue"},
+    {0x00080100u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 34, 0, 0, -1, "CodeValue", NULL},
     /*  77 RequestedProcedureCodeSequence>CodingSchemeDesignator */
-    {0x00080102u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 34, 0, 0, -1, "CodingSchemeDesignator"},
+    {0x00080102u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 34, 0, 0, -1, "CodingSchemeDesignator", NULL},
     /*  78 RequestedProcedureCodeSequence>CodingSchemeVersion */
-    {0x00080103u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 34, 0, 0, -1, "CodingSchemeVersion"},
+    {0x00080103u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 34, 0, 0, -1, "CodingSchemeVersion", NULL},
     /*  79 RequestedProcedureCodeSequence>CodeMeaning */
-    {0x00080104u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 34, 0, 0, -1, "CodeMeaning"},
+    {0x00080104u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 34, 0, 0, -1, "CodeMeaning", NULL},
     /*  80 RequestedProcedureCodeSequence>LongCodeValue */
-    {0x00080119u, MWL_VR_UC, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 34, 0, 0, -1, "LongCodeValue"},
+    {0x00080119u, MWL_VR_UC, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 34, 0, 0, -1, "LongCodeValue", NULL},
     /*  81 RequestedProcedureCodeSequence>URNCodeValue */
-    {0x00080120u, MWL_VR_UR, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 34, 0, 0, -1, "URNCodeValue"},
+    {0x00080120u, MWL_VR_UR, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 34, 0, 0, -1, "URNCodeValue", NULL},
     /*  82 IssuerOfAdmissionIDSequence>LocalNamespaceEntityID */
-    {0x00400031u, MWL_VR_UT, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 36, 0, 0, -1, "LocalNamespaceEntityID"},
+    {0x00400031u, MWL_VR_UT, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 36, 0, 0, -1, "LocalNamespaceEntityID", NULL},
     /*  83 IssuerOfAdmissionIDSequence>UniversalEntityID */
-    {0x00400032u, MWL_VR_UT, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 36, 0, 0, -1, "UniversalEntityID"},
+    {0x00400032u, MWL_VR_UT, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 36, 0, 0, -1, "UniversalEntityID", NULL},
     /*  84 IssuerOfAdmissionIDSequence>UniversalEntityIDType */
-    {0x00400033u, MWL_VR_CS, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 36, 0, 0, -1, "UniversalEntityIDType"},
+    {0x00400033u, MWL_VR_CS, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 36, 0, 0, -1, "UniversalEntityIDType", NULL},
     /*  85 PertinentDocumentsSequence>ReferencedSOPClassUID */
-    {0x00081150u, MWL_VR_UI, MWL_WLKEY_NONE, MWL_RETURN_1, 0, 0, 41, 0, 0, -1, "ReferencedSOPClassUID"},
+    {0x00081150u, MWL_VR_UI, MWL_WLKEY_NONE, MWL_RETURN_1, 0, 0, 41, 0, 0, -1, "ReferencedSOPClassUID", NULL},
     /*  86 PertinentDocumentsSequence>ReferencedSOPInstanceUID */
-    {0x00081155u, MWL_VR_UI, MWL_WLKEY_NONE, MWL_RETURN_1, 0, 0, 41, 0, 0, -1, "ReferencedSOPInstanceUID"},
+    {0x00081155u, MWL_VR_UI, MWL_WLKEY_NONE, MWL_RETURN_1, 0, 0, 41, 0, 0, -1, "ReferencedSOPInstanceUID", NULL},
     /*  87 PertinentDocumentsSequence>PurposeOfReferenceCodeSequence */
-    {0x0040A170u, MWL_VR_SQ, MWL_WLKEY_NONE, MWL_RETURN_2, 0, 0, 41, 120, 6, -1, "PurposeOfReferenceCodeSequence"},
+    {0x0040A170u, MWL_VR_SQ, MWL_WLKEY_NONE, MWL_RETURN_2, 0, 0, 41, 120, 6, -1, "PurposeOfReferenceCodeSequence", NULL},
     /*  88 PertinentDocumentsSequence>DocumentTitle */
-    {0x00420010u, MWL_VR_ST, MWL_WLKEY_NONE, MWL_RETURN_2, 0, 0, 41, 0, 0, -1, "DocumentTitle"},
+    {0x00420010u, MWL_VR_ST, MWL_WLKEY_NONE, MWL_RETURN_2, 0, 0, 41, 0, 0, -1, "DocumentTitle", NULL},
     /*  89 ScheduledProcedureStepSequence>Modality */
-    {0x00080060u, MWL_VR_CS, MWL_WLKEY_R, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 44, 0, 0, -1, "Modality"},
+    {0x00080060u, MWL_VR_CS, MWL_WLKEY_R, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 44, 0, 0, -1, "Modality", NULL},
     /*  90 ScheduledProcedureStepSequence>ReferencedDefinedProtocolSequence */
-    {0x0018990Cu, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SEQUENCE, 0, 44, 126, 2, -1, "ReferencedDefinedProtocolSequence"},
+    {0x0018990Cu, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SEQUENCE, 0, 44, 126, 2, -1, "ReferencedDefinedProtocolSequence", NULL},
     /*  91 ScheduledProcedureStepSequence>ReferencedPerformedProtocolSequence */
-    {0x0018990Du, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SEQUENCE, 0, 44, 128, 2, -1, "ReferencedPerformedProtocolSequence"},
+    {0x0018990Du, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SEQUENCE, 0, 44, 128, 2, -1, "ReferencedPerformedProtocolSequence", NULL},
     /*  92 ScheduledProcedureStepSequence>RequestedContrastAgent */
-    {0x00321070u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_2C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 44, 0, 0, -1, "RequestedContrastAgent"},
+    {0x00321070u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_2C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 44, 0, 0, -1, "RequestedContrastAgent", NULL},
     /*  93 ScheduledProcedureStepSequence>ScheduledStationAETitle */
-    {0x00400001u, MWL_VR_AE, MWL_WLKEY_R, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 44, 0, 0, -1, "ScheduledStationAETitle"},
+    {0x00400001u, MWL_VR_AE, MWL_WLKEY_R, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 44, 0, 0, -1, "ScheduledStationAETitle", NULL},
     /*  94 ScheduledProcedureStepSequence>ScheduledProcedureStepStartDate */
-    {0x00400002u, MWL_VR_DA, MWL_WLKEY_R, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_RANGE, 0, 44, 0, 0, 95, "ScheduledProcedureStepStartDate"},
+    {0x00400002u, MWL_VR_DA, MWL_WLKEY_R, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_RANGE, 0, 44, 0, 0, 95, "ScheduledProcedureStepStartDate", NULL},
     /*  95 ScheduledProcedureStepSequence>ScheduledProcedureStepStartTime */
-    {0x00400003u, MWL_VR_TM, MWL_WLKEY_R, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_RANGE, 0, 44, 0, 0, -1, "ScheduledProcedureStepStartTime"},
+    {0x00400003u, MWL_VR_TM, MWL_WLKEY_R, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_RANGE, 0, 44, 0, 0, -1, "ScheduledProcedureStepStartTime", NULL},
     /*  96 ScheduledProcedureStepSequence>ScheduledProcedureStepEndDate */
-    {0x00400004u, MWL_VR_DA, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_RANGE, 0, 44, 0, 0, -1, "ScheduledProcedureStepEndDate"},
+    {0x00400004u, MWL_VR_DA, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_RANGE, 0, 44, 0, 0, -1, "ScheduledProcedureStepEndDate", NULL},
     /*  97 ScheduledProcedureStepSequence>ScheduledProcedureStepEndTime */
-    {0x00400005u, MWL_VR_TM, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_RANGE, 0, 44, 0, 0, -1, "ScheduledProcedureStepEndTime"},
+    {0x00400005u, MWL_VR_TM, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_RANGE, 0, 44, 0, 0, -1, "ScheduledProcedureStepEndTime", NULL},
     /*  98 ScheduledProcedureStepSequence>ScheduledPerformingPhysicianName */
-    {0x00400006u, MWL_VR_PN, MWL_WLKEY_R, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 44, 0, 0, -1, "ScheduledPerformingPhysicianName"},
+    {0x00400006u, MWL_VR_PN, MWL_WLKEY_R, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 44, 0, 0, -1, "ScheduledPerformingPhysicianName", NULL},
     /*  99 ScheduledProcedureStepSequence>ScheduledProcedureStepDescription */
-    {0x00400007u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 44, 0, 0, -1, "ScheduledProcedureStepDescription"},
+    {0x00400007u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 44, 0, 0, -1, "ScheduledProcedureStepDescription", NULL},
     /* 100 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence */
-    {0x00400008u, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SEQUENCE, 0, 44, 130, 7, -1, "ScheduledProtocolCodeSequence"},
+    {0x00400008u, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SEQUENCE, 0, 44, 130, 7, -1, "ScheduledProtocolCodeSequence", NULL},
     /* 101 ScheduledProcedureStepSequence>ScheduledProcedureStepID */
-    {0x00400009u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 44, 0, 0, -1, "ScheduledProcedureStepID"},
+    {0x00400009u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 44, 0, 0, -1, "ScheduledProcedureStepID", NULL},
     /* 102 ScheduledProcedureStepSequence>ScheduledStationName */
-    {0x00400010u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 44, 0, 0, -1, "ScheduledStationName"},
+    {0x00400010u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 44, 0, 0, -1, "ScheduledStationName", NULL},
     /* 103 ScheduledProcedureStepSequence>ScheduledProcedureStepLocation */
-    {0x00400011u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 44, 0, 0, -1, "ScheduledProcedureStepLocation"},
+    {0x00400011u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_2, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 44, 0, 0, -1, "ScheduledProcedureStepLocation", NULL},
     /* 104 ScheduledProcedureStepSequence>PreMedication */
-    {0x00400012u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_2C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 44, 0, 0, -1, "PreMedication"},
+    {0x00400012u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_2C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 44, 0, 0, -1, "PreMedication", NULL},
     /* 105 ScheduledProcedureStepSequence>ScheduledProcedureStepStatus */
-    {0x00400020u, MWL_VR_CS, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 44, 0, 0, -1, "ScheduledProcedureStepStatus"},
+    {0x00400020u, MWL_VR_CS, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 44, 0, 0, -1, "ScheduledProcedureStepStatus", NULL},
     /* 106 ScheduledProcedureStepSequence>CommentsOnTheScheduledProcedureStep */
-    {0x00400400u, MWL_VR_LT, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 44, 0, 0, -1, "CommentsOnTheScheduledProcedureStep"},
+    {0x00400400u, MWL_VR_LT, MWL_WLKEY_O, MWL_RETURN_3, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 44, 0, 0, -1, "CommentsOnTheScheduledProcedureStep", NULL},
     /* 107 ScheduledSpecimenSequence>ContainerIdentifier */
-    {0x00400512u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 45, 0, 0, -1, "ContainerIdentifier"},
+    {0x00400512u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 45, 0, 0, -1, "ContainerIdentifier", NULL},
     /* 108 ScheduledSpecimenSequence>ContainerTypeCodeSequence */
-    {0x00400518u, MWL_VR_SQ, MWL_WLKEY_NONE, MWL_RETURN_2, 0, 0, 45, 137, 6, -1, "ContainerTypeCodeSequence"},
+    {0x00400518u, MWL_VR_SQ, MWL_WLKEY_NONE, MWL_RETURN_2, 0, 0, 45, 137, 6, -1, "ContainerTypeCodeSequence", NULL},
     /* 109 ScheduledSpecimenSequence>SpecimenDescriptionSequence */
-    {0x00400560u, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SEQUENCE, 0, 45, 143, 2, -1, "SpecimenDescriptionSequence"},
+    {0x00400560u, MWL_VR_SQ, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SEQUENCE, 0, 45, 143, 2, -1, "SpecimenDescriptionSequence", NULL},
     /* 110 HL7StructuredDocumentReferenceSequence>ReferencedSOPClassUID */
-    {0x00081150u, MWL_VR_UI, MWL_WLKEY_NONE, MWL_RETURN_1, 0, 0, 54, 0, 0, -1, "ReferencedSOPClassUID"},
+    {0x00081150u, MWL_VR_UI, MWL_WLKEY_NONE, MWL_RETURN_1, 0, 0, 54, 0, 0, -1, "ReferencedSOPClassUID", NULL},
     /* 111 HL7StructuredDocumentReferenceSequence>ReferencedSOPInstanceUID */
-    {0x00081155u, MWL_VR_UI, MWL_WLKEY_NONE, MWL_RETURN_1, 0, 0, 54, 0, 0, -1, "ReferencedSOPInstanceUID"},
+    {0x00081155u, MWL_VR_UI, MWL_WLKEY_NONE, MWL_RETURN_1, 0, 0, 54, 0, 0, -1, "ReferencedSOPInstanceUID", NULL},
     /* 112 HL7StructuredDocumentReferenceSequence>HL7InstanceIdentifier */
-    {0x0040E001u, MWL_VR_ST, MWL_WLKEY_NONE, MWL_RETURN_1, 0, 0, 54, 0, 0, -1, "HL7InstanceIdentifier"},
+    {0x0040E001u, MWL_VR_ST, MWL_WLKEY_NONE, MWL_RETURN_1, 0, 0, 54, 0, 0, -1, "HL7InstanceIdentifier", NULL},
     /* 113 HL7StructuredDocumentReferenceSequence>RetrieveURI */
-    {0x0040E010u, MWL_VR_UR, MWL_WLKEY_NONE, MWL_RETURN_3, 0, 0, 54, 0, 0, -1, "RetrieveURI"},
+    {0x0040E010u, MWL_VR_UR, MWL_WLKEY_NONE, MWL_RETURN_3, 0, 0, 54, 0, 0, -1, "RetrieveURI", NULL},
     /* 114 PatientPrimaryLanguageCodeSequence>PatientPrimaryLanguageModifierCodeSequence>CodeValue */
-    {0x00080100u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 72, 0, 0, -1, "CodeValue"},
+    {0x00080100u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 72, 0, 0, -1, "CodeValue", NULL},
     /* 115 PatientPrimaryLanguageCodeSequence>PatientPrimaryLanguageModifierCodeSequence>CodingSchemeDesignator */
-    {0x00080102u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 72, 0, 0, -1, "CodingSchemeDesignator"},
+    {0x00080102u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 72, 0, 0, -1, "CodingSchemeDesignator", NULL},
     /* 116 PatientPrimaryLanguageCodeSequence>PatientPrimaryLanguageModifierCodeSequence>CodingSchemeVersion */
-    {0x00080103u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 72, 0, 0, -1, "CodingSchemeVersion"},
+    {0x00080103u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 72, 0, 0, -1, "CodingSchemeVersion", NULL},
     /* 117 PatientPrimaryLanguageCodeSequence>PatientPrimaryLanguageModifierCodeSequence>CodeMeaning */
-    {0x00080104u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 72, 0, 0, -1, "CodeMeaning"},
+    {0x00080104u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 72, 0, 0, -1, "CodeMeaning", NULL},
     /* 118 PatientPrimaryLanguageCodeSequence>PatientPrimaryLanguageModifierCodeSequence>LongCodeValue */
-    {0x00080119u, MWL_VR_UC, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 72, 0, 0, -1, "LongCodeValue"},
+    {0x00080119u, MWL_VR_UC, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 72, 0, 0, -1, "LongCodeValue", NULL},
     /* 119 PatientPrimaryLanguageCodeSequence>PatientPrimaryLanguageModifierCodeSequence>URNCodeValue */
-    {0x00080120u, MWL_VR_UR, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 72, 0, 0, -1, "URNCodeValue"},
+    {0x00080120u, MWL_VR_UR, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 72, 0, 0, -1, "URNCodeValue", NULL},
     /* 120 PertinentDocumentsSequence>PurposeOfReferenceCodeSequence>CodeValue */
-    {0x00080100u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 87, 0, 0, -1, "CodeValue"},
+    {0x00080100u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 87, 0, 0, -1, "CodeValue", NULL},
     /* 121 PertinentDocumentsSequence>PurposeOfReferenceCodeSequence>CodingSchemeDesignator */
-    {0x00080102u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 87, 0, 0, -1, "CodingSchemeDesignator"},
+    {0x00080102u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 87, 0, 0, -1, "CodingSchemeDesignator", NULL},
     /* 122 PertinentDocumentsSequence>PurposeOfReferenceCodeSequence>CodingSchemeVersion */
-    {0x00080103u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 87, 0, 0, -1, "CodingSchemeVersion"},
+    {0x00080103u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 87, 0, 0, -1, "CodingSchemeVersion", NULL},
     /* 123 PertinentDocumentsSequence>PurposeOfReferenceCodeSequence>CodeMeaning */
-    {0x00080104u, MWL_VR_LO, MWL_WLKEY_NONE, MWL_RETURN_1, 0, 0, 87, 0, 0, -1, "CodeMeaning"},
+    {0x00080104u, MWL_VR_LO, MWL_WLKEY_NONE, MWL_RETURN_1, 0, 0, 87, 0, 0, -1, "CodeMeaning", NULL},
     /* 124 PertinentDocumentsSequence>PurposeOfReferenceCodeSequence>LongCodeValue */
-    {0x00080119u, MWL_VR_UC, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 87, 0, 0, -1, "LongCodeValue"},
+    {0x00080119u, MWL_VR_UC, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 87, 0, 0, -1, "LongCodeValue", NULL},
     /* 125 PertinentDocumentsSequence>PurposeOfReferenceCodeSequence>URNCodeValue */
-    {0x00080120u, MWL_VR_UR, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 87, 0, 0, -1, "URNCodeValue"},
+    {0x00080120u, MWL_VR_UR, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 87, 0, 0, -1, "URNCodeValue", NULL},
     /* 126 ScheduledProcedureStepSequence>ReferencedDefinedProtocolSequence>ReferencedSOPClassUID */
-    {0x00081150u, MWL_VR_UI, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_UID_LIST, 0, 90, 0, 0, -1, "ReferencedSOPClassUID"},
+    {0x00081150u, MWL_VR_UI, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_UID_LIST, 0, 90, 0, 0, -1, "ReferencedSOPClassUID", NULL},
     /* 127 ScheduledProcedureStepSequence>ReferencedDefinedProtocolSequence>ReferencedSOPInstanceUID */
-    {0x00081155u, MWL_VR_UI, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_UID_LIST, 0, 90, 0, 0, -1, "ReferencedSOPInstanceUID"},
+    {0x00081155u, MWL_VR_UI, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_UID_LIST, 0, 90, 0, 0, -1, "ReferencedSOPInstanceUID", NULL},
     /* 128 ScheduledProcedureStepSequence>ReferencedPerformedProtocolSequence>ReferencedSOPClassUID */
-    {0x00081150u, MWL_VR_UI, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_UID_LIST, 0, 91, 0, 0, -1, "ReferencedSOPClassUID"},
+    {0x00081150u, MWL_VR_UI, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_UID_LIST, 0, 91, 0, 0, -1, "ReferencedSOPClassUID", NULL},
     /* 129 ScheduledProcedureStepSequence>ReferencedPerformedProtocolSequence>ReferencedSOPInstanceUID */
-    {0x00081155u, MWL_VR_UI, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_UID_LIST, 0, 91, 0, 0, -1, "ReferencedSOPInstanceUID"},
+    {0x00081155u, MWL_VR_UI, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_UID_LIST, 0, 91, 0, 0, -1, "ReferencedSOPInstanceUID", NULL},
     /* 130 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>CodeValue */
-    {0x00080100u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 100, 0, 0, -1, "CodeValue"},
+    {0x00080100u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 100, 0, 0, -1, "CodeValue", NULL},
     /* 131 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>CodingSchemeDesignator */
-    {0x00080102u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 100, 0, 0, -1, "CodingSchemeDesignator"},
+    {0x00080102u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 100, 0, 0, -1, "CodingSchemeDesignator", NULL},
     /* 132 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>CodingSchemeVersion */
-    {0x00080103u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 100, 0, 0, -1, "CodingSchemeVersion"},
+    {0x00080103u, MWL_VR_SH, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 100, 0, 0, -1, "CodingSchemeVersion", NULL},
     /* 133 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>CodeMeaning */
-    {0x00080104u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 100, 0, 0, -1, "CodeMeaning"},
+    {0x00080104u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 100, 0, 0, -1, "CodeMeaning", NULL},
     /* 134 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>LongCodeValue */
-    {0x00080119u, MWL_VR_UC, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 100, 0, 0, -1, "LongCodeValue"},
+    {0x00080119u, MWL_VR_UC, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 100, 0, 0, -1, "LongCodeValue", NULL},
     /* 135 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>URNCodeValue */
-    {0x00080120u, MWL_VR_UR, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 100, 0, 0, -1, "URNCodeValue"},
+    {0x00080120u, MWL_VR_UR, MWL_WLKEY_O, MWL_RETURN_1C, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 100, 0, 0, -1, "URNCodeValue", NULL},
     /* 136 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence */
-    {0x00400440u, MWL_VR_SQ, MWL_WLKEY_NONE, MWL_RETURN_3, 0, 0, 100, 145, 8, -1, "ProtocolContextSequence"},
+    {0x00400440u, MWL_VR_SQ, MWL_WLKEY_NONE, MWL_RETURN_3, 0, 0, 100, 145, 8, -1, "ProtocolContextSequence", NULL},
     /* 137 ScheduledSpecimenSequence>ContainerTypeCodeSequence>CodeValue */
-    {0x00080100u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 108, 0, 0, -1, "CodeValue"},
+    {0x00080100u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 108, 0, 0, -1, "CodeValue", NULL},
     /* 138 ScheduledSpecimenSequence>ContainerTypeCodeSequence>CodingSchemeDesignator */
-    {0x00080102u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 108, 0, 0, -1, "CodingSchemeDesignator"},
+    {0x00080102u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 108, 0, 0, -1, "CodingSchemeDesignator", NULL},
     /* 139 ScheduledSpecimenSequence>ContainerTypeCodeSequence>CodingSchemeVersion */
-    {0x00080103u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 108, 0, 0, -1, "CodingSchemeVersion"},
+    {0x00080103u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 108, 0, 0, -1, "CodingSchemeVersion", NULL},
     /* 140 ScheduledSpecimenSequence>ContainerTypeCodeSequence>CodeMeaning */
-    {0x00080104u, MWL_VR_LO, MWL_WLKEY_NONE, MWL_RETURN_1, 0, 0, 108, 0, 0, -1, "CodeMeaning"},
+    {0x00080104u, MWL_VR_LO, MWL_WLKEY_NONE, MWL_RETURN_1, 0, 0, 108, 0, 0, -1, "CodeMeaning", NULL},
     /* 141 ScheduledSpecimenSequence>ContainerTypeCodeSequence>LongCodeValue */
-    {0x00080119u, MWL_VR_UC, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 108, 0, 0, -1, "LongCodeValue"},
+    {0x00080119u, MWL_VR_UC, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 108, 0, 0, -1, "LongCodeValue", NULL},
     /* 142 ScheduledSpecimenSequence>ContainerTypeCodeSequence>URNCodeValue */
-    {0x00080120u, MWL_VR_UR, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 108, 0, 0, -1, "URNCodeValue"},
+    {0x00080120u, MWL_VR_UR, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 108, 0, 0, -1, "URNCodeValue", NULL},
     /* 143 ScheduledSpecimenSequence>SpecimenDescriptionSequence>SpecimenIdentifier */
-    {0x00400551u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 109, 0, 0, -1, "SpecimenIdentifier"},
+    {0x00400551u, MWL_VR_LO, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_WILDCARD, 0, 109, 0, 0, -1, "SpecimenIdentifier", NULL},
     /* 144 ScheduledSpecimenSequence>SpecimenDescriptionSequence>SpecimenUID */
-    {0x00400554u, MWL_VR_UI, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_UID_LIST, 0, 109, 0, 0, -1, "SpecimenUID"},
+    {0x00400554u, MWL_VR_UI, MWL_WLKEY_O, MWL_RETURN_1, MWL_MATCH_SINGLE | MWL_MATCH_UID_LIST, 0, 109, 0, 0, -1, "SpecimenUID", NULL},
     /* 145 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence>MeasurementUnitsCodeSequence */
-    {0x004008EAu, MWL_VR_SQ, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 136, 153, 6, -1, "MeasurementUnitsCodeSequence"},
+    {0x004008EAu, MWL_VR_SQ, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 136, 153, 6, -1, "MeasurementUnitsCodeSequence", NULL},
     /* 146 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence>ValueType */
-    {0x0040A040u, MWL_VR_CS, MWL_WLKEY_NONE, MWL_RETURN_1, 0, 0, 136, 0, 0, -1, "ValueType"},
+    {0x0040A040u, MWL_VR_CS, MWL_WLKEY_NONE, MWL_RETURN_1, 0, 0, 136, 0, 0, -1, "ValueType", NULL},
     /* 147 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence>ConceptNameCodeSequence */
-    {0x0040A043u, MWL_VR_SQ, MWL_WLKEY_NONE, MWL_RETURN_1, 0, 0, 136, 159, 6, -1, "ConceptNameCodeSequence"},
+    {0x0040A043u, MWL_VR_SQ, MWL_WLKEY_NONE, MWL_RETURN_1, 0, 0, 136, 159, 6, -1, "ConceptNameCodeSequence", NULL},
     /* 148 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence>DateTime */
-    {0x0040A120u, MWL_VR_DT, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 136, 0, 0, -1, "DateTime"},
+    {0x0040A120u, MWL_VR_DT, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 136, 0, 0, -1, "DateTime", NULL},
     /* 149 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence>PersonName */
-    {0x0040A123u, MWL_VR_PN, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 136, 0, 0, -1, "PersonName"},
+    {0x0040A123u, MWL_VR_PN, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 136, 0, 0, -1, "PersonName", NULL},
     /* 150 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence>TextValue */
-    {0x0040A160u, MWL_VR_UT, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 136, 0, 0, -1, "TextValue"},
+    {0x0040A160u, MWL_VR_UT, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 136, 0, 0, -1, "TextValue", NULL},
     /* 151 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence>ConceptCodeSequence */
-    {0x0040A168u, MWL_VR_SQ, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 136, 165, 6, -1, "ConceptCodeSequence"},
+    {0x0040A168u, MWL_VR_SQ, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 136, 165, 6, -1, "ConceptCodeSequence", NULL},
     /* 152 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence>NumericValue */
-    {0x0040A30Au, MWL_VR_DS, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 136, 0, 0, -1, "NumericValue"},
+    {0x0040A30Au, MWL_VR_DS, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 136, 0, 0, -1, "NumericValue", NULL},
     /* 153 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence>MeasurementUnitsCodeSequence>CodeValue */
-    {0x00080100u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 145, 0, 0, -1, "CodeValue"},
+    {0x00080100u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 145, 0, 0, -1, "CodeValue", NULL},
     /* 154 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence>MeasurementUnitsCodeSequence>CodingSchemeDesignator */
-    {0x00080102u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 145, 0, 0, -1, "CodingSchemeDesignator"},
+    {0x00080102u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 145, 0, 0, -1, "CodingSchemeDesignator", NULL},
     /* 155 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence>MeasurementUnitsCodeSequence>CodingSchemeVersion */
-    {0x00080103u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 145, 0, 0, -1, "CodingSchemeVersion"},
+    {0x00080103u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 145, 0, 0, -1, "CodingSchemeVersion", NULL},
     /* 156 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence>MeasurementUnitsCodeSequence>CodeMeaning */
-    {0x00080104u, MWL_VR_LO, MWL_WLKEY_NONE, MWL_RETURN_1, 0, 0, 145, 0, 0, -1, "CodeMeaning"},
+    {0x00080104u, MWL_VR_LO, MWL_WLKEY_NONE, MWL_RETURN_1, 0, 0, 145, 0, 0, -1, "CodeMeaning", NULL},
     /* 157 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence>MeasurementUnitsCodeSequence>LongCodeValue */
-    {0x00080119u, MWL_VR_UC, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 145, 0, 0, -1, "LongCodeValue"},
+    {0x00080119u, MWL_VR_UC, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 145, 0, 0, -1, "LongCodeValue", NULL},
     /* 158 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence>MeasurementUnitsCodeSequence>URNCodeValue */
-    {0x00080120u, MWL_VR_UR, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 145, 0, 0, -1, "URNCodeValue"},
+    {0x00080120u, MWL_VR_UR, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 145, 0, 0, -1, "URNCodeValue", NULL},
     /* 159 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence>ConceptNameCodeSequence>CodeValue */
-    {0x00080100u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 147, 0, 0, -1, "CodeValue"},
+    {0x00080100u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 147, 0, 0, -1, "CodeValue", NULL},
     /* 160 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence>ConceptNameCodeSequence>CodingSchemeDesignator */
-    {0x00080102u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 147, 0, 0, -1, "CodingSchemeDesignator"},
+    {0x00080102u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 147, 0, 0, -1, "CodingSchemeDesignator", NULL},
     /* 161 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence>ConceptNameCodeSequence>CodingSchemeVersion */
-    {0x00080103u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 147, 0, 0, -1, "CodingSchemeVersion"},
+    {0x00080103u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 147, 0, 0, -1, "CodingSchemeVersion", NULL},
     /* 162 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence>ConceptNameCodeSequence>CodeMeaning */
-    {0x00080104u, MWL_VR_LO, MWL_WLKEY_NONE, MWL_RETURN_1, 0, 0, 147, 0, 0, -1, "CodeMeaning"},
+    {0x00080104u, MWL_VR_LO, MWL_WLKEY_NONE, MWL_RETURN_1, 0, 0, 147, 0, 0, -1, "CodeMeaning", NULL},
     /* 163 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence>ConceptNameCodeSequence>LongCodeValue */
-    {0x00080119u, MWL_VR_UC, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 147, 0, 0, -1, "LongCodeValue"},
+    {0x00080119u, MWL_VR_UC, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 147, 0, 0, -1, "LongCodeValue", NULL},
     /* 164 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence>ConceptNameCodeSequence>URNCodeValue */
-    {0x00080120u, MWL_VR_UR, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 147, 0, 0, -1, "URNCodeValue"},
+    {0x00080120u, MWL_VR_UR, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 147, 0, 0, -1, "URNCodeValue", NULL},
     /* 165 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence>ConceptCodeSequence>CodeValue */
-    {0x00080100u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 151, 0, 0, -1, "CodeValue"},
+    {0x00080100u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 151, 0, 0, -1, "CodeValue", NULL},
     /* 166 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence>ConceptCodeSequence>CodingSchemeDesignator */
-    {0x00080102u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 151, 0, 0, -1, "CodingSchemeDesignator"},
+    {0x00080102u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 151, 0, 0, -1, "CodingSchemeDesignator", NULL},
     /* 167 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence>ConceptCodeSequence>CodingSchemeVersion */
-    {0x00080103u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 151, 0, 0, -1, "CodingSchemeVersion"},
+    {0x00080103u, MWL_VR_SH, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 151, 0, 0, -1, "CodingSchemeVersion", NULL},
     /* 168 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence>ConceptCodeSequence>CodeMeaning */
-    {0x00080104u, MWL_VR_LO, MWL_WLKEY_NONE, MWL_RETURN_1, 0, 0, 151, 0, 0, -1, "CodeMeaning"},
+    {0x00080104u, MWL_VR_LO, MWL_WLKEY_NONE, MWL_RETURN_1, 0, 0, 151, 0, 0, -1, "CodeMeaning", NULL},
     /* 169 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence>ConceptCodeSequence>LongCodeValue */
-    {0x00080119u, MWL_VR_UC, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 151, 0, 0, -1, "LongCodeValue"},
+    {0x00080119u, MWL_VR_UC, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 151, 0, 0, -1, "LongCodeValue", NULL},
     /* 170 ScheduledProcedureStepSequence>ScheduledProtocolCodeSequence>ProtocolContextSequence>ConceptCodeSequence>URNCodeValue */
-    {0x00080120u, MWL_VR_UR, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 151, 0, 0, -1, "URNCodeValue"},
+    {0x00080120u, MWL_VR_UR, MWL_WLKEY_NONE, MWL_RETURN_1C, 0, 0, 151, 0, 0, -1, "URNCodeValue", NULL},
 };
 /* clang-format on */
 const size_t mwl_wlkey_count = 171;

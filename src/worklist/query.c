@@ -7,6 +7,7 @@
  * types we support for it; the value says which type is asked for
  * (C.2.2.2: zero length = universal, '*'/'?' = wild card, '-' in DA/TM/DT =
  * range, '\' in UI = UID list, "" = empty value, else single value). */
+#include <stdio.h>
 #include <string.h>
 
 #include "dicom/datetime.h"
@@ -101,14 +102,27 @@ static int parse_value(parse_ctx *c, uint32_t tag, mwl_vr vr, const char *v, siz
     }
     if (dash)
         qv->kind = MWL_Q_RANGE;
-    if (qv->has_lo && qv->has_hi && qv->lo > qv->hi) {
-        /* C.2.2.2.5.2: TM ranges crossing midnight are not supported; for
-         * DA and DT "D1-D2" requires D1 <= D2. */
-        if (vr == MWL_VR_TM)
-            return BAD(c, tag, TAGFMT " time range crosses midnight", TAGARG(tag));
+    /* C.2.2.2.5.1/3: for DA and DT "D1-D2" requires D1 <= D2. A TM range
+     * whose start is after its end is judged once the level is parsed
+     * (check_level): alone it would cross midnight, which C.2.2.2.5.2 does
+     * not support, but as the time half of a combined SPS start date-time
+     * range (C.2.2.2.5.4) "2300-0100" is the evening of the first date to
+     * the night of the last. */
+    if (vr != MWL_VR_TM && qv->has_lo && qv->has_hi && qv->lo > qv->hi)
         return BAD(c, tag, TAGFMT " range start after its end", TAGARG(tag));
-    }
     return MWL_OK;
+}
+
+static bool reversed_time(const mwl_qkey *k)
+{
+    if (k->vr != MWL_VR_TM || k->kind != MWL_Q_RANGE)
+        return false;
+    for (size_t i = 0; i < k->value_count; i++) {
+        const mwl_qvalue *v = &k->values[i];
+        if (v->kind == MWL_Q_RANGE && v->has_lo && v->has_hi && v->lo > v->hi)
+            return true;
+    }
+    return false;
 }
 
 /* Reads the UTF-8 value `s` of key `k` (VR k->vr): sets k->kind and
@@ -205,6 +219,45 @@ static unsigned needed_matching(const mwl_qkey *k)
     return need;
 }
 
+/* Whether `v` (a US value as two little-endian bytes, or a trimmed string)
+ * is one of the '\'-separated values of `list` (decimal for US). */
+static bool in_enumeration(const char *list, mwl_vr vr, const char *v, size_t len)
+{
+    char num[8];
+    if (vr == MWL_VR_US) {
+        if (len != 2)
+            return false;
+        unsigned n = (unsigned)(uint8_t)v[0] | (unsigned)(uint8_t)v[1] << 8;
+        snprintf(num, sizeof num, "%u", n);
+        v = num;
+        len = strlen(num);
+    }
+    for (const char *p = list;;) {
+        const char *end = strchr(p, '\\');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == len && memcmp(p, v, len) == 0)
+            return true;
+        if (!end)
+            return false;
+        p = end + 1;
+    }
+}
+
+/* False when a single value of `k` lies outside its key's Enumerated
+ * Values (wild cards are not checked: they only ever match stored values). */
+static bool values_enumerated(const mwl_qkey *k)
+{
+    const char *list = k->key ? k->key->enumerated : NULL;
+    if (!list)
+        return true;
+    for (size_t i = 0; i < k->value_count; i++) {
+        const mwl_qvalue *v = &k->values[i];
+        if (v->kind == MWL_Q_SINGLE && !in_enumeration(list, (mwl_vr)k->vr, v->text, v->len))
+            return false;
+    }
+    return true;
+}
+
 /* Binary VRs (US, FD, AT, OB ...): single values compared as stored bytes. */
 static int parse_binary(parse_ctx *c, mwl_qkey *k, const mwl_elem *e)
 {
@@ -287,6 +340,29 @@ static void pair_level(mwl_qkey *keys, size_t count)
         d->kind = MWL_Q_DATETIME;
         t->paired = true;
     }
+}
+
+/* The range checks that need the whole level (run after pair_level): a TM
+ * range whose start is after its end is valid only as the time half of a
+ * combined date-time range (C.2.2.2.5.4), and then the combined range must
+ * not end before it starts ("20260101-20260101" with "2300-0100" would be
+ * 1 January 23:00 to 1 January 01:00). Alone it crosses midnight
+ * (C.2.2.2.5.2). MWL_OK or MWL_E_MALFORMED naming the time key. */
+static int check_level(const mwl_qkey *keys, size_t count, mwl_diag *diag)
+{
+    for (size_t i = 0; i < count; i++) {
+        const mwl_qkey *k = &keys[i];
+        if (k->kind == MWL_Q_DATETIME && k->dt_has_lo && k->dt_has_hi && k->dt_lo > k->dt_hi) {
+            uint32_t t = mwl_wlkeys[k->key->pair].tag;
+            mwl_diag_set(diag, 0, t, TAGFMT " date-time range ends before it starts", TAGARG(t));
+            return MWL_E_MALFORMED;
+        }
+        if (!k->paired && reversed_time(k)) {
+            mwl_diag_set(diag, 0, k->tag, TAGFMT " time range crosses midnight", TAGARG(k->tag));
+            return MWL_E_MALFORMED;
+        }
+    }
+    return MWL_OK;
 }
 
 static int parse_level(parse_ctx *c, const mwl_ds *ds, const mwl_wlkey *parent, bool matchable,
@@ -394,6 +470,19 @@ static int parse_key(parse_ctx *c, mwl_qkey *k, const mwl_elem *e, bool matchabl
             return BAD(c, e->tag, TAGFMT " matching type not supported", TAGARG(e->tag));
         k->kind = MWL_Q_IGNORED;
         mark_unsupported(c, k);
+        return MWL_OK;
+    }
+    if (!values_enumerated(k)) {
+        /* A value outside the attribute's Enumerated Values (PS3.3) can
+         * match no conformant item, and is what some SCUs send for "no
+         * value" where they cannot send zero length (dcmjs-dimse's worklist
+         * request has Pregnancy Status 0). Matching on it would return
+         * nothing, so it is treated as a matching we do not support:
+         * ignored with FF01 on an optional key, A900 on a required one. */
+        if (key->key_type == MWL_WLKEY_R)
+            return BAD(c, e->tag, TAGFMT " value outside its enumerated values", TAGARG(e->tag));
+        k->kind = MWL_Q_IGNORED;
+        mark_unsupported(c, k);
     }
     return MWL_OK;
 }
@@ -426,6 +515,9 @@ static int parse_level(parse_ctx *c, const mwl_ds *ds, const mwl_wlkey *parent, 
             return rc;
     }
     pair_level(keys, count);
+    int rc = check_level(keys, count, c->diag);
+    if (rc != MWL_OK)
+        return rc;
     *out = keys;
     *out_count = count;
     return MWL_OK;
@@ -551,6 +643,41 @@ static mwl_qkey *level_insert(mwl_arena *arena, mwl_qkey **keys, size_t *count, 
     return k;
 }
 
+/* Runs check_level on a copy of the level that `leaf` (at `path`) will sit
+ * in, as it will be once constrained, so that a constraint that would make
+ * a range invalid (a time range left crossing midnight without its date
+ * range) is refused before the query changes. */
+static int check_constrained_level(mwl_query *q, const uint32_t *path, size_t depth, const mwl_qkey *leaf,
+                                   mwl_diag *diag)
+{
+    const mwl_qkey *level = q->keys;
+    size_t count = q->count;
+    for (size_t d = 0; d + 1 < depth && count; d++) {
+        size_t i = level_index(level, count, path[d]);
+        if (i == count) {
+            count = 0;
+            break;
+        }
+        count = level[i].child_count;
+        level = level[i].children;
+    }
+    mwl_qkey *copy = mwl_arena_calloc(q->arena, (count + 1) * sizeof *copy);
+    if (!copy)
+        return MWL_E_NOMEM;
+    if (count)
+        memcpy(copy, level, count * sizeof *copy);
+    size_t at = level_index(copy, count, leaf->tag);
+    if (at == count) {
+        copy[count++] = *leaf;
+    } else {
+        copy[at].kind = leaf->kind;
+        copy[at].values = leaf->values;
+        copy[at].value_count = leaf->value_count;
+    }
+    pair_level(copy, count);
+    return check_level(copy, count, diag);
+}
+
 int mwl_query_constrain(mwl_query *q, const uint32_t *path, size_t depth, const char *utf8, mwl_diag *diag)
 {
     mwl_diag_clear(diag);
@@ -588,6 +715,9 @@ int mwl_query_constrain(mwl_query *q, const uint32_t *path, size_t depth, const 
         mwl_diag_set(diag, 0, leaf.tag, TAGFMT " matching type not supported", TAGARG(leaf.tag));
         return MWL_E_INVALID;
     }
+    rc = check_constrained_level(q, path, depth, &leaf, diag);
+    if (rc != MWL_OK)
+        return rc;
     mwl_qkey **level = &q->keys;
     size_t *count = &q->count;
     mwl_qkey *chain[8];

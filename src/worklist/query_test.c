@@ -113,6 +113,23 @@ static void test_a900(void)
         {"PatientBirthDate=19710101-19700101", MWL_TAG_PatientBirthDate},
         {"ScheduledProcedureStepSequence[ScheduledProcedureStepStartTime=2200-0200]",
          MWL_TAG_ScheduledProcedureStepStartTime},
+        /* A time range crossing midnight is valid only as the time half of
+         * a combined SPS start date-time range (C.2.2.2.5.4): not with a
+         * single date, nor with a combined range that ends before it starts,
+         * nor on keys that are never combined, nor as one of several values. */
+        {"ScheduledProcedureStepSequence[ScheduledProcedureStepStartDate=20260101|"
+         "ScheduledProcedureStepStartTime=2300-0100]",
+         MWL_TAG_ScheduledProcedureStepStartTime},
+        {"ScheduledProcedureStepSequence[ScheduledProcedureStepStartDate=20260101-20260101|"
+         "ScheduledProcedureStepStartTime=2300-0100]",
+         MWL_TAG_ScheduledProcedureStepStartTime},
+        {"ScheduledProcedureStepSequence[ScheduledProcedureStepStartDate=20260101-20260102|"
+         "ScheduledProcedureStepStartTime=2300-0100\\1000-1100]",
+         MWL_TAG_ScheduledProcedureStepStartTime},
+        {"StudyDate=20260101-20260102|StudyTime=2300-0100", MWL_TAG_StudyTime},
+        {"ScheduledProcedureStepSequence[ScheduledProcedureStepStartDate=20260102-20260101|"
+         "ScheduledProcedureStepStartTime=2300-0100]",
+         MWL_TAG_ScheduledProcedureStepStartDate},
         {"ScheduledProcedureStepSequence[ScheduledProcedureStepStartTime=25]",
          MWL_TAG_ScheduledProcedureStepStartTime},
         {"StudyInstanceUID=1.2.3*", MWL_TAG_StudyInstanceUID},
@@ -168,6 +185,12 @@ static void test_ff01(void)
         {"TimezoneOffsetFromUTC=+0100", 1},
         /* An unknown key inside a known sequence. */
         {"ScheduledProcedureStepSequence[PatientAge=]", 1},
+        /* Values outside a key's Enumerated Values: not matched on, FF01. */
+        {"PregnancyStatus=0", 1},
+        {"PregnancyStatus=4|PatientSex=F", 0},
+        {"PregnancyStatus=0|PatientSex=X", 2},
+        {"PatientSex=M\\O", 0},
+        {"PatientSex=\"\"", 0},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         parsed p;
@@ -179,6 +202,20 @@ static void test_ff01(void)
                     p.q ? mwl_query_unsupported_count(p.q) : 0);
         CHECK(ok);
         done(&p);
+    }
+    /* dcmjs-dimse's stock worklist request: Pregnancy Status 0 is ignored,
+     * and every item matches (issue 10). */
+    {
+        parsed e;
+        parse(&e, "PatientName=|PatientSex=|PregnancyStatus=0|ScheduledProcedureStepSequence["
+                  "ScheduledStationAETitle=|Modality=]");
+        CHECK_EQ_INT(e.rc, MWL_OK);
+        CHECK_EQ_INT(key1(&e, MWL_TAG_PregnancyStatus)->kind, MWL_Q_IGNORED);
+        CHECK(key1(&e, MWL_TAG_PregnancyStatus)->unsupported);
+        done(&e);
+        CHECK_EQ_INT(wlt_count_matches("PregnancyStatus=0", "PatientName=A|PregnancyStatus=1", NULL), 1);
+        CHECK_EQ_INT(wlt_count_matches("PregnancyStatus=0", "PatientName=A", NULL), 1);
+        CHECK_EQ_INT(wlt_count_matches("PregnancyStatus=1", "PatientName=A", NULL), 0);
     }
     /* The ignored key is not matched, and QueryRetrieveLevel is not a key. */
     parsed p;
@@ -217,6 +254,22 @@ static void test_pairing(void)
     parse(&p, "StudyDate=20240105-20240107|StudyTime=1000-1800");
     CHECK_EQ_INT(key1(&p, MWL_TAG_StudyDate)->kind, MWL_Q_RANGE);
     CHECK(!key1(&p, MWL_TAG_StudyTime)->paired);
+    done(&p);
+    /* Across midnight (Table K.6-1 remark, C.2.2.2.5.4): 1 January 23:00
+     * to 2 January 01:00:59.999999, no A900. */
+    parse(&p, "ScheduledProcedureStepSequence[ScheduledProcedureStepStartDate=20260101-20260102|"
+              "ScheduledProcedureStepStartTime=2300-0100]");
+    CHECK_EQ_INT(p.rc, MWL_OK);
+    d = key2(&p, SPS, MWL_TAG_ScheduledProcedureStepStartDate);
+    t = key2(&p, SPS, MWL_TAG_ScheduledProcedureStepStartTime);
+    CHECK(d && t);
+    if (d && t) {
+        CHECK_EQ_INT(d->kind, MWL_Q_DATETIME);
+        CHECK(t->paired);
+        CHECK(d->dt_has_lo && d->dt_has_hi);
+        CHECK(d->dt_lo == mwl_wl_datetime_key(20260101, INT64_C(23) * 3600 * 1000000));
+        CHECK(d->dt_hi == mwl_wl_datetime_key(20260102, INT64_C(3660) * 1000000 - 1));
+    }
     done(&p);
     /* A single date with a time range: not combined. */
     parse(&p, "ScheduledProcedureStepSequence[ScheduledProcedureStepStartDate=20240105|"
@@ -317,6 +370,19 @@ static void test_constrain(void)
     CHECK_EQ_INT(mwl_query_find(q, date, 2)->kind, MWL_Q_RANGE);
     CHECK_EQ_INT(mwl_query_key_count(q), 2);
     CHECK_EQ_INT(mwl_query_pending_status(q), 0xFF00);
+    mwl_arena_clear(&arena);
+
+    /* A constraint that would leave a time range crossing midnight without
+     * its date range is refused, and the query stays as it was. */
+    mwl_arena_init(&arena, NULL);
+    CHECK(mwl_query_parse(wlt_ds(&arena, "ScheduledProcedureStepSequence[ScheduledProcedureStepStartDate="
+                                         "20260101-20260102|ScheduledProcedureStepStartTime=2300-0100]"),
+                          &arena, &q, &diag) == MWL_OK);
+    CHECK_EQ_INT(mwl_query_constrain(q, date, 2, "20260101", &diag), MWL_E_MALFORMED);
+    CHECK_EQ_INT(diag.tag, MWL_TAG_ScheduledProcedureStepStartTime);
+    CHECK_EQ_INT(mwl_query_find(q, date, 2)->kind, MWL_Q_DATETIME);
+    CHECK_EQ_INT(mwl_query_constrain(q, date, 2, "20260105-20260106", &diag), MWL_OK);
+    CHECK_EQ_INT(mwl_query_find(q, date, 2)->kind, MWL_Q_DATETIME);
     mwl_arena_clear(&arena);
 }
 

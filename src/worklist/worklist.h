@@ -94,6 +94,11 @@ typedef struct mwl_wlkey {
     uint16_t child_count;
     int16_t pair; /* DA key: index of the TM key for combined date-time matching, else -1 */
     const char *keyword;
+    /* The attribute's Enumerated Values (PS3.3), '\'-separated ("M\F\O";
+     * decimal for US), or NULL. A query value outside them is not matched
+     * on: the key is ignored for matching with FF01 (optional keys) or
+     * refused with A900 (required keys); see mwl_query_parse. */
+    const char *enumerated;
 } mwl_wlkey;
 
 /* The key `tag` directly inside sequence key `parent` (NULL: top level), or
@@ -173,15 +178,21 @@ typedef struct mwl_query mwl_query;
  *   MWL_E_MALFORMED   the identifier does not match the SOP class: a sequence
  *                     key with more than one item (C.2.2.2.6), a key with a VR
  *                     other than the model's, an invalid value for the VR (a
- *                     bad date, a range crossing midnight, a UID with a
+ *                     bad date, a range whose start is after its end, a time
+ *                     range crossing midnight other than as the time half of
+ *                     a combined date-time range (C.2.2.2.5.4), a UID with a
  *                     wildcard), a matching type a required key does not
- *                     support;
+ *                     support, a required key's value outside its enumerated
+ *                     values;
  *   MWL_E_UNSUPPORTED a Specific Character Set we cannot decode;
  *   MWL_E_CHARSET     bytes invalid in the identifier's character set;
  *   MWL_E_NOMEM.
  * Optional keys we do not support (not in the table, or a value on a key
  * that is not a matching key) are no error: they are flagged for FF01 and
- * returned if the item has them (K.2.2.1.1.2). */
+ * returned if the item has them (K.2.2.1.1.2). So is an optional key whose
+ * single value lies outside the attribute's enumerated values (Pregnancy
+ * Status 0, which some SCUs send to mean "empty"): no stored value could
+ * match it, so it is not taken as a restriction. */
 MWL_MUST_CHECK int mwl_query_parse(const mwl_ds *identifier, mwl_arena *arena, mwl_query **out,
                                    mwl_diag *diag);
 

@@ -10,7 +10,8 @@ MODE:
              P-DATA before association, absurd item lengths, silence, half a
              PDU, abort mid-message); each must be answered with A-ABORT or a
              close within its timeout and be followed by a good C-ECHO; the
-             server's fd count and RSS must come back to where they were.
+             server's fd count must come back to where it was, and its RSS
+             must not grow with the number of associations (many rounds).
   load       1000 sequential associations, then 32 concurrent clients (raw
              PDU clients in threads, and 32 echoscu processes at once).
   limits     --max-associations (A-ASSOCIATE-RJ 2,3,2 and an orderly close),
@@ -23,8 +24,14 @@ MODE:
 
 Exit 0 pass, 1 fail, 77 skipped (a DCMTK tool the mode needs is missing).
 Every process started here is killed by PID on the way out, also on failure.
---sanitized relaxes the RSS bound (ASan's quarantine holds freed memory);
-leaks are then caught by LeakSanitizer at the server's exit (exit status).
+--sanitized: the RSS check runs the server without ASan's quarantine (which
+holds freed memory) and with a looser bound; leaks are then caught by
+LeakSanitizer at the server's exit (exit status).
+
+Wall-clock bounds allow for a loaded 2-core CI machine (SLACK): they tell
+"closed by its timer" from "never closed", and "did not wait for the grace
+period" from "waited for it" by making the waits long, not by asserting
+that something took less than a second.
 """
 
 import ctypes
@@ -42,6 +49,9 @@ import time
 
 SKIP = 77
 HOST = "127.0.0.1"
+# Allowance, in seconds, for a loaded machine on top of a timeout that is
+# being checked (doubled for sanitized builds).
+SLACK = 4.0
 
 VERIFICATION = "1.2.840.10008.1.1"
 MWL_FIND = "1.2.840.10008.5.1.4.31"
@@ -88,7 +98,7 @@ def kill_children():
 class Server:
     """`mwl serve` on a dynamic port of 127.0.0.1, stderr to a log file."""
 
-    def __init__(self, mwl, tmp, *args, name="srv"):
+    def __init__(self, mwl, tmp, *args, name="srv", env=None):
         self.tmp = tmp
         self.port_file = os.path.join(tmp, name + ".port")
         self.log_path = os.path.join(tmp, name + ".log")
@@ -97,7 +107,7 @@ class Server:
         cmd = [mwl, "serve", "--port", "0", "--bind", HOST, "--port-file", self.port_file] + list(args)
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log,
-                                     preexec_fn=_die_with_parent)
+                                     preexec_fn=_die_with_parent, env=env)
         children.append(self.proc)
         deadline = time.monotonic() + 15
         self.port = None
@@ -423,7 +433,8 @@ def absurd_item_rq():
 
 
 def bad_peer_cases(acse, idle):
-    """(name, action(sock) -> None, expect_abort, timeout the close must meet)."""
+    """(name, action(sock) -> None, expect_abort, timeout the close must meet,
+    whether the close waits for a timer (False: answered at once))."""
     rq = valid_rq()
 
     def send(data, then_close=False):
@@ -444,30 +455,32 @@ def bad_peer_cases(acse, idle):
 
     quick = 1.0  # answered at once: allow for a loaded machine
     return [
-        ("truncated RQ then close", send(rq[:20], then_close=True), False, quick),
-        ("unknown PDU type 09H", send(b"\x09\x00\x00\x00\x00\x04\x00\x00\x00\x00"), True, quick),
-        ("RQ length beyond the data", send(rq[:6] + b"\x00" * 10, False), False, acse),
-        ("RQ length beyond the data, declared bigger", send(b"\x01\x00\x00\x00\x10\x00" + rq[6:]), False, acse),
-        ("0-length RQ", send(b"\x01\x00\x00\x00\x00\x00"), True, quick),
-        ("4 GiB declared RQ", send(b"\x01\x00\xff\xff\xff\xff"), True, quick),
+        ("truncated RQ then close", send(rq[:20], then_close=True), False, quick, False),
+        ("unknown PDU type 09H", send(b"\x09\x00\x00\x00\x00\x04\x00\x00\x00\x00"), True, quick, False),
+        ("RQ length beyond the data", send(rq[:6] + b"\x00" * 10, False), False, acse, True),
+        ("RQ length beyond the data, declared bigger", send(b"\x01\x00\x00\x00\x10\x00" + rq[6:]), False, acse,
+         True),
+        ("0-length RQ", send(b"\x01\x00\x00\x00\x00\x00"), True, quick, False),
+        ("4 GiB declared RQ", send(b"\x01\x00\xff\xff\xff\xff"), True, quick, False),
         ("4 GiB declared P-DATA after AC", established(lambda s: s.sendall(b"\x04\x00\xff\xff\xff\xff")), True,
-         quick),
-        ("0-length P-DATA after AC", established(lambda s: s.sendall(b"\x04\x00\x00\x00\x00\x00")), True, quick),
-        ("P-DATA before association", send(p_data(1, 3, echo_rq(1))), True, quick),
-        ("absurd item length in RQ", send(absurd_item_rq()), True, quick),
-        ("connect and send nothing", lambda s: None, False, acse),
-        ("half a PDU header, stall", send(rq[:3]), False, acse),
+         quick, False),
+        ("0-length P-DATA after AC", established(lambda s: s.sendall(b"\x04\x00\x00\x00\x00\x00")), True, quick,
+         False),
+        ("P-DATA before association", send(p_data(1, 3, echo_rq(1))), True, quick, False),
+        ("absurd item length in RQ", send(absurd_item_rq()), True, quick, False),
+        ("connect and send nothing", lambda s: None, False, acse, True),
+        ("half a PDU header, stall", send(rq[:3]), False, acse, True),
         ("half a P-DATA after AC, stall", established(lambda s: s.sendall(p_data(1, 3, echo_rq(1))[:20])), True,
-         idle),
+         idle, True),
         ("abort mid-message", established(lambda s: s.sendall(p_data(1, 1, echo_rq(1)[:40]) + ABORT)), False,
-         quick),
+         quick, False),
         ("close mid-message", established(lambda s: (s.sendall(p_data(1, 1, echo_rq(1)[:40])),
-                                                      s.shutdown(socket.SHUT_WR))), False, quick),
+                                                      s.shutdown(socket.SHUT_WR))), False, quick, False),
     ]
 
 
 def run_bad_peers(srv, acse, idle, slack, report):
-    for name, action, expect_abort, limit in bad_peer_cases(acse, idle):
+    for name, action, expect_abort, limit, _ in bad_peer_cases(acse, idle):
         try:
             s = connect(srv.port)
         except OSError as e:
@@ -494,10 +507,40 @@ def run_bad_peers(srv, acse, idle, slack, report):
             fail("%s: the next C-ECHO failed" % name)
 
 
+def churn(srv, cases, echoes):
+    """One round of associations that end at once: each of `cases` (bad
+    peers answered at once) and `echoes` C-ECHO associations. Returns the
+    number of connections made."""
+    made = 0
+    for name, action, _, _, _ in cases:
+        try:
+            with connect(srv.port) as s:
+                action(s)
+                if wait_close(s, 10 + SLACK)[0] is None:
+                    fail("churn: %s: not closed" % name)
+        except (OSError, Closed, RuntimeError, TimeoutError) as e:
+            fail("churn: %s: %s" % (name, e))
+        made += 1
+    for _ in range(echoes):
+        if not raw_echo(srv.port):
+            fail("churn: a C-ECHO association failed")
+        made += 1
+    return made
+
+
 def mode_bad_peers(mwl, tmp, sanitized):
     acse, idle = 1.0, 1.0
-    slack = 2.0 if sanitized else 1.0
-    srv = Server(mwl, tmp, "--acse-timeout", str(acse), "--idle-timeout", str(idle), "--log-level", "info")
+    slack = SLACK * (2 if sanitized else 1)
+    env = None
+    if sanitized:
+        # ASan's quarantine keeps freed blocks (256 MiB by default), so RSS
+        # would grow with every association until it is full. Without it
+        # the RSS check below means the same as in a normal build;
+        # LeakSanitizer still runs at exit.
+        env = dict(os.environ)
+        env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=0:"
+                               "thread_local_quarantine_size_kb=0").lstrip(":")
+    srv = Server(mwl, tmp, "--acse-timeout", str(acse), "--idle-timeout", str(idle), "--log-level", "info", env=env)
     try:
         # Warm-up round: allocator pools and lazily created state settle.
         run_bad_peers(srv, acse, idle, slack, report=False)
@@ -505,22 +548,44 @@ def mode_bad_peers(mwl, tmp, sanitized):
             raw_echo(srv.port)
         wait_for(lambda: "assoc" in srv.log_text(), 1)
         time.sleep(0.2)
-        fds0, rss0 = srv.fds(), srv.rss_kb()
+        fds0 = srv.fds()
         note("bad peers (acse-timeout %.1f s, idle-timeout %.1f s):" % (acse, idle))
         run_bad_peers(srv, acse, idle, slack, report=True)
         for _ in range(20):
             raw_echo(srv.port)
-        settled = wait_for(lambda: srv.fds() <= fds0, 5)
-        fds1, rss1 = srv.fds(), srv.rss_kb()
-        # glibc keeps freed pages, so RSS does not shrink; it must not grow
-        # either once the warm-up has run. ASan's quarantine holds freed
-        # blocks, so there only a coarse bound is meaningful.
-        rss_bound = 32768 if sanitized else 1024
-        note("  fds %d -> %d, RSS %d KiB -> %d KiB (bound +%d KiB)" % (fds0, fds1, rss0, rss1, rss_bound))
+        settled = wait_for(lambda: srv.fds() <= fds0, 5 + slack)
+        fds1 = srv.fds()
+        note("  fds %d -> %d" % (fds0, fds1))
         if not settled or fds1 != fds0:
             fail("fd count %d -> %d" % (fds0, fds1))
-        if rss1 - rss0 > rss_bound:
-            fail("RSS grew %d KiB (bound %d)" % (rss1 - rss0, rss_bound))
+
+        # No unbounded growth. One round says little about memory: glibc
+        # keeps freed pages and the first rounds fill allocator caches, so
+        # a small absolute bound on one round is noise on a busy machine.
+        # Instead: many rounds of associations that end at once, RSS after
+        # each, and the growth per connection over the later rounds (once
+        # caches have settled) bounded far below what keeping anything per
+        # association would cost (a session's input buffer alone is 16 KiB
+        # or more): a leak grows RSS with every round, a settled heap does
+        # not. fds must come back after every round.
+        quick = [c for c in bad_peer_cases(acse, idle) if not c[4]]
+        rounds, echoes = 8, 40
+        samples = []
+        made = 0
+        for r in range(rounds):
+            made += churn(srv, quick, echoes)
+            if not wait_for(lambda: srv.fds() <= fds0, 5 + slack):
+                fail("round %d: fd count %d, was %d" % (r + 1, srv.fds(), fds0))
+            samples.append((made, srv.rss_kb()))
+        (m0, r0), (m1, r1) = samples[rounds // 2 - 1], samples[-1]
+        per_conn = max(0, r1 - r0) * 1024.0 / (m1 - m0)
+        bound = 2048 if sanitized else 1024  # bytes per connection
+        note("  RSS over %d connections in %d rounds: %s KiB; %d KiB -> %d KiB over the last %d "
+             "connections = %.0f bytes each (bound %d)" % (made, rounds, [rss for _, rss in samples], r0, r1,
+                                                          m1 - m0, per_conn, bound))
+        if per_conn > bound:
+            fail("RSS grows with the number of associations: %.0f bytes per connection over the last %d "
+                 "(bound %d): %s" % (per_conn, m1 - m0, bound, samples))
     finally:
         rc, took = srv.stop()
         if rc != 0:
@@ -725,16 +790,18 @@ def mode_limits(mwl, tmp, sanitized):
 
 
 def mode_sigterm(mwl, tmp, sanitized):
-    slack = 2.0 if sanitized else 1.0
-    # Idle server: prompt exit 0.
-    srv = Server(mwl, tmp, name="idle")
-    rc, took = srv.stop()
-    note("sigterm: idle server exited %s in %.3f s" % (rc, took))
-    if rc != 0 or took > slack:
-        fail("idle server: exit %s after %.2f s" % (rc, took))
+    slack = SLACK * (2 if sanitized else 1)
+    # Idle server: exit 0 at once, not after the (long) grace period.
+    grace = 60.0
+    srv = Server(mwl, tmp, "--shutdown-grace", str(grace), name="idle")
+    rc, took = srv.stop(timeout=grace + 15)
+    note("sigterm: idle server exited %s in %.3f s (grace %.0f s)" % (rc, took, grace))
+    if rc != 0 or took > grace / 2:
+        fail("idle server: exit %s after %.2f s (grace %.0f s)" % (rc, took, grace))
 
-    # In flight, finishing within the grace period.
-    grace = 3.0
+    # In flight, finishing within the grace period: the server exits once
+    # the association is over, not when the grace period ends.
+    grace = 60.0
     srv = Server(mwl, tmp, "--shutdown-grace", str(grace), name="inflight")
     try:
         s, kind, _ = associate(srv.port)
@@ -756,11 +823,14 @@ def mode_sigterm(mwl, tmp, sanitized):
         if kind != 6:
             fail("in-flight release after SIGTERM: PDU %d" % kind)
         s.close()
-        rc = srv.proc.wait(grace + 5)
+        closed = time.monotonic()
+        rc = srv.proc.wait(grace + 15)
         took = time.monotonic() - t0
-        note("sigterm: in-flight association finished, server exited %s %.3f s after the signal" % (rc, took))
-        if rc != 0 or took > grace:
-            fail("in-flight: exit %s after %.2f s (grace %.1f s)" % (rc, took, grace))
+        after_close = time.monotonic() - closed
+        note("sigterm: in-flight association finished, server exited %s %.3f s after the signal, %.3f s "
+             "after the association closed" % (rc, took, after_close))
+        if rc != 0 or after_close > grace / 2:
+            fail("in-flight: exit %s %.2f s after the association closed (grace %.0f s)" % (rc, after_close, grace))
     finally:
         srv.kill()
 

@@ -51,8 +51,10 @@ static const procedure procedures[] = {
     {"NM", "NMBONE", "Bone scintigraphy"},
 };
 
-/* (character set, family, given) — UTF-8 source text; the store keeps
- * each item in the character set named, as real RIS feeds do. */
+/* (character set, name, sex) — UTF-8 source text; the store keeps each
+ * item in the character set named, as real RIS feeds do. Names in a
+ * script other than Latin, Greek or Cyrillic have three component groups
+ * (PS3.5 6.2.1.2): alphabetic (romanised), ideographic, phonetic. */
 typedef struct person {
     const char *charset;
     const char *name;
@@ -64,7 +66,7 @@ static const person people[] = {
     {"ISO_IR 100", "Ødegård^Ingrid", 'F'},
     {"ISO_IR 100", "García^José", 'M'},
     {"ISO_IR 100", "Lefèvre^Chloé", 'F'},
-    {"ISO_IR 192", "山田^太郎=やまだ^たろう", 'M'},
+    {"ISO_IR 192", "Yamada^Tarou=山田^太郎=やまだ^たろう", 'M'},
     {"ISO_IR 192", "Παπαδόπουλος^Νίκος", 'M'},
     {"ISO_IR 192", "Иванова^Анна", 'F'},
     {"ISO_IR 192", "Nguyễn^Văn An", 'M'},
