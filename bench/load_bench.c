@@ -154,6 +154,7 @@ typedef struct settings {
 
 static settings S;
 static atomic_int stop_flag;
+static atomic_int assoc_failures; /* any: the run is void, stop at once */
 static uint64_t window_start, window_end; /* set before the threads start */
 
 /* An operation counts when it starts inside the window, however long it
@@ -264,11 +265,13 @@ static void *client_main(void *arg)
     if (mwl_scu_new(&cfg, &scu, &d) != MWL_OK) {
         snprintf(t->error, sizeof t->error, "client: %s", d.msg);
         t->assoc_failed = 1;
+        atomic_fetch_add(&assoc_failures, 1);
         return NULL;
     }
     if (mwl_scu_associate(scu) != MWL_OK) {
         snprintf(t->error, sizeof t->error, "associate: %s", mwl_scu_last_error(scu)->msg);
         t->assoc_failed = 1;
+        atomic_fetch_add(&assoc_failures, 1);
         mwl_scu_free(scu);
         return NULL;
     }
@@ -420,8 +423,16 @@ static int make_item(mwl_arena *a, uint64_t run, uint64_t n, uint64_t *rng, mwl_
     return rc;
 }
 
-/* Every store call of the writer is here (the store API is being reworked:
- * adapt this function only). One transaction of `count` items. */
+/* ---- every store call of this program ------------------------------------
+ * The store API is being reworked: adapt these three functions only. */
+
+static int store_open_writer(const char *path, mwl_store **out, mwl_diag *d)
+{
+    mwl_store_options opt = {false, 5000, false}; /* read-write, 5 s busy timeout, not bulk */
+    return mwl_store_open(path, &opt, out, d);
+}
+
+/* One transaction of `count` items. */
 static int store_write_batch(mwl_store *store, mwl_ds *const *items, size_t count, mwl_diag *d)
 {
     int rc = mwl_store_begin(store, d);
@@ -434,14 +445,26 @@ static int store_write_batch(mwl_store *store, mwl_ds *const *items, size_t coun
     return rc;
 }
 
+/* The number of SPS rows in the database at `path`, read-only. */
+static int store_count_rows(const char *path, int64_t *count, mwl_diag *d)
+{
+    mwl_store *st;
+    mwl_store_options ro = {true, 5000, false};
+    int rc = mwl_store_open(path, &ro, &st, d);
+    if (rc == MWL_OK) {
+        rc = mwl_store_count(st, count, d);
+        mwl_store_free(st);
+    }
+    return rc;
+}
+
 static void *writer_main(void *arg)
 {
     writer_thread *w = arg;
     mwl_store *store = NULL;
     mwl_diag d;
     mwl_diag_clear(&d);
-    mwl_store_options opt = {false, 5000, false};
-    if (mwl_store_open(S.db, &opt, &store, &d) != MWL_OK) {
+    if (store_open_writer(S.db, &store, &d) != MWL_OK) {
         snprintf(w->error, sizeof w->error, "store open %s: %s", S.db, d.msg);
         w->errors++;
         return NULL;
@@ -617,20 +640,12 @@ int main(int argc, char **argv)
             S.write_batch = 1;
     }
     if (S.interactive && S.kind != Q_STATION && S.items == 0) {
-        mwl_store *st;
         mwl_diag d;
         mwl_diag_clear(&d);
-        mwl_store_options ro = {true, 5000, false};
         int64_t count = 0;
-        if (!S.db || mwl_store_open(S.db, &ro, &st, &d) != MWL_OK) {
-            fprintf(stderr, "load_bench: --query %s needs --items N or a readable --db\n",
-                    S.kind == Q_ACCESSION ? "accession" : "patient-id");
-            return 2;
-        }
-        int rc = mwl_store_count(st, &count, &d);
-        mwl_store_free(st);
-        if (rc != MWL_OK || count < 1) {
-            fprintf(stderr, "load_bench: cannot count the items in %s\n", S.db);
+        if (!S.db || store_count_rows(S.db, &count, &d) != MWL_OK || count < 1) {
+            fprintf(stderr, "load_bench: --query %s needs --items N or a readable --db with items%s%s\n",
+                    S.kind == Q_ACCESSION ? "accession" : "patient-id", d.msg[0] ? ": " : "", d.msg);
             return 2;
         }
         S.items = count;
@@ -664,7 +679,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "load_bench: cannot start the writer\n");
         writer = false;
     }
-    sleep_until_ns(window_end);
+    while (now_ns() < window_end && !atomic_load(&assoc_failures)) {
+        uint64_t next = now_ns() + 100000000u;
+        sleep_until_ns(next < window_end ? next : window_end);
+    }
     atomic_store(&stop_flag, 1);
     for (int i = 0; i < started; i++)
         pthread_join(ct[i].tid, NULL);
