@@ -6,7 +6,7 @@
 #   scripts/deps.sh --test   also what the test suite needs (DCMTK peers, jq, clang)
 set -eu
 
-pkgs="build-essential cmake pkg-config python3 zlib1g-dev libsqlite3-dev libssl-dev"
+pkgs="build-essential cmake pkg-config python3 zlib1g-dev libsqlite3-dev libssl-dev libjansson-dev"
 if [ "${1:-}" = "--test" ]; then
   pkgs="$pkgs dcmtk jq clang libclang-rt-14-dev clang-format groff-base"
 fi

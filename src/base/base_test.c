@@ -1,4 +1,5 @@
 #include "base/arena.h"
+#include "base/base64.h"
 #include "base/buf.h"
 #include "base/mem.h"
 #include "base/status.h"
@@ -89,11 +90,55 @@ static void test_status(void)
     mwl_diag_set(NULL, 0, 0, "ignored");
 }
 
+static void test_base64(void)
+{
+    /* RFC 4648 §10 vectors, both ways. */
+    static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    static const char *const coded[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    for (size_t i = 0; i < 7; i++) {
+        mwl_wbuf w;
+        mwl_wbuf_init(&w, NULL);
+        mwl_base64_encode(&w, (const uint8_t *)plain[i], strlen(plain[i]));
+        CHECK_EQ_MEM(w.data, w.len, coded[i], strlen(coded[i]));
+        mwl_wbuf_clear(&w);
+        uint8_t out[8];
+        size_t n = 99;
+        CHECK_EQ_INT(mwl_base64_decode(coded[i], strlen(coded[i]), out, &n, NULL), MWL_OK);
+        CHECK_EQ_MEM(out, n, plain[i], strlen(plain[i]));
+    }
+    uint8_t all[256], back[256];
+    for (int i = 0; i < 256; i++)
+        all[i] = (uint8_t)i;
+    mwl_wbuf w;
+    mwl_wbuf_init(&w, NULL);
+    mwl_base64_encode(&w, all, sizeof all);
+    size_t n = 0;
+    CHECK_EQ_INT(mwl_base64_decode((const char *)w.data, w.len, back, &n, NULL), MWL_OK);
+    CHECK_EQ_MEM(back, n, all, sizeof all);
+    mwl_wbuf_clear(&w);
+    /* Strict: length, alphabet, '=' only at the end, unused bits zero. */
+    static const struct {
+        const char *in;
+        size_t len, bad_at;
+    } bad[] = {
+        {"Zg=", 3, 3},  {"Zm9", 3, 3},  {"Zm 9", 4, 2},     {"Zm9\n", 4, 3},
+        {"Z===", 4, 1}, {"=Zm9", 4, 0}, {"Zh==", 4, 1},     {"Zg==Zm9v", 8, 2},
+        {"Zm9=", 4, 2}, {"Zm-_", 4, 2}, {"Zm8=Zm8=", 8, 3}, {"Zm9v\0", 5, 5},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint8_t out[8];
+        size_t at = 99;
+        CHECK_EQ_INT(mwl_base64_decode(bad[i].in, bad[i].len, out, &n, &at), MWL_E_MALFORMED);
+        CHECK_EQ_INT(at, bad[i].bad_at);
+    }
+}
+
 int main(void)
 {
     RUN_TEST(test_arena);
     RUN_TEST(test_arena_oom);
     RUN_TEST(test_buf);
     RUN_TEST(test_status);
+    RUN_TEST(test_base64);
     return check_report("base_test");
 }
