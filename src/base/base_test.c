@@ -3,6 +3,7 @@
 #include "base/buf.h"
 #include "base/mem.h"
 #include "base/status.h"
+#include "base/utf8.h"
 #include "check.h"
 
 static void test_arena(void)
@@ -133,6 +134,58 @@ static void test_base64(void)
     }
 }
 
+static void test_utf8_width(void)
+{
+    static const struct {
+        uint32_t cp;
+        int width;
+    } chars[] = {
+        {'A', 1},    {0xE9, 1},    {0xAD, 1},     /* ASCII, Latin-1 e acute, soft hyphen */
+        {0x0301, 0}, {0x20DD, 0},  {0x200B, 0},   /* combining acute, enclosing circle, ZWSP */
+        {0xFE0F, 0}, {0x1160, 0},  {0x11A8, 0},   /* variation selector, Hangul Jamo vowel and final */
+        {0x1100, 2}, {0x3042, 2},  {0x5C71, 2},   /* Hangul Jamo initial, hiragana, CJK */
+        {0xAC00, 2}, {0xFF21, 2},  {0x1F600, 2},  /* Hangul syllable, full-width A, emoji */
+        {0x3400, 2}, {0x2A6DF, 2}, {0x30000, 2},  /* CJK extension A, B, plane 3 */
+        {0xFF61, 1}, {0x0414, 1},  {0x03A0, 1},   /* half-width katakana, Cyrillic, Greek */
+        {0x303F, 1}, {0x0E31, 0},  {0x10FFFF, 1}, /* half fill space, Thai vowel sign */
+    };
+    for (size_t i = 0; i < sizeof chars / sizeof chars[0]; i++) {
+        CHECK_EQ_INT(mwl_utf8_char_width(chars[i].cp), chars[i].width);
+        if (mwl_utf8_char_width(chars[i].cp) != chars[i].width)
+            fprintf(stderr, "  U+%04X\n", (unsigned)chars[i].cp);
+    }
+    static const struct {
+        const char *s;
+        size_t width;
+    } texts[] = {
+        {"Smith^John", 10},
+        {"M\xc3\xbcller", 6},                                     /* precomposed u umlaut */
+        {"Mu\xcc\x88ller", 6},                                    /* u + combining diaeresis */
+        {"\xe5\xb1\xb1\xe7\x94\xb0^\xe5\xa4\xaa\xe9\x83\x8e", 9}, /* Yamada^Tarou in kanji */
+        {"\xed\x95\x9c\xea\xb8\x80", 4},                          /* Hangul */
+        {"a\xff"
+         "b\xe5\xb1",
+         5}, /* bytes that are not UTF-8, a truncated character: 1 each */
+        {"", 0},
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        CHECK_EQ_INT(mwl_utf8_width(texts[i].s, strlen(texts[i].s)), texts[i].width);
+    /* Fitting: at character boundaries, combining marks kept with their
+     * base, a wide character that does not fit left out. */
+    const char *yamada = "\xe5\xb1\xb1\xe7\x94\xb0^\xe5\xa4\xaa";
+    size_t w = 99;
+    CHECK_EQ_INT(mwl_utf8_fit(yamada, strlen(yamada), 3, &w), 3);
+    CHECK_EQ_INT(w, 2);
+    CHECK_EQ_INT(mwl_utf8_fit(yamada, strlen(yamada), 5, &w), 7);
+    CHECK_EQ_INT(w, 5);
+    CHECK_EQ_INT(mwl_utf8_fit(yamada, strlen(yamada), 100, &w), strlen(yamada));
+    CHECK_EQ_INT(w, 7);
+    const char *mu = "Mu\xcc\x88ller";
+    CHECK_EQ_INT(mwl_utf8_fit(mu, strlen(mu), 2, &w), 4);
+    CHECK_EQ_INT(w, 2);
+    CHECK_EQ_INT(mwl_utf8_fit(mu, strlen(mu), 0, &w), 0);
+}
+
 int main(void)
 {
     RUN_TEST(test_arena);
@@ -140,5 +193,6 @@ int main(void)
     RUN_TEST(test_buf);
     RUN_TEST(test_status);
     RUN_TEST(test_base64);
+    RUN_TEST(test_utf8_width);
     return check_report("base_test");
 }

@@ -26,6 +26,7 @@
 #include "dicom/format.h"
 #include "dicom/json.h"
 #include "dicom/keypath.h"
+#include "table.h"
 #include "util.h"
 
 #define SPS "ScheduledProcedureStepSequence."
@@ -543,75 +544,9 @@ static const column columns[] = {
 };
 enum { N_COLUMNS = sizeof columns / sizeof columns[0] };
 
-/* Columns taken by one code point: 2 for the East Asian wide and
- * full-width ranges (CJK, kana, Hangul, full-width forms), else 1. */
-static int char_width(uint32_t cp)
-{
-    if ((cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0xA4CF && cp != 0x303F) ||
-        (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0xFE30 && cp <= 0xFE4F) ||
-        (cp >= 0xFF00 && cp <= 0xFF60) || (cp >= 0xFFE0 && cp <= 0xFFE6) || (cp >= 0x20000 && cp <= 0x3FFFD))
-        return 2;
-    return 1;
-}
-
-/* Decodes the code point at s (valid UTF-8 from the charset layer or our
- * own formatting) and returns its byte length. */
-static size_t next_char(const char *s, uint32_t *cp)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    if (u[0] < 0x80) {
-        *cp = u[0];
-        return 1;
-    }
-    size_t n = u[0] >= 0xF0 ? 4 : u[0] >= 0xE0 ? 3 : u[0] >= 0xC0 ? 2 : 1;
-    uint32_t v = n == 4 ? u[0] & 0x07u : n == 3 ? u[0] & 0x0Fu : u[0] & 0x1Fu;
-    for (size_t i = 1; i < n; i++) {
-        if ((u[i] & 0xC0) != 0x80) {
-            *cp = 0xFFFD;
-            return i;
-        }
-        v = (v << 6) | (u[i] & 0x3Fu);
-    }
-    *cp = v;
-    return n;
-}
-
-static int text_width(const char *s)
-{
-    int w = 0;
-    uint32_t cp;
-    while (*s) {
-        s += next_char(s, &cp);
-        w += char_width(cp);
-    }
-    return w;
-}
-
 static void print_cell(const char *s, int width, bool last)
 {
-    if (last) {
-        fputs(s, stdout);
-        return;
-    }
-    int w = text_width(s);
-    if (w <= width) {
-        fputs(s, stdout);
-        printf("%*s ", width - w, "");
-        return;
-    }
-    /* Cut at a character boundary and mark it, keeping the columns. */
-    int used = 0;
-    const char *p = s;
-    uint32_t cp;
-    while (*p) {
-        size_t n = next_char(p, &cp);
-        if (used + char_width(cp) > width - 1)
-            break;
-        used += char_width(cp);
-        p += n;
-    }
-    fwrite(s, 1, (size_t)(p - s), stdout);
-    printf("~%*s ", width - 1 - used, "");
+    tool_table_cell(stdout, s, width, last);
 }
 
 /* "Family^Given^Middle^Prefix^Suffix" for a person at a console:
