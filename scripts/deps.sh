@@ -7,7 +7,7 @@
 #                            Node.js and npm for the dcmjs-dimse interop test)
 set -eu
 
-pkgs="build-essential cmake pkg-config python3 zlib1g-dev libsqlite3-dev libssl-dev"
+pkgs="build-essential cmake pkg-config python3 zlib1g-dev libsqlite3-dev libssl-dev libjansson-dev"
 if [ "${1:-}" = "--test" ]; then
   pkgs="$pkgs dcmtk jq clang libclang-rt-14-dev clang-format groff-base"
   # Debian's nodejs and npm, unless a Node.js with its npm is already there

@@ -356,6 +356,8 @@ int mwl_charset_parse(const char *value, size_t len, mwl_charset *out, mwl_diag 
     int ids[16];
     size_t nvalues = 0;
     bool any2022 = false;
+    if (!value) /* a zero-length element's value (no pointer arithmetic on NULL) */
+        value = "";
 
     size_t start = 0;
     for (size_t i = 0; i <= len; i++) {

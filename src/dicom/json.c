@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/arena.h"
+#include "base/base64.h"
 #include "base/utf8.h"
 #include "dicom/charset.h"
 #include "dicom/vr.h"
@@ -133,23 +134,8 @@ static void put_raw_string(mwl_wbuf *out, const char *s, size_t len)
 
 static void put_base64(mwl_wbuf *out, const uint8_t *p, size_t len)
 {
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     mwl_wbuf_put_u8(out, '"');
-    size_t i = 0;
-    for (; i + 3 <= len; i += 3) {
-        uint32_t v = ((uint32_t)p[i] << 16) | ((uint32_t)p[i + 1] << 8) | p[i + 2];
-        char q[4] = {alphabet[v >> 18], alphabet[(v >> 12) & 63], alphabet[(v >> 6) & 63], alphabet[v & 63]};
-        mwl_wbuf_put(out, q, 4);
-    }
-    if (len - i == 1) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        char q[4] = {alphabet[v >> 18], alphabet[(v >> 12) & 63], '=', '='};
-        mwl_wbuf_put(out, q, 4);
-    } else if (len - i == 2) {
-        uint32_t v = ((uint32_t)p[i] << 16) | ((uint32_t)p[i + 1] << 8);
-        char q[4] = {alphabet[v >> 18], alphabet[(v >> 12) & 63], alphabet[(v >> 6) & 63], '='};
-        mwl_wbuf_put(out, q, 4);
-    }
+    mwl_base64_encode(out, p, len);
     mwl_wbuf_put_u8(out, '"');
 }
 

@@ -3,12 +3,14 @@
  * text and binary, AT, base64 of every tail length, sequences and empty
  * items), names in Latin-1, UTF-8 and ISO 2022 Japanese coming out as the
  * same UTF-8, character set problems, string escapes, indentation, and
- * every allocation failing in turn. */
+ * every allocation failing in turn. Each expected object is also decoded
+ * (json_decode.c) and encoded again: the decoder is the encoder's inverse. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "dicom/json.h"
+#include "ds_equiv.h"
 
 static char *to_json(const mwl_ds *ds, unsigned indent, mwl_json_report *report, int *rc)
 {
@@ -32,7 +34,44 @@ static mwl_ds *new_ds(mwl_arena *arena)
     return ds;
 }
 
-static void expect_json(const mwl_ds *ds, const char *want)
+/* Decoding `json` gives a data set equal to `ds` in the model, and, with
+ * the JSON's character set kept, one that encodes to `again` (`json`
+ * itself unless the encoder normalized numbers the decoder read). */
+static void expect_round_trip(const mwl_ds *ds, const char *json, const char *again)
+{
+    for (int keep = 0; keep < 2; keep++) {
+        mwl_arena arena;
+        mwl_arena_init(&arena, NULL);
+        mwl_json_decode_options opt;
+        mwl_json_decode_options_init(&opt);
+        opt.keep_charset = keep;
+        mwl_ds *back = NULL;
+        mwl_diag diag;
+        int rc = mwl_ds_decode_json(json, strlen(json), &arena, &opt, &back, &diag);
+        CHECK_EQ_INT(rc, MWL_OK);
+        if (rc != MWL_OK) {
+            fprintf(stderr, "  decoding %s: %s\n", json, diag.msg);
+            mwl_arena_clear(&arena);
+            return;
+        }
+        char why[200] = "";
+        CHECK(ds_equiv(ds, back, why, sizeof why));
+        if (why[0])
+            fprintf(stderr, "  %s\n", why);
+        if (keep) {
+            mwl_json_report report;
+            char *got = to_json(back, 0, &report, &rc);
+            CHECK_EQ_INT(rc, MWL_OK);
+            CHECK_EQ_STR(got, again);
+            free(got);
+        }
+        mwl_arena_clear(&arena);
+    }
+}
+
+/* Encoding `ds` gives `want`; decoding `want` and encoding again gives
+ * `again`. */
+static void expect_json_again(const mwl_ds *ds, const char *want, const char *again)
 {
     mwl_json_report report;
     int rc;
@@ -41,6 +80,12 @@ static void expect_json(const mwl_ds *ds, const char *want)
     CHECK_EQ_STR(got, want);
     CHECK_EQ_INT(report.charset_problems + report.number_problems, 0);
     free(got);
+    expect_round_trip(ds, want, again);
+}
+
+static void expect_json(const mwl_ds *ds, const char *want)
+{
+    expect_json_again(ds, want, want);
 }
 
 static void test_strings(void)
@@ -97,6 +142,7 @@ static void test_person_names(void)
         CHECK(body != NULL);
         if (body)
             CHECK_EQ_STR(body, want + 1);
+        expect_round_trip(ds, got, got);
         free(got);
         mwl_arena_clear(&arena);
     }
@@ -141,17 +187,32 @@ static void test_numbers(void)
     CHECK_EQ_INT(mwl_ds_set(ds, MWL_TAG(0x0018, 0x9222), MWL_VR_FD, fd, sizeof fd), MWL_OK);
     CHECK_EQ_INT(mwl_ds_set(ds, MWL_TAG(0x0018, 0x9223), MWL_VR_UV, uv, sizeof uv), MWL_OK);
     CHECK_EQ_INT(mwl_ds_set(ds, MWL_TAG(0x0020, 0x9165), MWL_VR_AT, at, sizeof at), MWL_OK);
-    expect_json(ds, "{\"00081160\":{\"vr\":\"IS\",\"Value\":[7,7,-12,0]},"
-                    "\"00101030\":{\"vr\":\"DS\",\"Value\":[72.50]},"
-                    "\"001021C0\":{\"vr\":\"US\",\"Value\":[4]},"
-                    "\"00189219\":{\"vr\":\"SS\",\"Value\":[-2,2]},"
-                    "\"00189220\":{\"vr\":\"SL\",\"Value\":[-1]},"
-                    "\"00189221\":{\"vr\":\"FL\",\"Value\":[1.5]},"
-                    "\"00189222\":{\"vr\":\"FD\",\"Value\":[-2.25,0.1]},"
-                    /* 2^53 + 1 is not exact in a double: a string (F.2.3) */
-                    "\"00189223\":{\"vr\":\"UV\",\"Value\":[\"9007199254740993\",\"18446744073709551615\"]},"
-                    "\"00209165\":{\"vr\":\"AT\",\"Value\":[\"00100020\",\"00400100\"]},"
-                    "\"0040A30A\":{\"vr\":\"DS\",\"Value\":[0.5,1,-1e3,0.025]}}");
+    /* The decoder reads 72.50 and -1e3 as doubles and writes them back in
+     * the shortest form. */
+    expect_json_again(
+        ds,
+        "{\"00081160\":{\"vr\":\"IS\",\"Value\":[7,7,-12,0]},"
+        "\"00101030\":{\"vr\":\"DS\",\"Value\":[72.50]},"
+        "\"001021C0\":{\"vr\":\"US\",\"Value\":[4]},"
+        "\"00189219\":{\"vr\":\"SS\",\"Value\":[-2,2]},"
+        "\"00189220\":{\"vr\":\"SL\",\"Value\":[-1]},"
+        "\"00189221\":{\"vr\":\"FL\",\"Value\":[1.5]},"
+        "\"00189222\":{\"vr\":\"FD\",\"Value\":[-2.25,0.1]},"
+        /* 2^53 + 1 is not exact in a double: a string (F.2.3) */
+        "\"00189223\":{\"vr\":\"UV\",\"Value\":[\"9007199254740993\",\"18446744073709551615\"]},"
+        "\"00209165\":{\"vr\":\"AT\",\"Value\":[\"00100020\",\"00400100\"]},"
+        "\"0040A30A\":{\"vr\":\"DS\",\"Value\":[0.5,1,-1e3,0.025]}}",
+        "{\"00081160\":{\"vr\":\"IS\",\"Value\":[7,7,-12,0]},"
+        "\"00101030\":{\"vr\":\"DS\",\"Value\":[72.5]},"
+        "\"001021C0\":{\"vr\":\"US\",\"Value\":[4]},"
+        "\"00189219\":{\"vr\":\"SS\",\"Value\":[-2,2]},"
+        "\"00189220\":{\"vr\":\"SL\",\"Value\":[-1]},"
+        "\"00189221\":{\"vr\":\"FL\",\"Value\":[1.5]},"
+        "\"00189222\":{\"vr\":\"FD\",\"Value\":[-2.25,0.1]},"
+        /* 2^53 + 1 is not exact in a double: a string (F.2.3) */
+        "\"00189223\":{\"vr\":\"UV\",\"Value\":[\"9007199254740993\",\"18446744073709551615\"]},"
+        "\"00209165\":{\"vr\":\"AT\",\"Value\":[\"00100020\",\"00400100\"]},"
+        "\"0040A30A\":{\"vr\":\"DS\",\"Value\":[0.5,1,-1000,0.025]}}");
 
     /* Not numbers: strings, counted. */
     mwl_ds *bad = new_ds(&arena);

@@ -46,7 +46,7 @@ static int check_count;
     do {                                                                                                     \
         size_t check_al_ = (size_t)(alen), check_bl_ = (size_t)(blen);                                       \
         check_count++;                                                                                       \
-        if (check_al_ != check_bl_ || memcmp((a), (b), check_al_) != 0) {                                    \
+        if (check_al_ != check_bl_ || (check_al_ && memcmp((a), (b), check_al_) != 0)) {                     \
             check_failures++;                                                                                \
             fprintf(stderr, "%s:%d: CHECK_EQ_MEM failed: %s (%zu bytes) vs %s (%zu)\n", __FILE__, __LINE__,  \
                     #a, check_al_, #b, check_bl_);                                                           \

@@ -25,11 +25,11 @@
 #include "dicom/dict.h"
 #include "dicom/format.h"
 #include "dicom/json.h"
+#include "dicom/keypath.h"
+#include "table.h"
 #include "util.h"
 
 #define SPS "ScheduledProcedureStepSequence."
-/* Deepest key path we accept (Table K.6-1 nests three levels). */
-#define PATH_MAX_STEPS 8
 
 /* The return keys sent unless --keys-only or --query: what a modality
  * reads to start an exam (PS3.4 Table K.6-1, and DICOM's modality
@@ -206,7 +206,8 @@ static void add_k_option(options *o, const char *arg)
      * values: the same as --charset (findscu users write it this way). */
     if (eq &&
         ((n == 20 && strncmp(arg, "SpecificCharacterSet", n) == 0) ||
-         (n == 9 && strncmp(arg, "0008,0005", n) == 0) || (n == 11 && strncmp(arg, "(0008,0005)", n) == 0))) {
+         (n == 9 && strncmp(arg, "0008,0005", n) == 0) || (n == 11 && strncmp(arg, "(0008,0005)", n) == 0) ||
+         (n == 8 && strncmp(arg, "00080005", n) == 0))) {
         o->charset = eq + 1;
         return;
     }
@@ -371,266 +372,19 @@ static int parse_args(int argc, char **argv, options *o)
 
 /* ---- building the identifier --------------------------------------------- */
 
-typedef struct step {
-    uint32_t tag;
-    mwl_vr vr;
-    long index; /* item index given as [N]; -1 when none */
-} step;
-
-/* "gggg,eeee" or "(gggg,eeee)" -> tag. */
-static bool parse_tag_text(const char *s, size_t len, uint32_t *tag)
-{
-    if (len == 11 && s[0] == '(' && s[10] == ')') {
-        s++;
-        len = 9;
-    }
-    if (len != 9 || s[4] != ',')
-        return false;
-    uint32_t v = 0;
-    for (size_t i = 0; i < 9; i++) {
-        if (i == 4)
-            continue;
-        char c = s[i];
-        uint32_t d;
-        if (c >= '0' && c <= '9')
-            d = (uint32_t)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            d = (uint32_t)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            d = (uint32_t)(c - 'A' + 10);
-        else
-            return false;
-        v = (v << 4) | d;
-    }
-    *tag = v;
-    return true;
-}
-
-/* One path component: a keyword or tag, with an optional [N]. */
-static bool parse_step(const char *s, size_t len, step *out, char *err, size_t errcap)
-{
-    out->index = -1;
-    const char *bracket = memchr(s, '[', len);
-    if (bracket) {
-        size_t tail = len - (size_t)(bracket - s);
-        char num[16];
-        if (tail < 3 || s[len - 1] != ']' || tail - 2 >= sizeof num) {
-            snprintf(err, errcap, "bad item index in '%.*s'", (int)len, s);
-            return false;
-        }
-        memcpy(num, bracket + 1, tail - 2);
-        num[tail - 2] = '\0';
-        if (!tool_parse_long(num, 0, 10000, &out->index)) {
-            snprintf(err, errcap, "bad item index in '%.*s'", (int)len, s);
-            return false;
-        }
-        len = (size_t)(bracket - s);
-    }
-    char name[80];
-    if (len == 0 || len >= sizeof name) {
-        snprintf(err, errcap, "empty or overlong key in the path");
-        return false;
-    }
-    memcpy(name, s, len);
-    name[len] = '\0';
-    if (parse_tag_text(name, len, &out->tag)) {
-        if (mwl_tag_is_private(out->tag) || !mwl_dict_find(out->tag)) {
-            snprintf(err, errcap, "(%04x,%04x) is not in the data dictionary, so its VR is not known",
-                     (unsigned)MWL_TAG_GROUP(out->tag), (unsigned)MWL_TAG_ELEMENT(out->tag));
-            return false;
-        }
-        out->vr = mwl_dict_vr(out->tag);
-        return true;
-    }
-    const mwl_dict_entry *e = mwl_dict_find_keyword(name);
-    if (!e) {
-        snprintf(err, errcap, "unknown keyword '%s' (keywords are PS3.6's, e.g. PatientName)", name);
-        return false;
-    }
-    out->tag = e->tag;
-    out->vr = (mwl_vr)e->vr;
-    return true;
-}
-
-/* The item `index` of sequence `tag` in `ds`, created (with the sequence)
- * when it is the next one; -1 means 0. */
-static int get_item(mwl_ds *ds, const step *st, mwl_ds **item, char *err, size_t errcap)
-{
-    const mwl_elem *e = mwl_ds_find(ds, st->tag);
-    size_t index = st->index < 0 ? 0 : (size_t)st->index;
-    size_t count = e ? e->item_count : 0;
-    if (e && e->vr != MWL_VR_SQ) {
-        snprintf(err, errcap, "%s is not a sequence", mwl_dict_keyword(st->tag));
-        return MWL_E_INVALID;
-    }
-    if (index < count) {
-        *item = e->items[index];
-        return MWL_OK;
-    }
-    if (index > count) {
-        snprintf(err, errcap, "%s has %zu item(s): item [%zu] would leave a gap", mwl_dict_keyword(st->tag),
-                 count, index);
-        return MWL_E_INVALID;
-    }
-    return mwl_ds_add_item(ds, st->tag, item);
-}
-
-/* Binary VRs from text: numbers separated by '\', AT as gggg,eeee or a
- * keyword. */
-static int set_binary(mwl_ds *ds, uint32_t tag, mwl_vr vr, const char *value, char *err, size_t errcap)
-{
-    uint8_t bytes[256];
-    size_t len = 0;
-    const char *p = value;
-    while (*p) {
-        const char *end = strchr(p, '\\');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        char tmp[64];
-        if (n == 0 || n >= sizeof tmp || len + 8 > sizeof bytes) {
-            snprintf(err, errcap, "bad value '%s' for VR %s", value, mwl_vr_code(vr));
-            return MWL_E_INVALID;
-        }
-        memcpy(tmp, p, n);
-        tmp[n] = '\0';
-        long l = 0;
-        char *stop = NULL;
-        bool ok = true;
-        switch (vr) {
-        case MWL_VR_US:
-            ok = tool_parse_long(tmp, 0, 65535, &l);
-            mwl_store_u16le(bytes + len, (uint16_t)l);
-            len += 2;
-            break;
-        case MWL_VR_SS:
-            ok = tool_parse_long(tmp, -32768, 32767, &l);
-            mwl_store_u16le(bytes + len, (uint16_t)(int16_t)l);
-            len += 2;
-            break;
-        case MWL_VR_UL:
-            ok = tool_parse_long(tmp, 0, 4294967295L, &l);
-            mwl_store_u32le(bytes + len, (uint32_t)l);
-            len += 4;
-            break;
-        case MWL_VR_SL:
-            ok = tool_parse_long(tmp, -2147483647L - 1, 2147483647L, &l);
-            mwl_store_u32le(bytes + len, (uint32_t)(int32_t)l);
-            len += 4;
-            break;
-        case MWL_VR_FL:
-        case MWL_VR_FD: {
-            errno = 0;
-            double d = strtod(tmp, &stop);
-            ok = errno == 0 && stop != tmp && *stop == '\0';
-            if (vr == MWL_VR_FL) {
-                float f = (float)d;
-                uint32_t bits;
-                memcpy(&bits, &f, sizeof bits);
-                mwl_store_u32le(bytes + len, bits);
-                len += 4;
-            } else {
-                uint64_t bits;
-                memcpy(&bits, &d, sizeof bits);
-                mwl_store_u64le(bytes + len, bits);
-                len += 8;
-            }
-            break;
-        }
-        case MWL_VR_AT: {
-            uint32_t t = 0;
-            const mwl_dict_entry *e = mwl_dict_find_keyword(tmp);
-            if (e)
-                t = e->tag;
-            else
-                ok = parse_tag_text(tmp, n, &t);
-            mwl_store_u16le(bytes + len, MWL_TAG_GROUP(t));
-            mwl_store_u16le(bytes + len + 2, MWL_TAG_ELEMENT(t));
-            len += 4;
-            break;
-        }
-        default:
-            snprintf(err, errcap, "values of VR %s cannot be given on the command line", mwl_vr_code(vr));
-            return MWL_E_INVALID;
-        }
-        if (!ok) {
-            snprintf(err, errcap, "bad value '%s' for VR %s", tmp, mwl_vr_code(vr));
-            return MWL_E_INVALID;
-        }
-        p += n;
-        if (*p == '\\')
-            p++;
-    }
-    return mwl_ds_set(ds, tag, vr, len ? bytes : NULL, len);
-}
-
 /* Sets the element a path names to `value` (UTF-8 from the command line,
- * NULL = empty), creating the sequences and items on the way. Values of
- * VRs the character set affects are encoded into `cs`. */
+ * NULL = empty) through dicom/keypath.h, values of VRs the character set
+ * affects encoded into `cs`; on failure writes why into err. */
 static int set_key(mwl_ds *root, const char *path, size_t path_len, const char *value, const mwl_charset *cs,
                    char *err, size_t errcap)
 {
-    step steps[PATH_MAX_STEPS];
-    size_t n = 0, start = 0;
-    for (size_t i = 0; i <= path_len; i++) {
-        if (i < path_len && path[i] != '.')
-            continue;
-        if (n == PATH_MAX_STEPS) {
-            snprintf(err, errcap, "key path nested deeper than %d levels", PATH_MAX_STEPS);
-            return MWL_E_INVALID;
-        }
-        if (!parse_step(path + start, i - start, &steps[n], err, errcap))
-            return MWL_E_INVALID;
-        n++;
-        start = i + 1;
-    }
-    mwl_ds *ds = root;
-    for (size_t i = 0; i + 1 < n; i++) {
-        if (steps[i].vr != MWL_VR_SQ) {
-            snprintf(err, errcap, "%s is not a sequence", mwl_dict_keyword(steps[i].tag));
-            return MWL_E_INVALID;
-        }
-        int rc = get_item(ds, &steps[i], &ds, err, errcap);
-        if (rc != MWL_OK)
-            return rc;
-    }
-    const step *last = &steps[n - 1];
-    if (last->vr == MWL_VR_SQ) {
-        if (value && *value) {
-            snprintf(err, errcap, "%s is a sequence: it takes no value", mwl_dict_keyword(last->tag));
-            return MWL_E_INVALID;
-        }
-        const mwl_elem *e = mwl_ds_find(ds, last->tag);
-        if (last->index >= 0) {
-            mwl_ds *item;
-            return get_item(ds, last, &item, err, errcap);
-        }
-        if (e && e->vr == MWL_VR_SQ)
-            return MWL_OK; /* keep what the query already asks inside it */
-        return mwl_ds_set_seq(ds, last->tag, NULL);
-    }
-    if (last->index >= 0) {
-        snprintf(err, errcap, "%s is not a sequence: no [N]", mwl_dict_keyword(last->tag));
-        return MWL_E_INVALID;
-    }
-    if (!value)
-        value = "";
-    if (!mwl_vr_is_string(last->vr))
-        return set_binary(ds, last->tag, last->vr, value, err, errcap);
-    if (!mwl_vr_get_info(last->vr)->charset)
-        return mwl_ds_set_str(ds, last->tag, last->vr, value);
-    mwl_wbuf w;
-    mwl_wbuf_init(&w, NULL);
     mwl_diag diag;
-    mwl_diag_clear(&diag);
-    int rc = mwl_charset_encode(cs, last->vr, value, strlen(value), &w, &diag);
-    mwl_wbuf_put_u8(&w, 0);
-    if (rc == MWL_OK)
-        rc = w.status;
-    if (rc == MWL_OK)
-        rc = mwl_ds_set_str(ds, last->tag, last->vr, (const char *)w.data);
-    else if (rc == MWL_E_CHARSET)
-        snprintf(err, errcap, "'%s' cannot be written in the query's character set (%s); see --charset",
-                 value, diag.msg);
-    mwl_wbuf_clear(&w);
+    int rc = mwl_ds_set_path(root, path, path_len, value, cs, &diag);
+    if (rc == MWL_E_CHARSET)
+        snprintf(err, errcap, "'%.200s' cannot be written in the query's character set (%s); see --charset",
+                 value ? value : "", diag.msg);
+    else if (rc != MWL_OK)
+        snprintf(err, errcap, "%s", diag.msg);
     return rc;
 }
 
@@ -724,7 +478,7 @@ static bool build_query(const options *o, mwl_arena *arena, mwl_ds **out)
         }
     }
 
-    char err[200] = "";
+    char err[400] = "";
     if (!o->keys_only && !o->query_file) {
         for (size_t i = 0; i < N_DEFAULT_KEYS; i++) {
             rc = set_key(ds, default_keys[i], strlen(default_keys[i]), NULL, &cs, err, sizeof err);
@@ -790,75 +544,9 @@ static const column columns[] = {
 };
 enum { N_COLUMNS = sizeof columns / sizeof columns[0] };
 
-/* Columns taken by one code point: 2 for the East Asian wide and
- * full-width ranges (CJK, kana, Hangul, full-width forms), else 1. */
-static int char_width(uint32_t cp)
-{
-    if ((cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0xA4CF && cp != 0x303F) ||
-        (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0xFE30 && cp <= 0xFE4F) ||
-        (cp >= 0xFF00 && cp <= 0xFF60) || (cp >= 0xFFE0 && cp <= 0xFFE6) || (cp >= 0x20000 && cp <= 0x3FFFD))
-        return 2;
-    return 1;
-}
-
-/* Decodes the code point at s (valid UTF-8 from the charset layer or our
- * own formatting) and returns its byte length. */
-static size_t next_char(const char *s, uint32_t *cp)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    if (u[0] < 0x80) {
-        *cp = u[0];
-        return 1;
-    }
-    size_t n = u[0] >= 0xF0 ? 4 : u[0] >= 0xE0 ? 3 : u[0] >= 0xC0 ? 2 : 1;
-    uint32_t v = n == 4 ? u[0] & 0x07u : n == 3 ? u[0] & 0x0Fu : u[0] & 0x1Fu;
-    for (size_t i = 1; i < n; i++) {
-        if ((u[i] & 0xC0) != 0x80) {
-            *cp = 0xFFFD;
-            return i;
-        }
-        v = (v << 6) | (u[i] & 0x3Fu);
-    }
-    *cp = v;
-    return n;
-}
-
-static int text_width(const char *s)
-{
-    int w = 0;
-    uint32_t cp;
-    while (*s) {
-        s += next_char(s, &cp);
-        w += char_width(cp);
-    }
-    return w;
-}
-
 static void print_cell(const char *s, int width, bool last)
 {
-    if (last) {
-        fputs(s, stdout);
-        return;
-    }
-    int w = text_width(s);
-    if (w <= width) {
-        fputs(s, stdout);
-        printf("%*s ", width - w, "");
-        return;
-    }
-    /* Cut at a character boundary and mark it, keeping the columns. */
-    int used = 0;
-    const char *p = s;
-    uint32_t cp;
-    while (*p) {
-        size_t n = next_char(p, &cp);
-        if (used + char_width(cp) > width - 1)
-            break;
-        used += char_width(cp);
-        p += n;
-    }
-    fwrite(s, 1, (size_t)(p - s), stdout);
-    printf("~%*s ", width - 1 - used, "");
+    tool_table_cell(stdout, s, width, last);
 }
 
 /* "Family^Given^Middle^Prefix^Suffix" for a person at a console:

@@ -14,6 +14,7 @@
 #include "dicom/codec.h"
 #include "dicom/dict.h"
 #include "store/store.h"
+#include "table.h"
 #include "util.h"
 
 typedef struct select_opts {
@@ -66,36 +67,9 @@ static const char *column_text(const mwl_ds *ds, const mwl_ds *sps, const column
     return mwl_arena_strndup(a, s, len);
 }
 
-/* Display width of UTF-8 text: counts code points (wide CJK glyphs make
- * columns uneven; good enough for a console table). */
-static int utf8_width(const char *s)
-{
-    int n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
-
 static void print_cell(const char *s, int width, bool last)
 {
-    if (last) {
-        fputs(s, stdout);
-        return;
-    }
-    int w = utf8_width(s);
-    if (w > width) { /* cut at a code point boundary */
-        int n = 0;
-        const char *p = s;
-        for (; *p; p++) {
-            if (((unsigned char)*p & 0xC0) != 0x80 && ++n > width - 1)
-                break;
-        }
-        fwrite(s, 1, (size_t)(p - s), stdout);
-        fputs("~ ", stdout);
-        return;
-    }
-    fputs(s, stdout);
-    printf("%*s ", width - w, "");
+    tool_table_cell(stdout, s, width, last);
 }
 
 static int select_rows(const select_opts *o, const char *cmd,
