@@ -134,7 +134,8 @@ static double hist_ms(const hist *h, double q)
 
 typedef enum query_kind { Q_STATION, Q_ACCESSION, Q_PATIENT_ID } query_kind;
 
-static const char *const default_stations[] = {"CT01", "CT02", "MR01", "MR02", "US01", "CR01", "MG01", "NM01"};
+static const char *const default_stations[] = {"CT01", "CT02", "MR01", "MR02",
+                                               "US01", "CR01", "MG01", "NM01"};
 #define N_STATIONS (sizeof default_stations / sizeof default_stations[0])
 
 typedef struct settings {
@@ -154,7 +155,7 @@ typedef struct settings {
 
 static settings S;
 static atomic_int stop_flag;
-static atomic_int assoc_failures; /* any: the run is void, stop at once */
+static atomic_int assoc_failures;         /* any: the run is void, stop at once */
 static uint64_t window_start, window_end; /* set before the threads start */
 
 /* An operation counts when it starts inside the window, however long it
@@ -350,7 +351,7 @@ static void add_days(int days, char out[9])
 static int make_item(mwl_arena *a, uint64_t run, uint64_t n, uint64_t *rng, mwl_ds **out)
 {
     static const char *const modality[N_STATIONS] = {"CT", "CT", "MR", "MR", "US", "CR", "MG", "NM"};
-    static const char *const names[] = {"Smith^John",   "Johnson^Mary", "Williams^Robert", "Brown^Patricia",
+    static const char *const names[] = {"Smith^John",    "Johnson^Mary", "Williams^Robert", "Brown^Patricia",
                                         "Mulligan^Sean", "Jones^Linda",  "Miller^David",    "Taylor^Susan"};
     mwl_ds *ds, *sps = NULL, *code = NULL;
     int rc = mwl_ds_new(a, NULL, &ds);
@@ -519,25 +520,24 @@ static void *writer_main(void *arg)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: load_bench --port P [--host H] [--aet AEC] [--db FILE] [options]\n"
-            "\n"
-            "  --interactive Q    interactive client threads (default 8)\n"
-            "  --query KIND       station (default: SPS Start Date = --date and Scheduled\n"
-            "                     Station AE Title = CT01, CT02, ... by thread, or --station),\n"
-            "                     accession or patient-id (a random `mwl demo` item 1..--items)\n"
-            "  --station AE       every interactive thread asks for this station\n"
-            "  --date YYYYMMDD    the day of the station query (default today)\n"
-            "  --items N          demo items in the database (default: counted in --db)\n"
-            "  --scanners S       wildcard scan threads (default 4)\n"
-            "  --scan-name PN     the scan's Patient's Name (default *ZZZ*)\n"
-            "  --write-rate R     writer items/s into --db (default 0: no writer)\n"
-            "  --write-batch B    items per transaction (default rate/10, at least 1)\n"
-            "  --write-days D     writer schedules items 1..D days ahead (default 30)\n"
-            "  --duration S       measured seconds (default 10)\n"
-            "  --warmup S         seconds before measuring (default 2)\n"
-            "\n"
-            "With --interactive 0 --scanners 0 it only writes (no server needed).\n");
+    fprintf(out, "usage: load_bench --port P [--host H] [--aet AEC] [--db FILE] [options]\n"
+                 "\n"
+                 "  --interactive Q    interactive client threads (default 8)\n"
+                 "  --query KIND       station (default: SPS Start Date = --date and Scheduled\n"
+                 "                     Station AE Title = CT01, CT02, ... by thread, or --station),\n"
+                 "                     accession or patient-id (a random `mwl demo` item 1..--items)\n"
+                 "  --station AE       every interactive thread asks for this station\n"
+                 "  --date YYYYMMDD    the day of the station query (default today)\n"
+                 "  --items N          demo items in the database (default: counted in --db)\n"
+                 "  --scanners S       wildcard scan threads (default 4)\n"
+                 "  --scan-name PN     the scan's Patient's Name (default *ZZZ*)\n"
+                 "  --write-rate R     writer items/s into --db (default 0: no writer)\n"
+                 "  --write-batch B    items per transaction (default rate/10, at least 1)\n"
+                 "  --write-days D     writer schedules items 1..D days ahead (default 30)\n"
+                 "  --duration S       measured seconds (default 10)\n"
+                 "  --warmup S         seconds before measuring (default 2)\n"
+                 "\n"
+                 "With --interactive 0 --scanners 0 it only writes (no server needed).\n");
 }
 
 static double parse_num(const char *opt, const char *v, double lo, double hi)
@@ -572,16 +572,24 @@ int main(int argc, char **argv)
     S.scan_name = "*ZZZ*";
     S.write_days = 30;
     add_days(0, S.date);
-    static const struct option opts[] = {
-        {"host", required_argument, NULL, 'H'},        {"port", required_argument, NULL, 'p'},
-        {"aet", required_argument, NULL, 'a'},         {"db", required_argument, NULL, 'd'},
-        {"interactive", required_argument, NULL, 'q'}, {"query", required_argument, NULL, 'k'},
-        {"station", required_argument, NULL, 's'},     {"date", required_argument, NULL, 'D'},
-        {"items", required_argument, NULL, 'n'},       {"scanners", required_argument, NULL, 'S'},
-        {"scan-name", required_argument, NULL, 'N'},   {"write-rate", required_argument, NULL, 'w'},
-        {"write-batch", required_argument, NULL, 'b'}, {"write-days", required_argument, NULL, 'y'},
-        {"duration", required_argument, NULL, 't'},    {"warmup", required_argument, NULL, 'u'},
-        {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"host", required_argument, NULL, 'H'},
+                                         {"port", required_argument, NULL, 'p'},
+                                         {"aet", required_argument, NULL, 'a'},
+                                         {"db", required_argument, NULL, 'd'},
+                                         {"interactive", required_argument, NULL, 'q'},
+                                         {"query", required_argument, NULL, 'k'},
+                                         {"station", required_argument, NULL, 's'},
+                                         {"date", required_argument, NULL, 'D'},
+                                         {"items", required_argument, NULL, 'n'},
+                                         {"scanners", required_argument, NULL, 'S'},
+                                         {"scan-name", required_argument, NULL, 'N'},
+                                         {"write-rate", required_argument, NULL, 'w'},
+                                         {"write-batch", required_argument, NULL, 'b'},
+                                         {"write-days", required_argument, NULL, 'y'},
+                                         {"duration", required_argument, NULL, 't'},
+                                         {"warmup", required_argument, NULL, 'u'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         const char *name = NULL;
@@ -711,11 +719,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "load_bench: writer: %s\n", wt->error);
     double secs = S.duration_s;
     static const char *const kinds[] = {"station", "accession", "patient-id"};
-    const char *qdesc = S.kind == Q_STATION ? (S.station ? S.station : "CT01..NM01 by thread") : "random item";
+    const char *qdesc =
+        S.kind == Q_STATION ? (S.station ? S.station : "CT01..NM01 by thread") : "random item";
     printf("load_bench: %s:%u, measured %.1f s after %.1f s warm-up\n", S.host, S.port, secs, S.warmup_s);
     if (S.interactive) {
-        printf("interactive: %d threads, query %s (%s%s%s), %.1f matches/query\n", S.interactive, kinds[S.kind],
-               qdesc, S.kind == Q_STATION ? ", date " : "", S.kind == Q_STATION ? S.date : "",
+        printf("interactive: %d threads, query %s (%s%s%s), %.1f matches/query\n", S.interactive,
+               kinds[S.kind], qdesc, S.kind == Q_STATION ? ", date " : "", S.kind == Q_STATION ? S.date : "",
                hq->count ? (double)q_matches / (double)hq->count : 0.0);
         printf("  queries %llu  = %.1f/s (%llu ended after the window)\n", (unsigned long long)hq->count,
                (double)hq->count / secs, (unsigned long long)q_overrun);
@@ -724,17 +733,19 @@ int main(int argc, char **argv)
     }
     if (S.scanners) {
         printf("scanners: %d threads, PatientName=%s\n", S.scanners, S.scan_name);
-        printf("  scans %llu = %.2f/s (%llu ended after the window); duration ms: p50 %.1f  p99 %.1f  max %.1f\n",
+        printf("  scans %llu = %.2f/s (%llu ended after the window); duration ms: p50 %.1f  p99 %.1f  max "
+               "%.1f\n",
                (unsigned long long)hs->count, (double)hs->count / secs, (unsigned long long)s_overrun,
                hist_ms(hs, 0.5), hist_ms(hs, 0.99), (double)hs->max / 1e6);
     }
     if (writer) {
-        printf("writer: target %.1f items/s, %d per transaction, %d days ahead\n", S.write_rate, S.write_batch,
-               S.write_days);
-        printf("  items %llu = %.1f/s (%llu in all); transaction ms: p50 %.2f  p99 %.2f  max %.2f; late %llu\n",
-               (unsigned long long)wt->items, (double)wt->items / secs, (unsigned long long)wt->items_total,
-               hist_ms(&wt->h, 0.5), hist_ms(&wt->h, 0.99), (double)wt->h.max / 1e6,
-               (unsigned long long)wt->late);
+        printf("writer: target %.1f items/s, %d per transaction, %d days ahead\n", S.write_rate,
+               S.write_batch, S.write_days);
+        printf(
+            "  items %llu = %.1f/s (%llu in all); transaction ms: p50 %.2f  p99 %.2f  max %.2f; late %llu\n",
+            (unsigned long long)wt->items, (double)wt->items / secs, (unsigned long long)wt->items_total,
+            hist_ms(&wt->h, 0.5), hist_ms(&wt->h, 0.99), (double)wt->h.max / 1e6,
+            (unsigned long long)wt->late);
     }
     if (errors || assoc_failed)
         printf("errors: %llu, failed associations: %d\n", (unsigned long long)errors, assoc_failed);

@@ -350,17 +350,34 @@ typedef struct mwl_pool mwl_pool;
 typedef struct mwl_pool_job {
     /* `worker` is 0..threads-1, for per-worker state chosen by the caller. */
     void (*fn)(struct mwl_pool_job *job, size_t worker);
-    /* Background work (a long scan's later steps): queued apart, run only
-     * when no normal job waits, and by at most the background limit of
-     * workers at once, so the others stay free for short jobs. Set before
-     * each submit. */
+    /* Background work (a long scan's later steps): queued apart, run by the
+     * pool's background workers, or, without them, only when no normal job
+     * waits and by at most the background limit of workers at once, so the
+     * others stay free for short jobs. Set before each submit. */
     bool background;
     struct mwl_pool_job *next; /* the pool's link; leave it alone */
 } mwl_pool_job;
 
-/* threads >= 1, max_queued >= 1 (jobs waiting, not counting running ones).
- * MWL_OK, MWL_E_INVALID, MWL_E_NOMEM, MWL_E_IO (a thread could not start;
+typedef struct mwl_pool_config {
+    size_t threads;    /* workers for normal jobs, >= 1 */
+    size_t max_queued; /* jobs waiting (not counting running ones), >= 1 */
+    /* Workers that run background jobs only, at a lower CPU priority
+     * (background_nice added to their nice value, Linux: per thread), so
+     * long scans neither take a normal worker nor compete evenly for the
+     * CPU with short queries. 0: background jobs run on the normal workers,
+     * at most half of them (mwl_pool_set_background_limit) at once. */
+    size_t background_threads;
+    int background_nice; /* 0..19; default 10 */
+} mwl_pool_config;
+
+/* Fills the defaults above: no background workers, nice 10. */
+void mwl_pool_config_init(mwl_pool_config *cfg, size_t threads, size_t max_queued);
+
+/* MWL_OK, MWL_E_INVALID, MWL_E_NOMEM, MWL_E_IO (a thread could not start;
  * the ones started are joined again). */
+MWL_MUST_CHECK int mwl_pool_new_ex(const mwl_pool_config *cfg, const mwl_mem *mem, mwl_pool **out,
+                                   mwl_diag *diag);
+/* mwl_pool_new_ex with `threads` workers, `max_queued`, and the defaults. */
 MWL_MUST_CHECK int mwl_pool_new(size_t threads, size_t max_queued, const mwl_mem *mem, mwl_pool **out,
                                 mwl_diag *diag);
 /* Thread-safe, never blocks on the queue. Queues `job` (FIFO). MWL_OK,
@@ -368,8 +385,9 @@ MWL_MUST_CHECK int mwl_pool_new(size_t threads, size_t max_queued, const mwl_mem
  * mwl_pool_free has begun, MWL_E_INVALID; on error the job was not queued. */
 MWL_MUST_CHECK int mwl_pool_submit(mwl_pool *pool, mwl_pool_job *job);
 size_t mwl_pool_threads(const mwl_pool *pool);
-/* At most `limit` (>= 1; 0 is read as 1) workers run background jobs at
- * once; the default is every worker. Thread-safe. */
+/* Without dedicated background workers: at most `limit` (>= 1; 0 is read
+ * as 1) normal workers run background jobs at once; the default is half of
+ * them (at least one). Thread-safe. */
 void mwl_pool_set_background_limit(mwl_pool *pool, size_t limit);
 /* Runs every job already queued, joins the threads, frees the pool. Jobs
  * must not submit new work while this runs. NULL is a no-op. */

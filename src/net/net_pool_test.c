@@ -233,6 +233,63 @@ static void test_background_limit(void)
     CHECK_EQ_INT(atomic_load(&bg_finished), 3);
 }
 
+/* A job that records the worker that ran it. */
+typedef struct where_job {
+    mwl_pool_job job;
+    atomic_int *open;
+    atomic_int *done;
+    size_t worker;
+} where_job;
+
+static void record_worker(mwl_pool_job *job, size_t worker)
+{
+    where_job *w = (where_job *)job;
+    w->worker = worker;
+    for (int i = 0; i < 2000 && !atomic_load(w->open); i++)
+        usleep(1000);
+    atomic_fetch_add(w->done, 1);
+}
+
+/* Dedicated background workers: background jobs run on them only (their
+ * indexes come after the normal workers'), and normal jobs never do, so a
+ * normal job starts at once while every background worker is busy. */
+static void test_background_workers(void)
+{
+    mwl_pool_config cfg;
+    mwl_pool_config_init(&cfg, 2, 16);
+    cfg.background_threads = 1;
+    mwl_pool *pool = NULL;
+    CHECK_EQ_INT(mwl_pool_new_ex(&cfg, NULL, &pool, NULL), MWL_OK);
+    if (!pool)
+        return;
+    CHECK_EQ_INT(mwl_pool_threads(pool), 3);
+    atomic_int bg_open = 0, bg_done = 0, fg_open = 1, fg_done = 0;
+    where_job bg[3], fg[4];
+    for (int i = 0; i < 3; i++) {
+        bg[i] = (where_job){{record_worker, true, NULL}, &bg_open, &bg_done, 99};
+        CHECK_EQ_INT(mwl_pool_submit(pool, &bg[i].job), MWL_OK);
+    }
+    for (int i = 0; i < 4; i++) {
+        fg[i] = (where_job){{record_worker, false, NULL}, &fg_open, &fg_done, 99};
+        CHECK_EQ_INT(mwl_pool_submit(pool, &fg[i].job), MWL_OK);
+    }
+    for (int i = 0; i < 2000 && atomic_load(&fg_done) < 4; i++)
+        usleep(1000);
+    CHECK_EQ_INT(atomic_load(&fg_done), 4); /* while the background worker holds bg[0] */
+    CHECK_EQ_INT(atomic_load(&bg_done), 0);
+    for (int i = 0; i < 4; i++)
+        CHECK(fg[i].worker < 2);
+    atomic_store(&bg_open, 1);
+    for (int i = 0; i < 2000 && atomic_load(&bg_done) < 3; i++)
+        usleep(1000);
+    CHECK_EQ_INT(atomic_load(&bg_done), 3);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ_INT(bg[i].worker, 2);
+    mwl_pool_free(pool);
+    mwl_pool_config_init(&cfg, 0, 1);
+    CHECK_EQ_INT(mwl_pool_new_ex(&cfg, NULL, &pool, NULL), MWL_E_INVALID);
+}
+
 int main(void)
 {
     size_t before = 0, after = 0;
@@ -241,6 +298,7 @@ int main(void)
     RUN_TEST(test_queue_bound);
     RUN_TEST(test_slow_job_does_not_block_loop);
     RUN_TEST(test_background_limit);
+    RUN_TEST(test_background_workers);
     CHECK_EQ_INT(mwl_net_count_fds(&after), MWL_OK);
     CHECK_EQ_INT(after, before);
     return check_report("net_pool_test");

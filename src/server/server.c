@@ -630,12 +630,16 @@ int mwl_server_new(const mwl_server_config *cfg, const mwl_server_setup *setup, 
     size_t listeners = 1 + (setup ? setup->listener_count : 0);
     mwl_loop_config lc = {sessions + extra_fds + listeners, 2 * (sessions + extra_fds) + 8 + listeners, 0, 0};
     rc = mwl_loop_new(&lc, mem, &srv->loop, diag);
-    if (rc == MWL_OK)
-        rc = mwl_pool_new(cfg->workers, sessions + extra_jobs + 1, mem, &srv->pool, diag);
     if (rc == MWL_OK) {
-        /* Background work (long scans) may hold at most half the workers,
-         * so short queries always find one free. */
-        mwl_pool_set_background_limit(srv->pool, cfg->workers > 1 ? cfg->workers / 2 : 1);
+        /* Background work (long scans) runs on its own, lower-priority
+         * threads (or, without them, on at most half the workers), so short
+         * queries always find a worker and most of the CPU. */
+        mwl_pool_config pc;
+        mwl_pool_config_init(&pc, cfg->workers, sessions + extra_jobs + 1);
+        pc.background_threads = cfg->background_workers;
+        rc = mwl_pool_new_ex(&pc, mem, &srv->pool, diag);
+    }
+    if (rc == MWL_OK) {
         mwl_listener_spec dicom = {"dicom", cfg->bind, (uint16_t)cfg->port, NULL, NULL, NULL, NULL, NULL,
                                    0,       0};
         rc = open_listener(srv, &dicom, diag);
@@ -654,13 +658,14 @@ int mwl_server_new(const mwl_server_config *cfg, const mwl_server_setup *setup, 
         used += n > 0 ? (size_t)n : 0;
     }
     for (size_t i = 0; i < srv->listener_count; i++)
-        mwl_log(MWL_LOG_INFO, "listening on %s (%s)%s", mwl_listener_addr(srv->listeners[i].listener),
-                srv->listeners[i].name, i ? "" : "");
+        mwl_log(MWL_LOG_INFO, "listening on %s (%s)", mwl_listener_addr(srv->listeners[i].listener),
+                srv->listeners[i].name);
     mwl_log(MWL_LOG_INFO,
             "AE title %s: services %s; max %u associations, %u pending, %u per peer; max PDU %u; "
-            "%u workers",
+            "%u workers, %u background",
             cfg->ae_title, services, (unsigned)cfg->max_associations, (unsigned)cfg->max_pending,
-            (unsigned)cfg->max_peer_connections, (unsigned)cfg->max_pdu, (unsigned)cfg->workers);
+            (unsigned)cfg->max_peer_connections, (unsigned)cfg->max_pdu, (unsigned)cfg->workers,
+            (unsigned)cfg->background_workers);
     *out = srv;
     return MWL_OK;
 }

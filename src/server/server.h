@@ -48,7 +48,8 @@ typedef struct mwl_server_config {
     uint32_t idle_timeout_ms;              /* idle-timeout: no whole PDU in this long -> A-ABORT */
     uint32_t write_timeout_ms;             /* write-timeout: output pending, no progress -> close */
     uint32_t shutdown_grace_ms;            /* shutdown-grace */
-    uint32_t workers;                      /* workers: pool threads */
+    uint32_t workers;                      /* workers: pool threads for short work */
+    uint32_t background_workers;           /* background-workers: threads for long scans, niced */
     uint32_t find_batch;                   /* find-batch: matches per worker step */
     uint32_t find_step_ms;                 /* find-step-time: a worker step's time budget */
     mwl_log_level log_level;               /* log-level */

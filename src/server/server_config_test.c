@@ -55,7 +55,8 @@ static void test_defaults(void)
     CHECK_EQ_INT(cfg.write_timeout_ms, 30000);
     CHECK_EQ_INT(cfg.shutdown_grace_ms, 5000);
     CHECK_EQ_INT(cfg.workers, 4);
-    CHECK_EQ_INT(cfg.find_batch, 16);
+    CHECK_EQ_INT(cfg.background_workers, 2);
+    CHECK_EQ_INT(cfg.find_batch, 64);
     CHECK_EQ_INT(cfg.log_level, MWL_LOG_INFO);
     CHECK_EQ_STR(cfg.port_file, "");
     /* The worklist's keys are the worklist service's (src/service/). */
@@ -66,7 +67,7 @@ static void test_defaults(void)
     /* Every default parses with its own key, and names are unique. */
     size_t n = 0;
     const mwl_config_key *keys = mwl_server_config_keys(&n);
-    CHECK_EQ_INT(n, 19);
+    CHECK_EQ_INT(n, 20);
     for (size_t i = 0; i < n; i++) {
         mwl_server_config c;
         mwl_server_config_init(&c);
