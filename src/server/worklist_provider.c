@@ -36,9 +36,6 @@ typedef struct find_state {
     size_t matches;
     size_t candidates;
     bool no_results; /* answer with no matches (no store search was started) */
-    char date_lo[9], date_hi[9];
-    /* literal prefixes cut from wildcard keys, for the store filter */
-    char prefixes[9][70];
 } find_state;
 
 static const uint32_t sps = MWL_TAG_ScheduledProcedureStepSequence;
@@ -59,7 +56,7 @@ static int borrow(mwl_worklist_provider *p, conn_slot **out, mwl_diag *diag)
     c = calloc(1, sizeof *c);
     if (!c)
         return MWL_E_NOMEM;
-    mwl_store_options ro = {true, 5000, false};
+    mwl_store_options ro = {.read_only = true};
     int rc = mwl_store_open(p->db_path, &ro, &c->store, diag);
     if (rc != MWL_OK) {
         free(c);
@@ -76,81 +73,6 @@ static void give_back(mwl_worklist_provider *p, conn_slot *c)
     c->next = p->idle;
     p->idle = c;
     pthread_mutex_unlock(&p->lock);
-}
-
-/* ---- narrowing: what of the query SQL may use ---------------------------- */
-
-/* A key with one value that SQL can test exactly or by prefix. Keys with
- * several values (any may match), empty-value keys and UID lists are left
- * to the matcher: narrowing must never drop a match. */
-static void narrow_text(const mwl_query *q, const uint32_t *path, size_t depth, mwl_store_cond *cond,
-                        char prefix[70], bool pn)
-{
-    const mwl_qkey *k = mwl_query_find(q, path, depth);
-    if (!k || k->value_count != 1 || (k->kind != MWL_Q_SINGLE && k->kind != MWL_Q_WILDCARD))
-        return;
-    const mwl_qvalue *v = &k->values[0];
-    size_t n = v->len;
-    if (pn) {
-        /* A key with '=' is compared group by group: its first group against
-         * the name's first group, which is one of the indexed groups. */
-        const char *eq = memchr(v->text, '=', n);
-        if (eq)
-            n = (size_t)(eq - v->text);
-    }
-    size_t lit = strcspn(v->text, "*?");
-    bool wild = lit < n;
-    if (wild)
-        n = lit;
-    if (n == 0 || n >= 70)
-        return;
-    memcpy(prefix, v->text, n);
-    prefix[n] = '\0';
-    cond->match = wild ? MWL_STORE_PREFIX : MWL_STORE_EXACT;
-    cond->value = prefix;
-}
-
-static void narrow_date(const mwl_query *q, find_state *st, mwl_store_filter *f)
-{
-    const uint32_t path[2] = {sps, MWL_TAG_ScheduledProcedureStepStartDate};
-    const mwl_qkey *k = mwl_query_find(q, path, 2);
-    if (!k || k->value_count != 1 ||
-        (k->kind != MWL_Q_SINGLE && k->kind != MWL_Q_RANGE && k->kind != MWL_Q_DATETIME))
-        return;
-    const mwl_qvalue *v = &k->values[0];
-    if (v->has_lo && v->lo >= 0 && v->lo <= 99991231) {
-        snprintf(st->date_lo, sizeof st->date_lo, "%08d", (int)v->lo);
-        f->date_lo = st->date_lo;
-    }
-    if (v->has_hi && v->hi >= 0 && v->hi <= 99991231) {
-        snprintf(st->date_hi, sizeof st->date_hi, "%08d", (int)v->hi);
-        f->date_hi = st->date_hi;
-    }
-}
-
-static void build_filter(find_state *st, mwl_store_filter *f)
-{
-    const mwl_query *q = st->q;
-    mwl_store_filter_init(f);
-    const struct {
-        uint32_t path[2];
-        size_t depth;
-        mwl_store_cond *cond;
-        bool pn;
-    } keys[] = {
-        {{sps, MWL_TAG_ScheduledStationAETitle}, 2, &f->station_aet, false},
-        {{sps, MWL_TAG_Modality}, 2, &f->modality, false},
-        {{sps, MWL_TAG_ScheduledProcedureStepID}, 2, &f->sps_id, false},
-        {{sps, MWL_TAG_ScheduledProcedureStepStatus}, 2, &f->sps_status, false},
-        {{MWL_TAG_PatientID, 0}, 1, &f->patient_id, false},
-        {{MWL_TAG_PatientName, 0}, 1, &f->patient_name, true},
-        {{MWL_TAG_AccessionNumber, 0}, 1, &f->accession, false},
-        {{MWL_TAG_StudyInstanceUID, 0}, 1, &f->study_uid, false},
-        {{MWL_TAG_RequestedProcedureID, 0}, 1, &f->requested_procedure_id, false},
-    };
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        narrow_text(q, keys[i].path, keys[i].depth, keys[i].cond, st->prefixes[i], keys[i].pn);
-    narrow_date(q, st, f);
 }
 
 /* "station=CT01 date=20261125-20261125 modality=CT" for the log line. */
@@ -252,7 +174,7 @@ static int wl_begin(void *user, mwl_find_request *req, void **state, mwl_find_st
         }
     }
     mwl_store_filter f;
-    build_filter(st, &f);
+    mwl_filter_from_query(st->q, &f);
     if (p->opts.per_called_aet)
         f.worklist_aet = (mwl_store_cond){MWL_STORE_EXACT, req->called_ae ? req->called_ae : ""};
     summarize(&f, st, req->summary, sizeof req->summary);
