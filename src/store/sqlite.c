@@ -514,18 +514,19 @@ static int sq_expire(mwl_store_backend *b, const mwl_store_expiry *e, size_t *re
 static const struct {
     size_t offset;
     const char *column;
-    bool selective; /* an equality here leaves few rows */
+    bool selective; /* an equality here leaves few rows (its index, then a sort) */
+    bool walked;    /* has an index (column, start_date, start_time): walked in order */
 } conds[N_CONDS] = {
-    {offsetof(mwl_filter, station_aet), NULL, false},
-    {offsetof(mwl_filter, modality), "modality", false},
-    {offsetof(mwl_filter, sps_id), "sps_id", true},
-    {offsetof(mwl_filter, sps_status), "sps_status", false},
-    {offsetof(mwl_filter, patient_id), "patient_id", true},
-    {offsetof(mwl_filter, patient_name), NULL, false},
-    {offsetof(mwl_filter, accession), "accession", true},
-    {offsetof(mwl_filter, study_uid), "study_uid", true},
-    {offsetof(mwl_filter, requested_procedure_id), "requested_procedure_id", true},
-    {offsetof(mwl_filter, worklist_aet), "worklist_aet", false},
+    {offsetof(mwl_filter, station_aet), NULL, false, false},
+    {offsetof(mwl_filter, modality), "modality", false, true},
+    {offsetof(mwl_filter, sps_id), "sps_id", true, false},
+    {offsetof(mwl_filter, sps_status), "sps_status", false, true},
+    {offsetof(mwl_filter, patient_id), "patient_id", true, false},
+    {offsetof(mwl_filter, patient_name), NULL, false, false},
+    {offsetof(mwl_filter, accession), "accession", true, false},
+    {offsetof(mwl_filter, study_uid), "study_uid", true, false},
+    {offsetof(mwl_filter, requested_procedure_id), "requested_procedure_id", true, false},
+    {offsetof(mwl_filter, worklist_aet), "worklist_aet", false, true},
 };
 enum { C_STATION = 0, C_NAME = 5 };
 
@@ -553,7 +554,7 @@ static uint32_t filter_shape(const mwl_filter *f, bool positioned, mwl_filter_ma
 }
 
 typedef struct sql_buf {
-    char text[3072];
+    char text[8192];
     size_t len;
 } sql_buf;
 
@@ -602,12 +603,22 @@ static void add_test(sql_buf *s, const char *col, mwl_filter_match m, size_t i)
  *   - a prefix on an sps column is tested per row ("+col"): prefixes are
  *     often short, and sorting what a short prefix selects at every seek
  *     would make a long walk quadratic.
- * Seeking from a position drops the lower date bound: the position, a row
- * that passed it, implies it, and a row-value bound alone lets SQLite seek
+ * Seeking from a position (build_select) drops the lower date bound: the
+ * position, a row that passed it, implies it, and without it SQLite seeks
  * the index at the position instead of at the first date. */
+/* What build_from_where chose. */
+typedef struct plan {
+    const char *key[3]; /* the ordering columns: date, time, id */
+    const char *plus;   /* "+" when the dates must not pick an index */
+    /* Every condition is part of the index seek (nothing is tested per
+     * row): seeking from a position can be split in exact parts. */
+    bool index_only;
+} plan;
+
 static void build_from_where(const mwl_filter *f, bool positioned, const mwl_filter_match used[N_CONDS],
-                             sql_buf *s, const char *key[3])
+                             sql_buf *s, plan *p)
 {
+    const char **key = p->key;
     bool selective = false;
     for (size_t i = 0; i < N_CONDS; i++) {
         if (used[i] == MWL_FILTER_EXACT && conds[i].selective)
@@ -629,9 +640,12 @@ static void build_from_where(const mwl_filter *f, bool positioned, const mwl_fil
         add(s, " FROM sps s WHERE 1");
         key[0] = "s.start_date", key[1] = "s.start_time", key[2] = "s.id";
     }
+    size_t conditions = 0, walked = 0; /* walked: an sps index (col, start_date, start_time) */
     for (size_t i = 0; i < N_CONDS; i++) {
         if (used[i] == MWL_FILTER_ANY || i == join)
             continue;
+        conditions++;
+        walked += used[i] == MWL_FILTER_EXACT && conds[i].walked;
         char col[64];
         if (i == C_STATION || i == C_NAME) {
             /* tested per row, through the index table's (sps, ...) index */
@@ -649,18 +663,45 @@ static void build_from_where(const mwl_filter *f, bool positioned, const mwl_fil
         add(s, " AND %s%s >= ?%d", plus, key[0], P_DATE_LO);
     if (f->date_hi)
         add(s, " AND %s%s <= ?%d", plus, key[0], P_DATE_HI);
-    if (positioned)
-        add(s, " AND (%s, %s, %s) > (?%d, ?%d, ?%d)", key[0], key[1], key[2], P_POS, P_POS + 1, P_POS + 2);
+    p->plus = plus;
+    p->index_only = join == N_CONDS && (conditions == 0 || (conditions == 1 && walked == 1));
 }
 
+/* The cursor's statement. From a position, (date, time, id) > (...) is a
+ * row-value bound, but SQLite seeks it only on (date, time) and then steps
+ * over every row of the position's (date, time) -- hundreds in a busy
+ * schedule. The station and name tables hold the id in their key, so the
+ * seek is exact there. When an sps index walk tests nothing per row (a
+ * full scan, dates, one of modality/status/worklist), the bound is split
+ * in three parts that each seek exactly -- the rest of the position's
+ * (date, time) by id, the rest of its date by time, the later dates --
+ * merged in order by SQLite. With a per-row test that split would cost
+ * more: the merge reads the first row of every part at once, and the
+ * third's may be far. */
 static void build_select(const mwl_filter *f, bool positioned, const mwl_filter_match used[N_CONDS],
                          sql_buf *s)
 {
-    const char *key[3];
     s->len = 0;
-    add(s, "SELECT s.id, s.dataset, s.start_date, s.start_time, s.worklist_aet");
-    build_from_where(f, positioned, used, s, key);
-    add(s, " ORDER BY %s, %s, %s", key[0], key[1], key[2]);
+    sql_buf where;
+    where.len = 0;
+    plan p;
+    build_from_where(f, positioned, used, &where, &p);
+    const char *const *key = p.key;
+    /* the ordering columns of the table walked, so SQLite sees the order */
+    char select[128];
+    snprintf(select, sizeof select, "SELECT %s, s.dataset, %s, %s, s.worklist_aet", key[2], key[0], key[1]);
+    if (!positioned) {
+        add(s, "%s%s ORDER BY %s, %s, %s", select, where.text, key[0], key[1], key[2]);
+    } else if (!p.index_only) {
+        add(s, "%s%s AND (%s, %s, %s) > (?%d, ?%d, ?%d) ORDER BY %s, %s, %s", select, where.text, key[0],
+            key[1], key[2], P_POS, P_POS + 1, P_POS + 2, key[0], key[1], key[2]);
+    } else {
+        add(s, "%s%s AND %s%s = ?%d AND %s%s = ?%d AND %s > ?%d", select, where.text, p.plus, key[0], P_POS,
+            p.plus, key[1], P_POS + 1, key[2], P_POS + 2);
+        add(s, " UNION ALL %s%s AND %s%s = ?%d AND %s%s > ?%d", select, where.text, p.plus, key[0], P_POS,
+            p.plus, key[1], P_POS + 1);
+        add(s, " UNION ALL %s%s AND %s%s > ?%d ORDER BY 3, 4, 1", select, where.text, p.plus, key[0], P_POS);
+    }
 }
 
 /* Binds the filter's values (and prefix bounds) to `st`. */
@@ -820,12 +861,13 @@ int mwl_store_sqlite_plan(mwl_store_backend *b, const mwl_filter *f, bool positi
 {
     mwl_filter_match used[N_CONDS];
     filter_shape(f, positioned, used);
-    sql_buf s, q;
+    sql_buf s;
     build_select(f, positioned, used, &s);
-    q.len = 0;
-    add(&q, "EXPLAIN QUERY PLAN %s", s.text);
+    char *q = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", s.text);
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(b->db, q.text, -1, &st, NULL) != SQLITE_OK)
+    int prepared = q ? sqlite3_prepare_v2(b->db, q, -1, &st, NULL) : SQLITE_NOMEM;
+    sqlite3_free(q);
+    if (prepared != SQLITE_OK)
         return db_error(b, diag, "explain");
     size_t len = 0;
     out[0] = '\0';
@@ -857,11 +899,11 @@ static int sq_remove(mwl_store_backend *b, const mwl_filter *f, size_t *removed,
     mwl_filter_match used[N_CONDS];
     filter_shape(f, false, used);
     sql_buf where, s;
-    const char *key[3];
+    plan p;
     where.len = s.len = 0;
-    build_from_where(f, false, used, &where, key);
+    build_from_where(f, false, used, &where, &p);
     /* One statement: it deletes every row or, failing, none. */
-    add(&s, "DELETE FROM sps WHERE id IN (SELECT %s%s)", key[2], where.text);
+    add(&s, "DELETE FROM sps WHERE id IN (SELECT %s%s)", p.key[2], where.text);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(b->db, s.text, -1, &st, NULL) != SQLITE_OK)
         return db_error(b, diag, "remove");

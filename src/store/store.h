@@ -14,8 +14,12 @@
  * A mwl_store is one database connection: use it from one thread at a
  * time. Several connections (one per server worker) may share a database.
  * Every writing operation is one transaction: it commits alone, or, inside
- * a batch (mwl_store_begin .. mwl_store_commit), joins the batch and on
- * failure undoes only itself (a savepoint), leaving the batch usable. */
+ * a batch (mwl_store_begin .. mwl_store_commit), joins the batch. Inside a
+ * batch a failed operation undoes only itself (a savepoint) and the batch
+ * goes on -- except mwl_store_put_item after MWL_E_STORE or MWL_E_NOMEM:
+ * it joins without a savepoint (one per item would double the cost of a
+ * bulk import), so roll the batch back then. A put fails for any other
+ * reason before it writes anything. */
 #ifndef MWL_STORE_STORE_H
 #define MWL_STORE_STORE_H
 
@@ -91,11 +95,13 @@ typedef struct mwl_store_put_stats {
  * Stats are added to `*stats` (may be NULL). The item is first checked
  * with mwl_worklist_check_item(MWL_CHECK_LENIENT), whatever the caller
  * checked before, so multi-valued keys of VM 1, undecodable text and bad
- * dates are refused here for every intake. All or nothing: on any error
- * nothing of the item was written (an enclosing batch stays usable).
- * Returns MWL_OK, MWL_E_INVALID (refused: diag says why and names the
- * element; read-only store), MWL_E_STORE, MWL_E_NOMEM, or a codec error
- * for an item that cannot be encoded. */
+ * dates are refused here for every intake. All or nothing: every row is
+ * built before anything is written, so on any error but MWL_E_STORE and
+ * MWL_E_NOMEM nothing was written and an enclosing batch goes on; after
+ * those two, outside a batch the item was rolled back, inside one roll the
+ * batch back. Returns MWL_OK, MWL_E_INVALID (refused: diag says why and
+ * names the element; read-only store), MWL_E_STORE, MWL_E_NOMEM, or a
+ * codec error for an item that cannot be encoded. */
 MWL_MUST_CHECK int mwl_store_put_item(mwl_store *store, const mwl_ds *item, const char *source,
                                       const char *worklist_aet, mwl_store_put_stats *stats, mwl_diag *diag);
 

@@ -93,13 +93,13 @@ static inline int stu_put_generated(mwl_store *s, int i, int dates, mwl_diag *d)
 {
     static const char *const stations[] = {"CT1", "CT2", "MR1"};
     static const char *const names[] = {"Doe^John", "Roe^Jane", "Mulder^Fox", "Muller^Hans"};
-    char pid[16], acc[16], uid[32], sps_id[16], date[9], time[7];
+    char pid[16], acc[16], uid[32], sps_id[16], date[24], time[24];
     snprintf(pid, sizeof pid, "P%d", i % 97);
     snprintf(acc, sizeof acc, "A%d", i);
     snprintf(uid, sizeof uid, "1.2.826.0.1.%d", i);
     snprintf(sps_id, sizeof sps_id, "S%d", i);
-    snprintf(date, sizeof date, "202601%02d", 1 + (i * 7) % dates);
-    snprintf(time, sizeof time, "%02d%02d00", 7 + (i * 13) % 11, ((i * 5) % 4) * 15);
+    snprintf(date, sizeof date, "202601%02u", 1u + (unsigned)(i * 7) % (unsigned)dates);
+    snprintf(time, sizeof time, "%02u%02u00", 7u + (unsigned)(i * 13) % 11u, (unsigned)(i * 5) % 4u * 15u);
     const char *station = stations[i % 3];
     stu_item it = {pid,          NULL,
                    names[i % 4], acc,
