@@ -105,7 +105,9 @@ struct mwl_worklist_service {
 
 typedef struct find_state {
     mwl_worklist_service *p;
-    conn_slot *conn;
+    conn_slot *conn;   /* borrowed for one step: given back at pause and end */
+    mwl_filter filter; /* what the store narrows on (points into itself: never copied) */
+    mwl_store_cursor cursor;
     mwl_arena arena;     /* the query */
     mwl_arena row_arena; /* the current candidate, cleared per row */
     mwl_query *q;
@@ -115,9 +117,6 @@ typedef struct find_state {
     size_t matches;
     size_t candidates;
     bool no_results; /* answer with no matches (no store search was started) */
-    char date_lo[9], date_hi[9];
-    /* literal prefixes cut from wildcard keys, for the store filter */
-    char prefixes[9][70];
 } find_state;
 
 static const uint32_t sps = MWL_TAG_ScheduledProcedureStepSequence;
@@ -145,7 +144,7 @@ static int borrow(mwl_worklist_service *p, conn_slot **out, mwl_diag *diag)
         return MWL_E_LIMIT;
     }
     c = mwl_mem_calloc(p->mem, 1, sizeof *c);
-    mwl_store_options ro = {true, 5000, false};
+    mwl_store_options ro = {.read_only = true, .mem = p->mem};
     int rc = c ? mwl_store_open(p->cfg.db, &ro, &c->store, diag) : MWL_E_NOMEM;
     if (rc != MWL_OK) {
         mwl_mem_free(p->mem, c);
@@ -160,86 +159,12 @@ static int borrow(mwl_worklist_service *p, conn_slot **out, mwl_diag *diag)
 
 static void give_back(mwl_worklist_service *p, conn_slot *c)
 {
-    mwl_store_find_end(c->store);
+    /* The statement ends here: no read transaction outlives the step. */
+    mwl_store_cursor_pause(c->store);
     pthread_mutex_lock(&p->lock);
     c->next = p->idle;
     p->idle = c;
     pthread_mutex_unlock(&p->lock);
-}
-
-/* ---- narrowing: what of the query SQL may use ---------------------------- */
-
-/* A key with one value that SQL can test exactly or by prefix. Keys with
- * several values (any may match), empty-value keys and UID lists are left
- * to the matcher: narrowing must never drop a match. */
-static void narrow_text(const mwl_query *q, const uint32_t *path, size_t depth, mwl_store_cond *cond,
-                        char prefix[70], bool pn)
-{
-    const mwl_qkey *k = mwl_query_find(q, path, depth);
-    if (!k || k->value_count != 1 || (k->kind != MWL_Q_SINGLE && k->kind != MWL_Q_WILDCARD))
-        return;
-    const mwl_qvalue *v = &k->values[0];
-    size_t n = v->len;
-    if (pn) {
-        /* A key with '=' is compared group by group: its first group against
-         * the name's first group, which is one of the indexed groups. */
-        const char *eq = memchr(v->text, '=', n);
-        if (eq)
-            n = (size_t)(eq - v->text);
-    }
-    size_t lit = strcspn(v->text, "*?");
-    bool wild = lit < n;
-    if (wild)
-        n = lit;
-    if (n == 0 || n >= 70)
-        return;
-    memcpy(prefix, v->text, n);
-    prefix[n] = '\0';
-    cond->match = wild ? MWL_STORE_PREFIX : MWL_STORE_EXACT;
-    cond->value = prefix;
-}
-
-static void narrow_date(const mwl_query *q, find_state *st, mwl_store_filter *f)
-{
-    const uint32_t path[2] = {sps, MWL_TAG_ScheduledProcedureStepStartDate};
-    const mwl_qkey *k = mwl_query_find(q, path, 2);
-    if (!k || k->value_count != 1 ||
-        (k->kind != MWL_Q_SINGLE && k->kind != MWL_Q_RANGE && k->kind != MWL_Q_DATETIME))
-        return;
-    const mwl_qvalue *v = &k->values[0];
-    if (v->has_lo && v->lo >= 0 && v->lo <= 99991231) {
-        snprintf(st->date_lo, sizeof st->date_lo, "%08d", (int)v->lo);
-        f->date_lo = st->date_lo;
-    }
-    if (v->has_hi && v->hi >= 0 && v->hi <= 99991231) {
-        snprintf(st->date_hi, sizeof st->date_hi, "%08d", (int)v->hi);
-        f->date_hi = st->date_hi;
-    }
-}
-
-static void build_filter(find_state *st, mwl_store_filter *f)
-{
-    const mwl_query *q = st->q;
-    mwl_store_filter_init(f);
-    const struct {
-        uint32_t path[2];
-        size_t depth;
-        mwl_store_cond *cond;
-        bool pn;
-    } keys[] = {
-        {{sps, MWL_TAG_ScheduledStationAETitle}, 2, &f->station_aet, false},
-        {{sps, MWL_TAG_Modality}, 2, &f->modality, false},
-        {{sps, MWL_TAG_ScheduledProcedureStepID}, 2, &f->sps_id, false},
-        {{sps, MWL_TAG_ScheduledProcedureStepStatus}, 2, &f->sps_status, false},
-        {{MWL_TAG_PatientID, 0}, 1, &f->patient_id, false},
-        {{MWL_TAG_PatientName, 0}, 1, &f->patient_name, true},
-        {{MWL_TAG_AccessionNumber, 0}, 1, &f->accession, false},
-        {{MWL_TAG_StudyInstanceUID, 0}, 1, &f->study_uid, false},
-        {{MWL_TAG_RequestedProcedureID, 0}, 1, &f->requested_procedure_id, false},
-    };
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        narrow_text(q, keys[i].path, keys[i].depth, keys[i].cond, st->prefixes[i], keys[i].pn);
-    narrow_date(q, st, f);
 }
 
 /* "station=CT01 date=20261125-20261125 modality=CT" for the log line. */
@@ -258,9 +183,10 @@ static void summarize(const mwl_store_filter *f, const find_state *st, char *out
         len += (size_t)snprintf(out + len, cap - len, "date=%s-%s ", f->date_lo ? f->date_lo : "",
                                 f->date_hi ? f->date_hi : "");
     for (size_t i = 0; i < sizeof items / sizeof items[0] && len < cap; i++) {
-        if (items[i].cond->match != MWL_STORE_ANY)
+        mwl_filter_match m = mwl_filter_cond_match(items[i].cond);
+        if (m != MWL_FILTER_ANY)
             len += (size_t)snprintf(out + len, cap - len, "%s=%s%s ", items[i].name, items[i].cond->value,
-                                    items[i].cond->match == MWL_STORE_PREFIX ? "*" : "");
+                                    m == MWL_FILTER_PREFIX ? "*" : "");
     }
     if (len < cap)
         snprintf(out + len, cap - len, "keys=%zu%s", mwl_query_key_count(st->q),
@@ -275,6 +201,7 @@ static void state_free(find_state *st)
         return;
     if (st->conn)
         give_back(st->p, st->conn);
+    st->conn = NULL;
     mwl_matcher_clear(&st->matcher);
     mwl_arena_clear(&st->row_arena);
     mwl_arena_clear(&st->arena);
@@ -340,18 +267,11 @@ static int wl_begin(void *user, mwl_find_request *req, void **state, mwl_find_st
             return MWL_OK;
         }
     }
-    mwl_store_filter f;
-    build_filter(st, &f);
+    mwl_filter_from_query(st->q, &st->filter);
     if (p->cfg.per_called_aet)
-        f.worklist_aet = (mwl_store_cond){MWL_STORE_EXACT, req->called_ae ? req->called_ae : ""};
-    summarize(&f, st, req->summary, sizeof req->summary);
-    rc = borrow(p, &st->conn, &d);
-    if (rc == MWL_OK)
-        rc = mwl_store_find_begin(st->conn->store, &f, &d);
-    if (rc != MWL_OK) {
-        mwl_log(MWL_LOG_ERROR, "worklist store: %s", d.msg);
-        set_failure(early, rc == MWL_E_NOMEM ? 0xA700 : 0xC001, "worklist database unavailable", 0);
-    }
+        st->filter.worklist_aet = (mwl_filter_cond){MWL_FILTER_EXACT, req->called_ae ? req->called_ae : ""};
+    summarize(&st->filter, st, req->summary, sizeof req->summary);
+    mwl_store_cursor_init(&st->cursor);
     return MWL_OK;
 }
 
@@ -429,7 +349,18 @@ static int wl_next(void *state, const mwl_find_request *req, mwl_arena *arena, c
         bool at_limit = cfg->max_matches && st->matches >= cfg->max_matches;
         mwl_store_row row;
         mwl_diag_clear(&d);
-        int rc = mwl_store_find_next(st->conn->store, &row, &d);
+        int rc = MWL_OK;
+        if (!st->conn) {
+            /* The step's connection: borrowed here, given back at pause. */
+            rc = borrow(st->p, &st->conn, &d);
+            if (rc != MWL_OK) {
+                mwl_log(MWL_LOG_ERROR, "worklist store: %s", d.msg);
+                set_failure(fst, rc == MWL_E_NOMEM || rc == MWL_E_LIMIT ? 0xA700 : 0xC001,
+                            "worklist database unavailable", 0);
+                return rc;
+            }
+        }
+        rc = mwl_store_cursor_next(st->conn->store, &st->filter, &st->cursor, &row, &d);
         if (rc == MWL_E_NOTFOUND)
             return MWL_OK;
         if (rc != MWL_OK) {
@@ -485,6 +416,14 @@ static int wl_next(void *state, const mwl_find_request *req, mwl_arena *arena, c
     }
 }
 
+static void wl_pause(void *state)
+{
+    find_state *st = state;
+    if (st->conn)
+        give_back(st->p, st->conn);
+    st->conn = NULL;
+}
+
 static void wl_end(void *state)
 {
     state_free(state);
@@ -533,7 +472,7 @@ int mwl_worklist_service_new(const mwl_worklist_config *cfg, const mwl_mem *mem,
         return rc;
     }
     give_back(p, c);
-    p->provider = (mwl_find_provider){wl_begin, wl_next, NULL, wl_end, p};
+    p->provider = (mwl_find_provider){wl_begin, wl_next, wl_pause, wl_end, p};
     *out = p;
     return MWL_OK;
 }

@@ -55,3 +55,76 @@ CREATE INDEX sps_status ON sps(sps_status);
 -- wlmscpfs-style tree where the called AE title selects the worklist.
 ALTER TABLE sps ADD COLUMN worklist_aet TEXT;
 CREATE INDEX sps_worklist_aet ON sps(worklist_aet, start_date);
+
+-- migration 3
+-- The keyset cursor seeks with (start_date, start_time, id) > (...), a row
+-- value comparison that NULL would break: both columns become NOT NULL,
+-- '' when absent (and at most 31 bytes, the cursor's position buffers; the
+-- store writes canonical dates and times, see worklist mwl_sps_index). The
+-- station and name index tables get copies of start_date and start_time
+-- so that the SPS of one station or one exact name are walked in cursor
+-- order, and the sps indexes used to walk in that order end with
+-- start_time. SQLite cannot add NOT NULL to a column: the tables are
+-- rebuilt (children first dropped, so dropping sps cascades nothing; the
+-- renames rewrite the foreign keys).
+CREATE TABLE sps_v3 (
+    id                     INTEGER PRIMARY KEY,
+    natural_key            TEXT NOT NULL UNIQUE, -- identity for re-import (worklist mwl_sps_index)
+    station_aet            TEXT,    -- first Scheduled Station AE Title (all in sps_station)
+    start_date             TEXT NOT NULL DEFAULT '', -- SPS Start Date, YYYYMMDD
+    start_time             TEXT NOT NULL DEFAULT '', -- SPS Start Time, HH[MM[SS[.FFFFFF]]]
+    modality               TEXT,
+    sps_id                 TEXT,
+    sps_status             TEXT,
+    patient_id             TEXT,
+    accession              TEXT,
+    study_uid              TEXT,
+    requested_procedure_id TEXT,
+    charset                TEXT,    -- Specific Character Set of the item
+    dataset                BLOB NOT NULL, -- Explicit VR Little Endian encoding
+    source                 TEXT,    -- where it came from (file path, ...)
+    updated_at             INTEGER NOT NULL, -- unix seconds
+    worklist_aet           TEXT     -- the worklist (called AE title) it belongs to
+);
+INSERT INTO sps_v3 (id, natural_key, station_aet, start_date, start_time, modality, sps_id, sps_status,
+                    patient_id, accession, study_uid, requested_procedure_id, charset, dataset, source,
+                    updated_at, worklist_aet)
+    SELECT id, natural_key, station_aet, substr(coalesce(start_date, ''), 1, 31),
+           substr(coalesce(start_time, ''), 1, 31), modality, sps_id, sps_status, patient_id, accession,
+           study_uid, requested_procedure_id, charset, dataset, source, updated_at, worklist_aet
+    FROM sps;
+CREATE TABLE sps_station_v3 (
+    aet        TEXT NOT NULL,
+    start_date TEXT NOT NULL, -- copies of the SPS's, so the station index
+    start_time TEXT NOT NULL, -- is in cursor order
+    sps        INTEGER NOT NULL REFERENCES sps_v3(id) ON DELETE CASCADE,
+    PRIMARY KEY (aet, start_date, start_time, sps)
+) WITHOUT ROWID;
+INSERT INTO sps_station_v3 (aet, start_date, start_time, sps)
+    SELECT st.aet, s.start_date, s.start_time, st.sps FROM sps_station st JOIN sps_v3 s ON s.id = st.sps;
+CREATE TABLE sps_name_v3 (
+    name       TEXT NOT NULL,
+    start_date TEXT NOT NULL,
+    start_time TEXT NOT NULL,
+    sps        INTEGER NOT NULL REFERENCES sps_v3(id) ON DELETE CASCADE,
+    PRIMARY KEY (name, start_date, start_time, sps)
+) WITHOUT ROWID;
+INSERT INTO sps_name_v3 (name, start_date, start_time, sps)
+    SELECT n.name, s.start_date, s.start_time, n.sps FROM sps_name n JOIN sps_v3 s ON s.id = n.sps;
+DROP TABLE sps_station;
+DROP TABLE sps_name;
+DROP TABLE sps;
+ALTER TABLE sps_v3 RENAME TO sps;
+ALTER TABLE sps_station_v3 RENAME TO sps_station;
+ALTER TABLE sps_name_v3 RENAME TO sps_name;
+CREATE INDEX sps_station_sps ON sps_station(sps);
+CREATE INDEX sps_name_sps ON sps_name(sps);
+CREATE INDEX sps_start ON sps(start_date, start_time);
+CREATE INDEX sps_modality_start ON sps(modality, start_date, start_time);
+CREATE INDEX sps_status_start ON sps(sps_status, start_date, start_time);
+CREATE INDEX sps_worklist_aet_start ON sps(worklist_aet, start_date, start_time);
+CREATE INDEX sps_patient_id ON sps(patient_id);
+CREATE INDEX sps_accession ON sps(accession);
+CREATE INDEX sps_study_uid ON sps(study_uid);
+CREATE INDEX sps_sps_id ON sps(sps_id);
+CREATE INDEX sps_requested_procedure_id ON sps(requested_procedure_id);

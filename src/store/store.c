@@ -1,198 +1,82 @@
-/* SQLite persistence for worklist items (see store.h and schema.sql). */
+/* The store's shared part (store.h): the backend factory, batches and
+ * per-operation transactions, and every operation on items -- checking,
+ * splitting into SPS rows and indexing them (worklist/), status and patient
+ * updates -- so a backend (store_int.h) only stores rows and narrows by
+ * filter. */
 #include "store/store.h"
 
-#include <sqlite3.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
-#include "base/arena.h"
-#include "base/buf.h"
 #include "dicom/charset.h"
 #include "dicom/codec.h"
-#include "dicom/datetime.h"
 #include "dicom/dict.h"
-#include "worklist/worklist.h"
+#include "store/store_int.h"
 
-extern const char mwl_store_schema_sql[]; /* schema.sql, embedded by CMake */
+/* ---- the factory ----------------------------------------------------------- */
 
-enum { STMT_CACHE = 64 };
-
-struct mwl_store {
-    sqlite3 *db;
-    sqlite3_stmt *insert_sps;
-    sqlite3_stmt *update_sps;
-    sqlite3_stmt *lookup_key;
-    sqlite3_stmt *delete_stations;
-    sqlite3_stmt *insert_station;
-    sqlite3_stmt *delete_names;
-    sqlite3_stmt *insert_name;
-    /* SELECT statements keyed by the filter's shape (which conditions are
-     * set and how): a server sees few shapes, so each is prepared once. */
-    struct {
-        uint32_t shape;
-        sqlite3_stmt *stmt;
-    } find_cache[STMT_CACHE];
-    sqlite3_stmt *cursor; /* the open search, one of find_cache */
-    int in_txn;
+/* Which backend serves a target: the first row whose prefix it starts
+ * with. A backend that is not built has no ops (a clear error rather than
+ * a file named "postgresql:..."). The last row takes any target. */
+static const struct {
+    const char *prefix;
+    const char *title;
+    const mwl_store_ops *ops;
+} backends[] = {
+    {"postgresql://", "PostgreSQL", NULL},
+    {"postgres://", "PostgreSQL", NULL},
+    {"", "SQLite", &mwl_store_sqlite_ops},
 };
 
-static int store_error(mwl_store *store, mwl_diag *diag, const char *what)
+struct mwl_store {
+    const mwl_mem *mem;
+    const mwl_store_ops *ops;
+    mwl_store_backend *b;
+    bool read_only;
+    bool batch; /* between mwl_store_begin and commit/rollback */
+    /* the deprecated mwl_store_find_* search */
+    bool legacy_open;
+    mwl_filter legacy_filter;
+    mwl_arena legacy_arena; /* its values */
+    mwl_store_cursor legacy_cursor;
+};
+
+static const uint32_t sps_seq = MWL_TAG_ScheduledProcedureStepSequence;
+
+int mwl_store_open(const char *target, const mwl_store_options *opt, mwl_store **out, mwl_diag *diag)
 {
-    mwl_diag_set(diag, 0, 0, "%s: %s", what, store && store->db ? sqlite3_errmsg(store->db) : "no database");
-    return MWL_E_STORE;
-}
-
-static int exec_sql(mwl_store *store, const char *sql, mwl_diag *diag)
-{
-    char *err = NULL;
-    if (sqlite3_exec(store->db, sql, NULL, NULL, &err) != SQLITE_OK) {
-        mwl_diag_set(diag, 0, 0, "%s", err ? err : sqlite3_errmsg(store->db));
-        sqlite3_free(err);
-        return MWL_E_STORE;
-    }
-    return MWL_OK;
-}
-
-static int prepare(mwl_store *store, const char *sql, sqlite3_stmt **out, mwl_diag *diag)
-{
-    if (sqlite3_prepare_v3(store->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL) != SQLITE_OK)
-        return store_error(store, diag, "prepare");
-    return MWL_OK;
-}
-
-/* ---- schema migrations ------------------------------------------------- */
-
-/* schema.sql holds "-- migration N" sections; N counts from 1. The version
- * is read and every pending migration applied inside one IMMEDIATE
- * transaction, so two processes opening a new database at once (serve and
- * import) cannot both apply the same migration. */
-static int migrate(mwl_store *store, mwl_diag *diag)
-{
-    int rc = exec_sql(store, "BEGIN IMMEDIATE", diag);
-    if (rc != MWL_OK)
-        return rc;
-    int version = mwl_store_schema_version(store);
-    const char *p = mwl_store_schema_sql;
-    int latest = 0;
-    const char *marker = "-- migration ";
-    while (rc == MWL_OK && (p = strstr(p, marker)) != NULL) {
-        int n = 0;
-        const char *q = p + strlen(marker);
-        while (*q >= '0' && *q <= '9')
-            n = n * 10 + (*q++ - '0');
-        const char *end = strstr(q, marker);
-        size_t len = end ? (size_t)(end - q) : strlen(q);
-        latest = n;
-        if (n > version) {
-            char *sql = sqlite3_mprintf("%.*s; PRAGMA user_version = %d;", (int)len, q, n);
-            if (!sql) {
-                rc = MWL_E_NOMEM;
-                break;
-            }
-            rc = exec_sql(store, sql, diag);
-            sqlite3_free(sql);
-        }
-        p = q;
-    }
-    if (rc == MWL_OK && version > latest) {
-        mwl_diag_set(diag, 0, 0, "database schema version %d is newer than this mwl (%d)", version, latest);
-        rc = MWL_E_UNSUPPORTED;
-    }
-    if (rc == MWL_OK)
-        return exec_sql(store, "COMMIT", diag);
-    exec_sql(store, "ROLLBACK", NULL);
-    return rc;
-}
-
-int mwl_store_schema_version(mwl_store *store)
-{
-    sqlite3_stmt *st;
-    int v = -1;
-    if (sqlite3_prepare_v2(store->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
-        if (sqlite3_step(st) == SQLITE_ROW)
-            v = sqlite3_column_int(st, 0);
-        sqlite3_finalize(st);
-    }
-    return v;
-}
-
-/* ---- open / free ------------------------------------------------------- */
-
-int mwl_store_open(const char *path, const mwl_store_options *opt, mwl_store **out, mwl_diag *diag)
-{
-    mwl_store_options defaults = {false, 5000, false};
+    static const mwl_store_options defaults = {false, NULL, NULL};
     if (!opt)
         opt = &defaults;
     *out = NULL;
-    mwl_store *store = sqlite3_malloc(sizeof *store);
-    if (!store)
+    mwl_diag_clear(diag);
+    if (!target) {
+        mwl_diag_set(diag, 0, 0, "no database given");
+        return MWL_E_INVALID;
+    }
+    size_t i = 0;
+    while (strncmp(target, backends[i].prefix, strlen(backends[i].prefix)) != 0)
+        i++; /* the last prefix is "" */
+    if (!backends[i].ops) {
+        mwl_diag_set(diag, 0, 0, "%s backend not built (database %.60s)", backends[i].title, target);
+        return MWL_E_UNSUPPORTED;
+    }
+    const mwl_mem *mem = opt->mem ? opt->mem : mwl_mem_default();
+    mwl_store *s = mwl_mem_calloc(mem, 1, sizeof *s);
+    if (!s)
         return MWL_E_NOMEM;
-    memset(store, 0, sizeof *store);
-    int flags = opt->read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-    flags |= SQLITE_OPEN_NOMUTEX; /* one connection per thread (store.h) */
-    if (sqlite3_open_v2(path, &store->db, flags, NULL) != SQLITE_OK) {
-        store_error(store, diag, path);
-        mwl_store_free(store);
-        return MWL_E_STORE;
-    }
-    sqlite3_extended_result_codes(store->db, 1);
-    sqlite3_busy_timeout(store->db, opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : 5000);
-    int rc;
-    /* WAL: readers (server workers) never block the importer and vice versa.
-     * synchronous=NORMAL in WAL keeps every commit atomic and the database
-     * consistent after a crash; only the last commits before a power loss
-     * may be rolled back. */
-    if (!opt->read_only) {
-        rc = exec_sql(store, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
-                      diag);
-        if (rc == MWL_OK && opt->bulk)
-            rc = exec_sql(store, "PRAGMA cache_size=-262144; PRAGMA wal_autocheckpoint=16384;", diag);
-        if (rc == MWL_OK)
-            rc = migrate(store, diag);
-    } else {
-        rc = exec_sql(store, "PRAGMA foreign_keys=ON; PRAGMA query_only=ON;", diag);
-        if (rc == MWL_OK && mwl_store_schema_version(store) < 1) {
-            mwl_diag_set(diag, 0, 0, "%s: not an mwl database (no schema)", path);
-            rc = MWL_E_STORE;
-        }
-    }
-    if (rc == MWL_OK && !opt->read_only) {
-        rc = prepare(
-            store,
-            "INSERT INTO sps(natural_key, station_aet, start_date, start_time, modality, sps_id,"
-            " sps_status, patient_id, accession, study_uid, requested_procedure_id,"
-            " charset, dataset, source, updated_at, worklist_aet) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?10,"
-            "?11,?12,?13,?14,?15,?16,?17)",
-            &store->insert_sps, diag);
-        if (rc == MWL_OK)
-            rc =
-                prepare(store,
-                        "UPDATE sps SET station_aet=?2, start_date=?3, start_time=?4, modality=?5, sps_id=?6,"
-                        " sps_status=?7, patient_id=?8, accession=?10, study_uid=?11,"
-                        " requested_procedure_id=?12, charset=?13, dataset=?14, source=?15, updated_at=?16,"
-                        " worklist_aet=?17"
-                        " WHERE id=?1",
-                        &store->update_sps, diag);
-        if (rc == MWL_OK)
-            rc = prepare(store, "SELECT id FROM sps WHERE natural_key=?1", &store->lookup_key, diag);
-        if (rc == MWL_OK)
-            rc = prepare(store, "DELETE FROM sps_station WHERE sps=?1", &store->delete_stations, diag);
-        if (rc == MWL_OK)
-            rc = prepare(store, "INSERT OR IGNORE INTO sps_station(aet, start_date, sps) VALUES (?1,?2,?3)",
-                         &store->insert_station, diag);
-        if (rc == MWL_OK)
-            rc = prepare(store, "DELETE FROM sps_name WHERE sps=?1", &store->delete_names, diag);
-        if (rc == MWL_OK)
-            rc = prepare(store, "INSERT OR IGNORE INTO sps_name(name, sps) VALUES (?1,?2)",
-                         &store->insert_name, diag);
-    }
+    s->mem = mem;
+    s->ops = backends[i].ops;
+    s->read_only = opt->read_only;
+    mwl_arena_init(&s->legacy_arena, mem);
+    int rc = s->ops->open(target, opt, mem, &s->b, diag);
     if (rc != MWL_OK) {
-        mwl_store_free(store);
+        mwl_mem_free(mem, s);
         return rc;
     }
-    *out = store;
+    *out = s;
     return MWL_OK;
 }
 
@@ -200,592 +84,692 @@ void mwl_store_free(mwl_store *store)
 {
     if (!store)
         return;
-    sqlite3_finalize(store->insert_sps);
-    sqlite3_finalize(store->update_sps);
-    sqlite3_finalize(store->lookup_key);
-    sqlite3_finalize(store->delete_stations);
-    sqlite3_finalize(store->insert_station);
-    sqlite3_finalize(store->delete_names);
-    sqlite3_finalize(store->insert_name);
-    for (int i = 0; i < STMT_CACHE; i++)
-        sqlite3_finalize(store->find_cache[i].stmt);
-    if (store->db)
-        sqlite3_close_v2(store->db);
-    sqlite3_free(store);
+    store->ops->close(store->b);
+    mwl_arena_clear(&store->legacy_arena);
+    mwl_mem_free(store->mem, store);
 }
 
-/* ---- transactions ------------------------------------------------------ */
+const mwl_mem *mwl_store_mem(const mwl_store *store)
+{
+    return store->mem;
+}
+
+mwl_store_backend *mwl_store_backend_of(mwl_store *store)
+{
+    return store->b;
+}
+
+const char *mwl_store_backend_name(const mwl_store *store)
+{
+    return store->ops->name;
+}
+
+int mwl_store_schema_version(mwl_store *store)
+{
+    return store->ops->schema_version(store->b);
+}
+
+int mwl_store_settings_each(const char *settings, const char *backend,
+                            int (*fn)(void *user, const char *key, const char *value, mwl_diag *diag),
+                            void *user, mwl_diag *diag)
+{
+    const char *p = settings ? settings : "";
+    for (;;) {
+        while (*p == ',' || *p == ' ' || *p == '\t' || *p == '\n')
+            p++;
+        if (!*p)
+            return MWL_OK;
+        const char *start = p;
+        while (*p && *p != ',' && *p != ' ' && *p != '\t' && *p != '\n')
+            p++;
+        char pair[128];
+        size_t len = (size_t)(p - start);
+        if (len >= sizeof pair) {
+            mwl_diag_set(diag, 0, 0, "store setting too long: %.40s...", start);
+            return MWL_E_INVALID;
+        }
+        memcpy(pair, start, len);
+        pair[len] = '\0';
+        char *eq = strchr(pair, '=');
+        char *dot = strchr(pair, '.');
+        if (!dot || dot == pair || (eq && dot > eq)) {
+            mwl_diag_set(diag, 0, 0, "store setting '%s' names no backend (e.g. %s.%s)", pair, backend, pair);
+            return MWL_E_INVALID;
+        }
+        *dot = '\0';
+        if (strcmp(pair, backend) != 0)
+            continue;
+        const char *value = "";
+        if (eq) {
+            *eq = '\0';
+            value = eq + 1;
+        }
+        int rc = fn(user, dot + 1, value, diag);
+        if (rc != MWL_OK)
+            return rc;
+    }
+}
+
+/* ---- batches and per-operation transactions ---------------------------------- */
 
 int mwl_store_begin(mwl_store *store, mwl_diag *diag)
 {
-    /* IMMEDIATE takes the write lock now, so a busy database is reported
-     * here rather than half-way through an import. */
-    int rc = exec_sql(store, "BEGIN IMMEDIATE", diag);
+    if (store->read_only || store->batch) {
+        mwl_diag_set(diag, 0, 0, store->batch ? "a batch is already open" : "store is read-only");
+        return MWL_E_INVALID;
+    }
+    store->ops->cursor_pause(store->b);
+    int rc = store->ops->begin(store->b, diag);
     if (rc == MWL_OK)
-        store->in_txn = 1;
+        store->batch = true;
     return rc;
 }
 
 int mwl_store_commit(mwl_store *store, mwl_diag *diag)
 {
-    int rc = exec_sql(store, "COMMIT", diag);
+    if (!store->batch) {
+        mwl_diag_set(diag, 0, 0, "no batch is open");
+        return MWL_E_INVALID;
+    }
+    store->ops->cursor_pause(store->b);
+    int rc = store->ops->commit(store->b, diag);
     if (rc == MWL_OK)
-        store->in_txn = 0;
+        store->batch = false; /* else still open: the caller rolls back */
     return rc;
 }
 
 int mwl_store_rollback(mwl_store *store)
 {
-    store->in_txn = 0;
-    return exec_sql(store, "ROLLBACK", NULL);
+    if (!store->batch)
+        return MWL_OK;
+    store->ops->cursor_pause(store->b);
+    store->batch = false;
+    return store->ops->rollback(store->b);
 }
 
-/* ---- put --------------------------------------------------------------- */
-
-/* One SPS row, fully prepared before anything is written: all that can fail
- * for a reason other than the database happens here. */
-typedef struct prepared_row {
-    const char *station_aet, *start_date, *start_time, *modality, *sps_id, *sps_status;
-    const char *patient_id, *accession, *study_uid, *requested_procedure_id, *charset;
-    const char *key;     /* natural key */
-    const uint8_t *blob; /* Explicit VR LE encoding of the row's data set */
-    size_t blob_len;
-    const char *names; /* index form of Patient's Name, groups split by '=' */
-    size_t names_len;
-    const mwl_elem *aets; /* Scheduled Station AE Title, all values */
-} prepared_row;
-
-/* Value `index` of `tag` as trimmed UTF-8 in the arena; NULL when absent/empty. */
-static int text_of(const mwl_ds *ds, uint32_t tag, size_t index, mwl_arena *arena, const char **out,
-                   mwl_diag *diag)
+bool mwl_store_in_batch(const mwl_store *store)
 {
-    *out = NULL;
-    const mwl_elem *found = mwl_ds_find(ds, tag);
-    if (!found || found->length == 0)
-        return MWL_OK;
-    /* An element coded UN (e.g. by a converter that did not know it) is
-     * read with its dictionary VR, as the matcher reads it. */
-    mwl_elem e = *found;
-    if (e.vr == MWL_VR_UN)
-        e.vr = mwl_dict_vr(tag);
-    if (!mwl_vr_is_string(e.vr))
-        return MWL_OK;
-    const char *s;
-    int rc = mwl_ds_get_utf8(ds, &e, index, arena, &s, diag);
-    if (rc == MWL_E_NOTFOUND)
-        return MWL_OK;
-    if (rc != MWL_OK)
-        return rc;
-    *out = s[0] ? s : NULL;
+    return store->batch;
+}
+
+/* Every writing operation runs between op_begin and op_end: a transaction
+ * of its own, or inside the caller's batch a savepoint, so that it is
+ * atomic either way. An operation that can fail only on a database error
+ * once it has started writing (a put: every row is built first) joins the
+ * batch without a savepoint, which in SQLite costs a copy of every page it
+ * touches; after such an error the caller rolls the batch back. */
+typedef enum op_kind { OP_TXN, OP_SAVEPOINT, OP_JOIN } op_kind;
+
+static int op_begin(mwl_store *s, bool savepoint, op_kind *kind, mwl_diag *diag)
+{
+    if (s->read_only) {
+        mwl_diag_set(diag, 0, 0, "store is read-only");
+        return MWL_E_INVALID;
+    }
+    s->ops->cursor_pause(s->b);
+    *kind = !s->batch ? OP_TXN : savepoint ? OP_SAVEPOINT : OP_JOIN;
+    switch (*kind) {
+    case OP_TXN: return s->ops->begin(s->b, diag);
+    case OP_SAVEPOINT: return s->ops->savepoint(s->b, diag);
+    case OP_JOIN: break;
+    }
     return MWL_OK;
 }
 
-static uint64_t fnv1a(const uint8_t *p, size_t n)
+static int op_end(mwl_store *s, op_kind kind, int rc, mwl_diag *diag)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
-static int prepare_row(const mwl_ds *row_ds, const mwl_ds *sps, const char *worklist_aet, mwl_arena *arena,
-                       mwl_wbuf *scratch, prepared_row *r, mwl_diag *diag)
-{
-    static const struct {
-        uint32_t tag;
-        bool in_sps;
-        size_t offset;
-    } columns[] = {
-        {MWL_TAG_ScheduledStationAETitle, true, offsetof(prepared_row, station_aet)},
-        {MWL_TAG_ScheduledProcedureStepStartDate, true, offsetof(prepared_row, start_date)},
-        {MWL_TAG_ScheduledProcedureStepStartTime, true, offsetof(prepared_row, start_time)},
-        {MWL_TAG_Modality, true, offsetof(prepared_row, modality)},
-        {MWL_TAG_ScheduledProcedureStepID, true, offsetof(prepared_row, sps_id)},
-        {MWL_TAG_ScheduledProcedureStepStatus, true, offsetof(prepared_row, sps_status)},
-        {MWL_TAG_PatientID, false, offsetof(prepared_row, patient_id)},
-        {MWL_TAG_AccessionNumber, false, offsetof(prepared_row, accession)},
-        {MWL_TAG_StudyInstanceUID, false, offsetof(prepared_row, study_uid)},
-        {MWL_TAG_RequestedProcedureID, false, offsetof(prepared_row, requested_procedure_id)},
-    };
-    memset(r, 0, sizeof *r);
-    int rc = MWL_OK;
-    for (size_t i = 0; rc == MWL_OK && i < sizeof columns / sizeof columns[0]; i++)
-        rc = text_of(columns[i].in_sps ? sps : row_ds, columns[i].tag, 0, arena,
-                     (const char **)((char *)r + columns[i].offset), diag);
-    /* The date column is compared as text: store the canonical YYYYMMDD
-     * even when the item uses the retired YYYY.MM.DD form. */
-    mwl_date date;
-    if (rc == MWL_OK && r->start_date &&
-        mwl_date_parse(r->start_date, strlen(r->start_date), &date) == MWL_OK) {
-        char *canon = mwl_arena_alloc(arena, 9);
-        if (!canon)
-            return MWL_E_NOMEM;
-        mwl_date_format(&date, canon, 9);
-        r->start_date = canon;
-    }
-    const char *name = NULL;
-    if (rc == MWL_OK)
-        rc = text_of(row_ds, MWL_TAG_PatientName, 0, arena, &name, diag);
-    if (rc != MWL_OK)
+    s->ops->cursor_pause(s->b);
+    if (kind == OP_JOIN)
         return rc;
-    const mwl_elem *cs = mwl_ds_find(row_ds, MWL_TAG_SpecificCharacterSet);
-    if (cs && cs->length && !(r->charset = mwl_arena_strndup(arena, (const char *)cs->value, cs->length)))
-        return MWL_E_NOMEM;
-    r->aets = mwl_ds_find(sps, MWL_TAG_ScheduledStationAETitle);
-
-    if (name) {
-        scratch->len = 0;
-        mwl_pn_index_form(name, strlen(name), true, scratch);
-        if (scratch->status != MWL_OK)
-            return scratch->status;
-        r->names_len = scratch->len;
-        if (!(r->names = mwl_arena_memdup(arena, scratch->data, scratch->len)))
-            return MWL_E_NOMEM;
+    if (rc == MWL_OK) {
+        rc = kind == OP_SAVEPOINT ? s->ops->release(s->b, diag) : s->ops->commit(s->b, diag);
+        if (rc == MWL_OK)
+            return MWL_OK;
     }
-
-    scratch->len = 0;
-    rc = mwl_ds_encode(row_ds, MWL_TS_EXPLICIT_LE, scratch);
-    if (rc != MWL_OK) {
-        mwl_diag_set(diag, 0, 0, "cannot encode the item: %s", mwl_status_str(rc));
-        return rc;
-    }
-    r->blob_len = scratch->len;
-    if (!(r->blob = mwl_arena_memdup(arena, scratch->data, scratch->len)))
-        return MWL_E_NOMEM;
-
-        /* The SPS's identity: its ID within its Requested Procedure within its
-         * study/order. Without an SPS ID the content itself is the identity, so
-         * importing the same file twice does not duplicate it. */
-        /* Each part is length-prefixed, so no value can fake a separator; the
-         * worklist (per called AE title) is part of the identity, so the same
-         * item in two AE folders is two rows. */
-#define KEY_PART(v) (int)strlen((v) ? (v) : ""), (v) ? (v) : ""
-    char *key;
-    if (r->sps_id && (r->study_uid || r->accession))
-        key = sqlite3_mprintf("sps|%d:%s|%d:%s|%d:%s|%d:%s|%d:%s", KEY_PART(r->study_uid),
-                              KEY_PART(r->accession), KEY_PART(r->requested_procedure_id),
-                              KEY_PART(r->sps_id), KEY_PART(worklist_aet));
+    if (kind == OP_SAVEPOINT)
+        s->ops->rollback_to(s->b);
     else
-        key = sqlite3_mprintf("content|%016llx|%zu|%d:%s", (unsigned long long)fnv1a(r->blob, r->blob_len),
-                              r->blob_len, KEY_PART(worklist_aet));
-#undef KEY_PART
-    if (!key)
-        return MWL_E_NOMEM;
-    r->key = mwl_arena_strndup(arena, key, strlen(key));
-    sqlite3_free(key);
-    return r->key ? MWL_OK : MWL_E_NOMEM;
+        s->ops->rollback(s->b);
+    return rc;
 }
 
-static void bind_text(sqlite3_stmt *st, int col, const char *s)
+/* ---- items, rows, indexes ------------------------------------------------------ */
+
+static mwl_ds *first_sps(const mwl_ds *row)
 {
-    if (s)
-        sqlite3_bind_text(st, col, s, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, col);
+    const mwl_elem *seq = mwl_ds_find(row, sps_seq);
+    return seq && seq->vr == MWL_VR_SQ && seq->item_count ? seq->items[0] : NULL;
 }
 
-/* Runs a prepared one-shot statement with (text, id) or (id) parameters. */
-static int step_once(mwl_store *store, sqlite3_stmt *st, const char *text, int text_len, int64_t id,
+/* The index of a one-SPS row, after the checks every stored item passes. */
+static int index_row(const mwl_ds *row, const char *worklist_aet, mwl_arena *arena, mwl_sps_index *ix,
                      mwl_diag *diag)
 {
-    sqlite3_reset(st);
-    int col = 1;
-    if (text)
-        sqlite3_bind_text(st, col++, text, text_len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, col, id);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? MWL_OK : store_error(store, diag, "index");
-}
-
-/* Writes a prepared row; every failure here is the database's. */
-static int write_row(mwl_store *store, const prepared_row *r, const char *source, const char *worklist_aet,
-                     mwl_store_put_stats *stats, mwl_diag *diag)
-{
-    int64_t existing = -1;
-    sqlite3_reset(store->lookup_key);
-    sqlite3_bind_text(store->lookup_key, 1, r->key, -1, SQLITE_STATIC);
-    int src = sqlite3_step(store->lookup_key);
-    if (src == SQLITE_ROW)
-        existing = sqlite3_column_int64(store->lookup_key, 0);
-    sqlite3_reset(store->lookup_key);
-    if (src != SQLITE_ROW && src != SQLITE_DONE)
-        return store_error(store, diag, "lookup");
-
-    sqlite3_stmt *st = existing >= 0 ? store->update_sps : store->insert_sps;
-    sqlite3_reset(st);
-    if (existing >= 0)
-        sqlite3_bind_int64(st, 1, existing);
-    else
-        sqlite3_bind_text(st, 1, r->key, -1, SQLITE_STATIC);
-    bind_text(st, 2, r->station_aet);
-    bind_text(st, 3, r->start_date);
-    bind_text(st, 4, r->start_time);
-    bind_text(st, 5, r->modality);
-    bind_text(st, 6, r->sps_id);
-    bind_text(st, 7, r->sps_status);
-    bind_text(st, 8, r->patient_id);
-    bind_text(st, 10, r->accession);
-    bind_text(st, 11, r->study_uid);
-    bind_text(st, 12, r->requested_procedure_id);
-    bind_text(st, 13, r->charset);
-    sqlite3_bind_blob(st, 14, r->blob, (int)r->blob_len, SQLITE_STATIC);
-    bind_text(st, 15, source);
-    sqlite3_bind_int64(st, 16, (sqlite3_int64)time(NULL));
-    bind_text(st, 17, worklist_aet);
-    src = sqlite3_step(st);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (src != SQLITE_DONE)
-        return store_error(store, diag, "store item");
-    int64_t id = existing >= 0 ? existing : sqlite3_last_insert_rowid(store->db);
-
-    /* Every Scheduled Station AE Title value and every component group of
-     * the Patient's Name gets an index row. */
-    int rc = MWL_OK;
-    if (existing >= 0) {
-        rc = step_once(store, store->delete_stations, NULL, 0, id, diag);
-        if (rc == MWL_OK)
-            rc = step_once(store, store->delete_names, NULL, 0, id, diag);
-    }
-    const char *g = r->names;
-    size_t left = r->names_len;
-    while (rc == MWL_OK && left) {
-        const char *eq = memchr(g, '=', left);
-        size_t glen = eq ? (size_t)(eq - g) : left;
-        if (glen)
-            rc = step_once(store, store->insert_name, g, (int)glen, id, diag);
-        if (!eq)
-            break;
-        left -= glen + 1;
-        g = eq + 1;
-    }
-    mwl_elem aets = {0};
-    if (r->aets) {
-        aets = *r->aets;
-        if (aets.vr == MWL_VR_UN)
-            aets.vr = MWL_VR_AE; /* read as the matcher does */
-    }
-    size_t n_aets = r->aets ? mwl_elem_vm(&aets) : 0;
-    for (size_t i = 0; rc == MWL_OK && i < n_aets; i++) {
-        const char *aet;
-        size_t aet_len;
-        if (mwl_elem_get_str(&aets, i, &aet, &aet_len) != MWL_OK || aet_len == 0)
-            continue;
-        sqlite3_reset(store->insert_station);
-        sqlite3_bind_text(store->insert_station, 1, aet, (int)aet_len, SQLITE_STATIC);
-        bind_text(store->insert_station, 2, r->start_date);
-        sqlite3_bind_int64(store->insert_station, 3, id);
-        src = sqlite3_step(store->insert_station);
-        sqlite3_reset(store->insert_station);
-        if (src != SQLITE_DONE)
-            rc = store_error(store, diag, "station index");
-    }
-    if (rc == MWL_OK && stats) {
-        if (existing >= 0)
-            stats->updated++;
-        else
-            stats->inserted++;
-    }
-    return rc;
+    mwl_item_problem p;
+    int rc = mwl_worklist_check_item(row, MWL_CHECK_LENIENT, &p);
+    if (rc == MWL_E_INVALID)
+        mwl_diag_set(diag, 0, p.tag, "%s", p.msg);
+    if (rc != MWL_OK)
+        return rc;
+    return mwl_sps_index_build(row, first_sps(row), worklist_aet, arena, ix, diag);
 }
 
 int mwl_store_put_item(mwl_store *store, const mwl_ds *item, const char *source, const char *worklist_aet,
                        mwl_store_put_stats *stats, mwl_diag *diag)
 {
-    if (!store->insert_sps) {
+    if (store->read_only) {
         mwl_diag_set(diag, 0, 0, "store is read-only");
         return MWL_E_INVALID;
     }
-    const mwl_elem *seq = mwl_ds_find(item, MWL_TAG_ScheduledProcedureStepSequence);
-    if (!seq || seq->vr != MWL_VR_SQ || seq->item_count == 0) {
-        mwl_diag_set(diag, 0, MWL_TAG_ScheduledProcedureStepSequence,
-                     "no Scheduled Procedure Step Sequence (0040,0100) item");
-        return MWL_E_INVALID;
-    }
+    mwl_item_problem p;
+    int rc = mwl_worklist_check_item(item, MWL_CHECK_LENIENT, &p);
+    if (rc == MWL_E_INVALID)
+        mwl_diag_set(diag, 0, p.tag, "%s", p.msg);
+    if (rc != MWL_OK)
+        return rc;
     mwl_arena arena;
-    mwl_arena_init(&arena, NULL);
-    mwl_wbuf scratch;
-    mwl_wbuf_init(&scratch, NULL);
-    int rc = MWL_OK;
-    prepared_row *rows = mwl_arena_alloc(&arena, seq->item_count * sizeof *rows);
+    mwl_arena_init(&arena, store->mem);
+    size_t n = mwl_expand_count(item);
+    mwl_sps_index *rows = mwl_arena_alloc(&arena, n * sizeof *rows);
     if (!rows)
         rc = MWL_E_NOMEM;
-    /* Phase 1: every row built and encoded; nothing written yet. */
-    for (size_t i = 0; rc == MWL_OK && i < seq->item_count; i++) {
-        /* The row's data set: the item with only SPS i in (0040,0100). */
+    /* Every row built and encoded before anything is written. */
+    for (size_t i = 0; rc == MWL_OK && i < n; i++) {
         mwl_ds *row;
-        rc = mwl_ds_new(&arena, NULL, &row);
-        for (size_t k = 0; rc == MWL_OK && k < mwl_ds_count(item); k++) {
-            const mwl_elem *e = mwl_ds_at(item, k);
-            if (e->tag != MWL_TAG_ScheduledProcedureStepSequence)
-                rc = mwl_ds_copy_elem(row, e);
+        rc = mwl_expand_item(item, i, &arena, &row);
+        if (rc == MWL_OK)
+            rc = mwl_sps_index_build(row, first_sps(row), worklist_aet, &arena, &rows[i], diag);
+    }
+    mwl_store_put_stats st = {0, 0};
+    op_kind kind = OP_TXN;
+    if (rc == MWL_OK)
+        rc = op_begin(store, false, &kind, diag);
+    if (rc == MWL_OK) {
+        for (size_t i = 0; rc == MWL_OK && i < n; i++) {
+            bool updated = false;
+            rc = store->ops->put_row(store->b, &rows[i], source, &updated, diag);
+            if (updated)
+                st.updated++;
+            else
+                st.inserted++;
         }
-        mwl_ds *sps = NULL;
-        if (rc == MWL_OK)
-            rc = mwl_ds_add_item(row, MWL_TAG_ScheduledProcedureStepSequence, &sps);
-        for (size_t k = 0; rc == MWL_OK && k < mwl_ds_count(seq->items[i]); k++)
-            rc = mwl_ds_copy_elem(sps, mwl_ds_at(seq->items[i], k));
-        if (rc == MWL_OK)
-            rc = prepare_row(row, sps, worklist_aet, &arena, &scratch, &rows[i], diag);
+        rc = op_end(store, kind, rc, diag);
     }
-    /* Phase 2: the writes; in a transaction of their own when the caller
-     * has none, so a failure never leaves half an item. */
-    bool own_txn = rc == MWL_OK && sqlite3_get_autocommit(store->db);
-    if (own_txn)
-        rc = exec_sql(store, "BEGIN IMMEDIATE", diag);
-    for (size_t i = 0; rc == MWL_OK && i < seq->item_count; i++)
-        rc = write_row(store, &rows[i], source, worklist_aet, stats, diag);
-    if (own_txn) {
-        if (rc == MWL_OK)
-            rc = exec_sql(store, "COMMIT", diag);
-        else
-            exec_sql(store, "ROLLBACK", NULL);
+    if (rc == MWL_OK && stats) {
+        stats->inserted += st.inserted;
+        stats->updated += st.updated;
     }
-    mwl_wbuf_clear(&scratch);
     mwl_arena_clear(&arena);
     return rc;
 }
 
-/* ---- find -------------------------------------------------------------- */
+/* ---- cursors ----------------------------------------------------------------- */
 
 void mwl_store_filter_init(mwl_store_filter *f)
 {
-    memset(f, 0, sizeof *f);
+    mwl_filter_init(f);
 }
 
-/* The filter's text conditions, in a fixed order: (column, condition). */
-typedef struct cond_ref {
-    const char *column;
-    const mwl_store_cond *cond;
-} cond_ref;
-
-static size_t filter_conds(const mwl_store_filter *f, cond_ref refs[10])
+void mwl_store_cursor_init(mwl_store_cursor *cursor)
 {
-    refs[0] = (cond_ref){"s.modality", &f->modality};
-    refs[1] = (cond_ref){"s.sps_id", &f->sps_id};
-    refs[2] = (cond_ref){"s.sps_status", &f->sps_status};
-    refs[3] = (cond_ref){"s.patient_id", &f->patient_id};
-    refs[4] = (cond_ref){"n.name", &f->patient_name};
-    refs[5] = (cond_ref){"s.accession", &f->accession};
-    refs[6] = (cond_ref){"s.study_uid", &f->study_uid};
-    refs[7] = (cond_ref){"s.requested_procedure_id", &f->requested_procedure_id};
-    refs[8] = (cond_ref){"st.aet", &f->station_aet};
-    refs[9] = (cond_ref){"s.worklist_aet", &f->worklist_aet};
-    return 10;
+    memset(cursor, 0, sizeof *cursor);
 }
 
-/* Which conditions take part: 2 bits per text condition, then dates. */
-static uint32_t filter_shape(const mwl_store_filter *f, cond_ref refs[10], mwl_store_match used[10])
+/* Cursor identities are unique in the process, since a cursor may move
+ * from one connection to another. */
+static _Atomic uint64_t cursor_serial;
+
+int mwl_store_cursor_next(mwl_store *store, const mwl_filter *filter, mwl_store_cursor *cursor,
+                          mwl_store_row *row, mwl_diag *diag)
 {
-    uint32_t shape = 0;
-    size_t n = filter_conds(f, refs);
-    for (size_t i = 0; i < n; i++) {
-        mwl_store_match m = refs[i].cond->match;
-        const char *v = refs[i].cond->value;
-        if (!v || (m == MWL_STORE_PREFIX && !v[0]))
-            m = MWL_STORE_ANY;
-        used[i] = m;
-        shape |= (uint32_t)m << (2 * i);
-    }
-    if (f->date_lo)
-        shape |= 1u << 20;
-    if (f->date_hi)
-        shape |= 1u << 21;
-    return shape;
+    if (!cursor->serial)
+        cursor->serial = atomic_fetch_add(&cursor_serial, 1) + 1;
+    return store->ops->cursor_next(store->b, filter, cursor, row, diag);
 }
 
-int mwl_store_find_begin(mwl_store *store, const mwl_store_filter *filter, mwl_diag *diag)
+void mwl_store_cursor_pause(mwl_store *store)
 {
+    store->ops->cursor_pause(store->b);
+}
+
+/* The filter's text conditions, in a fixed order. */
+static const size_t cond_offsets[] = {offsetof(mwl_filter, station_aet),
+                                      offsetof(mwl_filter, modality),
+                                      offsetof(mwl_filter, sps_id),
+                                      offsetof(mwl_filter, sps_status),
+                                      offsetof(mwl_filter, patient_id),
+                                      offsetof(mwl_filter, patient_name),
+                                      offsetof(mwl_filter, accession),
+                                      offsetof(mwl_filter, study_uid),
+                                      offsetof(mwl_filter, requested_procedure_id),
+                                      offsetof(mwl_filter, worklist_aet)};
+
+static const char *copy_str(mwl_arena *a, const char *s, bool *nomem)
+{
+    if (!s)
+        return NULL;
+    const char *c = mwl_arena_strndup(a, s, strlen(s));
+    if (!c)
+        *nomem = true;
+    return c;
+}
+
+int mwl_store_find_begin(mwl_store *store, const mwl_filter *filter, mwl_diag *diag)
+{
+    (void)diag;
     mwl_store_find_end(store);
-    cond_ref refs[10];
-    mwl_store_match used[10];
-    uint32_t shape = filter_shape(filter, refs, used);
-    size_t slot = (shape * 2654435761u) % STMT_CACHE;
-    for (size_t probe = 0; probe < STMT_CACHE; probe++, slot = (slot + 1) % STMT_CACHE) {
-        if (!store->find_cache[slot].stmt || store->find_cache[slot].shape == shape)
-            break;
+    mwl_arena_clear(&store->legacy_arena);
+    mwl_filter *f = &store->legacy_filter;
+    mwl_filter_init(f);
+    bool nomem = false;
+    for (size_t i = 0; i < sizeof cond_offsets / sizeof cond_offsets[0]; i++) {
+        const mwl_filter_cond *from = (const mwl_filter_cond *)((const char *)filter + cond_offsets[i]);
+        mwl_filter_cond *to = (mwl_filter_cond *)((char *)f + cond_offsets[i]);
+        to->match = from->match;
+        to->value = copy_str(&store->legacy_arena, from->value, &nomem);
     }
-    sqlite3_stmt *st = store->find_cache[slot].stmt;
-    if (st && store->find_cache[slot].shape != shape) {
-        sqlite3_finalize(st); /* cache full: evict */
-        st = NULL;
-        store->find_cache[slot].stmt = NULL;
-    }
-    if (!st) {
-        char sql[2048];
-        size_t len = 0;
-        len += (size_t)snprintf(sql + len, sizeof sql - len, "SELECT s.id, s.dataset FROM sps s WHERE 1");
-        for (size_t i = 0; i < 10; i++) {
-            if (used[i] == MWL_STORE_ANY)
-                continue;
-            int param = (int)i + 1;
-            /* Names and station AE titles are multi-row indexes: a
-             * sub-select, so an SPS two of whose values match comes once. */
-            if (i == 4)
-                len += (size_t)snprintf(sql + len, sizeof sql - len,
-                                        " AND s.id IN (SELECT sps FROM sps_name n WHERE 1");
-            if (i == 8)
-                len += (size_t)snprintf(sql + len, sizeof sql - len,
-                                        " AND s.id IN (SELECT sps FROM sps_station st WHERE 1%s%s",
-                                        filter->date_lo ? " AND st.start_date >= ?40" : "",
-                                        filter->date_hi ? " AND st.start_date <= ?41" : "");
-            if (used[i] == MWL_STORE_EXACT)
-                len += (size_t)snprintf(sql + len, sizeof sql - len, " AND %s = ?%d", refs[i].column, param);
-            else /* a range on the index, up to the prefix's bytewise successor */
-                len += (size_t)snprintf(sql + len, sizeof sql - len, " AND %s >= ?%d AND %s < ?%d",
-                                        refs[i].column, param, refs[i].column, param + 20);
-            if (i == 4 || i == 8)
-                len += (size_t)snprintf(sql + len, sizeof sql - len, ")");
-        }
-        if (filter->date_lo)
-            len += (size_t)snprintf(sql + len, sizeof sql - len, " AND s.start_date >= ?40");
-        if (filter->date_hi)
-            len += (size_t)snprintf(sql + len, sizeof sql - len, " AND s.start_date <= ?41");
-        snprintf(sql + len, sizeof sql - len, " ORDER BY s.start_date, s.start_time, s.id");
-        int rc = prepare(store, sql, &st, diag);
-        if (rc != MWL_OK)
-            return rc;
-        store->find_cache[slot].shape = shape;
-        store->find_cache[slot].stmt = st;
-    }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    for (size_t i = 0; i < 10; i++) {
-        if (used[i] == MWL_STORE_ANY)
-            continue;
-        const char *v = refs[i].cond->value;
-        size_t vlen = strlen(v);
-        mwl_wbuf w;
-        mwl_wbuf_init(&w, NULL);
-        if (refs[i].cond == &filter->patient_name)
-            mwl_pn_index_form(v, vlen, false, &w);
-        else
-            mwl_wbuf_put(&w, v, vlen);
-        /* Upper bound of a prefix range: the prefix's bytewise successor
-         * (last byte below FFH incremented, the rest cut), which sorts after
-         * every string with that prefix under SQLite's BINARY (memcmp)
-         * collation, whatever bytes follow. */
-        size_t base = w.len;
-        uint8_t *hi = mwl_wbuf_reserve(&w, base ? base : 1);
-        if (!hi) {
-            mwl_wbuf_clear(&w);
-            return MWL_E_NOMEM;
-        }
-        if (base)
-            memcpy(hi, w.data, base); /* reserve may have moved w.data: copy after it */
-        w.len += base;
-        size_t hi_len = base;
-        while (hi_len && w.data[base + hi_len - 1] == 0xFF)
-            hi_len--;
-        if (hi_len)
-            w.data[base + hi_len - 1]++;
-        sqlite3_bind_text(st, (int)i + 1, (const char *)w.data, (int)base, SQLITE_TRANSIENT);
-        if (used[i] == MWL_STORE_PREFIX) {
-            if (hi_len)
-                sqlite3_bind_text(st, (int)i + 21, (const char *)w.data + base, (int)hi_len,
-                                  SQLITE_TRANSIENT);
-            else /* a prefix of FFH bytes only: nothing sorts after it but BLOBs */
-                sqlite3_bind_blob(st, (int)i + 21, "", 0, SQLITE_STATIC);
-        }
-        mwl_wbuf_clear(&w);
-    }
-    if (filter->date_lo)
-        sqlite3_bind_text(st, 40, filter->date_lo, -1, SQLITE_TRANSIENT);
-    if (filter->date_hi)
-        sqlite3_bind_text(st, 41, filter->date_hi, -1, SQLITE_TRANSIENT);
-    store->cursor = st;
+    f->date_lo = copy_str(&store->legacy_arena, filter->date_lo, &nomem);
+    f->date_hi = copy_str(&store->legacy_arena, filter->date_hi, &nomem);
+    if (nomem)
+        return MWL_E_NOMEM;
+    mwl_store_cursor_init(&store->legacy_cursor);
+    store->legacy_open = true;
     return MWL_OK;
 }
 
 int mwl_store_find_next(mwl_store *store, mwl_store_row *row, mwl_diag *diag)
 {
-    if (!store->cursor)
+    if (!store->legacy_open)
         return MWL_E_NOTFOUND;
-    int rc = sqlite3_step(store->cursor);
-    if (rc == SQLITE_DONE) {
+    int rc = mwl_store_cursor_next(store, &store->legacy_filter, &store->legacy_cursor, row, diag);
+    if (rc != MWL_OK)
         mwl_store_find_end(store);
-        return MWL_E_NOTFOUND;
-    }
-    if (rc != SQLITE_ROW) {
-        int status = store_error(store, diag, "find");
-        mwl_store_find_end(store);
-        return status;
-    }
-    row->id = sqlite3_column_int64(store->cursor, 0);
-    row->dataset = sqlite3_column_blob(store->cursor, 1);
-    row->length = (size_t)sqlite3_column_bytes(store->cursor, 1);
-    return MWL_OK;
+    return rc;
 }
 
 void mwl_store_find_end(mwl_store *store)
 {
-    if (store->cursor) {
-        sqlite3_reset(store->cursor);
-        store->cursor = NULL;
-    }
+    if (store->legacy_open)
+        store->ops->cursor_pause(store->b);
+    store->legacy_open = false;
 }
 
-/* ---- remove / count ---------------------------------------------------- */
-
-int mwl_store_remove(mwl_store *store, const mwl_store_filter *filter, size_t *removed, mwl_diag *diag)
+int mwl_store_count(mwl_store *store, int64_t *count, mwl_diag *diag)
 {
-    cond_ref refs[10];
-    mwl_store_match used[10];
-    uint32_t shape = filter_shape(filter, refs, used);
-    if (shape == 0) {
+    return store->ops->count(store->b, count, diag);
+}
+
+/* The ids of every row `f` selects, in cursor order, in memory of the
+ * store's allocator (*ids to be freed with it). */
+static int collect_ids(mwl_store *store, const mwl_filter *f, int64_t **ids, size_t *n, mwl_diag *diag)
+{
+    *ids = NULL;
+    *n = 0;
+    size_t cap = 0;
+    mwl_store_cursor c;
+    mwl_store_cursor_init(&c);
+    mwl_store_row row;
+    int rc;
+    while ((rc = mwl_store_cursor_next(store, f, &c, &row, diag)) == MWL_OK) {
+        if (*n == cap) {
+            size_t more = cap ? 2 * cap : 16;
+            int64_t *grown = mwl_mem_realloc(store->mem, *ids, more * sizeof *grown);
+            if (!grown) {
+                rc = MWL_E_NOMEM;
+                break;
+            }
+            *ids = grown;
+            cap = more;
+        }
+        (*ids)[(*n)++] = row.id;
+    }
+    store->ops->cursor_pause(store->b);
+    if (rc == MWL_E_NOTFOUND)
+        return MWL_OK;
+    mwl_mem_free(store->mem, *ids);
+    *ids = NULL;
+    *n = 0;
+    return rc;
+}
+
+/* Row `id` decoded into `arena`, with its worklist AE copied there too. */
+static int load_row(mwl_store *store, int64_t id, mwl_arena *arena, mwl_ds **out, const char **worklist_aet,
+                    mwl_diag *diag)
+{
+    mwl_store_row row;
+    int rc = store->ops->row_by_id(store->b, id, &row, diag);
+    if (rc != MWL_OK)
+        return rc;
+    *worklist_aet = NULL;
+    if (row.worklist_aet &&
+        !(*worklist_aet = mwl_arena_strndup(arena, row.worklist_aet, strlen(row.worklist_aet))))
+        return MWL_E_NOMEM;
+    rc = mwl_ds_decode(row.dataset, row.length, MWL_TS_EXPLICIT_LE, arena, NULL, out, diag);
+    if (rc == MWL_OK && !first_sps(*out)) {
+        mwl_diag_set(diag, 0, sps_seq, "stored row %lld has no SPS item", (long long)id);
+        rc = MWL_E_MALFORMED;
+    }
+    return rc;
+}
+
+/* ---- one SPS by reference ------------------------------------------------------- */
+
+static bool given(const char *s)
+{
+    return s && s[0];
+}
+
+static int ref_filter(const mwl_sps_ref *ref, mwl_filter *f, mwl_diag *diag)
+{
+    mwl_filter_init(f);
+    if (!given(ref->sps_id) || (!given(ref->study_uid) && !given(ref->accession))) {
+        mwl_diag_set(diag, 0, 0, "an SPS is named by its SPS ID and Study Instance UID or Accession Number");
+        return MWL_E_INVALID;
+    }
+    const struct {
+        const char *value;
+        mwl_filter_cond *cond;
+    } parts[] = {{ref->study_uid, &f->study_uid},
+                 {ref->accession, &f->accession},
+                 {ref->sps_id, &f->sps_id},
+                 {ref->requested_procedure_id, &f->requested_procedure_id},
+                 {ref->worklist_aet, &f->worklist_aet}};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        if (given(parts[i].value))
+            *parts[i].cond = (mwl_filter_cond){MWL_FILTER_EXACT, parts[i].value};
+    }
+    return MWL_OK;
+}
+
+int mwl_store_get(mwl_store *store, const mwl_sps_ref *ref, mwl_arena *arena, mwl_ds **out, int64_t *id,
+                  mwl_diag *diag)
+{
+    mwl_filter f;
+    int rc = ref_filter(ref, &f, diag);
+    if (rc != MWL_OK)
+        return rc;
+    mwl_store_cursor c;
+    mwl_store_cursor_init(&c);
+    mwl_store_row row = {0, NULL, 0, NULL};
+    rc = mwl_store_cursor_next(store, &f, &c, &row, diag);
+    mwl_ds *ds = NULL;
+    int64_t found = row.id;
+    if (rc == MWL_OK)
+        rc = mwl_ds_decode(row.dataset, row.length, MWL_TS_EXPLICIT_LE, arena, NULL, &ds, diag);
+    if (rc == MWL_OK) {
+        rc = mwl_store_cursor_next(store, &f, &c, &row, diag);
+        if (rc == MWL_OK) {
+            mwl_diag_set(diag, 0, 0, "the reference names several SPS (rows %lld and %lld)", (long long)found,
+                         (long long)row.id);
+            rc = MWL_E_INVALID;
+        } else if (rc == MWL_E_NOTFOUND) {
+            rc = MWL_OK;
+        }
+    }
+    store->ops->cursor_pause(store->b);
+    if (rc == MWL_OK) {
+        *out = ds;
+        if (id)
+            *id = found;
+    }
+    return rc;
+}
+
+static bool is_cs_value(const char *s)
+{
+    size_t n = strlen(s);
+    if (n > 16)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ' ' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+int mwl_store_set_status(mwl_store *store, const mwl_sps_ref *ref, const char *status, size_t *updated,
+                         mwl_diag *diag)
+{
+    if (updated)
+        *updated = 0;
+    if (!status || !is_cs_value(status)) {
+        mwl_diag_set(diag, 0, MWL_TAG_ScheduledProcedureStepStatus, "SPS status '%.20s' is not a CS value",
+                     status ? status : "");
+        return MWL_E_INVALID;
+    }
+    mwl_filter f;
+    op_kind kind;
+    int rc = ref_filter(ref, &f, diag);
+    if (rc == MWL_OK)
+        rc = op_begin(store, true, &kind, diag);
+    if (rc != MWL_OK)
+        return rc;
+    int64_t *ids;
+    size_t n;
+    rc = collect_ids(store, &f, &ids, &n, diag);
+    if (rc == MWL_OK && n == 0) {
+        mwl_diag_set(diag, 0, 0, "no such SPS");
+        rc = MWL_E_NOTFOUND;
+    }
+    mwl_arena arena;
+    mwl_arena_init(&arena, store->mem);
+    for (size_t i = 0; rc == MWL_OK && i < n; i++) {
+        mwl_arena_clear(&arena);
+        mwl_ds *row;
+        const char *wl;
+        mwl_sps_index ix;
+        rc = load_row(store, ids[i], &arena, &row, &wl, diag);
+        if (rc == MWL_OK) {
+            mwl_ds *sps = first_sps(row);
+            if (status[0])
+                rc = mwl_ds_set_str(sps, MWL_TAG_ScheduledProcedureStepStatus, MWL_VR_CS, status);
+            else
+                mwl_ds_remove(sps, MWL_TAG_ScheduledProcedureStepStatus);
+        }
+        if (rc == MWL_OK)
+            rc = index_row(row, wl, &arena, &ix, diag);
+        if (rc == MWL_OK)
+            rc = store->ops->update_row(store->b, ids[i], &ix, diag);
+    }
+    mwl_arena_clear(&arena);
+    mwl_mem_free(store->mem, ids);
+    rc = op_end(store, kind, rc, diag);
+    if (rc == MWL_OK && updated)
+        *updated = n;
+    return rc;
+}
+
+/* ---- patients ----------------------------------------------------------------- */
+
+/* Attributes a demographics update may set: the patient's own, not the
+ * identifiers (mwl_store_patient_merge changes those). */
+static bool is_demographic(uint32_t tag)
+{
+    if (tag == MWL_TAG_PatientID || tag == MWL_TAG_IssuerOfPatientID)
+        return false;
+    return MWL_TAG_GROUP(tag) == 0x0010 || tag == MWL_TAG_SpecialNeeds || tag == MWL_TAG_PatientState ||
+           tag == MWL_TAG_ConfidentialityConstraintOnPatientDataDescription;
+}
+
+/* Writes UTF-8 `text` as the value of `tag` in `row`, in the item's
+ * character set, or -- when that cannot hold it -- after re-encoding the
+ * item in ISO_IR 192. */
+static int set_text(mwl_ds *row, uint32_t tag, const char *text, const mwl_mem *mem, mwl_diag *diag)
+{
+    mwl_vr vr = mwl_dict_vr(tag);
+    mwl_wbuf w;
+    mwl_wbuf_init(&w, mem);
+    int rc = MWL_E_CHARSET;
+    for (int attempt = 0; attempt < 2 && rc == MWL_E_CHARSET; attempt++) {
+        mwl_charset cs;
+        rc = mwl_charset_of(row, &cs, diag);
+        if (rc == MWL_OK && attempt == 1) {
+            rc = mwl_charset_parse("ISO_IR 192", 10, &cs, diag);
+            if (rc == MWL_OK)
+                rc = mwl_ds_recode(row, &cs, diag);
+        }
+        w.len = 0;
+        if (rc == MWL_OK)
+            rc = mwl_charset_encode(&cs, vr, text, strlen(text), &w, diag);
+    }
+    if (rc == MWL_OK && (w.len & 1))
+        mwl_wbuf_put_u8(&w, ' ');
+    if (rc == MWL_OK)
+        rc = w.status != MWL_OK ? w.status : mwl_ds_set(row, tag, vr, w.data, w.len);
+    mwl_wbuf_clear(&w);
+    return rc;
+}
+
+/* Each element of `demo` replaces the row's. When the two are in
+ * different character sets (and the demographics are not plain ASCII),
+ * both go to ISO_IR 192 first, so nothing is lost. */
+static int apply_demographics(mwl_ds *row, const mwl_ds *demo, mwl_arena *arena, mwl_diag *diag)
+{
+    if (!demo)
+        return MWL_OK;
+    mwl_charset row_cs, demo_cs;
+    int rc = mwl_charset_of(row, &row_cs, diag);
+    if (rc == MWL_OK)
+        rc = mwl_charset_of(demo, &demo_cs, diag);
+    if (rc != MWL_OK)
+        return rc;
+    bool same = row_cs.count == demo_cs.count && memcmp(row_cs.ids, demo_cs.ids, row_cs.count) == 0;
+    if (!same && !mwl_ds_text_is_ascii(demo)) {
+        mwl_charset utf8;
+        rc = mwl_charset_parse("ISO_IR 192", 10, &utf8, diag);
+        if (rc == MWL_OK && !mwl_charset_is_utf8(&row_cs))
+            rc = mwl_ds_recode(row, &utf8, diag);
+        mwl_ds *copy = NULL;
+        if (rc == MWL_OK)
+            rc = mwl_ds_copy(demo, arena, NULL, &copy);
+        if (rc == MWL_OK && !mwl_charset_is_utf8(&demo_cs))
+            rc = mwl_ds_recode(copy, &utf8, diag);
+        if (rc != MWL_OK)
+            return rc;
+        demo = copy;
+    }
+    for (size_t i = 0, n = mwl_ds_count(demo); rc == MWL_OK && i < n; i++) {
+        const mwl_elem *e = mwl_ds_at(demo, i);
+        if (e->tag != MWL_TAG_SpecificCharacterSet)
+            rc = mwl_ds_copy_elem(row, e);
+    }
+    return rc;
+}
+
+/* The stored Issuer of Patient ID is `issuer` (NULL: any; "": none). */
+static int issuer_is(const mwl_ds *row, const char *issuer, mwl_arena *arena, bool *yes, mwl_diag *diag)
+{
+    *yes = true;
+    if (!issuer)
+        return MWL_OK;
+    const mwl_elem *e = mwl_ds_find(row, MWL_TAG_IssuerOfPatientID);
+    const char *stored = "";
+    if (e && e->length && mwl_vr_is_string(e->vr)) {
+        int rc = mwl_ds_get_utf8(row, e, 0, arena, &stored, diag);
+        if (rc == MWL_E_NOTFOUND)
+            stored = "";
+        else if (rc != MWL_OK)
+            return rc;
+    }
+    *yes = strcmp(stored, issuer) == 0;
+    return MWL_OK;
+}
+
+static int patient_change(mwl_store *store, const char *old_id, const char *old_issuer, bool merge,
+                          const char *new_id, const char *new_issuer, const mwl_ds *demo, size_t *updated,
+                          mwl_diag *diag)
+{
+    if (updated)
+        *updated = 0;
+    if (!given(old_id) || (merge && !given(new_id))) {
+        mwl_diag_set(diag, 0, MWL_TAG_PatientID, "no Patient ID given");
+        return MWL_E_INVALID;
+    }
+    for (size_t i = 0, n = demo ? mwl_ds_count(demo) : 0; i < n; i++) {
+        uint32_t t = mwl_ds_at(demo, i)->tag;
+        if (t != MWL_TAG_SpecificCharacterSet && !is_demographic(t)) {
+            mwl_diag_set(diag, 0, t, "%s (%04X,%04X) is not a demographic the update may change",
+                         mwl_dict_keyword(t), MWL_TAG_GROUP(t), MWL_TAG_ELEMENT(t));
+            return MWL_E_INVALID;
+        }
+    }
+    mwl_filter f;
+    mwl_filter_init(&f);
+    f.patient_id = (mwl_filter_cond){MWL_FILTER_EXACT, old_id};
+    op_kind kind;
+    int rc = op_begin(store, true, &kind, diag);
+    if (rc != MWL_OK)
+        return rc;
+    int64_t *ids;
+    size_t n, changed = 0;
+    rc = collect_ids(store, &f, &ids, &n, diag);
+    mwl_arena arena;
+    mwl_arena_init(&arena, store->mem);
+    for (size_t i = 0; rc == MWL_OK && i < n; i++) {
+        mwl_arena_clear(&arena);
+        mwl_ds *row;
+        const char *wl;
+        bool ours = false;
+        rc = load_row(store, ids[i], &arena, &row, &wl, diag);
+        if (rc == MWL_OK)
+            rc = issuer_is(row, old_issuer, &arena, &ours, diag);
+        if (rc != MWL_OK || !ours)
+            continue;
+        rc = apply_demographics(row, demo, &arena, diag);
+        if (rc == MWL_OK && merge)
+            rc = set_text(row, MWL_TAG_PatientID, new_id, store->mem, diag);
+        if (rc == MWL_OK && merge) {
+            if (given(new_issuer))
+                rc = set_text(row, MWL_TAG_IssuerOfPatientID, new_issuer, store->mem, diag);
+            else
+                mwl_ds_remove(row, MWL_TAG_IssuerOfPatientID);
+        }
+        mwl_sps_index ix;
+        if (rc == MWL_OK)
+            rc = index_row(row, wl, &arena, &ix, diag);
+        if (rc == MWL_OK)
+            rc = store->ops->update_row(store->b, ids[i], &ix, diag);
+        if (rc == MWL_OK)
+            changed++;
+    }
+    mwl_arena_clear(&arena);
+    mwl_mem_free(store->mem, ids);
+    rc = op_end(store, kind, rc, diag);
+    if (rc == MWL_OK && updated)
+        *updated = changed;
+    return rc;
+}
+
+int mwl_store_patient_update(mwl_store *store, const char *patient_id, const char *issuer,
+                             const mwl_ds *demographics, size_t *updated, mwl_diag *diag)
+{
+    return patient_change(store, patient_id, issuer, false, NULL, NULL, demographics, updated, diag);
+}
+
+int mwl_store_patient_merge(mwl_store *store, const char *old_id, const char *old_issuer, const char *new_id,
+                            const char *new_issuer, const mwl_ds *demographics, size_t *updated,
+                            mwl_diag *diag)
+{
+    return patient_change(store, old_id, old_issuer, true, new_id, new_issuer, demographics, updated, diag);
+}
+
+/* ---- removing ----------------------------------------------------------------- */
+
+int mwl_store_remove(mwl_store *store, const mwl_filter *filter, size_t *removed, mwl_diag *diag)
+{
+    if (removed)
+        *removed = 0;
+    if (mwl_filter_is_empty(filter)) {
         mwl_diag_set(diag, 0, 0, "refusing to remove without a condition");
         return MWL_E_INVALID;
     }
-    /* Collect ids through the same search, then delete them. */
-    int rc = mwl_store_find_begin(store, filter, diag);
+    size_t n = 0;
+    op_kind kind;
+    int rc = op_begin(store, true, &kind, diag);
     if (rc != MWL_OK)
         return rc;
-    sqlite3_stmt *del;
-    rc = prepare(store, "DELETE FROM sps WHERE id = ?1", &del, diag);
-    if (rc != MWL_OK) {
-        mwl_store_find_end(store);
-        return rc;
-    }
-    /* Deleting while stepping the same table is safe in SQLite only for
-     * rows already visited; gather ids first to keep it simple and safe. */
-    size_t cap = 64, n = 0;
-    int64_t *ids = sqlite3_malloc64(cap * sizeof *ids);
-    mwl_store_row row;
-    while (ids && (rc = mwl_store_find_next(store, &row, diag)) == MWL_OK) {
-        if (n == cap) {
-            int64_t *more = sqlite3_realloc64(ids, 2 * cap * sizeof *ids);
-            if (!more) {
-                sqlite3_free(ids);
-                ids = NULL;
-                break;
-            }
-            ids = more;
-            cap *= 2;
-        }
-        ids[n++] = row.id;
-    }
-    mwl_store_find_end(store);
-    if (!ids) {
-        sqlite3_finalize(del);
-        return MWL_E_NOMEM;
-    }
-    if (rc != MWL_E_NOTFOUND) {
-        sqlite3_free(ids);
-        sqlite3_finalize(del);
-        return rc;
-    }
-    rc = MWL_OK;
-    for (size_t i = 0; i < n && rc == MWL_OK; i++) {
-        sqlite3_bind_int64(del, 1, ids[i]);
-        if (sqlite3_step(del) != SQLITE_DONE)
-            rc = store_error(store, diag, "remove");
-        sqlite3_reset(del);
-    }
-    sqlite3_free(ids);
-    sqlite3_finalize(del);
+    rc = op_end(store, kind, store->ops->remove(store->b, filter, &n, diag), diag);
     if (rc == MWL_OK && removed)
         *removed = n;
     return rc;
@@ -793,33 +777,56 @@ int mwl_store_remove(mwl_store *store, const mwl_store_filter *filter, size_t *r
 
 int mwl_store_clear(mwl_store *store, size_t *removed, mwl_diag *diag)
 {
-    int64_t n = 0;
-    int rc = mwl_store_count(store, &n, diag);
-    if (rc == MWL_OK)
-        rc = exec_sql(
-            store,
-            sqlite3_get_autocommit(store->db)
-                ? "BEGIN IMMEDIATE; DELETE FROM sps_station; DELETE FROM sps_name; DELETE FROM sps; COMMIT;"
-                : "DELETE FROM sps_station; DELETE FROM sps_name; DELETE FROM sps;",
-            diag);
-    if (rc != MWL_OK && !sqlite3_get_autocommit(store->db) && !store->in_txn)
-        exec_sql(store, "ROLLBACK", NULL);
+    if (removed)
+        *removed = 0;
+    size_t n = 0;
+    op_kind kind;
+    int rc = op_begin(store, true, &kind, diag);
+    if (rc != MWL_OK)
+        return rc;
+    rc = op_end(store, kind, store->ops->clear(store->b, &n, diag), diag);
     if (rc == MWL_OK && removed)
-        *removed = (size_t)n;
+        *removed = n;
     return rc;
 }
 
-int mwl_store_count(mwl_store *store, int64_t *count, mwl_diag *diag)
+static bool is_date_key(const char *s)
 {
-    sqlite3_stmt *st;
-    int rc = prepare(store, "SELECT count(*) FROM sps", &st, diag);
+    if (strlen(s) != 8)
+        return false;
+    for (size_t i = 0; i < 8; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    }
+    return true;
+}
+
+int mwl_store_expire(mwl_store *store, const mwl_store_expiry *expiry, size_t *removed, mwl_diag *diag)
+{
+    if (removed)
+        *removed = 0;
+    if (!expiry->before_date && expiry->status_count == 0) {
+        mwl_diag_set(diag, 0, 0, "refusing to expire without a condition");
+        return MWL_E_INVALID;
+    }
+    if (expiry->before_date && !is_date_key(expiry->before_date)) {
+        mwl_diag_set(diag, 0, 0, "'%.20s' is not a date YYYYMMDD", expiry->before_date);
+        return MWL_E_INVALID;
+    }
+    for (size_t i = 0; i < expiry->status_count; i++) {
+        if (!expiry->statuses[i] || !is_cs_value(expiry->statuses[i])) {
+            mwl_diag_set(diag, 0, 0, "status '%.20s' is not a CS value",
+                         expiry->statuses[i] ? expiry->statuses[i] : "");
+            return MWL_E_INVALID;
+        }
+    }
+    size_t n = 0;
+    op_kind kind;
+    int rc = op_begin(store, true, &kind, diag);
     if (rc != MWL_OK)
         return rc;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        *count = sqlite3_column_int64(st, 0);
-    } else {
-        rc = store_error(store, diag, "count");
-    }
-    sqlite3_finalize(st);
+    rc = op_end(store, kind, store->ops->expire(store->b, expiry, &n, diag), diag);
+    if (rc == MWL_OK && removed)
+        *removed = n;
     return rc;
 }

@@ -57,7 +57,7 @@ static void test_put_find(void)
     mwl_store *s;
     mwl_diag d;
     CHECK_EQ_INT(mwl_store_open(db_path, NULL, &s, &d), MWL_OK);
-    CHECK_EQ_INT(mwl_store_schema_version(s), 2);
+    CHECK_EQ_INT(mwl_store_schema_version(s), 3);
     mwl_arena a;
     mwl_arena_init(&a, NULL);
     mwl_store_put_stats st = {0, 0};
@@ -111,17 +111,17 @@ static void test_put_find(void)
     f.modality = (mwl_store_cond){MWL_STORE_EXACT, "MR"};
     CHECK_EQ_INT(count_matches(s, &f), 2);
     mwl_store_filter_init(&f);
-    f.patient_name = (mwl_store_cond){MWL_STORE_PREFIX, "mul"};
+    mwl_filter_set_name(&f, MWL_STORE_PREFIX, "mul");
     CHECK_EQ_INT(count_matches(s, &f), 3); /* MÜLLER (2 SPS) and MULDER */
-    f.patient_name = (mwl_store_cond){MWL_STORE_PREFIX, "Mül"};
+    mwl_filter_set_name(&f, MWL_STORE_PREFIX, "Mül");
     CHECK_EQ_INT(count_matches(s, &f), 3); /* folded like the matcher's widest option */
-    f.patient_name = (mwl_store_cond){MWL_STORE_EXACT, "smith^ann"};
+    mwl_filter_set_name(&f, MWL_STORE_EXACT, "smith^ann");
     CHECK_EQ_INT(count_matches(s, &f), 1);
-    f.patient_name = (mwl_store_cond){MWL_STORE_PREFIX, "山田"};
+    mwl_filter_set_name(&f, MWL_STORE_PREFIX, "山田");
     CHECK_EQ_INT(count_matches(s, &f), 1); /* any component group */
-    f.patient_name = (mwl_store_cond){MWL_STORE_PREFIX, "yamada^t"};
+    mwl_filter_set_name(&f, MWL_STORE_PREFIX, "yamada^t");
     CHECK_EQ_INT(count_matches(s, &f), 1);
-    f.patient_name = (mwl_store_cond){MWL_STORE_PREFIX, "tarou"};
+    mwl_filter_set_name(&f, MWL_STORE_PREFIX, "tarou");
     CHECK_EQ_INT(count_matches(s, &f), 0);
     mwl_store_filter_init(&f);
     f.accession = (mwl_store_cond){MWL_STORE_EXACT, "A2"};
@@ -176,7 +176,7 @@ static void test_put_find(void)
     mwl_store_free(s);
 
     /* read-only reopen sees the data and refuses writes */
-    mwl_store_options ro = {true, 1000, false};
+    mwl_store_options ro = {.read_only = true, .settings = "sqlite.busy_timeout_ms=1000"};
     CHECK_EQ_INT(mwl_store_open(db_path, &ro, &s, &d), MWL_OK);
     CHECK_EQ_INT(mwl_store_count(s, &n, &d), MWL_OK);
     CHECK_EQ_INT(n, 3);

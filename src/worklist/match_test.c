@@ -311,68 +311,15 @@ static void test_values(void)
 
 /* ---- vectors: tests/vectors/query/match.tsv ------------------------------ */
 
-static size_t unpercent(const char *s, char *out, size_t cap)
+static void run_vector(int line, char **f, void *user)
 {
-    size_t n = 0;
-    for (size_t i = 0; s[i] && n + 1 < cap; i++) {
-        if (s[i] == '%' && s[i + 1] && s[i + 2]) {
-            char hex[3] = {s[i + 1], s[i + 2], 0};
-            out[n++] = (char)strtoul(hex, NULL, 16);
-            i += 2;
-        } else {
-            out[n++] = s[i];
-        }
-    }
-    out[n] = '\0';
-    return n;
-}
-
-/* A data set with `value` at the keyword path "A>B" (the items created on the way). */
-static mwl_ds *vector_ds(mwl_arena *arena, const char *charset, const char *path, const char *value)
-{
-    mwl_ds *ds, *cur;
-    CHECK(mwl_ds_new(arena, NULL, &ds) == MWL_OK);
-    char buf[512];
-    if (strcmp(charset, "-") != 0)
-        CHECK(mwl_ds_set_str(ds, MWL_TAG_SpecificCharacterSet, MWL_VR_CS, charset) == MWL_OK);
-    cur = ds;
-    char p[256];
-    snprintf(p, sizeof p, "%s", path);
-    char *save = NULL;
-    char *part = strtok_r(p, ">", &save);
-    while (part) {
-        const mwl_dict_entry *d = mwl_dict_find_keyword(part);
-        CHECK(d != NULL);
-        if (!d)
-            return ds;
-        char *next = strtok_r(NULL, ">", &save);
-        if (next) {
-            mwl_ds *item;
-            CHECK(mwl_ds_add_item(cur, d->tag, &item) == MWL_OK);
-            cur = item;
-        } else if (strcmp(value, "(absent)") == 0) {
-            /* nothing */
-        } else if (strcmp(value, "(empty)") == 0) {
-            CHECK(mwl_ds_set(cur, d->tag, (mwl_vr)d->vr, NULL, 0) == MWL_OK);
-        } else if (d->vr == MWL_VR_US) {
-            CHECK(mwl_ds_set_u16(cur, d->tag, (uint16_t)atoi(value)) == MWL_OK);
-        } else {
-            unpercent(value, buf, sizeof buf);
-            CHECK(mwl_ds_set_str(cur, d->tag, (mwl_vr)d->vr, buf) == MWL_OK);
-        }
-        part = next;
-    }
-    return ds;
-}
-
-static void run_vector(int line, char **f)
-{
+    (void)user;
     const char *clause = f[0], *key = f[1], *options = f[2], *qcs = f[3], *query = f[4], *scs = f[5],
                *stored = f[6], *expect = f[7];
     mwl_arena arena;
     mwl_arena_init(&arena, NULL);
-    mwl_ds *id = vector_ds(&arena, qcs, key, query);
-    mwl_ds *item = vector_ds(&arena, scs, key, stored);
+    mwl_ds *id = wlt_vector_ds(&arena, qcs, key, query);
+    mwl_ds *item = wlt_vector_ds(&arena, scs, key, stored);
     mwl_match_opts opts;
     mwl_match_opts_init(&opts);
     opts.pn_case_sensitive = strstr(options, "pn_strict") != NULL;
@@ -408,41 +355,7 @@ static void run_vector(int line, char **f)
 
 static void test_vectors(void)
 {
-    const char *root = getenv("MWL_SOURCE_DIR");
-    CHECK(root != NULL);
-    if (!root)
-        return;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/tests/vectors/query/match.tsv", root);
-    FILE *fp = fopen(path, "r");
-    CHECK(fp != NULL);
-    if (!fp)
-        return;
-    char line[2048];
-    int n = 0, rows = 0;
-    while (fgets(line, sizeof line, fp)) {
-        n++;
-        if (n <= 2 || line[0] == '\n')
-            continue;
-        line[strcspn(line, "\n")] = '\0';
-        char *fields[9] = {0};
-        int k = 0;
-        char *s = line;
-        while (k < 9) {
-            fields[k++] = s;
-            char *tab = strchr(s, '\t');
-            if (!tab)
-                break;
-            *tab = '\0';
-            s = tab + 1;
-        }
-        CHECK(k >= 8);
-        if (k < 8)
-            continue;
-        run_vector(n, fields);
-        rows++;
-    }
-    fclose(fp);
+    int rows = wlt_match_vectors(run_vector, NULL);
     CHECK(rows > 100);
 }
 

@@ -152,4 +152,116 @@ static inline int wlt_count_matches(const char *identifier, const char *item, co
     return hits;
 }
 
+/* ---- tests/vectors/query/match.tsv ---------------------------------------
+ *
+ * One key, one stored value per row: clause, key path ("A>B"), options,
+ * query charset, query, stored charset, stored value, expect, note. Values:
+ * %XX = a byte, (empty) = zero length, (absent) = no element, "-" charset =
+ * none. Shared by match_test (parse + match) and store_narrow_test (every
+ * match is a candidate of the store's narrowing). */
+
+enum { WLT_VECTOR_FIELDS = 9 };
+
+static inline size_t wlt_unpercent(const char *s, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; s[i] && n + 1 < cap; i++) {
+        if (s[i] == '%' && s[i + 1] && s[i + 2]) {
+            char hex[3] = {s[i + 1], s[i + 2], 0};
+            out[n++] = (char)strtoul(hex, NULL, 16);
+            i += 2;
+        } else {
+            out[n++] = s[i];
+        }
+    }
+    out[n] = '\0';
+    return n;
+}
+
+/* A data set with `value` at the keyword path "A>B" (the items created on
+ * the way) and (0008,0005) = `charset` unless "-". */
+static inline mwl_ds *wlt_vector_ds(mwl_arena *arena, const char *charset, const char *path,
+                                    const char *value)
+{
+    mwl_ds *ds, *cur;
+    if (mwl_ds_new(arena, NULL, &ds) != MWL_OK)
+        wlt_die("ds_new", path);
+    char buf[512];
+    if (strcmp(charset, "-") != 0 &&
+        mwl_ds_set_str(ds, MWL_TAG_SpecificCharacterSet, MWL_VR_CS, charset) != MWL_OK)
+        wlt_die("charset", charset);
+    cur = ds;
+    char p[256];
+    snprintf(p, sizeof p, "%s", path);
+    char *save = NULL;
+    char *part = strtok_r(p, ">", &save);
+    while (part) {
+        const mwl_dict_entry *d = mwl_dict_find_keyword(part);
+        if (!d)
+            wlt_die("unknown keyword", part);
+        char *next = strtok_r(NULL, ">", &save);
+        int rc = MWL_OK;
+        if (next) {
+            mwl_ds *item;
+            rc = mwl_ds_add_item(cur, d->tag, &item);
+            cur = item;
+        } else if (strcmp(value, "(absent)") == 0) {
+            /* nothing */
+        } else if (strcmp(value, "(empty)") == 0) {
+            rc = mwl_ds_set(cur, d->tag, (mwl_vr)d->vr, NULL, 0);
+        } else if (d->vr == MWL_VR_US) {
+            rc = mwl_ds_set_u16(cur, d->tag, (uint16_t)atoi(value));
+        } else {
+            wlt_unpercent(value, buf, sizeof buf);
+            rc = mwl_ds_set_str(cur, d->tag, (mwl_vr)d->vr, buf);
+        }
+        if (rc != MWL_OK)
+            wlt_die("set value", value);
+        part = next;
+    }
+    return ds;
+}
+
+/* Calls `row(line, fields, user)` for every vector of match.tsv; returns
+ * the number of rows, or -1 when the file cannot be read (MWL_SOURCE_DIR
+ * unset or wrong) or a row has too few fields. */
+static inline int wlt_match_vectors(void (*row)(int line, char **fields, void *user), void *user)
+{
+    const char *root = getenv("MWL_SOURCE_DIR");
+    if (!root)
+        return -1;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/vectors/query/match.tsv", root);
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return -1;
+    char line[2048];
+    int n = 0, rows = 0;
+    while (fgets(line, sizeof line, fp)) {
+        n++;
+        if (n <= 2 || line[0] == '\n')
+            continue;
+        line[strcspn(line, "\n")] = '\0';
+        char *fields[WLT_VECTOR_FIELDS] = {0};
+        int k = 0;
+        char *s = line;
+        while (k < WLT_VECTOR_FIELDS) {
+            fields[k++] = s;
+            char *tab = strchr(s, '\t');
+            if (!tab)
+                break;
+            *tab = '\0';
+            s = tab + 1;
+        }
+        if (k < 8) {
+            fclose(fp);
+            return -1;
+        }
+        row(n, fields, user);
+        rows++;
+    }
+    fclose(fp);
+    return rows;
+}
+
 #endif

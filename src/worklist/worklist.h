@@ -316,4 +316,196 @@ MWL_MUST_CHECK int mwl_project(mwl_matcher *m, const mwl_query *q, const mwl_ds 
  * prefix (up to its first '*' or '?'). Errors are reported in out->status. */
 void mwl_pn_index_form(const char *utf8, size_t len, bool normalize, mwl_wbuf *out);
 
+/* The rules that decide which stored SPS rows are *candidates* for a query
+ * live here, so that every store backend narrows the same way:
+ *
+ *   - mwl_sps_index_build computes the indexed values of one SPS row (what
+ *     a backend stores in its index columns, and the row's identity);
+ *   - mwl_filter_from_query derives from a query the conditions on those
+ *     values that every match satisfies.
+ *
+ * The contract (tested against every matching vector of
+ * tests/vectors/query/match.tsv in store_narrow_test): whenever
+ * mwl_match_dataset says a row matches, the row's index satisfies the
+ * filter. Narrowing is a superset of matching, never the judge.
+ *
+ * Values of Value Multiplicity 1 that are indexed (see mwl_worklist_check_item,
+ * MWL_ITEM_MULTI_VALUED) must hold one value: an item with several is
+ * refused, since the matcher would match any of them but only one could
+ * be indexed. Scheduled Station AE Title (VM 1-n) is indexed value by value. */
+
+typedef enum mwl_filter_match {
+    MWL_FILTER_ANY = 0, /* no condition */
+    MWL_FILTER_EXACT,   /* the index value equals `value` (bytewise) */
+    MWL_FILTER_PREFIX   /* the index value starts with `value` (non-empty) */
+} mwl_filter_match;
+
+typedef struct mwl_filter_cond {
+    mwl_filter_match match;
+    /* In index form: trimmed UTF-8 as mwl_sps_index holds it; for
+     * patient_name the mwl_pn_index_form of a key group's literal text (use
+     * mwl_filter_set_name to set it from a name). */
+    const char *value;
+} mwl_filter_cond;
+
+/* The condition as it applies: a NULL value, or an empty prefix, is none. */
+static inline mwl_filter_match mwl_filter_cond_match(const mwl_filter_cond *c)
+{
+    if (!c->value || (c->match == MWL_FILTER_PREFIX && !c->value[0]))
+        return MWL_FILTER_ANY;
+    return c->match;
+}
+
+enum { MWL_FILTER_VALUE_MAX = 128 }; /* longest value mwl_filter_from_query keeps */
+
+/* What a store may narrow on. Every condition must hold for the indexed
+ * values of a row the query matches. Callers (tools) may also set
+ * conditions by hand with their own strings, which must then outlive the
+ * filter's use. Values set by mwl_filter_from_query or mwl_filter_set_name
+ * point into the filter itself: do not copy such a filter by value. */
+typedef struct mwl_filter {
+    mwl_filter_cond station_aet; /* any of the SPS's Scheduled Station AE Title values */
+    mwl_filter_cond modality;
+    mwl_filter_cond sps_id;
+    mwl_filter_cond sps_status;
+    mwl_filter_cond patient_id;
+    mwl_filter_cond patient_name; /* any component group of the Patient's Name (index form) */
+    mwl_filter_cond accession;
+    mwl_filter_cond study_uid;
+    mwl_filter_cond requested_procedure_id;
+    mwl_filter_cond worklist_aet; /* the worklist an item was stored into (per called AE title) */
+    const char *date_lo;          /* SPS Start Date >= (YYYYMMDD), NULL = open */
+    const char *date_hi;          /* SPS Start Date <= (YYYYMMDD), NULL = open */
+    /* storage for the values above when the filter made them */
+    char text[10][MWL_FILTER_VALUE_MAX];
+    char dates[2][9];
+} mwl_filter;
+
+/* Everything MWL_FILTER_ANY, dates open. Never fails. */
+void mwl_filter_init(mwl_filter *f);
+/* True when the filter has no condition at all (every row is a candidate). */
+bool mwl_filter_is_empty(const mwl_filter *f);
+/* Sets f->patient_name to the index form of `utf8` (a name, or the
+ * literal prefix of one, normalised as mwl_query_parse does) with `match`.
+ * Never fails: a value whose index form does not fit MWL_FILTER_VALUE_MAX
+ * (or cannot be made for lack of memory) leaves the condition ANY, which
+ * only narrows less. */
+void mwl_filter_set_name(mwl_filter *f, mwl_filter_match match, const char *utf8);
+
+/* Initialises `f` (out; its values point into it) with the conditions
+ * every item matching `q` satisfies: a key with one single or wild card
+ * value gives EXACT or PREFIX (its literal text up to the first '*' or
+ * '?'; for Patient's Name the first component group); a single or range
+ * SPS Start Date gives date bounds. Keys with several values, UID lists,
+ * empty-value keys, unsupported keys and values longer than
+ * MWL_FILTER_VALUE_MAX narrow nothing. worklist_aet is left ANY (the
+ * server sets it for per-called-AE worklists). Never fails: what cannot be
+ * indexed narrows nothing. */
+void mwl_filter_from_query(const mwl_query *q, mwl_filter *f /* out */);
+
+/* The indexed values of one stored SPS row: what every store backend keeps
+ * beside the encoded row, and the row's identity. Strings are UTF-8 in the
+ * arena given to mwl_sps_index_build, trimmed as the matcher trims. */
+typedef struct mwl_sps_index {
+    const char *start_date; /* SPS Start Date as YYYYMMDD (retired forms made canonical); "" absent */
+    const char *start_time; /* SPS Start Time as HH[MM[SS[.FFFFFF]]]; "" absent */
+    /* NULL when absent or empty: */
+    const char *modality;
+    const char *sps_id;
+    const char *sps_status;
+    const char *patient_id;
+    const char *accession;
+    const char *study_uid;
+    const char *requested_procedure_id;
+    const char *charset;      /* the item's (0008,0005) as stored, NULL when none */
+    const char *worklist_aet; /* as given to mwl_sps_index_build */
+    /* every non-empty Scheduled Station AE Title value, no duplicates */
+    const char **stations;
+    size_t station_count;
+    /* the index form (mwl_pn_index_form) of every non-empty component group
+     * of the Patient's Name, no duplicates */
+    const char **names;
+    size_t name_count;
+    /* The row's identity: "sps|" + the length-prefixed Study Instance UID,
+     * Accession Number, Requested Procedure ID, SPS ID and worklist AE when
+     * the SPS has an SPS ID and the item a Study Instance UID or an
+     * Accession Number; otherwise "content|" + a hash of the encoded row
+     * (the same bytes stored again are the same row). Stable: databases
+     * keep these strings. */
+    const char *natural_key;
+    const uint8_t *dataset; /* the row's data set, Explicit VR Little Endian */
+    size_t dataset_length;
+} mwl_sps_index;
+
+/* Builds the index of one row: `row` is a worklist item whose SPS
+ * Sequence holds exactly one item, `sps` (see mwl_expand_item).
+ * `worklist_aet` may be NULL. Everything is allocated in `arena`.
+ * Returns MWL_OK, MWL_E_INVALID (an indexed key of VM 1 with several
+ * values, or an SPS Start Date/Time that does not parse; diag names it),
+ * MWL_E_UNSUPPORTED / MWL_E_CHARSET (the item's character set, or bytes
+ * invalid in it), MWL_E_NOMEM, or an encoder error. */
+MWL_MUST_CHECK int mwl_sps_index_build(const mwl_ds *row, const mwl_ds *sps, const char *worklist_aet,
+                                       mwl_arena *arena, mwl_sps_index *out, mwl_diag *diag);
+
+/* ---- checking a worklist item before it is stored ------------------------- */
+
+/* Why an item is refused. The numbers and the short names
+ * (mwl_item_problem_name) are an interface: intake front ends (mwl import,
+ * HL7, REST) map them to their own replies, so a code never changes
+ * meaning and new codes are only appended. */
+typedef enum mwl_item_code {
+    MWL_ITEM_OK = 0,
+    /* "no-sps-sequence": Scheduled Procedure Step Sequence (0040,0100)
+     * absent, not a sequence, or without items. */
+    MWL_ITEM_NO_SPS_SEQUENCE = 1,
+    /* "missing-key": a key a modality needs to start the exam (return type
+     * 1 in PS3.4 Table K.6-1) is absent or empty: Patient's Name, Patient
+     * ID, Study Instance UID, Requested Procedure ID; in each SPS item
+     * Scheduled Station AE Title, SPS Start Date, SPS Start Time, Modality,
+     * SPS ID. Not checked with MWL_CHECK_LENIENT. */
+    MWL_ITEM_MISSING_KEY = 2,
+    /* "multi-valued": an indexed key of Value Multiplicity 1 holds several
+     * values: Patient's Name, Patient ID, Accession Number, Study Instance
+     * UID, Requested Procedure ID; in an SPS item SPS Start Date, SPS Start
+     * Time, Modality, SPS ID, SPS Status. */
+    MWL_ITEM_MULTI_VALUED = 3,
+    /* "no-identity" (only with MWL_CHECK_IDENTITY): an SPS without SPS ID,
+     * or an item with neither Study Instance UID nor Accession Number. Such
+     * an SPS can be stored (its content is its identity, see
+     * mwl_sps_index.natural_key) but never updated or referred to. */
+    MWL_ITEM_NO_IDENTITY = 4,
+    /* "bad-charset": a Specific Character Set (0008,0005) we cannot
+     * decode, or a text value with bytes invalid in it. */
+    MWL_ITEM_BAD_CHARSET = 5,
+    /* "bad-value": a value the store must read is invalid for its VR: an
+     * SPS Start Date or SPS Start Time that does not parse. */
+    MWL_ITEM_BAD_VALUE = 6,
+    /* "duplicate-sps": two SPS items of the item have the same SPS ID, so
+     * they would be one stored SPS. */
+    MWL_ITEM_DUPLICATE_SPS = 7,
+} mwl_item_code;
+
+enum {
+    MWL_CHECK_LENIENT = 1 << 0,  /* skip MWL_ITEM_MISSING_KEY (mwl import --force) */
+    MWL_CHECK_IDENTITY = 1 << 1, /* refuse items without identity (MWL_ITEM_NO_IDENTITY) */
+};
+
+typedef struct mwl_item_problem {
+    mwl_item_code code;
+    uint32_t tag;     /* the element concerned, 0 when none */
+    size_t sps_index; /* the SPS item concerned (0-based), SIZE_MAX at item level */
+    char msg[192];    /* e.g. "SPS item 2: missing type 1 key Modality (0008,0060)" */
+} mwl_item_problem;
+
+/* Checks that `item` can be stored and served. Every store put runs it
+ * with MWL_CHECK_LENIENT, whatever the caller. The checks run in this
+ * order and the first problem found is reported: NO_SPS_SEQUENCE,
+ * BAD_CHARSET, MULTI_VALUED, BAD_VALUE, MISSING_KEY, NO_IDENTITY,
+ * DUPLICATE_SPS.
+ * Returns MWL_OK (out->code MWL_ITEM_OK), MWL_E_INVALID (refused: *out says
+ * why), MWL_E_NOMEM. `out` may be NULL. */
+MWL_MUST_CHECK int mwl_worklist_check_item(const mwl_ds *item, unsigned flags, mwl_item_problem *out);
+/* "missing-key" etc. for a code; "unknown" for a code not listed. */
+const char *mwl_item_problem_name(mwl_item_code code);
+
 #endif

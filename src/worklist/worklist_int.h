@@ -133,6 +133,30 @@ static inline bool mwl_wl_is_expanded(const mwl_wlkey *key, bool top, size_t exp
     return top && key && (key->flags & MWL_WLKEY_EXPAND) && expand_index != SIZE_MAX;
 }
 
+/* ---- stored values as the store indexes them (narrow.c, check.c) -------- */
+
+/* The element `tag` of `ds` as the matcher reads it: an element coded UN
+ * gets its dictionary VR. False when absent. */
+bool mwl_wl_stored_elem(const mwl_ds *ds, uint32_t tag, mwl_elem *out);
+/* True when every byte of the value is below 80H and none is ESC: text
+ * that reads the same in every character set we decode, so nothing needs
+ * decoding to count its values or to know it is valid. */
+static inline bool mwl_wl_plain_ascii(const mwl_elem *e)
+{
+    for (uint32_t i = 0; i < e->length; i++) {
+        if (e->value[i] >= 0x80 || e->value[i] == 0x1B)
+            return false;
+    }
+    return true;
+}
+/* Number of values of `e` (an element of `ds`) counted as the matcher
+ * counts them: in UTF-8 after decoding, where a 5CH byte inside a
+ * multi-byte character is no delimiter; 1 for the TEXT VRs, 0 when empty.
+ * `scratch` holds the decoded text. Returns MWL_OK, MWL_E_CHARSET,
+ * MWL_E_UNSUPPORTED, MWL_E_NOMEM. */
+int mwl_wl_value_count(const mwl_ds *ds, const mwl_elem *e, mwl_arena *scratch, size_t *count,
+                       mwl_diag *diag);
+
 /* Matches one item level (match.c); used by the projection to select the
  * items of sequence keys. */
 int mwl_wl_match_level(mwl_matcher *m, const mwl_qkey *keys, size_t count, const mwl_ds *ds,

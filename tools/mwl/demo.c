@@ -263,7 +263,7 @@ int mwl_cmd_demo(int argc, char **argv)
     mwl_diag d;
     mwl_diag_clear(&d);
     mwl_store *store;
-    mwl_store_options bulk = {false, 5000, true};
+    mwl_store_options bulk = {.settings = "sqlite.bulk=1"};
     if (mwl_store_open(db, &bulk, &store, &d) != MWL_OK) {
         fprintf(stderr, "mwl demo: %s\n", d.msg);
         return MWL_EXIT_FAILURE;

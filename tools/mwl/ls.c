@@ -78,7 +78,7 @@ static int select_rows(const select_opts *o, const char *cmd,
     mwl_diag d;
     mwl_diag_clear(&d);
     mwl_store *store;
-    mwl_store_options ro = {true, 5000, false};
+    mwl_store_options ro = {.read_only = true};
     if (mwl_store_open(o->db, &ro, &store, &d) != MWL_OK) {
         fprintf(stderr, "mwl %s: %s\n", cmd, d.msg);
         return MWL_EXIT_FAILURE;
@@ -98,24 +98,43 @@ static int select_rows(const select_opts *o, const char *cmd,
     if (o->sps_id)
         f.sps_id = (mwl_store_cond){MWL_STORE_EXACT, o->sps_id};
     int status = MWL_EXIT_OK;
-    int rc = mwl_store_find_begin(store, &f, &d);
-    mwl_store_row row;
+    int rc = MWL_OK;
+    mwl_store_cursor cursor;
+    mwl_store_cursor_init(&cursor);
     long n = 0;
     mwl_arena arena;
     mwl_arena_init(&arena, NULL);
-    while (rc == MWL_OK && (o->limit == 0 || n < o->limit) &&
-           (rc = mwl_store_find_next(store, &row, &d)) == MWL_OK) {
+    /* A page of rows is read and decoded, the cursor paused, then the page
+     * printed: a slow stdout (a pager) never keeps a read transaction open. */
+    enum { PAGE = 256 };
+    struct {
         mwl_ds *ds;
-        if (mwl_ds_decode(row.dataset, row.length, MWL_TS_EXPLICIT_LE, &arena, NULL, &ds, &d) != MWL_OK) {
-            fprintf(stderr, "mwl %s: stored row %lld does not decode: %s\n", cmd, (long long)row.id, d.msg);
-            status = MWL_EXIT_FAILURE;
-        } else if (each(o, ds, row.id, user) != 0) {
-            status = MWL_EXIT_FAILURE;
+        int64_t id;
+    } page[PAGE];
+    while (rc == MWL_OK) {
+        size_t got = 0;
+        mwl_store_row row;
+        while (got < PAGE && (o->limit == 0 || n < o->limit) &&
+               (rc = mwl_store_cursor_next(store, &f, &cursor, &row, &d)) == MWL_OK) {
+            n++;
+            if (mwl_ds_decode(row.dataset, row.length, MWL_TS_EXPLICIT_LE, &arena, NULL, &page[got].ds, &d) !=
+                MWL_OK) {
+                fprintf(stderr, "mwl %s: stored row %lld does not decode: %s\n", cmd, (long long)row.id,
+                        d.msg);
+                status = MWL_EXIT_FAILURE;
+                continue;
+            }
+            page[got++].id = row.id;
+        }
+        mwl_store_cursor_pause(store);
+        for (size_t i = 0; i < got; i++) {
+            if (each(o, page[i].ds, page[i].id, user) != 0)
+                status = MWL_EXIT_FAILURE;
         }
         mwl_arena_clear(&arena);
-        n++;
+        if (got < PAGE)
+            break;
     }
-    mwl_store_find_end(store);
     if (rc != MWL_OK && rc != MWL_E_NOTFOUND) {
         fprintf(stderr, "mwl %s: %s\n", cmd, d.msg);
         status = MWL_EXIT_FAILURE;
