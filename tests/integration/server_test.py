@@ -940,6 +940,92 @@ def mode_cli(mwl, tmp, sanitized):
     return 0
 
 
+def find_rq(message_id):
+    return command_set([(0x0002, uid_value(MWL_FIND)), (0x0100, struct.pack("<H", 0x0020)),
+                        (0x0110, struct.pack("<H", message_id)), (0x0700, struct.pack("<H", 0)),
+                        (0x0800, struct.pack("<H", 0x0102))])
+
+
+def all_items_identifier():
+    """Implicit VR LE, matching every item: universal patient keys and the
+    SPS sequence as one empty item (every SPS key returned, K.2.2.1.2)."""
+    def el(group, elem, value):
+        return struct.pack("<HHI", group, elem, len(value)) + value
+    seq = struct.pack("<HHI", 0xFFFE, 0xE000, 0)
+    keys = [(0x0008, 0x0050), (0x0010, 0x0010), (0x0010, 0x0020), (0x0010, 0x0030), (0x0010, 0x0040),
+            (0x0020, 0x000D), (0x0032, 0x1060), (0x0040, 0x1001)]
+    return b"".join(el(g, e, b"") for g, e in keys) + el(0x0040, 0x0100, seq)
+
+
+def mode_finds(mwl, tmp, sanitized):
+    """C-FINDs whose SCUs stop reading: they hold no worker, no store
+    connection and no read transaction. Sixteen such readers on a server
+    with 2 + 1 workers leave at most 3 store connections open (counted as
+    the server's open files), and meanwhile a WAL checkpoint succeeds and a
+    short query is answered."""
+    import sqlite3
+    db = os.path.join(tmp, "finds.db")
+    r = subprocess.run([mwl, "demo", "--db", db, "--count", "10000", "--days", "3"], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+    if r.returncode != 0:
+        fail("mwl demo: %s" % r.stderr.decode(errors="replace"))
+        return 1
+    srv = Server(mwl, tmp, "--db", db, "--workers", "2", "--background-workers", "1", "--write-timeout", "600",
+                 "--idle-timeout", "600", name="finds")
+    readers = []
+    try:
+        fds0 = srv.fds()
+        for i in range(16):
+            # A small receive window from the start (set before connecting),
+            # so ~6 MB of responses cannot all fit in socket buffers.
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.settimeout(5)
+            s.connect((HOST, srv.port))
+            s.sendall(assoc_rq([(1, MWL_FIND, [ILE])], calling="SLOW%02d" % i))
+            kind, _ = recv_pdu(s)
+            if kind != 2:
+                fail("reader %d: PDU %d" % (i, kind))
+                s.close()
+                continue
+            s.sendall(p_data(1, 3, find_rq(1)) + p_data(1, 2, all_items_identifier()))
+            s.recv(200)  # the first bytes only: then it stops reading
+            readers.append(s)
+        time.sleep(1.5)  # the finds fill their sockets and wait for the readers
+        extra = srv.fds() - fds0 - len(readers)
+        note("finds: %d stalled readers; server fds beyond their sockets: %d" % (len(readers), extra))
+        # SQLite keeps 2 files per read connection (db, WAL; the shm is
+        # mapped): 3 connections at most for 2 + 1 workers, plus slack.
+        if extra > 3 * 2 + 2:
+            fail("%d extra open files with %d stalled C-FINDs: store connections follow the readers, not the "
+                 "workers" % (extra, len(readers)))
+        # The WAL can be checkpointed to the end while they wait.
+        w = subprocess.run([mwl, "demo", "--db", db, "--count", "200", "--start", "20300101"],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+        if w.returncode != 0:
+            fail("writer: %s" % w.stderr.decode(errors="replace"))
+        con = sqlite3.connect(db, timeout=10)
+        busy, log, done = con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        con.close()
+        wal = os.path.getsize(db + "-wal") if os.path.exists(db + "-wal") else 0
+        note("finds: checkpoint (busy %d, log %d, checkpointed %d), WAL %d bytes" % (busy, log, done, wal))
+        if busy != 0 or wal != 0:
+            fail("checkpoint blocked by stalled C-FINDs: busy %d, WAL %d bytes" % (busy, wal))
+        if not good_echo(srv.port):
+            fail("no C-ECHO while readers stall")
+    finally:
+        for s in readers:
+            try:
+                s.sendall(ABORT)
+            except OSError:
+                pass
+            s.close()
+        rc, _ = srv.stop()
+        if rc != 0:
+            fail("server exit %s" % rc)
+    return 0
+
+
 MODES = {
     "interop": mode_interop,
     "bad-peers": mode_bad_peers,
@@ -947,6 +1033,7 @@ MODES = {
     "limits": mode_limits,
     "sigterm": mode_sigterm,
     "cli": mode_cli,
+    "finds": mode_finds,
 }
 
 
