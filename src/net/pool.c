@@ -119,7 +119,7 @@ void mwl_pool_config_init(mwl_pool_config *cfg, size_t threads, size_t max_queue
     memset(cfg, 0, sizeof *cfg);
     cfg->threads = threads;
     cfg->max_queued = max_queued;
-    cfg->background_nice = 10;
+    cfg->background_nice = 19;
 }
 
 int mwl_pool_new(size_t threads, size_t max_queued, const mwl_mem *mem, mwl_pool **out, mwl_diag *diag)

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "net/net_int.h"
 
@@ -14,6 +15,12 @@ uint64_t mwl_now_ms(void)
      * build for; a wall clock here would make timeouts jump with NTP. */
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+size_t mwl_cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (size_t)n : 1;
 }
 
 uint64_t mwl_deadline_in(int64_t timeout_ms)

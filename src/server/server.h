@@ -49,11 +49,11 @@ typedef struct mwl_server_config {
     uint32_t write_timeout_ms;             /* write-timeout: output pending, no progress -> close */
     uint32_t shutdown_grace_ms;            /* shutdown-grace */
     uint32_t workers;                      /* workers: pool threads for short work */
-    uint32_t background_workers;           /* background-workers: threads for long scans, niced */
-    uint32_t find_batch;                   /* find-batch: matches per worker step */
-    uint32_t find_step_ms;                 /* find-step-time: a worker step's time budget */
-    mwl_log_level log_level;               /* log-level */
-    char port_file[MWL_SERVER_PATH_MAX];   /* port-file: "" = none */
+    uint32_t background_workers; /* background-workers: threads for long scans, niced; 0 = half the CPUs */
+    uint32_t find_batch;         /* find-batch: matches per worker step */
+    uint32_t find_step_ms;       /* find-step-time: a worker step's time budget */
+    mwl_log_level log_level;     /* log-level */
+    char port_file[MWL_SERVER_PATH_MAX]; /* port-file: "" = none */
 } mwl_server_config;
 
 /* The table of the keys above (the one `mwl serve --help` prints first). */

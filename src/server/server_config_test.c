@@ -55,7 +55,7 @@ static void test_defaults(void)
     CHECK_EQ_INT(cfg.write_timeout_ms, 30000);
     CHECK_EQ_INT(cfg.shutdown_grace_ms, 5000);
     CHECK_EQ_INT(cfg.workers, 4);
-    CHECK_EQ_INT(cfg.background_workers, 2);
+    CHECK_EQ_INT(cfg.background_workers, 0);
     CHECK_EQ_INT(cfg.find_batch, 64);
     CHECK_EQ_INT(cfg.log_level, MWL_LOG_INFO);
     CHECK_EQ_STR(cfg.port_file, "");

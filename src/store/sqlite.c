@@ -3,6 +3,7 @@
  * and a keyset cursor that seeks by (start_date, start_time, id) so that no
  * statement -- and so no read transaction -- has to stay open between two
  * steps. The only file of mwl that includes sqlite3.h. */
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -202,9 +203,20 @@ static int prepare_writes(mwl_store_backend *b, mwl_diag *diag)
     return rc;
 }
 
+/* Process-wide SQLite settings, before its first use: no global memory
+ * statistics, whose one mutex every allocation of every connection would
+ * take (server workers query concurrently). If the program initialized
+ * SQLite itself first, sqlite3_config refuses and nothing changes. */
+static void configure_sqlite(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static int sq_open(const char *target, const mwl_store_options *opt, const mwl_mem *mem,
                    mwl_store_backend **out, mwl_diag *diag)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, configure_sqlite);
     *out = NULL;
     mwl_store_backend *b = mwl_mem_calloc(mem, 1, sizeof *b);
     if (!b)
