@@ -3,6 +3,8 @@
 #ifndef MWL_BASE_ARENA_H
 #define MWL_BASE_ARENA_H
 
+#include "base/api.h"
+
 #include <stddef.h>
 
 #include "base/mem.h"
@@ -19,19 +21,19 @@ typedef struct mwl_arena {
 
 /* Never fails; allocates nothing until the first mwl_arena_alloc. NULL mem
  * means the default allocator. */
-void mwl_arena_init(mwl_arena *arena, const mwl_mem *mem);
+MWL_API void mwl_arena_init(mwl_arena *arena, const mwl_mem *mem);
 /* Frees every chunk; the arena can be used again afterwards. NULL-safe. */
-void mwl_arena_clear(mwl_arena *arena);
+MWL_API void mwl_arena_clear(mwl_arena *arena);
 
 /* Returns `size` bytes aligned for any type, or NULL when out of memory or
  * past `limit`. The memory lives until mwl_arena_clear. */
-void *mwl_arena_alloc(mwl_arena *arena, size_t size);
-void *mwl_arena_calloc(mwl_arena *arena, size_t size);
-void *mwl_arena_memdup(mwl_arena *arena, const void *src, size_t size);
+MWL_API void *mwl_arena_alloc(mwl_arena *arena, size_t size);
+MWL_API void *mwl_arena_calloc(mwl_arena *arena, size_t size);
+MWL_API void *mwl_arena_memdup(mwl_arena *arena, const void *src, size_t size);
 /* Copies `len` bytes and appends a NUL. */
-char *mwl_arena_strndup(mwl_arena *arena, const char *src, size_t len);
+MWL_API char *mwl_arena_strndup(mwl_arena *arena, const char *src, size_t len);
 /* Grows a block most recently returned by this arena in place when it can,
  * else copies it. `old` may be NULL (old_size 0). */
-void *mwl_arena_realloc(mwl_arena *arena, void *old, size_t old_size, size_t new_size);
+MWL_API void *mwl_arena_realloc(mwl_arena *arena, void *old, size_t old_size, size_t new_size);
 
 #endif

@@ -4,6 +4,8 @@
 #ifndef MWL_BASE_BASE64_H
 #define MWL_BASE_BASE64_H
 
+#include "base/api.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -11,7 +13,7 @@
 #include "base/status.h"
 
 /* Appends the base64 text of `len` bytes to `out` (no quotes, no NUL). */
-void mwl_base64_encode(mwl_wbuf *out, const uint8_t *data, size_t len);
+MWL_API void mwl_base64_encode(mwl_wbuf *out, const uint8_t *data, size_t len);
 
 /* The most bytes `len` characters of base64 can decode to. */
 static inline size_t mwl_base64_decoded_max(size_t len)
@@ -26,7 +28,7 @@ static inline size_t mwl_base64_decoded_max(size_t len)
  * zero (so every byte string has exactly one encoding). No white space.
  * Returns MWL_OK, or MWL_E_MALFORMED with the offset of the first bad
  * character in *bad_at (may be NULL; `len` when the length is wrong). */
-MWL_MUST_CHECK int mwl_base64_decode(const char *in, size_t len, uint8_t *out, size_t *out_len,
-                                     size_t *bad_at /* out */);
+MWL_API MWL_MUST_CHECK int mwl_base64_decode(const char *in, size_t len, uint8_t *out, size_t *out_len,
+                                             size_t *bad_at /* out */);
 
 #endif

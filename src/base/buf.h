@@ -4,6 +4,8 @@
 #ifndef MWL_BASE_BUF_H
 #define MWL_BASE_BUF_H
 
+#include "base/api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -163,19 +165,19 @@ typedef struct mwl_wbuf {
     const mwl_mem *mem;
 } mwl_wbuf;
 
-void mwl_wbuf_init(mwl_wbuf *w, const mwl_mem *mem);
-void mwl_wbuf_clear(mwl_wbuf *w); /* frees the storage; NULL-safe */
+MWL_API void mwl_wbuf_init(mwl_wbuf *w, const mwl_mem *mem);
+MWL_API void mwl_wbuf_clear(mwl_wbuf *w); /* frees the storage; NULL-safe */
 /* Ensures room for `n` more bytes; returns a pointer to them or NULL. The
  * bytes are not counted until the caller adds n to w->len. */
-uint8_t *mwl_wbuf_reserve(mwl_wbuf *w, size_t n);
-void mwl_wbuf_put(mwl_wbuf *w, const void *p, size_t n);
-void mwl_wbuf_put_u8(mwl_wbuf *w, uint8_t v);
-void mwl_wbuf_put_u16le(mwl_wbuf *w, uint16_t v);
-void mwl_wbuf_put_u16be(mwl_wbuf *w, uint16_t v);
-void mwl_wbuf_put_u32le(mwl_wbuf *w, uint32_t v);
-void mwl_wbuf_put_u32be(mwl_wbuf *w, uint32_t v);
-void mwl_wbuf_fill(mwl_wbuf *w, uint8_t byte, size_t n);
+MWL_API uint8_t *mwl_wbuf_reserve(mwl_wbuf *w, size_t n);
+MWL_API void mwl_wbuf_put(mwl_wbuf *w, const void *p, size_t n);
+MWL_API void mwl_wbuf_put_u8(mwl_wbuf *w, uint8_t v);
+MWL_API void mwl_wbuf_put_u16le(mwl_wbuf *w, uint16_t v);
+MWL_API void mwl_wbuf_put_u16be(mwl_wbuf *w, uint16_t v);
+MWL_API void mwl_wbuf_put_u32le(mwl_wbuf *w, uint32_t v);
+MWL_API void mwl_wbuf_put_u32be(mwl_wbuf *w, uint32_t v);
+MWL_API void mwl_wbuf_fill(mwl_wbuf *w, uint8_t byte, size_t n);
 /* Drops the first n bytes (consumed output), moving the rest to the front. */
-void mwl_wbuf_consume(mwl_wbuf *w, size_t n);
+MWL_API void mwl_wbuf_consume(mwl_wbuf *w, size_t n);
 
 #endif

@@ -9,6 +9,8 @@
 #ifndef MWL_BASE_CONFIG_H
 #define MWL_BASE_CONFIG_H
 
+#include "base/api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,24 +59,24 @@ typedef struct mwl_config_table {
 
 /* Fills every field with its key's default (the default text run through
  * the same parser as the file). Fields no key names are zeroed. */
-void mwl_config_init(const mwl_config_table *t, void *obj);
+MWL_API void mwl_config_init(const mwl_config_table *t, void *obj);
 
-const mwl_config_key *mwl_config_find(const mwl_config_table *t, const char *name);
+MWL_API const mwl_config_key *mwl_config_find(const mwl_config_table *t, const char *name);
 
 /* Sets one key from its text form. MWL_OK, MWL_E_NOTFOUND (not a key of
  * this table) or MWL_E_INVALID (bad value: diag says why, e.g.
  * "max-associations: 0 is out of range 1..1000"); on error obj is
  * unchanged. */
-MWL_MUST_CHECK int mwl_config_set(const mwl_config_table *t, void *obj, const char *name, const char *value,
-                                  mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_config_set(const mwl_config_table *t, void *obj, const char *name,
+                                          const char *value, mwl_diag *diag);
 
 /* Writes key `k`'s value in obj as text that mwl_config_set reads back to
  * the same value. Returns the length, or the length needed when cap is too
  * small (snprintf style). */
-size_t mwl_config_format(const mwl_config_key *k, const void *obj, char *out, size_t cap);
+MWL_API size_t mwl_config_format(const mwl_config_key *k, const void *obj, char *out, size_t cap);
 
 /* True when key `k` has the same value in a and b. */
-bool mwl_config_equal(const mwl_config_key *k, const void *a, const void *b);
+MWL_API bool mwl_config_equal(const mwl_config_key *k, const void *a, const void *b);
 
 /* Parses a config file image of `len` bytes against `count` tables, each
  * with its struct in objs[i]: `key = value` lines; blank lines and lines
@@ -84,11 +86,12 @@ bool mwl_config_equal(const mwl_config_key *k, const void *a, const void *b);
  * struct changes, MWL_E_INVALID is returned and diag->msg starts with
  * "line N:" (diag->offset is the byte offset of that line). NUL bytes and
  * lines over 4096 bytes are errors. */
-MWL_MUST_CHECK int mwl_config_parse(const char *text, size_t len, const mwl_config_table *const *tables,
-                                    void *const *objs, size_t count, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_config_parse(const char *text, size_t len,
+                                            const mwl_config_table *const *tables, void *const *objs,
+                                            size_t count, mwl_diag *diag);
 
 /* "N", "SECONDS", "BOOL", "TEXT", "AET", "AET,…", "LEVEL", "CHOICE": a
  * placeholder for help text. */
-const char *mwl_config_type_hint(mwl_config_type type);
+MWL_API const char *mwl_config_type_hint(mwl_config_type type);
 
 #endif

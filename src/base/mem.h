@@ -3,6 +3,8 @@
 #ifndef MWL_BASE_MEM_H
 #define MWL_BASE_MEM_H
 
+#include "base/api.h"
+
 #include <stddef.h>
 
 typedef struct mwl_mem {
@@ -13,13 +15,13 @@ typedef struct mwl_mem {
 } mwl_mem;
 
 /* The process allocator (malloc/realloc/free). Never NULL. */
-const mwl_mem *mwl_mem_default(void);
+MWL_API const mwl_mem *mwl_mem_default(void);
 
 /* NULL `mem` means mwl_mem_default(). Zero sizes are allowed. */
-void *mwl_mem_alloc(const mwl_mem *mem, size_t size);
-void *mwl_mem_calloc(const mwl_mem *mem, size_t count, size_t size);
-void *mwl_mem_realloc(const mwl_mem *mem, void *ptr, size_t size);
-void mwl_mem_free(const mwl_mem *mem, void *ptr);
+MWL_API void *mwl_mem_alloc(const mwl_mem *mem, size_t size);
+MWL_API void *mwl_mem_calloc(const mwl_mem *mem, size_t count, size_t size);
+MWL_API void *mwl_mem_realloc(const mwl_mem *mem, void *ptr, size_t size);
+MWL_API void mwl_mem_free(const mwl_mem *mem, void *ptr);
 
 /* A test allocator that fails the `fail_at`-th allocation (1-based) and
  * every one after it; fail_at 0 never fails. `count` counts calls. */
@@ -28,6 +30,6 @@ typedef struct mwl_mem_failing {
     size_t count;
     size_t fail_at;
 } mwl_mem_failing;
-void mwl_mem_failing_init(mwl_mem_failing *f, size_t fail_at);
+MWL_API void mwl_mem_failing_init(mwl_mem_failing *f, size_t fail_at);
 
 #endif

@@ -4,6 +4,8 @@
 #ifndef MWL_BASE_STATUS_H
 #define MWL_BASE_STATUS_H
 
+#include "base/api.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,7 +41,7 @@ enum mwl_status {
 };
 
 /* Returns a static, human-readable name for a status code. */
-const char *mwl_status_str(int status);
+MWL_API const char *mwl_status_str(int status);
 
 /* True for codes that mean "drop the object/association". */
 static inline int mwl_is_fatal(int status)
@@ -55,8 +57,8 @@ typedef struct mwl_diag {
     char msg[128]; /* NUL-terminated message, "" when unset */
 } mwl_diag;
 
-void mwl_diag_clear(mwl_diag *diag);
+MWL_API void mwl_diag_clear(mwl_diag *diag);
 /* Formats msg (truncated to fit) and stores offset and tag. NULL-safe. */
-void mwl_diag_set(mwl_diag *diag, size_t offset, uint32_t tag, const char *fmt, ...) MWL_PRINTF(4, 5);
+MWL_API void mwl_diag_set(mwl_diag *diag, size_t offset, uint32_t tag, const char *fmt, ...) MWL_PRINTF(4, 5);
 
 #endif

@@ -3,6 +3,8 @@
 #ifndef MWL_BASE_UTF8_H
 #define MWL_BASE_UTF8_H
 
+#include "base/api.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -10,7 +12,7 @@
  * available), storing its code point in *cp when cp is not NULL; 0 when it
  * is invalid or truncated: overlong forms, surrogates and code points past
  * U+10FFFF are not well formed. */
-size_t mwl_utf8_decode(const uint8_t *s, size_t len, uint32_t *cp);
+MWL_API size_t mwl_utf8_decode(const uint8_t *s, size_t len, uint32_t *cp);
 
 /* ---- display width (text tables at a terminal) --------------------------- */
 
@@ -20,17 +22,17 @@ size_t mwl_utf8_decode(const uint8_t *s, size_t len, uint32_t *cp);
  * syllables, full-width forms, most emoji: UAX #11 W and F), else 1 --
  * control characters too, which a printer should replace. The tables come
  * from scripts/gen_width.py (the Unicode version is in utf8_width_gen.c). */
-int mwl_utf8_char_width(uint32_t cp);
+MWL_API int mwl_utf8_char_width(uint32_t cp);
 
 /* Columns of `len` bytes of UTF-8: the sum of mwl_utf8_char_width, each
  * byte that is not well-formed UTF-8 taking 1 (a printer shows it as one
  * replacement character). */
-size_t mwl_utf8_width(const char *s, size_t len);
+MWL_API size_t mwl_utf8_width(const char *s, size_t len);
 
 /* The longest prefix of `len` bytes of UTF-8 that takes at most `columns`
  * columns, ending at a character boundary and keeping the zero-width
  * characters that follow the last one that fits (its combining marks).
  * Returns its length in bytes; *width (may be NULL) gets its columns. */
-size_t mwl_utf8_fit(const char *s, size_t len, size_t columns, size_t *width);
+MWL_API size_t mwl_utf8_fit(const char *s, size_t len, size_t columns, size_t *width);
 
 #endif

@@ -34,6 +34,8 @@
 #ifndef MWL_CLIENT_CLIENT_H
 #define MWL_CLIENT_CLIENT_H
 
+#include "base/api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -99,7 +101,7 @@ typedef struct mwl_scu_config {
 
 /* Fills the defaults above; host NULL and port 0, which the caller sets.
  * Never fails. */
-void mwl_scu_config_init(mwl_scu_config *cfg);
+MWL_API void mwl_scu_config_init(mwl_scu_config *cfg);
 
 /* ---- what went wrong ---------------------------------------------------- */
 
@@ -158,12 +160,12 @@ typedef struct mwl_scu mwl_scu;
  * (diag says which field: an AE title that is empty, too long or has bad
  * characters; a timeout, PDU length or transfer syntax list out of range;
  * a host longer than MWL_NET_HOST_MAX - 1), or MWL_E_NOMEM. */
-MWL_MUST_CHECK int mwl_scu_new(const mwl_scu_config *cfg, mwl_scu **out, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_scu_new(const mwl_scu_config *cfg, mwl_scu **out, mwl_diag *diag);
 
 /* Aborts the association if one is still open (A-ABORT, written within a
  * second at most, no waiting for the peer), closes the transport and frees
  * everything. NULL is a no-op. */
-void mwl_scu_free(mwl_scu *scu);
+MWL_API void mwl_scu_free(mwl_scu *scu);
 
 /* Connects to cfg.host:cfg.port and negotiates the association: proposes
  * Verification (context 1) and Modality Worklist FIND (context 3), each
@@ -184,7 +186,7 @@ void mwl_scu_free(mwl_scu *scu);
  *                      closed);
  *   MWL_E_NOMEM.
  * On any error the association is over; mwl_scu_last_error says why. */
-MWL_MUST_CHECK int mwl_scu_associate(mwl_scu *scu);
+MWL_API MWL_MUST_CHECK int mwl_scu_associate(mwl_scu *scu);
 
 /* As mwl_scu_associate over a transport the caller connected (TLS through
  * mwl_conn_new, an inherited socket, one end of a socketpair in tests);
@@ -192,7 +194,7 @@ MWL_MUST_CHECK int mwl_scu_associate(mwl_scu *scu);
  * non-blocking; the client takes ownership of it in every case (it is
  * closed by the client on error and by mwl_scu_free). Returns as
  * mwl_scu_associate, MWL_E_INVALID also for a NULL or blocking conn. */
-MWL_MUST_CHECK int mwl_scu_associate_conn(mwl_scu *scu, mwl_conn *conn);
+MWL_API MWL_MUST_CHECK int mwl_scu_associate_conn(mwl_scu *scu, mwl_conn *conn);
 
 /* What the association negotiated. Valid from a successful associate
  * until mwl_scu_free (it stays readable after release or abort). */
@@ -211,15 +213,15 @@ typedef struct mwl_scu_assoc_info {
 } mwl_scu_assoc_info;
 
 /* NULL until an association was accepted. */
-const mwl_scu_assoc_info *mwl_scu_get_assoc_info(const mwl_scu *scu);
+MWL_API const mwl_scu_assoc_info *mwl_scu_get_assoc_info(const mwl_scu *scu);
 
 /* True while the association is established and operations may be sent. */
-bool mwl_scu_is_associated(const mwl_scu *scu);
+MWL_API bool mwl_scu_is_associated(const mwl_scu *scu);
 
 /* The outcome of the last call that failed, or failure NONE after a call
  * that succeeded (each call but the getters resets it). Never NULL for a
  * non-NULL scu; valid until the next call on scu. */
-const mwl_scu_error *mwl_scu_last_error(const mwl_scu *scu);
+MWL_API const mwl_scu_error *mwl_scu_last_error(const mwl_scu *scu);
 
 /* Releases the association (A-RELEASE-RQ, then waits for A-RELEASE-RP
  * within the ACSE timeout; a release collision is answered as PS3.8
@@ -227,12 +229,12 @@ const mwl_scu_error *mwl_scu_last_error(const mwl_scu *scu);
  * (no answer: aborted instead); MWL_E_CLOSED (the peer aborted or closed);
  * MWL_E_PROTOCOL (aborted for an invalid PDU); MWL_E_INVALID when not
  * associated; MWL_E_NOMEM. The mwl_scu must still be freed. */
-MWL_MUST_CHECK int mwl_scu_release(mwl_scu *scu);
+MWL_API MWL_MUST_CHECK int mwl_scu_release(mwl_scu *scu);
 
 /* Aborts the association (A-ABORT, source service user), waits up to half
  * a second for the peer to close so the PDU is not lost to a TCP reset,
  * and closes. MWL_OK, or MWL_E_INVALID when there is no association. */
-int mwl_scu_abort(mwl_scu *scu);
+MWL_API int mwl_scu_abort(mwl_scu *scu);
 
 /* ---- C-ECHO (Verification, PS3.7 §9.1.5) ------------------------------- */
 
@@ -247,7 +249,7 @@ int mwl_scu_abort(mwl_scu *scu);
  *                      association is over, mwl_scu_last_error says how;
  *   MWL_E_INVALID      not associated or NULL status;
  *   MWL_E_NOMEM. */
-MWL_MUST_CHECK int mwl_scu_echo(mwl_scu *scu, uint16_t *status /* out */);
+MWL_API MWL_MUST_CHECK int mwl_scu_echo(mwl_scu *scu, uint16_t *status /* out */);
 
 /* ---- C-FIND (Modality Worklist, PS3.4 K.4, PS3.7 §9.1.2) --------------- */
 
@@ -336,26 +338,27 @@ typedef struct mwl_scu_find_result {
  *                      or a query that does not encode (nothing sent;
  *                      association intact);
  *   MWL_E_NOMEM. */
-MWL_MUST_CHECK int mwl_scu_find(mwl_scu *scu, const mwl_ds *query, uint16_t priority, mwl_scu_find_fn fn,
-                                void *user, mwl_scu_find_result *result /* out */);
+MWL_API MWL_MUST_CHECK int mwl_scu_find(mwl_scu *scu, const mwl_ds *query, uint16_t priority,
+                                        mwl_scu_find_fn fn, void *user,
+                                        mwl_scu_find_result *result /* out */);
 
 /* The Message ID the next request will use (1, 2, ... 65535, then 1 again;
  * no two outstanding requests can share one since only one is ever
  * outstanding). */
-uint16_t mwl_scu_next_message_id(const mwl_scu *scu);
+MWL_API uint16_t mwl_scu_next_message_id(const mwl_scu *scu);
 
 /* ---- words for codes ------------------------------------------------------
  * Static strings, never NULL, for messages: A-ASSOCIATE-RJ result, source
  * and reason (PS3.8 Table 9-21), A-ABORT source and reason (Table 9-26),
  * and presentation context results (Table 9-18). Unknown values give
  * "unknown (reserved) ...". */
-const char *mwl_scu_rj_result_str(uint8_t result);
-const char *mwl_scu_rj_source_str(uint8_t source);
-const char *mwl_scu_rj_reason_str(uint8_t source, uint8_t reason);
-const char *mwl_scu_abort_source_str(uint8_t source);
-const char *mwl_scu_abort_reason_str(uint8_t source, uint8_t reason);
-const char *mwl_scu_pctx_result_str(uint8_t result);
+MWL_API const char *mwl_scu_rj_result_str(uint8_t result);
+MWL_API const char *mwl_scu_rj_source_str(uint8_t source);
+MWL_API const char *mwl_scu_rj_reason_str(uint8_t source, uint8_t reason);
+MWL_API const char *mwl_scu_abort_source_str(uint8_t source);
+MWL_API const char *mwl_scu_abort_reason_str(uint8_t source, uint8_t reason);
+MWL_API const char *mwl_scu_pctx_result_str(uint8_t result);
 /* "Explicit VR Little Endian" etc. */
-const char *mwl_scu_ts_name(mwl_ts ts);
+MWL_API const char *mwl_scu_ts_name(mwl_ts ts);
 
 #endif

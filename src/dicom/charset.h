@@ -5,6 +5,8 @@
 #ifndef MWL_DICOM_CHARSET_H
 #define MWL_DICOM_CHARSET_H
 
+#include "base/api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,43 +24,43 @@ typedef struct mwl_charset {
 } mwl_charset;
 
 /* The default repertoire (no (0008,0005)). Never fails. */
-void mwl_charset_init_default(mwl_charset *cs);
+MWL_API void mwl_charset_init_default(mwl_charset *cs);
 /* Parses the raw value of (0008,0005) (e.g. "\ISO 2022 IR 87", "ISO_IR 100").
  * Unknown defined terms -> MWL_E_UNSUPPORTED with the term in diag. An empty
  * value means the default repertoire. */
-MWL_MUST_CHECK int mwl_charset_parse(const char *value, size_t len, mwl_charset *out, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_charset_parse(const char *value, size_t len, mwl_charset *out, mwl_diag *diag);
 /* The Specific Character Set in effect for `ds`: its own (0008,0005), else
  * its parent's, recursively, else the default repertoire. */
-MWL_MUST_CHECK int mwl_charset_of(const mwl_ds *ds, mwl_charset *out, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_charset_of(const mwl_ds *ds, mwl_charset *out, mwl_diag *diag);
 /* The canonical (0008,0005) string for `cs` ("" for the default), written
  * into buf. */
-MWL_MUST_CHECK int mwl_charset_name(const mwl_charset *cs, char *buf, size_t cap);
-bool mwl_charset_is_utf8(const mwl_charset *cs);
+MWL_API MWL_MUST_CHECK int mwl_charset_name(const mwl_charset *cs, char *buf, size_t cap);
+MWL_API bool mwl_charset_is_utf8(const mwl_charset *cs);
 
 /* Decodes `len` bytes of text of VR `vr` in `cs` to UTF-8, appended to
  * `out` (no NUL). For PN the ISO 2022 state resets at '^' and '='; for
  * every VR at '\', CR, LF, FF and TAB (PS3.5 §6.1.2.5.3). Bytes invalid in
  * the character set give MWL_E_CHARSET (with the offset in diag).
  * Returns MWL_OK, MWL_E_CHARSET, MWL_E_NOMEM. */
-MWL_MUST_CHECK int mwl_charset_decode(const mwl_charset *cs, mwl_vr vr, const uint8_t *in, size_t len,
-                                      mwl_wbuf *out, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_charset_decode(const mwl_charset *cs, mwl_vr vr, const uint8_t *in, size_t len,
+                                              mwl_wbuf *out, mwl_diag *diag);
 /* Encodes UTF-8 text into `cs`, appended to `out`: for ISO 2022 sets the
  * encoder picks, for each run of characters, the first listed set that can
  * represent it, inserts the escape sequences and switches back to the
  * initial set before delimiters as PS3.5 §6.1.2.5.3 requires. A character no
  * listed set can represent gives MWL_E_CHARSET (never dropped silently). */
-MWL_MUST_CHECK int mwl_charset_encode(const mwl_charset *cs, mwl_vr vr, const char *utf8, size_t len,
-                                      mwl_wbuf *out, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_charset_encode(const mwl_charset *cs, mwl_vr vr, const char *utf8, size_t len,
+                                              mwl_wbuf *out, mwl_diag *diag);
 
 /* Convenience: value `index` of element `e` of data set `ds` (whose
  * character set applies) as a NUL-terminated UTF-8 string in `arena`,
  * trimmed per VR as mwl_elem_get_str does. VRs not affected by the
  * character set are returned as they are (they are ASCII). */
-MWL_MUST_CHECK int mwl_ds_get_utf8(const mwl_ds *ds, const mwl_elem *e, size_t index, mwl_arena *arena,
-                                   const char **out, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_ds_get_utf8(const mwl_ds *ds, const mwl_elem *e, size_t index,
+                                           mwl_arena *arena, const char **out, mwl_diag *diag);
 /* The whole value (all values, '\' kept) of `e` in UTF-8, untrimmed. */
-MWL_MUST_CHECK int mwl_ds_get_utf8_all(const mwl_ds *ds, const mwl_elem *e, mwl_arena *arena,
-                                       const char **out, size_t *out_len, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_ds_get_utf8_all(const mwl_ds *ds, const mwl_elem *e, mwl_arena *arena,
+                                               const char **out, size_t *out_len, mwl_diag *diag);
 
 /* Re-encodes every text value of `ds` (SH LO UC ST LT UT PN, in items too)
  * from the character set in effect for it into `to`, replaces the items'
@@ -67,10 +69,10 @@ MWL_MUST_CHECK int mwl_ds_get_utf8_all(const mwl_ds *ds, const mwl_elem *e, mwl_
  * character set. MWL_E_CHARSET (diag->tag names the element) when a
  * character cannot be represented in `to` -- nothing is dropped; the data
  * set may then be partly converted. Also MWL_E_UNSUPPORTED, MWL_E_NOMEM. */
-MWL_MUST_CHECK int mwl_ds_recode(mwl_ds *ds, const mwl_charset *to, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_ds_recode(mwl_ds *ds, const mwl_charset *to, mwl_diag *diag);
 /* True when no text value affected by the character set (in items too)
  * has a byte >= 0x80 or an escape: the data set reads the same in any
  * character set. */
-bool mwl_ds_text_is_ascii(const mwl_ds *ds);
+MWL_API bool mwl_ds_text_is_ascii(const mwl_ds *ds);
 
 #endif

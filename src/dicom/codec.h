@@ -6,6 +6,8 @@
 #ifndef MWL_DICOM_CODEC_H
 #define MWL_DICOM_CODEC_H
 
+#include "base/api.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,9 +25,9 @@ typedef enum mwl_ts {
 } mwl_ts;
 
 /* The UID of a transfer syntax, e.g. "1.2.840.10008.1.2.1"; NULL when out of range. */
-const char *mwl_ts_uid(mwl_ts ts);
+MWL_API const char *mwl_ts_uid(mwl_ts ts);
 /* UID (trailing NUL/space ignored) -> mwl_ts; MWL_E_UNSUPPORTED otherwise. */
-MWL_MUST_CHECK int mwl_ts_from_uid(const char *uid, size_t len, mwl_ts *out);
+MWL_API MWL_MUST_CHECK int mwl_ts_from_uid(const char *uid, size_t len, mwl_ts *out);
 
 typedef struct mwl_decode_limits {
     size_t max_depth;    /* sequence nesting; default 16 */
@@ -34,7 +36,7 @@ typedef struct mwl_decode_limits {
 } mwl_decode_limits;
 
 /* Fills the defaults above. */
-void mwl_decode_limits_init(mwl_decode_limits *lim);
+MWL_API void mwl_decode_limits_init(mwl_decode_limits *lim);
 
 /* Decodes a whole data set (no preamble, no meta header) of `len` bytes in
  * `ts`. All memory (data set, copies of values) comes from `arena`; the
@@ -46,8 +48,8 @@ void mwl_decode_limits_init(mwl_decode_limits *lim);
  * bytes after the end of the deflate stream are ignored. On error *out is
  * untouched (the arena may hold partial allocations).
  * Returns MWL_OK, MWL_E_MALFORMED, MWL_E_LIMIT, MWL_E_NOMEM. */
-MWL_MUST_CHECK int mwl_ds_decode(const uint8_t *data, size_t len, mwl_ts ts, mwl_arena *arena,
-                                 const mwl_decode_limits *lim, mwl_ds **out, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_ds_decode(const uint8_t *data, size_t len, mwl_ts ts, mwl_arena *arena,
+                                         const mwl_decode_limits *lim, mwl_ds **out, mwl_diag *diag);
 
 /* Appends the encoding of `ds` in `ts` to `out`: every element present,
  * explicit lengths for every sequence and item (except that in Implicit VR a
@@ -60,7 +62,7 @@ MWL_MUST_CHECK int mwl_ds_decode(const uint8_t *data, size_t len, mwl_ts ts, mwl
  * go stale when a data set is edited.) Returns MWL_OK, MWL_E_NOMEM,
  * MWL_E_LIMIT, MWL_E_INVALID (a value too long for a short-form length, an
  * (FFFE,xxxx) tag or VR NONE); on error out->len is restored. */
-MWL_MUST_CHECK int mwl_ds_encode(const mwl_ds *ds, mwl_ts ts, mwl_wbuf *out);
+MWL_API MWL_MUST_CHECK int mwl_ds_encode(const mwl_ds *ds, mwl_ts ts, mwl_wbuf *out);
 
 /* ---- Part 10 files ----------------------------------------------------- */
 
@@ -75,19 +77,19 @@ typedef struct mwl_part10 {
  * (as DCMTK's .wl files may be), guessing Implicit or Explicit VR LE from
  * its first element. Returns the mwl_ds_decode statuses and
  * MWL_E_UNSUPPORTED for a transfer syntax we do not decode. */
-MWL_MUST_CHECK int mwl_part10_decode(const uint8_t *data, size_t len, mwl_arena *arena,
-                                     const mwl_decode_limits *lim, mwl_part10 *out, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_part10_decode(const uint8_t *data, size_t len, mwl_arena *arena,
+                                             const mwl_decode_limits *lim, mwl_part10 *out, mwl_diag *diag);
 
 /* Appends a Part 10 image of `ds` in `ts` to `out`: zero preamble, "DICM",
  * a meta header with group length, version 00 01, Media Storage SOP Class
  * and Instance UIDs taken from `ds`'s (0008,0016)/(0008,0018) (empty when
  * absent), the transfer syntax and our implementation class UID/version. */
-MWL_MUST_CHECK int mwl_part10_encode(const mwl_ds *ds, mwl_ts ts, mwl_wbuf *out);
+MWL_API MWL_MUST_CHECK int mwl_part10_encode(const mwl_ds *ds, mwl_ts ts, mwl_wbuf *out);
 /* As mwl_part10_encode, with the Media Storage SOP Class and Instance UIDs
  * given (NULL: taken from `ds` as above) -- for data sets that are no
  * composite instance, such as a worklist item or a C-FIND response. */
-MWL_MUST_CHECK int mwl_part10_encode_as(const mwl_ds *ds, mwl_ts ts, const char *sop_class_uid,
-                                        const char *sop_instance_uid, mwl_wbuf *out);
+MWL_API MWL_MUST_CHECK int mwl_part10_encode_as(const mwl_ds *ds, mwl_ts ts, const char *sop_class_uid,
+                                                const char *sop_instance_uid, mwl_wbuf *out);
 
 /* Our implementation identity, sent in associations and file meta headers. */
 /* A UUID-derived UID (PS3.5 Annex B.2): needs no registered root. */

@@ -4,6 +4,8 @@
 #ifndef MWL_DICOM_DATETIME_H
 #define MWL_DICOM_DATETIME_H
 
+#include "base/api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,20 +36,20 @@ typedef struct mwl_datetime {
 
 /* "YYYYMMDD" (also the retired "YYYY.MM.DD" form, tolerated on input).
  * Trailing spaces allowed. MWL_E_MALFORMED otherwise. */
-MWL_MUST_CHECK int mwl_date_parse(const char *s, size_t len, mwl_date *out);
+MWL_API MWL_MUST_CHECK int mwl_date_parse(const char *s, size_t len, mwl_date *out);
 /* "HH[MM[SS[.F{1,6}]]]" (also the retired "HH:MM:SS" form). */
-MWL_MUST_CHECK int mwl_time_parse(const char *s, size_t len, mwl_time *out);
+MWL_API MWL_MUST_CHECK int mwl_time_parse(const char *s, size_t len, mwl_time *out);
 /* "YYYY[MM[DD[HH[MM[SS[.F{1,6}]]]]]][&ZZXX]". */
-MWL_MUST_CHECK int mwl_datetime_parse(const char *s, size_t len, mwl_datetime *out);
+MWL_API MWL_MUST_CHECK int mwl_datetime_parse(const char *s, size_t len, mwl_datetime *out);
 
 /* Comparable keys. A date key is YYYYMMDD as an integer; a time key is
  * microseconds since midnight; for the *upper* bound of a range a partial
  * value stands for the end of the period it names ("10" = 10:59:59.999999). */
-int32_t mwl_date_key(const mwl_date *d);
-int64_t mwl_time_key(const mwl_time *t, bool upper);
+MWL_API int32_t mwl_date_key(const mwl_date *d);
+MWL_API int64_t mwl_time_key(const mwl_time *t, bool upper);
 /* Microseconds since 0000-01-01 in UTC when an offset is known (else local),
  * with the same upper-bound rule. */
-int64_t mwl_datetime_key(const mwl_datetime *dt, bool upper);
+MWL_API int64_t mwl_datetime_key(const mwl_datetime *dt, bool upper);
 
 /* A range value: "A-B", "A-", "-B" or a single value "A" (lo == hi). Open
  * ends have has_lo/has_hi false. */
@@ -64,17 +66,17 @@ typedef struct mwl_datetime_range {
     mwl_datetime lo, hi;
 } mwl_datetime_range;
 
-MWL_MUST_CHECK int mwl_date_range_parse(const char *s, size_t len, mwl_date_range *out);
-MWL_MUST_CHECK int mwl_time_range_parse(const char *s, size_t len, mwl_time_range *out);
-MWL_MUST_CHECK int mwl_datetime_range_parse(const char *s, size_t len, mwl_datetime_range *out);
+MWL_API MWL_MUST_CHECK int mwl_date_range_parse(const char *s, size_t len, mwl_date_range *out);
+MWL_API MWL_MUST_CHECK int mwl_time_range_parse(const char *s, size_t len, mwl_time_range *out);
+MWL_API MWL_MUST_CHECK int mwl_datetime_range_parse(const char *s, size_t len, mwl_datetime_range *out);
 
 /* Today's date and the current time in local time (for "today" queries). */
-void mwl_date_today(mwl_date *out);
+MWL_API void mwl_date_today(mwl_date *out);
 
 /* Formats into buf: a date as "YYYYMMDD" (cap >= 9); a time with only the components
  * it has ("10", "1030", "103015", "103015.500000"; cap >= 14), since zero-padding
  * would change what a partial value means as a range bound. */
-void mwl_date_format(const mwl_date *d, char *buf, size_t cap);
-void mwl_time_format(const mwl_time *t, char *buf, size_t cap);
+MWL_API void mwl_date_format(const mwl_date *d, char *buf, size_t cap);
+MWL_API void mwl_time_format(const mwl_time *t, char *buf, size_t cap);
 
 #endif

@@ -3,6 +3,8 @@
 #ifndef MWL_DICOM_DICT_H
 #define MWL_DICOM_DICT_H
 
+#include "base/api.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,16 +23,16 @@ typedef struct mwl_dict_entry {
 
 /* The entry for `tag` (exact match first, then repeating groups 50xx, 60xx,
  * 7Fxx, ...), or NULL for private and unknown tags. */
-const mwl_dict_entry *mwl_dict_find(uint32_t tag);
+MWL_API const mwl_dict_entry *mwl_dict_find(uint32_t tag);
 /* Case-sensitive keyword lookup ("PatientName"), or NULL. */
-const mwl_dict_entry *mwl_dict_find_keyword(const char *keyword);
+MWL_API const mwl_dict_entry *mwl_dict_find_keyword(const char *keyword);
 /* The VR to use for `tag` in Implicit VR: the dictionary's; UL for group
  * lengths (gggg,0000); LO for private creators (odd gggg, 0010-00FF); UN for
  * other private and unknown tags. */
-mwl_vr mwl_dict_vr(uint32_t tag);
+MWL_API mwl_vr mwl_dict_vr(uint32_t tag);
 /* Keyword for display: the dictionary keyword, "PrivateCreator",
  * "GenericGroupLength", or "" when unknown. Never NULL. */
-const char *mwl_dict_keyword(uint32_t tag);
+MWL_API const char *mwl_dict_keyword(uint32_t tag);
 
 typedef struct mwl_uid_entry {
     const char *uid;
@@ -41,11 +43,11 @@ typedef struct mwl_uid_entry {
 } mwl_uid_entry;
 
 /* Exact UID lookup (no trailing NUL/space), or NULL. */
-const mwl_uid_entry *mwl_uid_find(const char *uid);
+MWL_API const mwl_uid_entry *mwl_uid_find(const char *uid);
 
 /* Writes a new unique UID, "2.25." + a random UUID in decimal (PS3.5 B.2),
  * at most 44 characters; cap >= MWL_UID_MAX + 1 always fits. */
-void mwl_uid_generate(char *out, size_t cap);
+MWL_API void mwl_uid_generate(char *out, size_t cap);
 #ifndef MWL_UID_MAX
 #define MWL_UID_MAX 64 /* bytes, PS3.5 §9.1 */
 #endif

@@ -6,6 +6,8 @@
 #ifndef MWL_DICOM_FORMAT_H
 #define MWL_DICOM_FORMAT_H
 
+#include "base/api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,7 +28,7 @@ typedef struct mwl_format_options {
 } mwl_format_options;
 
 /* Fills the defaults above. Never fails. */
-void mwl_format_options_init(mwl_format_options *opt);
+MWL_API void mwl_format_options_init(mwl_format_options *opt);
 
 /* What the printer could not show faithfully. Text that is not valid in
  * its character set (or names an unknown one) is still printed, as its raw
@@ -47,23 +49,24 @@ typedef struct mwl_format_report {
  * lengths (the decoder does not keep how the input wrote them). `opt` NULL
  * = defaults; `report` may be NULL. Returns MWL_OK, or MWL_E_NOMEM /
  * MWL_E_LIMIT (out's sticky status; out then holds a partial tree). */
-MWL_MUST_CHECK int mwl_ds_format(const mwl_ds *ds, mwl_ts ts, size_t depth, const mwl_format_options *opt,
-                                 mwl_wbuf *out, mwl_format_report *report /* out */);
+MWL_API MWL_MUST_CHECK int mwl_ds_format(const mwl_ds *ds, mwl_ts ts, size_t depth,
+                                         const mwl_format_options *opt, mwl_wbuf *out,
+                                         mwl_format_report *report /* out */);
 
 /* As mwl_ds_format, written to `f` as it goes (at most a few KiB are held
  * in memory whatever the size of the data set). MWL_E_IO when writing
  * fails. */
-MWL_MUST_CHECK int mwl_ds_format_file(const mwl_ds *ds, mwl_ts ts, size_t depth,
-                                      const mwl_format_options *opt, FILE *f,
-                                      mwl_format_report *report /* out */);
+MWL_API MWL_MUST_CHECK int mwl_ds_format_file(const mwl_ds *ds, mwl_ts ts, size_t depth,
+                                              const mwl_format_options *opt, FILE *f,
+                                              mwl_format_report *report /* out */);
 
 /* A decoded file as `mwl dump` prints it: "# Dicom-File-Format" and, with
  * opt->show_meta, the meta header when the file has one, then
  * "# Dicom-Data-Set" with its transfer syntax and the data set. Returns as
  * mwl_ds_format. */
-MWL_MUST_CHECK int mwl_part10_format(const mwl_part10 *file, const mwl_format_options *opt, mwl_wbuf *out,
-                                     mwl_format_report *report /* out */);
-MWL_MUST_CHECK int mwl_part10_format_file(const mwl_part10 *file, const mwl_format_options *opt, FILE *f,
-                                          mwl_format_report *report /* out */);
+MWL_API MWL_MUST_CHECK int mwl_part10_format(const mwl_part10 *file, const mwl_format_options *opt,
+                                             mwl_wbuf *out, mwl_format_report *report /* out */);
+MWL_API MWL_MUST_CHECK int mwl_part10_format_file(const mwl_part10 *file, const mwl_format_options *opt,
+                                                  FILE *f, mwl_format_report *report /* out */);
 
 #endif

@@ -14,6 +14,8 @@
 #ifndef MWL_DICOM_JSON_H
 #define MWL_DICOM_JSON_H
 
+#include "base/api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,7 +32,7 @@ typedef struct mwl_json_options {
 } mwl_json_options;
 
 /* Fills the defaults above. Never fails. */
-void mwl_json_options_init(mwl_json_options *opt);
+MWL_API void mwl_json_options_init(mwl_json_options *opt);
 
 /* Values the encoder had to adapt; the output is valid JSON regardless. */
 typedef struct mwl_json_report {
@@ -68,14 +70,14 @@ typedef struct mwl_json_report {
  * `opt` NULL = defaults; `report` may be NULL. Returns MWL_OK;
  * MWL_E_INVALID (NULL ds or out); MWL_E_NOMEM or MWL_E_LIMIT (out's
  * sticky status; out then holds a partial object). */
-MWL_MUST_CHECK int mwl_ds_encode_json(const mwl_ds *ds, const mwl_json_options *opt, mwl_wbuf *out,
-                                      mwl_json_report *report /* out */);
+MWL_API MWL_MUST_CHECK int mwl_ds_encode_json(const mwl_ds *ds, const mwl_json_options *opt, mwl_wbuf *out,
+                                              mwl_json_report *report /* out */);
 
 /* Appends `len` bytes of UTF-8 as a JSON string literal with its quotes:
  * '"', '\' and control characters escaped (\n, \t, ... or \u00XX), bytes
  * that are not well-formed UTF-8 as U+FFFD. Returns the number of bytes
  * replaced. */
-size_t mwl_json_put_string(mwl_wbuf *out, const char *utf8, size_t len);
+MWL_API size_t mwl_json_put_string(mwl_wbuf *out, const char *utf8, size_t len);
 
 /* ---- decoding ------------------------------------------------------------ */
 
@@ -104,7 +106,7 @@ typedef struct mwl_json_decode_options {
 } mwl_json_decode_options;
 
 /* Fills the defaults above. Never fails. */
-void mwl_json_decode_options_init(mwl_json_decode_options *opt);
+MWL_API void mwl_json_decode_options_init(mwl_json_decode_options *opt);
 
 /* Decodes one DICOM JSON Model object (PS3.18 F.2) of `len` bytes of
  * UTF-8 into a new data set in `arena` (the input may be freed afterwards):
@@ -149,16 +151,17 @@ void mwl_json_decode_options_init(mwl_json_decode_options *opt);
  * (size, depth or element count); MWL_E_NOMEM; MWL_E_INVALID (NULL
  * arguments). On error *out is untouched (the arena may hold partial
  * allocations). */
-MWL_MUST_CHECK int mwl_ds_decode_json(const char *json, size_t len, mwl_arena *arena,
-                                      const mwl_json_decode_options *opt, mwl_ds **out, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_ds_decode_json(const char *json, size_t len, mwl_arena *arena,
+                                              const mwl_json_decode_options *opt, mwl_ds **out,
+                                              mwl_diag *diag);
 
 /* As mwl_ds_decode_json for a JSON array of such objects (the form of a
  * search response, F.2): *out gets `*count` data sets (an array in
  * `arena`; NULL when the array is empty). The limits apply to each object;
  * max_bytes to the whole input. An error names the object ("object 3:
  * ..."). */
-MWL_MUST_CHECK int mwl_ds_decode_json_array(const char *json, size_t len, mwl_arena *arena,
-                                            const mwl_json_decode_options *opt, mwl_ds ***out, size_t *count,
-                                            mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_ds_decode_json_array(const char *json, size_t len, mwl_arena *arena,
+                                                    const mwl_json_decode_options *opt, mwl_ds ***out,
+                                                    size_t *count, mwl_diag *diag);
 
 #endif

@@ -13,6 +13,8 @@
 #ifndef MWL_DICOM_KEYPATH_H
 #define MWL_DICOM_KEYPATH_H
 
+#include "base/api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,14 +40,14 @@ typedef struct mwl_keypath {
 
 /* "(gggg,eeee)", "gggg,eeee" or "ggggeeee" (hex, either case) -> *tag.
  * False for anything else, *tag untouched. */
-bool mwl_tag_parse(const char *s, size_t len, uint32_t *tag);
+MWL_API bool mwl_tag_parse(const char *s, size_t len, uint32_t *tag);
 
 /* Parses `len` bytes of a path (steps separated by '.'; each a keyword or
  * a tag, with an optional [N]). Returns MWL_OK, or MWL_E_INVALID with the
  * reason in diag->msg ("unknown keyword 'X' ...", "bad item index in ...",
  * "(gggg,eeee) is not in the data dictionary ...", "key path nested deeper
  * than 8 levels") and the tag, when known, in diag->tag. */
-MWL_MUST_CHECK int mwl_keypath_parse(const char *text, size_t len, mwl_keypath *out, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_keypath_parse(const char *text, size_t len, mwl_keypath *out, mwl_diag *diag);
 
 /* Sets the element `path` names in `root` to `value` (UTF-8 text, NULL =
  * empty), creating the sequences and items on the way: a step's [N] (none
@@ -64,16 +66,17 @@ MWL_MUST_CHECK int mwl_keypath_parse(const char *text, size_t len, mwl_keypath *
  * diag->msg is the character set's reason); MWL_E_UNSUPPORTED (cs NULL and
  * an unknown character set in effect); MWL_E_NOMEM. diag->tag names the
  * element concerned. */
-MWL_MUST_CHECK int mwl_keypath_set(mwl_ds *root, const mwl_keypath *path, const char *value,
-                                   const mwl_charset *cs, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_keypath_set(mwl_ds *root, const mwl_keypath *path, const char *value,
+                                           const mwl_charset *cs, mwl_diag *diag);
 
 /* mwl_keypath_parse then mwl_keypath_set. */
-MWL_MUST_CHECK int mwl_ds_set_path(mwl_ds *root, const char *path, size_t path_len, const char *value,
-                                   const mwl_charset *cs, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_ds_set_path(mwl_ds *root, const char *path, size_t path_len, const char *value,
+                                           const mwl_charset *cs, mwl_diag *diag);
 
 /* The element `path` names in `ds` (a missing [N] means item 0), or NULL
  * when it or a sequence or item on the way is absent. */
-const mwl_elem *mwl_keypath_find(const mwl_ds *ds, const mwl_keypath *path, const mwl_ds **holder /* out */);
+MWL_API const mwl_elem *mwl_keypath_find(const mwl_ds *ds, const mwl_keypath *path,
+                                         const mwl_ds **holder /* out */);
 
 /* Converts text to the stored (little-endian) value of a binary VR,
  * appended to `out`: '\'-separated values; US SS UL SL SV UV as decimal
@@ -82,6 +85,6 @@ const mwl_elem *mwl_keypath_find(const mwl_ds *ds, const mwl_keypath *path, cons
  * (mwl_tag_parse). "" gives no bytes. Returns MWL_OK, MWL_E_INVALID ("bad
  * value 'x' for VR US"; "values of VR OB cannot be given as text" for
  * other VRs), MWL_E_NOMEM. */
-MWL_MUST_CHECK int mwl_value_from_text(mwl_vr vr, const char *text, mwl_wbuf *out, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_value_from_text(mwl_vr vr, const char *text, mwl_wbuf *out, mwl_diag *diag);
 
 #endif

@@ -2,6 +2,8 @@
 #ifndef MWL_DICOM_VR_H
 #define MWL_DICOM_VR_H
 
+#include "base/api.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -64,9 +66,9 @@ typedef struct mwl_vr_info {
 } mwl_vr_info;
 
 /* Never NULL: out-of-range values return the NONE row. */
-const mwl_vr_info *mwl_vr_get_info(mwl_vr vr);
+MWL_API const mwl_vr_info *mwl_vr_get_info(mwl_vr vr);
 /* "PN" -> MWL_VR_PN; any other two bytes -> MWL_VR_NONE. */
-mwl_vr mwl_vr_from_code(const uint8_t code[2]);
+MWL_API mwl_vr mwl_vr_from_code(const uint8_t code[2]);
 static inline const char *mwl_vr_code(mwl_vr vr)
 {
     return mwl_vr_get_info(vr)->code;

@@ -11,6 +11,8 @@
 #ifndef MWL_DIMSE_DIMSE_H
 #define MWL_DIMSE_DIMSE_H
 
+#include "base/api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -101,7 +103,7 @@ typedef struct mwl_dimse_command {
 } mwl_dimse_command;
 
 /* Zeroes *cmd: no optional fields, data set type NONE. */
-void mwl_dimse_command_init(mwl_dimse_command *cmd);
+MWL_API void mwl_dimse_command_init(mwl_dimse_command *cmd);
 
 static inline bool mwl_dimse_command_has_dataset(const mwl_dimse_command *cmd)
 {
@@ -113,7 +115,7 @@ static inline bool mwl_dimse_is_response(uint16_t command_field)
 }
 /* "C-FIND-RQ", "C-CANCEL-RQ", ...; "unknown" for values not in Table E.1-1.
  * Never NULL. */
-const char *mwl_dimse_command_name(uint16_t command_field);
+MWL_API const char *mwl_dimse_command_name(uint16_t command_field);
 
 /* Appends the Implicit VR LE encoding of `cmd` to `out`: CommandGroupLength
  * first (computed over the rest), then every present field in tag order,
@@ -129,7 +131,7 @@ const char *mwl_dimse_command_name(uint16_t command_field);
  *                  offending_elements is NULL with a non-zero count or the
  *                  list is too long for a 32-bit length; nothing appended;
  *   MWL_E_NOMEM / MWL_E_LIMIT from `out` (its sticky status). */
-MWL_MUST_CHECK int mwl_dimse_encode_command(const mwl_dimse_command *cmd, mwl_wbuf *out);
+MWL_API MWL_MUST_CHECK int mwl_dimse_encode_command(const mwl_dimse_command *cmd, mwl_wbuf *out);
 
 /* Decodes a complete command set (PS3.7 §6.3.1) of `len` bytes into *out.
  * Strings and the offending element list are allocated from `arena`. When
@@ -152,27 +154,28 @@ MWL_MUST_CHECK int mwl_dimse_encode_command(const mwl_dimse_command *cmd, mwl_wb
  * Returns MWL_OK, MWL_E_MALFORMED (diag: offset and tag of the problem),
  * MWL_E_NOMEM, or MWL_E_INVALID (NULL arena/out, NULL data with len > 0).
  * On error *out is untouched. */
-MWL_MUST_CHECK int mwl_dimse_decode_command(const uint8_t *data, size_t len, mwl_arena *arena,
-                                            mwl_dimse_command *out, mwl_ds **command_set, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_dimse_decode_command(const uint8_t *data, size_t len, mwl_arena *arena,
+                                                    mwl_dimse_command *out, mwl_ds **command_set,
+                                                    mwl_diag *diag);
 
 /* ---- builders for the messages mwl sends -------------------------------
  * Each appends one command set to `out` and returns what
  * mwl_dimse_encode_command returns. */
 
 /* C-ECHO-RQ (PS3.7 Table 9.3-12): Verification SOP class, no data set. */
-MWL_MUST_CHECK int mwl_dimse_encode_echo_rq(uint16_t message_id, mwl_wbuf *out);
+MWL_API MWL_MUST_CHECK int mwl_dimse_encode_echo_rq(uint16_t message_id, mwl_wbuf *out);
 
 /* C-ECHO-RSP (Table 9.3-13). `affected_sop_class_uid` echoes the request's
  * (NULL: omitted, as U(=) allows); usually status 0000H. */
-MWL_MUST_CHECK int mwl_dimse_encode_echo_rsp(uint16_t message_id_being_responded_to,
-                                             const char *affected_sop_class_uid, uint16_t status,
-                                             mwl_wbuf *out);
+MWL_API MWL_MUST_CHECK int mwl_dimse_encode_echo_rsp(uint16_t message_id_being_responded_to,
+                                                     const char *affected_sop_class_uid, uint16_t status,
+                                                     mwl_wbuf *out);
 
 /* C-FIND-RQ (Table 9.3-3): an Identifier follows (data set type 0001H).
  * MWL_E_INVALID also for a priority other than the three of PS3.7
  * §9.1.1.1.6 or a NULL SOP class UID. */
-MWL_MUST_CHECK int mwl_dimse_encode_find_rq(uint16_t message_id, const char *affected_sop_class_uid,
-                                            uint16_t priority, mwl_wbuf *out);
+MWL_API MWL_MUST_CHECK int mwl_dimse_encode_find_rq(uint16_t message_id, const char *affected_sop_class_uid,
+                                                    uint16_t priority, mwl_wbuf *out);
 
 /* C-FIND-RSP (Table 9.3-4). `affected_sop_class_uid` echoes the request's
  * (NULL: omitted). The data set type follows from the status: an Identifier
@@ -181,14 +184,15 @@ MWL_MUST_CHECK int mwl_dimse_encode_find_rq(uint16_t message_id, const char *aff
  * (count 0: none) may only accompany a Failure or Warning status (PS3.7
  * Annex C.4/C.5: A700, A900, Cxxx, 0122 ...); with any other status they
  * give MWL_E_INVALID. */
-MWL_MUST_CHECK int mwl_dimse_encode_find_rsp(uint16_t message_id_being_responded_to,
-                                             const char *affected_sop_class_uid, uint16_t status,
-                                             const char *error_comment, const uint32_t *offending_elements,
-                                             size_t offending_element_count, mwl_wbuf *out);
+MWL_API MWL_MUST_CHECK int mwl_dimse_encode_find_rsp(uint16_t message_id_being_responded_to,
+                                                     const char *affected_sop_class_uid, uint16_t status,
+                                                     const char *error_comment,
+                                                     const uint32_t *offending_elements,
+                                                     size_t offending_element_count, mwl_wbuf *out);
 
 /* C-CANCEL-FIND-RQ (Table 9.3-5): only MessageIDBeingRespondedTo, no data
  * set. Send it on the C-FIND's presentation context. */
-MWL_MUST_CHECK int mwl_dimse_encode_cancel_rq(uint16_t message_id_being_responded_to, mwl_wbuf *out);
+MWL_API MWL_MUST_CHECK int mwl_dimse_encode_cancel_rq(uint16_t message_id_being_responded_to, mwl_wbuf *out);
 
 /* ======================================================================
  * Assembling messages from PDVs (PS3.8 Annex E, PS3.7 §6.3.1)
@@ -200,7 +204,7 @@ typedef struct mwl_dimse_limits {
 } mwl_dimse_limits;
 
 /* Fills the defaults above. */
-void mwl_dimse_limits_init(mwl_dimse_limits *lim);
+MWL_API void mwl_dimse_limits_init(mwl_dimse_limits *lim);
 
 /* One whole message. Everything it points to belongs to the assembler and
  * stays valid until the next mwl_dimse_assembler_feed, _reset or _clear:
@@ -264,14 +268,15 @@ typedef struct mwl_dimse_assembler {
 
 /* `mem` NULL = the default allocator; `lim` NULL = defaults. Allocates
  * nothing until the first feed. */
-void mwl_dimse_assembler_init(mwl_dimse_assembler *as, const mwl_mem *mem, const mwl_dimse_limits *lim);
+MWL_API void mwl_dimse_assembler_init(mwl_dimse_assembler *as, const mwl_mem *mem,
+                                      const mwl_dimse_limits *lim);
 /* Frees everything; the assembler may be init'ed again. NULL-safe. */
-void mwl_dimse_assembler_clear(mwl_dimse_assembler *as);
+MWL_API void mwl_dimse_assembler_clear(mwl_dimse_assembler *as);
 /* Drops any partial message and any error and returns to IDLE. */
-void mwl_dimse_assembler_reset(mwl_dimse_assembler *as);
+MWL_API void mwl_dimse_assembler_reset(mwl_dimse_assembler *as);
 /* True in IDLE and DONE: no message is half-received (for instance when an
  * A-RELEASE-RQ arrives). */
-bool mwl_dimse_assembler_is_idle(const mwl_dimse_assembler *as);
+MWL_API bool mwl_dimse_assembler_is_idle(const mwl_dimse_assembler *as);
 
 /* Takes one PDV (the fragment bytes are copied; the PDV's memory may go
  * right after the call). Message control header bits 2-7 are ignored (PS3.8
@@ -293,8 +298,8 @@ bool mwl_dimse_assembler_is_idle(const mwl_dimse_assembler *as);
  * After any error but MWL_E_INVALID the assembler is FAILED and repeats the
  * error until reset; `diag` says what happened. MWL_E_NOMEM is fatal (drop
  * the association); the others call for A-ABORT (PS3.8 §7.3.1). */
-MWL_MUST_CHECK int mwl_dimse_assembler_feed(mwl_dimse_assembler *as, const mwl_pdv *pdv, mwl_dimse_msg *out,
-                                            mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_dimse_assembler_feed(mwl_dimse_assembler *as, const mwl_pdv *pdv,
+                                                    mwl_dimse_msg *out, mwl_diag *diag);
 
 /* ======================================================================
  * Fragmenting messages into P-DATA-TF PDUs (PS3.8 Annex E, D.1)
@@ -339,25 +344,26 @@ typedef struct mwl_dimse_fragmenter {
  *                      set given for a command whose type is 0101H, or none
  *                      for a command that announces one;
  *   MWL_E_UNSUPPORTED  0 < peer_max_pdu_length < MWL_DIMSE_MIN_PDU_LENGTH. */
-MWL_MUST_CHECK int mwl_dimse_fragmenter_init(mwl_dimse_fragmenter *fr, uint8_t context_id,
-                                             const uint8_t *command, size_t command_length,
-                                             const uint8_t *dataset, size_t dataset_length,
-                                             uint32_t peer_max_pdu_length);
+MWL_API MWL_MUST_CHECK int mwl_dimse_fragmenter_init(mwl_dimse_fragmenter *fr, uint8_t context_id,
+                                                     const uint8_t *command, size_t command_length,
+                                                     const uint8_t *dataset, size_t dataset_length,
+                                                     uint32_t peer_max_pdu_length);
 
 /* The PDVs of the next P-DATA-TF: one or two (the last command fragment and
  * the first data fragment share a PDU when there is room, PS3.8 Annex E.1),
  * each fragment even-length, pointing into the referenced bytes. Returns
  * false (with *count 0) when the whole message has been produced. */
-bool mwl_dimse_fragmenter_next(mwl_dimse_fragmenter *fr, mwl_pdv pdvs[2], size_t *count);
+MWL_API bool mwl_dimse_fragmenter_next(mwl_dimse_fragmenter *fr, mwl_pdv pdvs[2], size_t *count);
 
 /* The whole message as consecutive P-DATA-TF PDUs appended to `out` (each a
  * complete PDU with its 6-byte header; split them with mwl_pdu_peek_header).
  * Returns the mwl_dimse_fragmenter_init errors (nothing appended), or what
  * mwl_pdu_encode_p_data returns (MWL_E_NOMEM ...; `out` then holds part of
  * the message and must not be sent). */
-MWL_MUST_CHECK int mwl_dimse_fragment(uint8_t context_id, const uint8_t *command, size_t command_length,
-                                      const uint8_t *dataset, size_t dataset_length,
-                                      uint32_t peer_max_pdu_length, mwl_wbuf *out);
+MWL_API MWL_MUST_CHECK int mwl_dimse_fragment(uint8_t context_id, const uint8_t *command,
+                                              size_t command_length, const uint8_t *dataset,
+                                              size_t dataset_length, uint32_t peer_max_pdu_length,
+                                              mwl_wbuf *out);
 
 /* ======================================================================
  * Status codes (PS3.7 Annex C, PS3.4 Table K.4-1)
@@ -394,13 +400,13 @@ typedef enum mwl_dimse_class {
  * pending; FE00 cancel; 0001, Bxxx, 0107, 0116 warning; everything else
  * (Axxx, Cxxx, 01xx, 02xx, and codes the table does not list, which an SCU
  * must not mistake for success or pending) failure. */
-mwl_dimse_class mwl_dimse_status_class(uint16_t status);
+MWL_API mwl_dimse_class mwl_dimse_status_class(uint16_t status);
 /* "Success", "Pending", "Cancel", "Warning", "Failure". Never NULL. */
-const char *mwl_dimse_class_str(mwl_dimse_class cls);
+MWL_API const char *mwl_dimse_class_str(mwl_dimse_class cls);
 /* One-line meaning from PS3.7 Annex C and, for the service-class-specific
  * ranges, the C-FIND Modality Worklist table (PS3.4 K.4-1), e.g.
  * A900 "Error: Identifier does not match SOP class". Never NULL. */
-const char *mwl_dimse_status_str(uint16_t status);
+MWL_API const char *mwl_dimse_status_str(uint16_t status);
 /* True for Pending (FF00/FF01): more C-FIND responses follow. */
 static inline bool mwl_dimse_status_is_pending(uint16_t status)
 {

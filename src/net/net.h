@@ -16,6 +16,8 @@
 #ifndef MWL_NET_NET_H
 #define MWL_NET_NET_H
 
+#include "base/api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,11 +29,11 @@
 
 /* Milliseconds on CLOCK_MONOTONIC (never jumps with wall-clock changes).
  * This is the "now_ms" the sans-IO layers are fed; they never read a clock. */
-uint64_t mwl_now_ms(void);
+MWL_API uint64_t mwl_now_ms(void);
 
 /* Deadline `timeout_ms` from now; a negative timeout means no deadline
  * (UINT64_MAX). Saturates instead of wrapping. */
-uint64_t mwl_deadline_in(int64_t timeout_ms);
+MWL_API uint64_t mwl_deadline_in(int64_t timeout_ms);
 
 /* ---- addresses ---------------------------------------------------------- */
 
@@ -43,7 +45,7 @@ uint64_t mwl_deadline_in(int64_t timeout_ms);
 /* Parses a decimal port "0".."65535" (no sign, no spaces). Port 0 is
  * accepted: for a listener it means "pick a free port". Returns MWL_OK or
  * MWL_E_INVALID (diag says why). */
-MWL_MUST_CHECK int mwl_net_parse_port(const char *text, uint16_t *port /* out */, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_net_parse_port(const char *text, uint16_t *port /* out */, mwl_diag *diag);
 
 /* Splits "host", "host:port", "[v6]", "[v6]:port", a bare IPv6 literal such
  * as "::1" (two or more colons and no brackets: all host, no port), or
@@ -53,8 +55,9 @@ MWL_MUST_CHECK int mwl_net_parse_port(const char *text, uint16_t *port /* out */
  * Returns MWL_OK, or MWL_E_INVALID (empty brackets, text after "]" other
  * than ":port", a bad port, a host longer than host_size - 1). The host is
  * not resolved here. */
-MWL_MUST_CHECK int mwl_net_parse_hostport(const char *text, uint16_t default_port, char *host /* out */,
-                                          size_t host_size, uint16_t *port /* out */, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_net_parse_hostport(const char *text, uint16_t default_port,
+                                                  char *host /* out */, size_t host_size,
+                                                  uint16_t *port /* out */, mwl_diag *diag);
 
 /* ---- connections -------------------------------------------------------- */
 
@@ -88,7 +91,7 @@ typedef struct mwl_iov {
  *   MWL_E_INVALID cap is 0.
  * A transport may hold decrypted bytes the fd cannot signal: keep reading
  * until MWL_AGAIN (or check mwl_conn_pending) before waiting on the fd. */
-MWL_MUST_CHECK int mwl_conn_read(mwl_conn *c, void *buf, size_t cap, size_t *n /* out */);
+MWL_API MWL_MUST_CHECK int mwl_conn_read(mwl_conn *c, void *buf, size_t cap, size_t *n /* out */);
 
 /* Writes up to `len` bytes; never raises SIGPIPE. Returns:
  *   MWL_OK        *n in 1..len bytes were taken (a partial write is normal:
@@ -96,12 +99,13 @@ MWL_MUST_CHECK int mwl_conn_read(mwl_conn *c, void *buf, size_t cap, size_t *n /
  *   MWL_AGAIN     the socket buffer is full (*n = 0);
  *   MWL_E_CLOSED  the peer is gone (EPIPE, ECONNRESET);
  *   MWL_E_IO      another transport error. */
-MWL_MUST_CHECK int mwl_conn_write(mwl_conn *c, const void *buf, size_t len, size_t *n /* out */);
+MWL_API MWL_MUST_CHECK int mwl_conn_write(mwl_conn *c, const void *buf, size_t len, size_t *n /* out */);
 
 /* As mwl_conn_write for the concatenation of `count` (<= MWL_CONN_IOV_MAX)
  * buffers, in one system call, so a PDU header and its body leave together
  * (no tiny first segment). MWL_E_INVALID if count is too large. */
-MWL_MUST_CHECK int mwl_conn_writev(mwl_conn *c, const mwl_iov *iov, size_t count, size_t *n /* out */);
+MWL_API MWL_MUST_CHECK int mwl_conn_writev(mwl_conn *c, const mwl_iov *iov, size_t count,
+                                           size_t *n /* out */);
 
 /* Starts an orderly close of our sending side (TCP FIN after queued data;
  * TLS close_notify) while reads stay possible. Use it for a "lingering
@@ -110,30 +114,30 @@ MWL_MUST_CHECK int mwl_conn_writev(mwl_conn *c, const mwl_iov *iov, size_t count
  * Closing a socket with unread input makes the kernel send RST, and the
  * peer may then lose the PDU we just sent. MWL_OK, MWL_E_CLOSED (the
  * connection is already gone), or MWL_E_IO. */
-MWL_MUST_CHECK int mwl_conn_shutdown(mwl_conn *c);
+MWL_API MWL_MUST_CHECK int mwl_conn_shutdown(mwl_conn *c);
 
 /* Closes the transport and frees `c` without lingering (PS3.8 §9.1.4): the
  * call never blocks, and data already queued is still sent by the kernel.
  * NULL is a no-op. */
-void mwl_conn_close(mwl_conn *c);
+MWL_API void mwl_conn_close(mwl_conn *c);
 
 /* The fd to poll; stays owned by the connection. */
-int mwl_conn_fd(const mwl_conn *c);
+MWL_API int mwl_conn_fd(const mwl_conn *c);
 /* What the last MWL_AGAIN was waiting for: MWL_NET_READ and/or
  * MWL_NET_WRITE. For TCP a read waits for READ and a write for WRITE; a TLS
  * read may need WRITE during a handshake. 0 before any MWL_AGAIN. */
-unsigned mwl_conn_wants(const mwl_conn *c);
+MWL_API unsigned mwl_conn_wants(const mwl_conn *c);
 /* Bytes the transport holds that a read returns without touching the fd
  * (TLS records already decrypted); always 0 for TCP. */
-size_t mwl_conn_pending(const mwl_conn *c);
+MWL_API size_t mwl_conn_pending(const mwl_conn *c);
 /* The peer for log lines: "127.0.0.1:49152", "[::1]:104" (IPv4-mapped
  * IPv6 peers are shown as plain IPv4). Valid until mwl_conn_close. */
-const char *mwl_conn_peer(const mwl_conn *c);
+MWL_API const char *mwl_conn_peer(const mwl_conn *c);
 /* errno of the last MWL_E_IO/MWL_E_CLOSED from this connection, else 0. */
-int mwl_conn_errno(const mwl_conn *c);
+MWL_API int mwl_conn_errno(const mwl_conn *c);
 /* The transport's name ("tcp", "tls", …), for logs. */
-const char *mwl_conn_transport(const mwl_conn *c);
-bool mwl_conn_is_nonblocking(const mwl_conn *c);
+MWL_API const char *mwl_conn_transport(const mwl_conn *c);
+MWL_API bool mwl_conn_is_nonblocking(const mwl_conn *c);
 
 /* Waits until the connection can make progress in `events` (MWL_NET_READ /
  * MWL_NET_WRITE) or the deadline passes. Returns MWL_OK (ready: retry the
@@ -141,7 +145,7 @@ bool mwl_conn_is_nonblocking(const mwl_conn *c);
  * ready or not), MWL_E_IO, or MWL_E_INVALID (no events, no fd). EINTR-safe.
  * Returns MWL_OK at once when `events` includes READ and
  * mwl_conn_pending(c) > 0. */
-MWL_MUST_CHECK int mwl_conn_wait(mwl_conn *c, unsigned events, uint64_t deadline_ms);
+MWL_API MWL_MUST_CHECK int mwl_conn_wait(mwl_conn *c, unsigned events, uint64_t deadline_ms);
 
 /* Blocking helpers for the client driver, on a non-blocking connection
  * (MWL_E_INVALID otherwise): each retries across MWL_AGAIN and EINTR and
@@ -151,13 +155,13 @@ MWL_MUST_CHECK int mwl_conn_wait(mwl_conn *c, unsigned events, uint64_t deadline
 
 /* Reads at least one byte: MWL_OK with *n in 1..cap, or MWL_E_TIMEOUT,
  * MWL_E_CLOSED, MWL_E_IO, MWL_E_INVALID. */
-MWL_MUST_CHECK int mwl_conn_read_deadline(mwl_conn *c, void *buf, size_t cap, size_t *n /* out */,
-                                          uint64_t deadline_ms);
+MWL_API MWL_MUST_CHECK int mwl_conn_read_deadline(mwl_conn *c, void *buf, size_t cap, size_t *n /* out */,
+                                                  uint64_t deadline_ms);
 /* Writes every byte of every buffer: MWL_OK, or MWL_E_TIMEOUT, MWL_E_CLOSED,
  * MWL_E_IO, MWL_E_INVALID. *written (may be NULL) says how far it got, so a
  * caller can tell "nothing sent" from "half a PDU sent" (then abort). */
-MWL_MUST_CHECK int mwl_conn_write_all_deadline(mwl_conn *c, const mwl_iov *iov, size_t count,
-                                               uint64_t deadline_ms, size_t *written /* out */);
+MWL_API MWL_MUST_CHECK int mwl_conn_write_all_deadline(mwl_conn *c, const mwl_iov *iov, size_t count,
+                                                       uint64_t deadline_ms, size_t *written /* out */);
 
 /* ---- TCP ---------------------------------------------------------------- */
 
@@ -171,15 +175,15 @@ MWL_MUST_CHECK int mwl_conn_write_all_deadline(mwl_conn *c, const mwl_iov *iov, 
  * helpers to block. Returns MWL_OK, MWL_E_TIMEOUT (the last attempt timed
  * out), MWL_E_IO (refused, unreachable, unknown host: diag says which),
  * MWL_E_INVALID, MWL_E_NOMEM. */
-MWL_MUST_CHECK int mwl_net_connect(const char *host, uint16_t port, int timeout_ms, const mwl_mem *mem,
-                                   mwl_conn **out, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_net_connect(const char *host, uint16_t port, int timeout_ms,
+                                           const mwl_mem *mem, mwl_conn **out, mwl_diag *diag);
 
 /* Wraps an already-connected stream socket (inherited, or one end of a
  * socketpair in tests); takes ownership of `fd` on MWL_OK only. Sets
  * close-on-exec, the blocking mode asked for, and TCP_NODELAY when it is a
  * TCP socket. MWL_OK, MWL_E_IO, MWL_E_NOMEM, MWL_E_INVALID. */
-MWL_MUST_CHECK int mwl_net_conn_from_fd(int fd, bool nonblocking, const mwl_mem *mem, mwl_conn **out,
-                                        mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_net_conn_from_fd(int fd, bool nonblocking, const mwl_mem *mem, mwl_conn **out,
+                                                mwl_diag *diag);
 
 typedef struct mwl_listener mwl_listener;
 
@@ -195,13 +199,13 @@ typedef struct mwl_listen_opts {
 } mwl_listen_opts;
 
 /* Defaults: all addresses, port 0, backlog 128, non-blocking. */
-void mwl_listen_opts_init(mwl_listen_opts *opts);
+MWL_API void mwl_listen_opts_init(mwl_listen_opts *opts);
 
 /* Creates, binds (SO_REUSEADDR, so a restart does not wait out TIME_WAIT)
  * and listens. Returns MWL_OK, MWL_E_IO (address in use, cannot bind: diag
  * says which), MWL_E_INVALID, MWL_E_NOMEM. */
-MWL_MUST_CHECK int mwl_listener_open(const mwl_listen_opts *opts, const mwl_mem *mem, mwl_listener **out,
-                                     mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_listener_open(const mwl_listen_opts *opts, const mwl_mem *mem,
+                                             mwl_listener **out, mwl_diag *diag);
 
 /* Accepts one connection (close-on-exec, TCP_NODELAY, blocking mode as
  * configured). Returns:
@@ -214,15 +218,15 @@ MWL_MUST_CHECK int mwl_listener_open(const mwl_listen_opts *opts, const mwl_mem 
  *                 stop polling the listener for a while (a timer) instead
  *                 of spinning;
  *   MWL_E_NOMEM, MWL_E_IO. */
-MWL_MUST_CHECK int mwl_listener_accept(mwl_listener *l, mwl_conn **out, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_listener_accept(mwl_listener *l, mwl_conn **out, mwl_diag *diag);
 
-int mwl_listener_fd(const mwl_listener *l);
+MWL_API int mwl_listener_fd(const mwl_listener *l);
 /* The bound port (the kernel's choice when opts.port was 0). */
-uint16_t mwl_listener_port(const mwl_listener *l);
+MWL_API uint16_t mwl_listener_port(const mwl_listener *l);
 /* The bound address for logs, e.g. "[::]:11112" or "127.0.0.1:40000". */
-const char *mwl_listener_addr(const mwl_listener *l);
+MWL_API const char *mwl_listener_addr(const mwl_listener *l);
 /* NULL is a no-op. */
-void mwl_listener_close(mwl_listener *l);
+MWL_API void mwl_listener_close(mwl_listener *l);
 
 /* ---- event loop --------------------------------------------------------- */
 
@@ -265,60 +269,60 @@ typedef struct mwl_loop_task {
 
 /* Allocates everything up front (registrations, timer heap, wakeup pipe).
  * MWL_OK, MWL_E_INVALID, MWL_E_NOMEM, MWL_E_IO. */
-MWL_MUST_CHECK int mwl_loop_new(const mwl_loop_config *config, const mwl_mem *mem, mwl_loop **out,
-                                mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_loop_new(const mwl_loop_config *config, const mwl_mem *mem, mwl_loop **out,
+                                        mwl_diag *diag);
 /* Frees the loop; fds registered with it are not closed, tasks still
  * posted are not run (drain them first with mwl_loop_run_once). If the
  * loop owns the signal handlers they are restored. NULL is a no-op. */
-void mwl_loop_free(mwl_loop *loop);
+MWL_API void mwl_loop_free(mwl_loop *loop);
 
 /* Registers `fd` with an interest mask. The loop never closes it; call
  * mwl_loop_remove before closing. MWL_OK, MWL_E_LIMIT (max_fds reached),
  * MWL_E_INVALID. */
-MWL_MUST_CHECK int mwl_loop_add(mwl_loop *loop, int fd, unsigned interest, mwl_loop_io_fn fn, void *user,
-                                mwl_loop_io **out);
+MWL_API MWL_MUST_CHECK int mwl_loop_add(mwl_loop *loop, int fd, unsigned interest, mwl_loop_io_fn fn,
+                                        void *user, mwl_loop_io **out);
 /* Changes what the fd is polled for (0 pauses it: an accept back-off, a
  * connection whose output is full). Takes effect from the next turn. */
-void mwl_loop_set_interest(mwl_loop *loop, mwl_loop_io *io, unsigned interest);
-unsigned mwl_loop_interest(const mwl_loop_io *io);
+MWL_API void mwl_loop_set_interest(mwl_loop *loop, mwl_loop_io *io, unsigned interest);
+MWL_API unsigned mwl_loop_interest(const mwl_loop_io *io);
 /* Unregisters, once; safe inside any callback, including io's own. `io`
  * is invalid afterwards (its slot may serve the next mwl_loop_add), and its
  * callback is not called again, even for readiness already seen this turn. */
-void mwl_loop_remove(mwl_loop *loop, mwl_loop_io *io);
+MWL_API void mwl_loop_remove(mwl_loop *loop, mwl_loop_io *io);
 
 /* Arms a one-shot timer at absolute time `at_ms`. Timers fire in order of
  * at_ms, ties in the order they were added, never before at_ms. *id is
  * never 0, so 0 can mean "no timer". MWL_OK or MWL_E_LIMIT. */
-MWL_MUST_CHECK int mwl_loop_timer_add(mwl_loop *loop, uint64_t at_ms, mwl_loop_timer_fn fn, void *user,
-                                      uint64_t *id /* out */);
+MWL_API MWL_MUST_CHECK int mwl_loop_timer_add(mwl_loop *loop, uint64_t at_ms, mwl_loop_timer_fn fn,
+                                              void *user, uint64_t *id /* out */);
 /* Re-arms a pending timer (the UL's ARTIM deadline moving). MWL_OK, or
  * MWL_E_NOTFOUND when it has fired or was cancelled. */
-MWL_MUST_CHECK int mwl_loop_timer_move(mwl_loop *loop, uint64_t id, uint64_t at_ms);
+MWL_API MWL_MUST_CHECK int mwl_loop_timer_move(mwl_loop *loop, uint64_t id, uint64_t at_ms);
 /* MWL_OK, or MWL_E_NOTFOUND when it has fired or was cancelled (harmless:
  * a slot's id carries a 32-bit generation, so a stale id does not match the
  * slot's next timer). */
-int mwl_loop_timer_cancel(mwl_loop *loop, uint64_t id);
-size_t mwl_loop_timer_count(const mwl_loop *loop);
+MWL_API int mwl_loop_timer_cancel(mwl_loop *loop, uint64_t id);
+MWL_API size_t mwl_loop_timer_count(const mwl_loop *loop);
 
 /* Thread-safe: queues `task` to run on the loop thread and wakes it. */
-void mwl_loop_post(mwl_loop *loop, mwl_loop_task *task);
+MWL_API void mwl_loop_post(mwl_loop *loop, mwl_loop_task *task);
 /* Thread-safe and async-signal-safe: makes a blocked turn return early. */
-void mwl_loop_wake(mwl_loop *loop);
+MWL_API void mwl_loop_wake(mwl_loop *loop);
 /* Thread-safe and async-signal-safe: mwl_loop_run returns after the
  * current turn. */
-void mwl_loop_stop(mwl_loop *loop);
-bool mwl_loop_stopping(mwl_loop *loop); /* any thread */
+MWL_API void mwl_loop_stop(mwl_loop *loop);
+MWL_API bool mwl_loop_stopping(mwl_loop *loop); /* any thread */
 
 /* Runs turns until mwl_loop_stop, then consumes that stop request (so the
  * loop can be run again, e.g. to drain during a graceful shutdown). A stop
  * requested before the call makes it return after at most one turn.
  * MWL_OK, or MWL_E_IO if poll() fails for a reason other than EINTR. */
-MWL_MUST_CHECK int mwl_loop_run(mwl_loop *loop);
+MWL_API MWL_MUST_CHECK int mwl_loop_run(mwl_loop *loop);
 /* One turn, waiting at most `max_wait_ms` (0: just poll; < 0: until
  * something happens). MWL_OK or MWL_E_IO. Does not look at the stop flag. */
-MWL_MUST_CHECK int mwl_loop_run_once(mwl_loop *loop, int max_wait_ms);
+MWL_API MWL_MUST_CHECK int mwl_loop_run_once(mwl_loop *loop, int max_wait_ms);
 /* The clock reading taken when the current turn woke up (mwl_now_ms). */
-uint64_t mwl_loop_now(const mwl_loop *loop);
+MWL_API uint64_t mwl_loop_now(const mwl_loop *loop);
 
 /* ---- signals ------------------------------------------------------------ */
 
@@ -331,12 +335,12 @@ typedef void (*mwl_signal_fn)(mwl_loop *loop, int signo, void *user);
  * then calls `fn`, or mwl_loop_stop when fn is NULL. Also ignores SIGPIPE.
  * One loop at a time owns the handlers: MWL_E_INVALID if another does.
  * MWL_OK or MWL_E_IO (sigaction failed). */
-MWL_MUST_CHECK int mwl_net_signals_install(mwl_loop *loop, mwl_signal_fn fn, void *user);
+MWL_API MWL_MUST_CHECK int mwl_net_signals_install(mwl_loop *loop, mwl_signal_fn fn, void *user);
 /* Puts back the SIGTERM/SIGINT/SIGPIPE actions found at install. */
-void mwl_net_signals_restore(void);
+MWL_API void mwl_net_signals_restore(void);
 /* SIGPIPE ignored process-wide, for code paths that write to a pipe or
  * socket without MSG_NOSIGNAL. MWL_OK or MWL_E_IO. */
-int mwl_net_ignore_sigpipe(void);
+MWL_API int mwl_net_ignore_sigpipe(void);
 
 /* ---- worker pool -------------------------------------------------------- */
 
@@ -372,37 +376,37 @@ typedef struct mwl_pool_config {
 } mwl_pool_config;
 
 /* Fills the defaults above: no background workers, nice 19. */
-void mwl_pool_config_init(mwl_pool_config *cfg, size_t threads, size_t max_queued);
+MWL_API void mwl_pool_config_init(mwl_pool_config *cfg, size_t threads, size_t max_queued);
 
 /* MWL_OK, MWL_E_INVALID, MWL_E_NOMEM, MWL_E_IO (a thread could not start;
  * the ones started are joined again). */
-MWL_MUST_CHECK int mwl_pool_new_ex(const mwl_pool_config *cfg, const mwl_mem *mem, mwl_pool **out,
-                                   mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_pool_new_ex(const mwl_pool_config *cfg, const mwl_mem *mem, mwl_pool **out,
+                                           mwl_diag *diag);
 /* mwl_pool_new_ex with `threads` workers, `max_queued`, and the defaults. */
-MWL_MUST_CHECK int mwl_pool_new(size_t threads, size_t max_queued, const mwl_mem *mem, mwl_pool **out,
-                                mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_pool_new(size_t threads, size_t max_queued, const mwl_mem *mem, mwl_pool **out,
+                                        mwl_diag *diag);
 /* Thread-safe, never blocks on the queue. Queues `job` (FIFO). MWL_OK,
  * MWL_E_LIMIT when max_queued jobs are waiting, MWL_E_CLOSED once
  * mwl_pool_free has begun, MWL_E_INVALID; on error the job was not queued. */
-MWL_MUST_CHECK int mwl_pool_submit(mwl_pool *pool, mwl_pool_job *job);
-size_t mwl_pool_threads(const mwl_pool *pool);
+MWL_API MWL_MUST_CHECK int mwl_pool_submit(mwl_pool *pool, mwl_pool_job *job);
+MWL_API size_t mwl_pool_threads(const mwl_pool *pool);
 /* Without dedicated background workers: at most `limit` (>= 1; 0 is read
  * as 1) normal workers run background jobs at once; the default is half of
  * them (at least one). Thread-safe. */
-void mwl_pool_set_background_limit(mwl_pool *pool, size_t limit);
+MWL_API void mwl_pool_set_background_limit(mwl_pool *pool, size_t limit);
 /* Runs every job already queued, joins the threads, frees the pool. Jobs
  * must not submit new work while this runs. NULL is a no-op. */
-void mwl_pool_free(mwl_pool *pool);
+MWL_API void mwl_pool_free(mwl_pool *pool);
 
 /* ---- process helpers ---------------------------------------------------- */
 
 /* CPUs online (at least 1), for sizing thread pools. */
-size_t mwl_cpu_count(void);
+MWL_API size_t mwl_cpu_count(void);
 
 /* Counts this process's open file descriptors (/proc/self/fd, or /dev/fd
  * where there is no /proc), for tests checking that nothing leaks.
  * MWL_OK or MWL_E_UNSUPPORTED. */
-MWL_MUST_CHECK int mwl_net_count_fds(size_t *count /* out */);
+MWL_API MWL_MUST_CHECK int mwl_net_count_fds(size_t *count /* out */);
 
 /* ---- for transport implementers ----------------------------------------- */
 
@@ -429,10 +433,10 @@ typedef struct mwl_conn_ops {
  * poll (-1 for a double without one), `peer` the address text for logs.
  * MWL_OK, MWL_E_INVALID (read, writev or close missing), or MWL_E_NOMEM;
  * on error nothing is closed. */
-MWL_MUST_CHECK int mwl_conn_new(const mwl_conn_ops *ops, void *impl, int fd, bool nonblocking,
-                                const char *peer, const mwl_mem *mem, mwl_conn **out);
-void *mwl_conn_impl(const mwl_conn *c);
+MWL_API MWL_MUST_CHECK int mwl_conn_new(const mwl_conn_ops *ops, void *impl, int fd, bool nonblocking,
+                                        const char *peer, const mwl_mem *mem, mwl_conn **out);
+MWL_API void *mwl_conn_impl(const mwl_conn *c);
 /* Lets an op record errno for mwl_conn_errno. */
-void mwl_conn_set_errno(mwl_conn *c, int err);
+MWL_API void mwl_conn_set_errno(mwl_conn *c, int err);
 
 #endif

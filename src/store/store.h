@@ -23,6 +23,8 @@
 #ifndef MWL_STORE_STORE_H
 #define MWL_STORE_STORE_H
 
+#include "base/api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -59,14 +61,14 @@ typedef struct mwl_store_options {
  * (a backend not built, a database written by a newer mwl, or -- read-only
  * -- one at an older schema version that must first be opened for
  * writing), MWL_E_INVALID (bad settings), MWL_E_NOMEM. */
-MWL_MUST_CHECK int mwl_store_open(const char *target, const mwl_store_options *opt, mwl_store **out,
-                                  mwl_diag *diag);
-void mwl_store_free(mwl_store *store); /* NULL-safe; rolls back an open batch */
+MWL_API MWL_MUST_CHECK int mwl_store_open(const char *target, const mwl_store_options *opt, mwl_store **out,
+                                          mwl_diag *diag);
+MWL_API void mwl_store_free(mwl_store *store); /* NULL-safe; rolls back an open batch */
 
 /* "sqlite" */
-const char *mwl_store_backend_name(const mwl_store *store);
+MWL_API const char *mwl_store_backend_name(const mwl_store *store);
 /* The schema version the database is at (for SQLite, PRAGMA user_version). */
-int mwl_store_schema_version(mwl_store *store);
+MWL_API int mwl_store_schema_version(mwl_store *store);
 
 /* ---- batches ------------------------------------------------------------- */
 
@@ -75,10 +77,10 @@ int mwl_store_schema_version(mwl_store *store);
  * here rather than half-way through. Operations inside a batch are each
  * atomic (savepoints). Returns MWL_OK, MWL_E_STORE, MWL_E_INVALID (already
  * in a batch, or read-only). */
-MWL_MUST_CHECK int mwl_store_begin(mwl_store *store, mwl_diag *diag);
-MWL_MUST_CHECK int mwl_store_commit(mwl_store *store, mwl_diag *diag);
-int mwl_store_rollback(mwl_store *store);
-bool mwl_store_in_batch(const mwl_store *store);
+MWL_API MWL_MUST_CHECK int mwl_store_begin(mwl_store *store, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_store_commit(mwl_store *store, mwl_diag *diag);
+MWL_API int mwl_store_rollback(mwl_store *store);
+MWL_API bool mwl_store_in_batch(const mwl_store *store);
 
 /* ---- put ----------------------------------------------------------------- */
 
@@ -102,8 +104,9 @@ typedef struct mwl_store_put_stats {
  * batch back. Returns MWL_OK, MWL_E_INVALID (refused: diag says why and
  * names the element; read-only store), MWL_E_STORE, MWL_E_NOMEM, or a
  * codec error for an item that cannot be encoded. */
-MWL_MUST_CHECK int mwl_store_put_item(mwl_store *store, const mwl_ds *item, const char *source,
-                                      const char *worklist_aet, mwl_store_put_stats *stats, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_store_put_item(mwl_store *store, const mwl_ds *item, const char *source,
+                                              const char *worklist_aet, mwl_store_put_stats *stats,
+                                              mwl_diag *diag);
 
 /* ---- finding ------------------------------------------------------------- */
 
@@ -115,7 +118,7 @@ typedef mwl_filter_match mwl_store_match;
 #define MWL_STORE_ANY MWL_FILTER_ANY
 #define MWL_STORE_EXACT MWL_FILTER_EXACT
 #define MWL_STORE_PREFIX MWL_FILTER_PREFIX
-void mwl_store_filter_init(mwl_store_filter *f); /* = mwl_filter_init */
+MWL_API void mwl_store_filter_init(mwl_store_filter *f); /* = mwl_filter_init */
 
 typedef struct mwl_store_row {
     int64_t id;
@@ -141,7 +144,7 @@ typedef struct mwl_store_cursor {
 } mwl_store_cursor;
 
 /* Never fails. A cursor needs no clean-up of its own. */
-void mwl_store_cursor_init(mwl_store_cursor *cursor);
+MWL_API void mwl_store_cursor_init(mwl_store_cursor *cursor);
 
 /* The next row `filter` selects after the cursor's position: MWL_OK with
  * *row filled (valid until the next call on this store), MWL_E_NOTFOUND
@@ -151,24 +154,25 @@ void mwl_store_cursor_init(mwl_store_cursor *cursor);
  * cursor used the connection since, or a pause) it seeks to the position
  * first, which costs a search of the index, not a scan of what came before.
  * Many cursors can thus share one connection, one step at a time. */
-MWL_MUST_CHECK int mwl_store_cursor_next(mwl_store *store, const mwl_filter *filter, mwl_store_cursor *cursor,
-                                         mwl_store_row *row, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_store_cursor_next(mwl_store *store, const mwl_filter *filter,
+                                                 mwl_store_cursor *cursor, mwl_store_row *row,
+                                                 mwl_diag *diag);
 /* Ends the connection's open statement (no read transaction stays open,
  * so a writer's checkpoint is not held back); rows returned before are no
  * longer valid. The next mwl_store_cursor_next seeks. Call it before
  * waiting for anything (the network, a client reading slowly). */
-void mwl_store_cursor_pause(mwl_store *store);
+MWL_API void mwl_store_cursor_pause(mwl_store *store);
 
 /* Deprecated: one search per connection through an internal cursor (the
  * filter is copied), never paused. Use a mwl_store_cursor. Rows come in
  * the cursor's order. find_begin returns MWL_OK or MWL_E_NOMEM; find_next
  * as mwl_store_cursor_next; find_end pauses. */
-MWL_MUST_CHECK int mwl_store_find_begin(mwl_store *store, const mwl_filter *filter, mwl_diag *diag);
-MWL_MUST_CHECK int mwl_store_find_next(mwl_store *store, mwl_store_row *row, mwl_diag *diag);
-void mwl_store_find_end(mwl_store *store);
+MWL_API MWL_MUST_CHECK int mwl_store_find_begin(mwl_store *store, const mwl_filter *filter, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_store_find_next(mwl_store *store, mwl_store_row *row, mwl_diag *diag);
+MWL_API void mwl_store_find_end(mwl_store *store);
 
 /* Number of SPS rows stored. */
-MWL_MUST_CHECK int mwl_store_count(mwl_store *store, int64_t *count, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_store_count(mwl_store *store, int64_t *count, mwl_diag *diag);
 
 /* ---- one SPS by its natural key -------------------------------------------- */
 
@@ -190,8 +194,8 @@ typedef struct mwl_sps_ref {
  * MWL_E_NOTFOUND, MWL_E_INVALID (ref lacks the needed parts, or names
  * several rows: give more parts), MWL_E_STORE, MWL_E_NOMEM,
  * MWL_E_MALFORMED (a stored row that does not decode). */
-MWL_MUST_CHECK int mwl_store_get(mwl_store *store, const mwl_sps_ref *ref, mwl_arena *arena, mwl_ds **out,
-                                 int64_t *id, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_store_get(mwl_store *store, const mwl_sps_ref *ref, mwl_arena *arena,
+                                         mwl_ds **out, int64_t *id, mwl_diag *diag);
 
 /* Sets Scheduled Procedure Step Status (0040,0020) of every row `ref`
  * names (stored data set and index) to `status` (a CS value such as
@@ -199,8 +203,8 @@ MWL_MUST_CHECK int mwl_store_get(mwl_store *store, const mwl_sps_ref *ref, mwl_a
  * number of rows. One transaction. Returns MWL_OK, MWL_E_NOTFOUND,
  * MWL_E_INVALID (ref, status not a CS value, read-only), MWL_E_STORE,
  * MWL_E_NOMEM. */
-MWL_MUST_CHECK int mwl_store_set_status(mwl_store *store, const mwl_sps_ref *ref, const char *status,
-                                        size_t *updated, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_store_set_status(mwl_store *store, const mwl_sps_ref *ref, const char *status,
+                                                size_t *updated, mwl_diag *diag);
 
 /* ---- patients -------------------------------------------------------------- */
 
@@ -216,25 +220,27 @@ MWL_MUST_CHECK int mwl_store_set_status(mwl_store *store, const mwl_sps_ref *ref
  * transaction. Returns MWL_OK, MWL_E_INVALID (a key that is no
  * demographic, an item the change would make invalid -- diag says why --,
  * read-only), MWL_E_CHARSET, MWL_E_STORE, MWL_E_NOMEM. */
-MWL_MUST_CHECK int mwl_store_patient_update(mwl_store *store, const char *patient_id, const char *issuer,
-                                            const mwl_ds *demographics, size_t *updated, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_store_patient_update(mwl_store *store, const char *patient_id,
+                                                    const char *issuer, const mwl_ds *demographics,
+                                                    size_t *updated, mwl_diag *diag);
 /* Moves every item of patient `old_id`/`old_issuer` (NULL = any) to
  * `new_id`/`new_issuer` (NULL or "" = none), applying `demographics`
  * (may be NULL) as mwl_store_patient_update does. IDs are UTF-8; an item
  * whose character set cannot hold them is re-encoded in ISO_IR 192. One
  * transaction. Returns as mwl_store_patient_update. */
-MWL_MUST_CHECK int mwl_store_patient_merge(mwl_store *store, const char *old_id, const char *old_issuer,
-                                           const char *new_id, const char *new_issuer,
-                                           const mwl_ds *demographics, size_t *updated, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_store_patient_merge(mwl_store *store, const char *old_id,
+                                                   const char *old_issuer, const char *new_id,
+                                                   const char *new_issuer, const mwl_ds *demographics,
+                                                   size_t *updated, mwl_diag *diag);
 
 /* ---- removing -------------------------------------------------------------- */
 
 /* Deletes the SPS rows the filter selects, all or none. A filter without
  * any condition is refused with MWL_E_INVALID, to keep "remove everything"
  * explicit (mwl_store_clear). Returns MWL_OK, MWL_E_INVALID, MWL_E_STORE. */
-MWL_MUST_CHECK int mwl_store_remove(mwl_store *store, const mwl_filter *filter, size_t *removed,
-                                    mwl_diag *diag);
-MWL_MUST_CHECK int mwl_store_clear(mwl_store *store, size_t *removed, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_store_remove(mwl_store *store, const mwl_filter *filter, size_t *removed,
+                                            mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_store_clear(mwl_store *store, size_t *removed, mwl_diag *diag);
 
 /* Which SPS rows mwl_store_expire removes: those scheduled before
  * `before_date` (YYYYMMDD; rows without a start date are kept) and/or
@@ -247,8 +253,8 @@ typedef struct mwl_store_expiry {
 
 /* One transaction. Returns MWL_OK, MWL_E_INVALID (no condition, a date
  * that is not YYYYMMDD, read-only), MWL_E_STORE. */
-MWL_MUST_CHECK int mwl_store_expire(mwl_store *store, const mwl_store_expiry *expiry, size_t *removed,
-                                    mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_store_expire(mwl_store *store, const mwl_store_expiry *expiry, size_t *removed,
+                                            mwl_diag *diag);
 
 /* ---- importing: batched intake with a durability report --------------------- */
 
@@ -275,7 +281,8 @@ typedef struct mwl_import_options {
 /* An importer on `store` (which must not be in a batch, and outlives the
  * importer). `opt` NULL = defaults. Returns MWL_OK, MWL_E_INVALID,
  * MWL_E_NOMEM. */
-MWL_MUST_CHECK int mwl_importer_new(mwl_store *store, const mwl_import_options *opt, mwl_importer **out);
+MWL_API MWL_MUST_CHECK int mwl_importer_new(mwl_store *store, const mwl_import_options *opt,
+                                            mwl_importer **out);
 /* Checks `item` (mwl_worklist_check_item with the options' flags) and
  * stores it in the open batch (started when needed), all or nothing;
  * commits the batch when it is full or old enough. `source` is stored with
@@ -290,15 +297,16 @@ MWL_MUST_CHECK int mwl_importer_new(mwl_store *store, const mwl_import_options *
  *   MWL_E_STORE, MWL_E_NOMEM: the open batch was rolled back (items added
  *                   since the last on_commit are lost) and the importer
  *                   stops: every later call returns MWL_E_STORE. */
-MWL_MUST_CHECK int mwl_importer_add(mwl_importer *imp, const mwl_ds *item, const char *source,
-                                    const char *worklist_aet, mwl_item_problem *problem, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_importer_add(mwl_importer *imp, const mwl_ds *item, const char *source,
+                                            const char *worklist_aet, mwl_item_problem *problem,
+                                            mwl_diag *diag);
 /* Commits the open batch now (HL7/REST intake: before acknowledging).
  * Returns MWL_OK, MWL_E_STORE (batch lost, importer stopped). */
-MWL_MUST_CHECK int mwl_importer_flush(mwl_importer *imp, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_importer_flush(mwl_importer *imp, mwl_diag *diag);
 /* What has been committed so far. */
-void mwl_importer_stats(const mwl_importer *imp, mwl_import_stats *out);
+MWL_API void mwl_importer_stats(const mwl_importer *imp, mwl_import_stats *out);
 /* Rolls back an uncommitted batch (call mwl_importer_flush first to keep
  * it) and frees. NULL-safe. */
-void mwl_importer_free(mwl_importer *imp);
+MWL_API void mwl_importer_free(mwl_importer *imp);
 
 #endif

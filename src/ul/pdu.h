@@ -9,6 +9,8 @@
 #ifndef MWL_UL_PDU_H
 #define MWL_UL_PDU_H
 
+#include "base/api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -198,11 +200,12 @@ typedef struct mwl_pdu_limits {
     size_t max_pdvs;              /* PDVs per P-DATA-TF; default 1024 */
 } mwl_pdu_limits;
 
-void mwl_pdu_limits_init(mwl_pdu_limits *lim);
+MWL_API void mwl_pdu_limits_init(mwl_pdu_limits *lim);
 
 /* Reads the 6-byte PDU header. Returns MWL_NEED_MORE if len < 6, else
  * MWL_OK with *type (as received, possibly unknown) and *pdu_length. */
-MWL_MUST_CHECK int mwl_pdu_peek_header(const uint8_t *in, size_t len, uint8_t *type, uint32_t *pdu_length);
+MWL_API MWL_MUST_CHECK int mwl_pdu_peek_header(const uint8_t *in, size_t len, uint8_t *type,
+                                               uint32_t *pdu_length);
 
 /* Decodes one whole PDU starting at `in`. Returns:
  *   MWL_NEED_MORE     fewer than 6 + PDU-length bytes are present;
@@ -218,24 +221,25 @@ MWL_MUST_CHECK int mwl_pdu_peek_header(const uint8_t *in, size_t len, uint8_t *t
  *   MWL_E_NOMEM.
  * The limit check happens as soon as the header is present, so a 4 GiB
  * declared length fails with MWL_E_LIMIT without waiting for the bytes. */
-MWL_MUST_CHECK int mwl_pdu_decode(const uint8_t *in, size_t len, mwl_arena *arena, const mwl_pdu_limits *lim,
-                                  mwl_pdu *out, size_t *consumed, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_pdu_decode(const uint8_t *in, size_t len, mwl_arena *arena,
+                                          const mwl_pdu_limits *lim, mwl_pdu *out, size_t *consumed,
+                                          mwl_diag *diag);
 
 /* Encoders append one whole PDU to `out` and return MWL_OK, MWL_E_NOMEM,
  * or MWL_E_INVALID (a string too long for its field, an even or zero
  * context ID, more than 255 bytes where one byte counts). */
-MWL_MUST_CHECK int mwl_pdu_encode_associate_rq(const mwl_assoc_rq *rq, mwl_wbuf *out);
-MWL_MUST_CHECK int mwl_pdu_encode_associate_ac(const mwl_assoc_ac *ac, mwl_wbuf *out);
-MWL_MUST_CHECK int mwl_pdu_encode_associate_rj(const mwl_assoc_rj *rj, mwl_wbuf *out);
-MWL_MUST_CHECK int mwl_pdu_encode_release_rq(mwl_wbuf *out);
-MWL_MUST_CHECK int mwl_pdu_encode_release_rp(mwl_wbuf *out);
-MWL_MUST_CHECK int mwl_pdu_encode_abort(uint8_t source, uint8_t reason, mwl_wbuf *out);
+MWL_API MWL_MUST_CHECK int mwl_pdu_encode_associate_rq(const mwl_assoc_rq *rq, mwl_wbuf *out);
+MWL_API MWL_MUST_CHECK int mwl_pdu_encode_associate_ac(const mwl_assoc_ac *ac, mwl_wbuf *out);
+MWL_API MWL_MUST_CHECK int mwl_pdu_encode_associate_rj(const mwl_assoc_rj *rj, mwl_wbuf *out);
+MWL_API MWL_MUST_CHECK int mwl_pdu_encode_release_rq(mwl_wbuf *out);
+MWL_API MWL_MUST_CHECK int mwl_pdu_encode_release_rp(mwl_wbuf *out);
+MWL_API MWL_MUST_CHECK int mwl_pdu_encode_abort(uint8_t source, uint8_t reason, mwl_wbuf *out);
 /* One P-DATA-TF holding `count` PDVs (each fragment's bytes copied). */
-MWL_MUST_CHECK int mwl_pdu_encode_p_data(const mwl_pdv *pdvs, size_t count, mwl_wbuf *out);
+MWL_API MWL_MUST_CHECK int mwl_pdu_encode_p_data(const mwl_pdv *pdvs, size_t count, mwl_wbuf *out);
 
 /* Encodes any decoded PDU with the matching encoder above (same statuses;
  * MWL_E_INVALID for an unknown type). */
-MWL_MUST_CHECK int mwl_pdu_encode(const mwl_pdu *pdu, mwl_wbuf *out);
+MWL_API MWL_MUST_CHECK int mwl_pdu_encode(const mwl_pdu *pdu, mwl_wbuf *out);
 
 /* Compares two decoded PDUs field by field (not the PDU-length field):
  * strings, items and sub-items, byte fields, PDV data. Optional sub-item
@@ -243,10 +247,11 @@ MWL_MUST_CHECK int mwl_pdu_encode(const mwl_pdu *pdu, mwl_wbuf *out);
  * 11-74) are compared only with `compare_rq_echo`: they need not survive a
  * round trip through the trimmed AE titles. On a difference *what (may be
  * NULL) names the first field that differs. */
-bool mwl_pdu_equal(const mwl_pdu *a, const mwl_pdu *b, bool compare_rq_echo, const char **what);
+MWL_API bool mwl_pdu_equal(const mwl_pdu *a, const mwl_pdu *b, bool compare_rq_echo, const char **what);
 
 /* Fills the RQ's called/calling AE title fields and echo bytes from C
  * strings (<= 16 bytes each; MWL_E_INVALID otherwise). */
-MWL_MUST_CHECK int mwl_assoc_rq_set_titles(mwl_assoc_rq *rq, const char *called_ae, const char *calling_ae);
+MWL_API MWL_MUST_CHECK int mwl_assoc_rq_set_titles(mwl_assoc_rq *rq, const char *called_ae,
+                                                   const char *calling_ae);
 
 #endif

@@ -38,6 +38,8 @@
 #ifndef MWL_UL_H
 #define MWL_UL_H
 
+#include "base/api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -123,7 +125,7 @@ typedef enum mwl_ul_role {
 } mwl_ul_role;
 
 /* Returns "Sta1" … "Sta13", or "Sta?" for other values; static storage. */
-const char *mwl_ul_state_name(mwl_ul_state state);
+MWL_API const char *mwl_ul_state_name(mwl_ul_state state);
 
 /* ---- configuration ---------------------------------------------------- */
 
@@ -163,7 +165,7 @@ typedef struct mwl_ul_config {
 } mwl_ul_config;
 
 /* Fills defaults (see the fields). Never fails. */
-void mwl_ul_config_init(mwl_ul_config *cfg, mwl_ul_role role);
+MWL_API void mwl_ul_config_init(mwl_ul_config *cfg, mwl_ul_role role);
 
 /* ---- session lifetime ------------------------------------------------- */
 
@@ -172,9 +174,9 @@ typedef struct mwl_ul mwl_ul;
 /* Creates a session in Sta1. The config is copied. Returns MWL_OK and
  * *out, or MWL_E_INVALID (NULL argument, unknown role, max_pdu_length < 64,
  * max_associate_length < 1024, artim_timeout_ms 0), or MWL_E_NOMEM. */
-MWL_MUST_CHECK int mwl_ul_new(const mwl_ul_config *cfg, mwl_ul **out);
+MWL_API MWL_MUST_CHECK int mwl_ul_new(const mwl_ul_config *cfg, mwl_ul **out);
 /* Frees the session and everything it handed out. NULL is a no-op. */
-void mwl_ul_free(mwl_ul *ul);
+MWL_API void mwl_ul_free(mwl_ul *ul);
 
 /* ---- input: bytes and time in ---------------------------------------- */
 
@@ -196,12 +198,13 @@ void mwl_ul_free(mwl_ul *ul);
  *   MWL_E_NOMEM, MWL_E_INTERNAL (fatal).
  * now_ms is the caller's monotonic clock; it restarts the idle timer when a
  * whole PDU arrives. */
-MWL_MUST_CHECK int mwl_ul_feed(mwl_ul *ul, const uint8_t *in, size_t len, size_t *consumed, uint64_t now_ms);
+MWL_API MWL_MUST_CHECK int mwl_ul_feed(mwl_ul *ul, const uint8_t *in, size_t len, size_t *consumed,
+                                       uint64_t now_ms);
 
 /* The earliest time (same clock as now_ms) at which mwl_ul_timer must be
  * called: the ARTIM expiry in Sta2/Sta13, the idle expiry in Sta3..Sta12,
  * or UINT64_MAX when no timer runs. */
-uint64_t mwl_ul_deadline(const mwl_ul *ul);
+MWL_API uint64_t mwl_ul_deadline(const mwl_ul *ul);
 
 /* Runs expired timers: ARTIM (PS3.8 Evt18: in Sta2/Sta13 the transport is
  * closed, AA-2, MWL_UL_EV_CLOSED) or the idle timer, which acts as a local
@@ -211,26 +214,26 @@ uint64_t mwl_ul_deadline(const mwl_ul *ul);
  * MWL_UL_EV_CLOSED follows (AA-2). Calling it early is harmless.
  * Returns MWL_OK (events may be queued), MWL_E_INVALID (NULL), or a fatal
  * status. */
-MWL_MUST_CHECK int mwl_ul_timer(mwl_ul *ul, uint64_t now_ms);
+MWL_API MWL_MUST_CHECK int mwl_ul_timer(mwl_ul *ul, uint64_t now_ms);
 
 /* Local activity on the association (the user is working on a request the
  * peer sent, e.g. a long C-FIND) restarts the idle timer in Sta3..Sta12, as
  * a whole PDU in does: an association is not idle while we owe it an
  * answer. No effect on ARTIM or in other states. Never fails. */
-void mwl_ul_touch(mwl_ul *ul, uint64_t now_ms);
+MWL_API void mwl_ul_touch(mwl_ul *ul, uint64_t now_ms);
 
 /* PS3.8 Evt5 (acceptor: a connection was accepted; starts ARTIM, Sta2) or
  * Evt2 (requestor: the connect completed; queues the A-ASSOCIATE-RQ, Sta5).
  * Returns MWL_OK; MWL_E_PROTOCOL if not valid in this state (acceptor not
  * in Sta1, requestor not in Sta4), session unchanged; or a fatal status. */
-MWL_MUST_CHECK int mwl_ul_transport_connected(mwl_ul *ul, uint64_t now_ms);
+MWL_API MWL_MUST_CHECK int mwl_ul_transport_connected(mwl_ul *ul, uint64_t now_ms);
 
 /* PS3.8 Evt17: the transport closed (read returned 0, or an I/O error).
  * In Sta13 and Sta2 this is the normal end (AR-5/AA-5); elsewhere the
  * association was lost: MWL_UL_EV_ABORTED (origin MWL_UL_ABORT_TRANSPORT,
  * AA-4). MWL_UL_EV_CLOSED follows in every case. Returns MWL_OK,
  * MWL_E_PROTOCOL in Sta1 (already closed; nothing to do), or fatal. */
-MWL_MUST_CHECK int mwl_ul_transport_closed(mwl_ul *ul, uint64_t now_ms);
+MWL_API MWL_MUST_CHECK int mwl_ul_transport_closed(mwl_ul *ul, uint64_t now_ms);
 
 /* ---- output: bytes out ------------------------------------------------- */
 
@@ -239,10 +242,10 @@ MWL_MUST_CHECK int mwl_ul_transport_closed(mwl_ul *ul, uint64_t now_ms);
  * that is not a const getter (feed, a request, output_written, free). The
  * driver is responsible for back-pressure: stop producing P-DATA while much
  * output is pending. */
-size_t mwl_ul_pending_output(const mwl_ul *ul, const uint8_t **out);
+MWL_API size_t mwl_ul_pending_output(const mwl_ul *ul, const uint8_t **out);
 /* Marks the first n pending bytes as written (n larger than what is pending
  * is clamped). */
-void mwl_ul_output_written(mwl_ul *ul, size_t n);
+MWL_API void mwl_ul_output_written(mwl_ul *ul, size_t n);
 
 /* ---- events out -------------------------------------------------------- */
 
@@ -322,10 +325,10 @@ typedef struct mwl_ul_event {
  * until the next mwl_ul_feed() or mwl_ul_free() on this session; the
  * request functions below do not invalidate them. The A-ASSOCIATE-RQ/-AC
  * behind associate_rq/associate_ac live until mwl_ul_free(). */
-MWL_MUST_CHECK int mwl_ul_next_event(mwl_ul *ul, mwl_ul_event *ev);
+MWL_API MWL_MUST_CHECK int mwl_ul_next_event(mwl_ul *ul, mwl_ul_event *ev);
 
 /* Returns a static name ("ASSOCIATE_RQ", …, "?" for other values) for logs. */
-const char *mwl_ul_event_name(mwl_ul_event_type type);
+MWL_API const char *mwl_ul_event_name(mwl_ul_event_type type);
 
 /* ---- requests in (local service primitives, PS3.8 §9.2.3) -------------
  * Each returns MWL_OK, or MWL_E_PROTOCOL when the primitive is not valid in
@@ -341,7 +344,7 @@ const char *mwl_ul_event_name(mwl_ul_event_type type);
  * transfer syntax each, and an implementation class UID. Nothing of *rq is
  * referenced after the call. MWL_E_INVALID also for an acceptor session or
  * an RQ the encoder refuses. */
-MWL_MUST_CHECK int mwl_ul_associate(mwl_ul *ul, const mwl_assoc_rq *rq, uint64_t now_ms);
+MWL_API MWL_MUST_CHECK int mwl_ul_associate(mwl_ul *ul, const mwl_assoc_rq *rq, uint64_t now_ms);
 
 /* Acceptor, Sta3: A-ASSOCIATE response, accept (Evt7, AE-7 -> Sta6). Sends
  * *ac (normally from mwl_negotiate). The session fills in the echo bytes
@@ -349,11 +352,11 @@ MWL_MUST_CHECK int mwl_ul_associate(mwl_ul *ul, const mwl_assoc_rq *rq, uint64_t
  * Every context ID must have been proposed, and an accepted context's
  * transfer syntax must be one proposed for it (MWL_E_INVALID otherwise).
  * Nothing of *ac is referenced after the call. */
-MWL_MUST_CHECK int mwl_ul_accept(mwl_ul *ul, const mwl_assoc_ac *ac, uint64_t now_ms);
+MWL_API MWL_MUST_CHECK int mwl_ul_accept(mwl_ul *ul, const mwl_assoc_ac *ac, uint64_t now_ms);
 
 /* Acceptor, Sta3: A-ASSOCIATE response, reject (Evt8, AE-8 -> Sta13, ARTIM
  * started). result 1|2, source 1..3 (PS3.8 Table 9-21), else MWL_E_INVALID. */
-MWL_MUST_CHECK int mwl_ul_reject(mwl_ul *ul, const mwl_assoc_rj *rj, uint64_t now_ms);
+MWL_API MWL_MUST_CHECK int mwl_ul_reject(mwl_ul *ul, const mwl_assoc_rj *rj, uint64_t now_ms);
 
 /* P-DATA request (Evt9): one P-DATA-TF carrying `count` PDVs, in Sta6
  * (DT-1) or Sta8 (AR-7). The fragment bytes are copied. MWL_E_INVALID for
@@ -361,51 +364,51 @@ MWL_MUST_CHECK int mwl_ul_reject(mwl_ul *ul, const mwl_assoc_rj *rj, uint64_t no
  * context; MWL_E_LIMIT when the PDU-length (sum of 6 + length per PDV)
  * exceeds the peer's maximum (mwl_ul_peer_max_pdu_length, unless 0): split
  * the message into more PDUs (PS3.8 Annex E). */
-MWL_MUST_CHECK int mwl_ul_send_p_data(mwl_ul *ul, const mwl_pdv *pdvs, size_t count, uint64_t now_ms);
+MWL_API MWL_MUST_CHECK int mwl_ul_send_p_data(mwl_ul *ul, const mwl_pdv *pdvs, size_t count, uint64_t now_ms);
 /* Convenience: one PDV. control is MWL_PDV_COMMAND and/or MWL_PDV_LAST. */
-MWL_MUST_CHECK int mwl_ul_send_pdv(mwl_ul *ul, uint8_t context_id, uint8_t control, const uint8_t *data,
-                                   size_t length, uint64_t now_ms);
+MWL_API MWL_MUST_CHECK int mwl_ul_send_pdv(mwl_ul *ul, uint8_t context_id, uint8_t control,
+                                           const uint8_t *data, size_t length, uint64_t now_ms);
 
 /* A-RELEASE request (Evt11), Sta6 only: sends A-RELEASE-RQ (AR-1 -> Sta7). */
-MWL_MUST_CHECK int mwl_ul_release(mwl_ul *ul, uint64_t now_ms);
+MWL_API MWL_MUST_CHECK int mwl_ul_release(mwl_ul *ul, uint64_t now_ms);
 
 /* A-RELEASE response (Evt14): sends A-RELEASE-RP. Sta8 and Sta12: AR-4 ->
  * Sta13 with ARTIM (wait for the requestor to close); Sta9: AR-9 -> Sta11. */
-MWL_MUST_CHECK int mwl_ul_release_response(mwl_ul *ul, uint64_t now_ms);
+MWL_API MWL_MUST_CHECK int mwl_ul_release_response(mwl_ul *ul, uint64_t now_ms);
 
 /* A-ABORT request (Evt15): in Sta3, Sta5..Sta12 sends A-ABORT with source 0
  * (service user), reason 0, and goes to Sta13 with ARTIM (AA-1); in Sta4
  * gives up the connect (AA-2 -> Sta1, MWL_UL_EV_CLOSED). MWL_E_PROTOCOL in
  * Sta1, Sta2 (no association yet: just close the transport) and Sta13. */
-MWL_MUST_CHECK int mwl_ul_abort(mwl_ul *ul, uint64_t now_ms);
+MWL_API MWL_MUST_CHECK int mwl_ul_abort(mwl_ul *ul, uint64_t now_ms);
 
 /* ---- queries ------------------------------------------------------------ */
 
 /* The current state and the role (ul must not be NULL). */
-mwl_ul_state mwl_ul_get_state(const mwl_ul *ul);
-mwl_ul_role mwl_ul_get_role(const mwl_ul *ul);
+MWL_API mwl_ul_state mwl_ul_get_state(const mwl_ul *ul);
+MWL_API mwl_ul_role mwl_ul_get_role(const mwl_ul *ul);
 
 /* The peer's Maximum-length-received from its RQ/AC (0 = unlimited; PS3.8
  * D.1): the largest PDU-length mwl_ul_send_p_data will send. 0 before the
  * A-ASSOCIATE-RQ (acceptor) or -AC (requestor) arrived. */
-uint32_t mwl_ul_peer_max_pdu_length(const mwl_ul *ul);
+MWL_API uint32_t mwl_ul_peer_max_pdu_length(const mwl_ul *ul);
 
 /* The received A-ASSOCIATE-RQ (acceptor, from Sta3 on) or -AC (requestor,
  * from Sta6 on), else NULL. Valid until mwl_ul_free. */
-const mwl_assoc_rq *mwl_ul_associate_rq(const mwl_ul *ul);
-const mwl_assoc_ac *mwl_ul_associate_ac(const mwl_ul *ul);
+MWL_API const mwl_assoc_rq *mwl_ul_associate_rq(const mwl_ul *ul);
+MWL_API const mwl_assoc_ac *mwl_ul_associate_ac(const mwl_ul *ul);
 
 /* Looks up an accepted presentation context (Sta6 onwards). Returns MWL_OK
  * with its abstract and transfer syntax UIDs (either out pointer may be
  * NULL; strings valid until mwl_ul_free), or MWL_E_NOTFOUND when the ID was
  * not proposed or not accepted. */
-MWL_MUST_CHECK int mwl_ul_context(const mwl_ul *ul, uint8_t context_id, const char **abstract_syntax,
-                                  const char **transfer_syntax);
+MWL_API MWL_MUST_CHECK int mwl_ul_context(const mwl_ul *ul, uint8_t context_id, const char **abstract_syntax,
+                                          const char **transfer_syntax);
 /* Finds the accepted context with the lowest ID for an abstract syntax.
  * Returns MWL_OK with *context_id (and *transfer_syntax if not NULL), or
  * MWL_E_NOTFOUND. */
-MWL_MUST_CHECK int mwl_ul_find_context(const mwl_ul *ul, const char *abstract_syntax, uint8_t *context_id,
-                                       const char **transfer_syntax);
+MWL_API MWL_MUST_CHECK int mwl_ul_find_context(const mwl_ul *ul, const char *abstract_syntax,
+                                               uint8_t *context_id, const char **transfer_syntax);
 
 /* ======================================================================
  * Negotiation (PS3.8 §7.1.1, PS3.7 D.3.3): a pure function of the received
@@ -460,7 +463,7 @@ typedef struct mwl_policy {
 } mwl_policy;
 
 /* Zeroes *policy and sets max_pdu_length 16384. Never fails. */
-void mwl_policy_init(mwl_policy *policy);
+MWL_API void mwl_policy_init(mwl_policy *policy);
 
 typedef struct mwl_negotiation {
     bool accepted;   /* true: send ac with mwl_ul_accept; false: rj with mwl_ul_reject */
@@ -488,7 +491,7 @@ typedef struct mwl_negotiation {
  * *policy, so the result lives as long as all three.
  * Returns MWL_OK, MWL_E_INVALID (NULL argument, or no implementation class
  * UID / AE title in the policy), or MWL_E_NOMEM. */
-MWL_MUST_CHECK int mwl_negotiate(const mwl_assoc_rq *rq, const mwl_policy *policy, mwl_arena *arena,
-                                 mwl_negotiation *out);
+MWL_API MWL_MUST_CHECK int mwl_negotiate(const mwl_assoc_rq *rq, const mwl_policy *policy, mwl_arena *arena,
+                                         mwl_negotiation *out);
 
 #endif

@@ -35,6 +35,8 @@
 #ifndef MWL_WORKLIST_WORKLIST_H
 #define MWL_WORKLIST_WORKLIST_H
 
+#include "base/api.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -103,15 +105,15 @@ typedef struct mwl_wlkey {
 
 /* The key `tag` directly inside sequence key `parent` (NULL: top level), or
  * NULL when the model has no such key. */
-const mwl_wlkey *mwl_wlkey_find(const mwl_wlkey *parent, uint32_t tag);
+MWL_API const mwl_wlkey *mwl_wlkey_find(const mwl_wlkey *parent, uint32_t tag);
 /* Number of keys inside `parent` (NULL: top level) and the i-th of them in
  * tag order (NULL past the end). */
-size_t mwl_wlkey_child_count(const mwl_wlkey *parent);
-const mwl_wlkey *mwl_wlkey_child(const mwl_wlkey *parent, size_t i);
+MWL_API size_t mwl_wlkey_child_count(const mwl_wlkey *parent);
+MWL_API const mwl_wlkey *mwl_wlkey_child(const mwl_wlkey *parent, size_t i);
 /* The enclosing sequence key, or NULL at top level. */
-const mwl_wlkey *mwl_wlkey_parent(const mwl_wlkey *key);
+MWL_API const mwl_wlkey *mwl_wlkey_parent(const mwl_wlkey *key);
 /* The top-level key with MWL_WLKEY_EXPAND (the SPS Sequence), or NULL. */
-const mwl_wlkey *mwl_wlkey_expand_key(void);
+MWL_API const mwl_wlkey *mwl_wlkey_expand_key(void);
 
 /* ---- parsed query -------------------------------------------------------- */
 
@@ -193,31 +195,31 @@ typedef struct mwl_query mwl_query;
  * single value lies outside the attribute's enumerated values (Pregnancy
  * Status 0, which some SCUs send to mean "empty"): no stored value could
  * match it, so it is not taken as a restriction. */
-MWL_MUST_CHECK int mwl_query_parse(const mwl_ds *identifier, mwl_arena *arena, mwl_query **out,
-                                   mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_query_parse(const mwl_ds *identifier, mwl_arena *arena, mwl_query **out,
+                                           mwl_diag *diag);
 
 /* The DIMSE status of each Pending response (K.4.1.3, PS3.4 Table K.4-2):
  * 0xFF01 when some optional key of the identifier is not supported, else
  * 0xFF00. */
-uint16_t mwl_query_pending_status(const mwl_query *q);
+MWL_API uint16_t mwl_query_pending_status(const mwl_query *q);
 /* Number of keys flagged unsupported (the reason for FF01). */
-size_t mwl_query_unsupported_count(const mwl_query *q);
+MWL_API size_t mwl_query_unsupported_count(const mwl_query *q);
 /* The failure status for a mwl_query_parse error: 0xA900 (identifier does
  * not match SOP class) for MWL_E_MALFORMED, MWL_E_UNSUPPORTED, MWL_E_CHARSET,
  * MWL_E_INVALID; 0xA700 (out of resources) for MWL_E_NOMEM and MWL_E_LIMIT;
  * 0xC000 (unable to process) otherwise. */
-uint16_t mwl_query_failure_status(int rc);
+MWL_API uint16_t mwl_query_failure_status(int rc);
 
 /* Top-level keys in tag order. */
-size_t mwl_query_key_count(const mwl_query *q);
-const mwl_qkey *mwl_query_key_at(const mwl_query *q, size_t index);
+MWL_API size_t mwl_query_key_count(const mwl_query *q);
+MWL_API const mwl_qkey *mwl_query_key_at(const mwl_query *q, size_t index);
 /* The key at `path` (top-level tag, then the tags inside each sequence), or
  * NULL when the identifier has none. Valid until the next
  * mwl_query_constrain. */
-const mwl_qkey *mwl_query_find(const mwl_query *q, const uint32_t *path, size_t depth);
+MWL_API const mwl_qkey *mwl_query_find(const mwl_query *q, const uint32_t *path, size_t depth);
 /* True when the key at `path` is absent or matches universally, i.e. the
  * identifier does not restrict it. */
-bool mwl_query_is_universal(const mwl_query *q, const uint32_t *path, size_t depth);
+MWL_API bool mwl_query_is_universal(const mwl_query *q, const uint32_t *path, size_t depth);
 
 /* Adds or replaces a matching condition before matching, e.g. "Scheduled
  * Station AE Title empty in the identifier -> only this calling AE title":
@@ -227,8 +229,8 @@ bool mwl_query_is_universal(const mwl_query *q, const uint32_t *path, size_t dep
  * for matching only and never returned. Returns MWL_OK, MWL_E_INVALID (path
  * not in the model or not a string key), MWL_E_MALFORMED (bad value),
  * MWL_E_NOMEM. Pointers from mwl_query_find/key_at may move. */
-MWL_MUST_CHECK int mwl_query_constrain(mwl_query *q, const uint32_t *path, size_t depth, const char *utf8,
-                                       mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_query_constrain(mwl_query *q, const uint32_t *path, size_t depth,
+                                               const char *utf8, mwl_diag *diag);
 
 /* ---- matching ------------------------------------------------------------ */
 
@@ -246,7 +248,7 @@ typedef struct mwl_match_opts {
 } mwl_match_opts;
 
 /* Defaults: PN case-insensitive, accent-sensitive. */
-void mwl_match_opts_init(mwl_match_opts *opts);
+MWL_API void mwl_match_opts_init(mwl_match_opts *opts);
 
 /* Per-thread matching context: options plus scratch buffers reused from one
  * item to the next, so matching allocates only while the scratch grows. */
@@ -257,9 +259,9 @@ typedef struct mwl_matcher {
 } mwl_matcher;
 
 /* Never fails. `opts` NULL = defaults; `mem` NULL = default allocator. */
-void mwl_matcher_init(mwl_matcher *m, const mwl_match_opts *opts, const mwl_mem *mem);
+MWL_API void mwl_matcher_init(mwl_matcher *m, const mwl_match_opts *opts, const mwl_mem *mem);
 /* Frees the scratch; NULL-safe. */
-void mwl_matcher_clear(mwl_matcher *m);
+MWL_API void mwl_matcher_clear(mwl_matcher *m);
 
 /* Matches stored worklist item `item` (a whole entity: patient, visit,
  * request and its Scheduled Procedure Steps) as seen through expansion
@@ -272,19 +274,20 @@ void mwl_matcher_clear(mwl_matcher *m);
  * Returns MWL_OK, MWL_E_UNSUPPORTED (the item's Specific Character Set),
  * MWL_E_CHARSET (undecodable bytes in the item), MWL_E_NOMEM: the caller
  * should log and skip the item. */
-MWL_MUST_CHECK int mwl_match_dataset(mwl_matcher *m, const mwl_query *q, const mwl_ds *item,
-                                     size_t expand_index, bool *matched, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_match_dataset(mwl_matcher *m, const mwl_query *q, const mwl_ds *item,
+                                             size_t expand_index, bool *matched, mwl_diag *diag);
 
 /* ---- expansion: one response per Scheduled Procedure Step (K.6.1.2.1) ---- */
 
 /* Number of responses `item` can give: the item count of its expanded
  * sequence (the SPS Sequence), or 1 when it has none (matched as it is). */
-size_t mwl_expand_count(const mwl_ds *item);
+MWL_API size_t mwl_expand_count(const mwl_ds *item);
 /* A copy of `item` in `arena` whose SPS Sequence holds only item
  * `expand_index`. Matching and projection do not need it (they take the
  * index); it is for tools and tests. MWL_E_INVALID for an index past
  * mwl_expand_count, MWL_E_NOMEM. */
-MWL_MUST_CHECK int mwl_expand_item(const mwl_ds *item, size_t expand_index, mwl_arena *arena, mwl_ds **out);
+MWL_API MWL_MUST_CHECK int mwl_expand_item(const mwl_ds *item, size_t expand_index, mwl_arena *arena,
+                                           mwl_ds **out);
 
 /* ---- projection: the response identifier (K.4.1.1.3.2, C.2.2.2.6) -------- */
 
@@ -302,8 +305,8 @@ MWL_MUST_CHECK int mwl_expand_item(const mwl_ds *item, size_t expand_index, mwl_
  * copied from the item (the values keep the item's encoding).
  * Returns MWL_OK, MWL_E_UNSUPPORTED, MWL_E_CHARSET (see mwl_match_dataset),
  * MWL_E_NOMEM. */
-MWL_MUST_CHECK int mwl_project(mwl_matcher *m, const mwl_query *q, const mwl_ds *item, size_t expand_index,
-                               mwl_arena *arena, mwl_ds **out, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_project(mwl_matcher *m, const mwl_query *q, const mwl_ds *item,
+                                       size_t expand_index, mwl_arena *arena, mwl_ds **out, mwl_diag *diag);
 
 /* ---- support for narrowing in the store (SQL narrows, the matcher decides) */
 
@@ -314,7 +317,7 @@ MWL_MUST_CHECK int mwl_project(mwl_matcher *m, const mwl_query *q, const mwl_ds 
  * stored name under any options, the index form of one of the name's
  * component groups starts with the index form of the key group's literal
  * prefix (up to its first '*' or '?'). Errors are reported in out->status. */
-void mwl_pn_index_form(const char *utf8, size_t len, bool normalize, mwl_wbuf *out);
+MWL_API void mwl_pn_index_form(const char *utf8, size_t len, bool normalize, mwl_wbuf *out);
 
 /* The rules that decide which stored SPS rows are *candidates* for a query
  * live here, so that every store backend narrows the same way:
@@ -382,15 +385,15 @@ typedef struct mwl_filter {
 } mwl_filter;
 
 /* Everything MWL_FILTER_ANY, dates open. Never fails. */
-void mwl_filter_init(mwl_filter *f);
+MWL_API void mwl_filter_init(mwl_filter *f);
 /* True when the filter has no condition at all (every row is a candidate). */
-bool mwl_filter_is_empty(const mwl_filter *f);
+MWL_API bool mwl_filter_is_empty(const mwl_filter *f);
 /* Sets f->patient_name to the index form of `utf8` (a name, or the
  * literal prefix of one, normalised as mwl_query_parse does) with `match`.
  * Never fails: a value whose index form does not fit MWL_FILTER_VALUE_MAX
  * (or cannot be made for lack of memory) leaves the condition ANY, which
  * only narrows less. */
-void mwl_filter_set_name(mwl_filter *f, mwl_filter_match match, const char *utf8);
+MWL_API void mwl_filter_set_name(mwl_filter *f, mwl_filter_match match, const char *utf8);
 
 /* Initialises `f` (out; its values point into it) with the conditions
  * every item matching `q` satisfies: a key with one single or wild card
@@ -401,7 +404,7 @@ void mwl_filter_set_name(mwl_filter *f, mwl_filter_match match, const char *utf8
  * MWL_FILTER_VALUE_MAX narrow nothing. worklist_aet is left ANY (the
  * server sets it for per-called-AE worklists). Never fails: what cannot be
  * indexed narrows nothing. */
-void mwl_filter_from_query(const mwl_query *q, mwl_filter *f /* out */);
+MWL_API void mwl_filter_from_query(const mwl_query *q, mwl_filter *f /* out */);
 
 /* The indexed values of one stored SPS row: what every store backend keeps
  * beside the encoded row, and the row's identity. Strings are UTF-8 in the
@@ -444,8 +447,8 @@ typedef struct mwl_sps_index {
  * values, or an SPS Start Date/Time that does not parse; diag names it),
  * MWL_E_UNSUPPORTED / MWL_E_CHARSET (the item's character set, or bytes
  * invalid in it), MWL_E_NOMEM, or an encoder error. */
-MWL_MUST_CHECK int mwl_sps_index_build(const mwl_ds *row, const mwl_ds *sps, const char *worklist_aet,
-                                       mwl_arena *arena, mwl_sps_index *out, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_sps_index_build(const mwl_ds *row, const mwl_ds *sps, const char *worklist_aet,
+                                               mwl_arena *arena, mwl_sps_index *out, mwl_diag *diag);
 
 /* ---- checking a worklist item before it is stored ------------------------- */
 
@@ -504,8 +507,8 @@ typedef struct mwl_item_problem {
  * DUPLICATE_SPS.
  * Returns MWL_OK (out->code MWL_ITEM_OK), MWL_E_INVALID (refused: *out says
  * why), MWL_E_NOMEM. `out` may be NULL. */
-MWL_MUST_CHECK int mwl_worklist_check_item(const mwl_ds *item, unsigned flags, mwl_item_problem *out);
+MWL_API MWL_MUST_CHECK int mwl_worklist_check_item(const mwl_ds *item, unsigned flags, mwl_item_problem *out);
 /* "missing-key" etc. for a code; "unknown" for a code not listed. */
-const char *mwl_item_problem_name(mwl_item_code code);
+MWL_API const char *mwl_item_problem_name(mwl_item_code code);
 
 #endif

@@ -15,3 +15,11 @@ if(Python3_Interpreter_FOUND AND TARGET mwl_lib_shared AND TARGET mwl)
             "--san-flags=${MWL_EXAMPLE_SAN_FLAGS}")
   set_tests_properties(install_example PROPERTIES LABELS integration SKIP_RETURN_CODE 77 TIMEOUT 300)
 endif()
+
+# What libmwl.so exports: only public MWL_API declarations (hidden
+# visibility), and every public declaration is marked.
+if(Python3_Interpreter_FOUND AND TARGET mwl_lib_shared)
+  add_test(NAME libmwl_exports
+    COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/scripts/check_exports.py $<TARGET_FILE:mwl_lib_shared>)
+  set_tests_properties(libmwl_exports PROPERTIES LABELS unit SKIP_RETURN_CODE 77)
+endif()
