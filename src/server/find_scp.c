@@ -374,9 +374,11 @@ static void submit(find_op *f, find_step step)
 {
     f->step = step;
     /* Beyond a few steps' worth of worker time, a C-FIND is a long scan or
-     * a big result: it continues as background work. An END step is cheap
-     * and frees a provider state: never background. */
-    f->op.background = step == FIND_STEP_NEXT && f->worker_ms >= (uint64_t)FIND_BACKGROUND_STEPS * f->step_ms;
+     * a big result: it continues as background work. A step that only ends
+     * the provider (END, or NEXT after a cancel) is cheap, frees a provider
+     * state and lets the FE00 go out: never background. */
+    f->op.background = step == FIND_STEP_NEXT && !atomic_load(&f->control.cancelled) &&
+                       f->worker_ms >= (uint64_t)FIND_BACKGROUND_STEPS * f->step_ms;
     f->steps++;
     session_stat_add(f->owner, SESSION_STAT_FIND_STEPS, 1);
     server_op_submit(&f->op);
@@ -435,7 +437,10 @@ static void final_now(find_op *f, const mwl_find_status *st)
 {
     f->final = *st;
     (void)send_final_response(f->owner, f->context_id, f->message_id, f->sop_class, st);
-    finish(f, st->status, NULL);
+    /* A failed send aborts the session, whose abandon may have finished
+     * this C-FIND already (logged as abandoned): not twice. */
+    if (f->active)
+        finish(f, st->status, NULL);
 }
 
 /* Answers a C-FIND-RQ at once, before any provider work (refusals). */

@@ -109,6 +109,44 @@ static void test_peer_limit(void)
     mwl_server_free(srv);
 }
 
+/* Rejected connections lingering (Sta13) do not count against
+ * max-peer-connections, so closing one makes no room: a peer cannot bank
+ * them to get past its limit later. */
+static void test_peer_limit_not_banked(void)
+{
+    mwl_server_config cfg;
+    tu_config(&cfg);
+    cfg.max_peer_connections = 2;
+    snprintf(cfg.calling_aet_allow.aet[0], sizeof cfg.calling_aet_allow.aet[0], "OK");
+    cfg.calling_aet_allow.count = 1;
+    cfg.acse_timeout_ms = 60000; /* the rejected ones linger as long as they stay open */
+    mwl_server *srv = tu_server(&cfg, NULL);
+    if (!srv)
+        return;
+    enum { BAD = 5, OK = 6 };
+    tclient ok[OK], bad[BAD];
+    CHECK(tc_open(&ok[0], srv));
+    CHECK_EQ_INT(tc_associate(&ok[0], "OK", "MWL", verification_only, 1, NULL), MWL_PDU_ASSOCIATE_AC);
+    for (int i = 0; i < BAD; i++) {
+        CHECK(tc_open(&bad[i], srv));
+        CHECK_EQ_INT(tc_associate(&bad[i], "BAD", "MWL", verification_only, 1, NULL), MWL_PDU_ASSOCIATE_RJ);
+    }
+    int associated = 1;
+    for (int i = 1; i < OK; i++) {
+        if (!tc_open(&ok[i], srv))
+            continue;
+        if (tc_associate(&ok[i], "OK", "MWL", verification_only, 1, NULL) == MWL_PDU_ASSOCIATE_AC)
+            associated++;
+    }
+    CHECK(associated <= 2);
+    for (int i = 0; i < OK; i++)
+        tc_close(&ok[i]);
+    for (int i = 0; i < BAD; i++)
+        tc_close(&bad[i]);
+    CHECK(settle(srv, 5000));
+    mwl_server_free(srv);
+}
+
 /* associate-timeout bounds the time to a whole A-ASSOCIATE-RQ, whatever
  * ARTIM (acse-timeout, for closing) is. */
 static void test_associate_timeout(void)
@@ -425,6 +463,7 @@ int main(void)
     tu_log_init();
     RUN_TEST(test_idle_connections_do_not_lock_out);
     RUN_TEST(test_peer_limit);
+    RUN_TEST(test_peer_limit_not_banked);
     RUN_TEST(test_associate_timeout);
     RUN_TEST(test_min_peer_pdu);
     RUN_TEST(test_more_listeners);

@@ -89,8 +89,9 @@ typedef struct conn_slot {
 } conn_slot;
 
 /* More store connections than this at once is a bug (the server has at
- * most 64 workers, and a C-FIND holds one only during a step). */
-enum { MAX_CONNECTIONS = 64 };
+ * most 64 workers and 64 background workers, and a C-FIND holds one only
+ * during a step). */
+enum { MAX_CONNECTIONS = 128 };
 
 struct mwl_worklist_service {
     const mwl_mem *mem;
@@ -224,6 +225,11 @@ static void set_failure(mwl_find_status *s, uint16_t status, const char *comment
     }
 }
 
+static bool store_should_yield(void *user)
+{
+    return mwl_find_request_step_over(user);
+}
+
 static int wl_begin(void *user, mwl_find_request *req, void **state, mwl_find_status *early)
 {
     mwl_worklist_service *p = user;
@@ -272,6 +278,10 @@ static int wl_begin(void *user, mwl_find_request *req, void **state, mwl_find_st
         st->filter.worklist_aet = (mwl_filter_cond){MWL_FILTER_EXACT, req->called_ae ? req->called_ae : ""};
     summarize(&st->filter, st, req->summary, sizeof req->summary);
     mwl_store_cursor_init(&st->cursor);
+    /* The store asks this between rows it passes over, so one call never
+     * outlasts the step's budget (find-step-time), a cancel or a deadline. */
+    st->cursor.yield = store_should_yield;
+    st->cursor.yield_user = req;
     return MWL_OK;
 }
 
@@ -363,6 +373,13 @@ static int wl_next(void *state, const mwl_find_request *req, mwl_arena *arena, c
         rc = mwl_store_cursor_next(st->conn->store, &st->filter, &st->cursor, &row, &d);
         if (rc == MWL_E_NOTFOUND)
             return MWL_OK;
+        if (rc == MWL_AGAIN) {
+            /* The store passed over many rows its per-row conditions
+             * rejected and the step's budget ran out (or a cancel came). */
+            if (cfg->max_find_duration_ms && mwl_now_ms() - req->started_ms > cfg->max_find_duration_ms)
+                return duration_exceeded(cfg, fst);
+            return MWL_AGAIN;
+        }
         if (rc != MWL_OK) {
             mwl_log(MWL_LOG_ERROR, "worklist store: %s", d.msg);
             set_failure(fst, 0xC001, "worklist database error", 0);

@@ -628,7 +628,7 @@ typedef struct plan {
 } plan;
 
 static void build_from_where(const mwl_filter *f, bool positioned, const mwl_filter_match used[N_CONDS],
-                             sql_buf *s, plan *p)
+                             sql_buf *s, sql_buf *tests, plan *p)
 {
     const char **key = p->key;
     bool selective = false;
@@ -661,14 +661,18 @@ static void build_from_where(const mwl_filter *f, bool positioned, const mwl_fil
         char col[64];
         if (i == C_STATION || i == C_NAME) {
             /* tested per row, through the index table's (sps, ...) index */
-            add(s, " AND EXISTS (SELECT 1 FROM %s x WHERE x.sps = s.id",
+            add(tests, " AND EXISTS (SELECT 1 FROM %s x WHERE x.sps = s.id",
                 i == C_STATION ? "sps_station" : "sps_name");
-            add_test(s, i == C_STATION ? "x.aet" : "x.name", used[i], i);
-            add(s, ")");
+            add_test(tests, i == C_STATION ? "x.aet" : "x.name", used[i], i);
+            add(tests, ")");
         } else {
             bool indexable = used[i] == MWL_FILTER_EXACT && (conds[i].selective || !selective);
             snprintf(col, sizeof col, "%ss.%s", indexable ? "" : "+", conds[i].column);
-            add_test(s, col, used[i], i);
+            /* A condition no index serves is tested per row: in the SELECT
+             * list (`hit`), not in WHERE, so that the rows it rejects still
+             * come back with their position and a long walk through them
+             * can stop at a time budget and go on from there. */
+            add_test(indexable ? s : tests, col, used[i], i);
         }
     }
     if (f->date_lo && !positioned)
@@ -694,14 +698,18 @@ static void build_select(const mwl_filter *f, bool positioned, const mwl_filter_
                          sql_buf *s)
 {
     s->len = 0;
-    sql_buf where;
+    sql_buf where, tests;
     where.len = 0;
+    tests.len = 0;
+    where.text[0] = tests.text[0] = '\0';
     plan p;
-    build_from_where(f, positioned, used, &where, &p);
+    build_from_where(f, positioned, used, &where, &tests, &p);
     const char *const *key = p.key;
-    /* the ordering columns of the table walked, so SQLite sees the order */
-    char select[128];
-    snprintf(select, sizeof select, "SELECT %s, s.dataset, %s, %s, s.worklist_aet", key[2], key[0], key[1]);
+    /* the ordering columns of the table walked, so SQLite sees the order,
+     * and `hit`: whether the row passes the per-row conditions */
+    char select[sizeof tests.text + 128];
+    snprintf(select, sizeof select, "SELECT %s, s.dataset, %s, %s, s.worklist_aet, (1%s) AS hit", key[2],
+             key[0], key[1], tests.text);
     if (!positioned) {
         add(s, "%s%s ORDER BY %s, %s, %s", select, where.text, key[0], key[1], key[2]);
     } else if (!p.index_only) {
@@ -841,31 +849,40 @@ static int sq_cursor_next(mwl_store_backend *b, const mwl_filter *f, mwl_store_c
             return rc;
     }
     sqlite3_stmt *st = b->open_stmt;
-    int src = sqlite3_step(st);
-    if (src != SQLITE_ROW) {
-        sq_cursor_pause(b);
-        if (src != SQLITE_DONE)
-            return db_error(b, diag, "find");
-        c->exhausted = true;
-        return MWL_E_NOTFOUND;
+    /* Rows a per-row condition rejects come back with hit = 0: the
+     * position moves past them, and every 64 the cursor's yield may stop
+     * the walk (MWL_AGAIN) -- one call never walks the table unbounded. */
+    for (uint64_t passed = 1;; passed++) {
+        int src = sqlite3_step(st);
+        if (src != SQLITE_ROW) {
+            sq_cursor_pause(b);
+            if (src != SQLITE_DONE)
+                return db_error(b, diag, "find");
+            c->exhausted = true;
+            return MWL_E_NOTFOUND;
+        }
+        int64_t id = sqlite3_column_int64(st, 0);
+        if (copy_position(c->last_date, sizeof c->last_date, sqlite3_column_text(st, 2),
+                          sqlite3_column_bytes(st, 2)) != MWL_OK ||
+            copy_position(c->last_time, sizeof c->last_time, sqlite3_column_text(st, 3),
+                          sqlite3_column_bytes(st, 3)) != MWL_OK) {
+            sq_cursor_pause(b);
+            mwl_diag_set(diag, 0, 0, "row %lld: start date or time unusable as a position", (long long)id);
+            return MWL_E_STORE;
+        }
+        c->last_id = id;
+        c->started = true;
+        b->open_last_id = id;
+        if (sqlite3_column_int(st, 5)) {
+            row->id = id;
+            row->dataset = sqlite3_column_blob(st, 1);
+            row->length = (size_t)sqlite3_column_bytes(st, 1);
+            row->worklist_aet = (const char *)sqlite3_column_text(st, 4);
+            return MWL_OK;
+        }
+        if (passed % 64 == 0 && c->yield && c->yield(c->yield_user))
+            return MWL_AGAIN; /* the statement stays open at the position */
     }
-    int64_t id = sqlite3_column_int64(st, 0);
-    if (copy_position(c->last_date, sizeof c->last_date, sqlite3_column_text(st, 2),
-                      sqlite3_column_bytes(st, 2)) != MWL_OK ||
-        copy_position(c->last_time, sizeof c->last_time, sqlite3_column_text(st, 3),
-                      sqlite3_column_bytes(st, 3)) != MWL_OK) {
-        sq_cursor_pause(b);
-        mwl_diag_set(diag, 0, 0, "row %lld: start date or time unusable as a position", (long long)id);
-        return MWL_E_STORE;
-    }
-    c->last_id = id;
-    c->started = true;
-    b->open_last_id = id;
-    row->id = id;
-    row->dataset = sqlite3_column_blob(st, 1);
-    row->length = (size_t)sqlite3_column_bytes(st, 1);
-    row->worklist_aet = (const char *)sqlite3_column_text(st, 4);
-    return MWL_OK;
 }
 
 int mwl_store_sqlite_plan(mwl_store_backend *b, const mwl_filter *f, bool positioned, char *out, size_t cap,
@@ -910,12 +927,14 @@ static int sq_remove(mwl_store_backend *b, const mwl_filter *f, size_t *removed,
 {
     mwl_filter_match used[N_CONDS];
     filter_shape(f, false, used);
-    sql_buf where, s;
+    sql_buf where, tests, s;
     plan p;
-    where.len = s.len = 0;
-    build_from_where(f, false, used, &where, &p);
-    /* One statement: it deletes every row or, failing, none. */
-    add(&s, "DELETE FROM sps WHERE id IN (SELECT %s%s)", p.key[2], where.text);
+    where.len = tests.len = s.len = 0;
+    where.text[0] = tests.text[0] = '\0';
+    build_from_where(f, false, used, &where, &tests, &p);
+    /* One statement: it deletes every row or, failing, none. The per-row
+     * tests belong in its WHERE. */
+    add(&s, "DELETE FROM sps WHERE id IN (SELECT %s%s%s)", p.key[2], where.text, tests.text);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(b->db, s.text, -1, &st, NULL) != SQLITE_OK)
         return db_error(b, diag, "remove");

@@ -141,6 +141,13 @@ typedef struct mwl_store_cursor {
     char last_time[32];
     bool started;
     bool exhausted;
+    /* Public, set after init (NULL = never): asked every 64 rows the walk
+     * passes over without returning (rows a per-row condition rejects);
+     * true makes mwl_store_cursor_next stop with MWL_AGAIN, the position at
+     * the last row passed over. So a walk through many rejected rows still
+     * gives its thread back at a time budget, a cancel or a deadline. */
+    bool (*yield)(void *user);
+    void *yield_user;
 } mwl_store_cursor;
 
 /* Never fails. A cursor needs no clean-up of its own. */
@@ -148,7 +155,9 @@ MWL_API void mwl_store_cursor_init(mwl_store_cursor *cursor);
 
 /* The next row `filter` selects after the cursor's position: MWL_OK with
  * *row filled (valid until the next call on this store), MWL_E_NOTFOUND
- * when there are no more (the cursor is then exhausted), MWL_E_STORE. Pass
+ * when there are no more (the cursor is then exhausted), MWL_AGAIN when the
+ * cursor's yield said so before a row was found (call again to go on),
+ * MWL_E_STORE. Pass
  * the same filter on every call of one cursor. When the connection's open
  * statement is this cursor's, it steps on; otherwise (first call, another
  * cursor used the connection since, or a pause) it seeks to the position

@@ -380,6 +380,80 @@ static void test_plans(void)
     mwl_store_free(s);
 }
 
+static int yields_asked;
+
+static bool always_yield(void *user)
+{
+    (void)user;
+    yields_asked++;
+    return true;
+}
+
+/* A per-row condition that rejects rows does not make one call walk the
+ * table: every 64 rows passed over the cursor's yield is asked, and a yes
+ * stops the call with MWL_AGAIN at that position. Going on (across pauses)
+ * gives exactly the rows of a walk without yields. */
+static void test_yield_bounds_one_call(void)
+{
+    mwl_store *s = stu_open(path);
+    static const struct {
+        const char *name;
+        size_t cond; /* 0 station, 1 accession, 2 name, 3 modality */
+        const char *value;
+    } cases[] = {{"station prefix, no match", 0, "ZZ"},
+                 {"accession prefix, no match", 1, "ZZ"},
+                 {"name prefix, no match", 2, "zzz"},
+                 {"modality prefix, no match", 3, "ZZ"},
+                 {"station prefix, some match", 0, "CT"}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        mwl_filter f;
+        mwl_filter_init(&f);
+        mwl_filter_cond pre = {MWL_FILTER_PREFIX, cases[k].value};
+        if (cases[k].cond == 0)
+            f.station_aet = pre;
+        else if (cases[k].cond == 1)
+            f.accession = pre;
+        else if (cases[k].cond == 3)
+            f.modality = pre;
+        else
+            mwl_filter_set_name(&f, MWL_FILTER_PREFIX, cases[k].value);
+        size_t want = walk(s, &f, 0, one, N_ROWS + 10);
+        mwl_store_cursor c;
+        mwl_store_cursor_init(&c);
+        c.yield = always_yield;
+        yields_asked = 0;
+        mwl_store_row row;
+        mwl_diag d;
+        size_t got = 0, agains = 0, calls = 0;
+        int rc;
+        while ((rc = mwl_store_cursor_next(s, &f, &c, &row, &d)) != MWL_E_NOTFOUND && calls++ < 100000) {
+            if (rc == MWL_AGAIN) {
+                agains++;
+                if (agains % 3 == 0)
+                    mwl_store_cursor_pause(s); /* as a C-FIND step ends */
+                continue;
+            }
+            CHECK_EQ_INT(rc, MWL_OK);
+            if (rc != MWL_OK)
+                break;
+            if (got < want)
+                CHECK_EQ_INT(row.id, one[got].id);
+            got++;
+        }
+        CHECK_EQ_INT(rc, MWL_E_NOTFOUND);
+        CHECK_EQ_INT(got, want);
+        if (want == 0) {
+            /* all N_ROWS passed over, 64 at a time */
+            CHECK(agains >= N_ROWS / 64 - 1);
+            CHECK(agains <= N_ROWS / 64 + 1);
+        }
+        CHECK_EQ_INT((size_t)yields_asked, agains);
+        if (got != want || (want == 0 && agains < N_ROWS / 64 - 1))
+            fprintf(stderr, "  %s: %zu rows (want %zu), %zu MWL_AGAIN\n", cases[k].name, got, want, agains);
+    }
+    mwl_store_free(s);
+}
+
 int main(void)
 {
     stu_setup();
@@ -402,6 +476,7 @@ int main(void)
     RUN_TEST(test_interleaved_cursors);
     RUN_TEST(test_pause_ends_read_transaction);
     RUN_TEST(test_plans);
+    RUN_TEST(test_yield_bounds_one_call);
     stu_cleanup();
     return check_report("store_cursor_test");
 }
