@@ -8,11 +8,14 @@
  *
  * Life of a session:
  *
- *   accepted -> Sta2 (ARTIM) -> RQ -> negotiate -> AC (Sta6) or RJ (Sta13)
- *   Sta6: PDVs -> assembler -> C-ECHO / C-FIND / C-CANCEL / others
+ *   accepted -> Sta2 (associate-timeout) -> RQ -> negotiate -> AC (Sta6)
+ *   or RJ (Sta13)
+ *   Sta6: PDVs -> assembler -> routed by context to a service of the
+ *   server's table (service.h); commands no service there performs get
+ *   0122/0211
  *   release or abort -> Sta13: write the last PDU, shutdown(SHUT_WR), read
  *   and discard until the peer closes (or ARTIM / the linger bound) ->
- *   close -> "zombie" while a C-FIND step is still on a worker -> freed. */
+ *   close -> "zombie" while a service's worker operation is out -> freed. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,9 +23,6 @@
 #include "base/log.h"
 #include "dicom/tag.h"
 #include "server/server_int.h"
-
-/* Decides everything about association limits at RQ time: over
- * max-associations the RQ is answered (2,3,2). */
 
 static void on_io(mwl_loop *loop, mwl_loop_io *io, unsigned events, void *user);
 static void on_timer(mwl_loop *loop, uint64_t id, void *user);
