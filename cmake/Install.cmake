@@ -45,8 +45,10 @@ set_target_properties(mwl_lib_shared PROPERTIES
   LIBRARY_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/lib)
 # What the objects call outside libmwl (the static library's users get the
 # same list from Libs.private below).
-set(MWL_LIB_PRIVATE_LIBS ZLIB::ZLIB PkgConfig::JANSSON Threads::Threads m)
-set(MWL_PC_LIBS_PRIVATE "-lz -ljansson -lpthread -lm")
+# Imported targets are scoped to the directory that found them (src/net).
+find_package(OpenSSL 3.0 REQUIRED)
+set(MWL_LIB_PRIVATE_LIBS OpenSSL::SSL OpenSSL::Crypto ZLIB::ZLIB PkgConfig::JANSSON Threads::Threads m)
+set(MWL_PC_LIBS_PRIVATE "-lssl -lcrypto -lz -ljansson -lpthread -lm")
 if(MWL_LIB_STORE)
   # Imported targets are scoped to the directory that found them (src/store).
   find_package(SQLite3 REQUIRED)

@@ -95,6 +95,19 @@ typedef struct mwl_scu_config {
     /* The largest response message (command set + identifier) we
      * reassemble; a bigger one aborts the association. 0 = 16 MiB. */
     size_t max_response_length;
+    /* DICOM over TLS (PS3.15 Annex B, BCP 195: TLS 1.2 or 1.3). With `tls`
+     * set the connection is wrapped in TLS and the handshake done (within
+     * connect_timeout_ms) before the A-ASSOCIATE-RQ. The server's
+     * certificate is always checked: against tls_ca_file, or the system's
+     * trusted store without one. tls_cert_file + tls_key_file (PEM) are our
+     * certificate, for a server that asks for one. Or pass a ready
+     * `tls_context` (mwl_tls_new with server false; not freed here): many
+     * SCUs sharing one resume the TLS session the server gave the last. */
+    bool tls;
+    const char *tls_ca_file;
+    const char *tls_cert_file;
+    const char *tls_key_file;
+    mwl_tls *tls_context;
     /* Allocator for everything the client allocates; NULL = default. */
     const mwl_mem *mem;
 } mwl_scu_config;
@@ -108,7 +121,9 @@ MWL_API void mwl_scu_config_init(mwl_scu_config *cfg);
 typedef enum mwl_scu_failure {
     MWL_SCU_FAIL_NONE = 0,
     /* The TCP connection could not be made: refused, unreachable, unknown
-     * host, or timed out (status MWL_E_IO or MWL_E_TIMEOUT). */
+     * host, or timed out (status MWL_E_IO or MWL_E_TIMEOUT); or the TLS
+     * handshake failed (a certificate that did not verify: the message
+     * says why). */
     MWL_SCU_FAIL_CONNECT,
     /* The peer sent A-ASSOCIATE-RJ: see rj (status MWL_E_CLOSED). */
     MWL_SCU_FAIL_REJECTED,
@@ -210,6 +225,10 @@ typedef struct mwl_scu_assoc_info {
     bool find_accepted;
     uint8_t find_result;
     mwl_ts find_ts;
+    /* Over TLS: the server certificate's subject (RFC 2253), and whether
+     * the TLS session was resumed. tls_subject NULL for plain TCP. */
+    const char *tls_subject;
+    bool tls_resumed;
 } mwl_scu_assoc_info;
 
 /* NULL until an association was accepted. */

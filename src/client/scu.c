@@ -66,6 +66,8 @@ struct mwl_scu {
     mwl_ts ts[MWL_SCU_TS_MAX];
     size_t ts_count;
     uint32_t max_pdu_length;
+    mwl_tls *tls;   /* TLS context, NULL = plain TCP */
+    bool tls_owned; /* created from the config's files: freed with the scu */
 
     scu_state state;
     mwl_ul *ul;
@@ -326,6 +328,21 @@ int mwl_scu_new(const mwl_scu_config *cfg, mwl_scu **out, mwl_diag *diag)
     scu->state = SCU_IDLE;
     scu->next_message_id = 1;
     scu->deadline = UINT64_MAX;
+    if (cfg->tls_context) {
+        scu->tls = cfg->tls_context;
+    } else if (cfg->tls) {
+        mwl_tls_config tc;
+        mwl_tls_config_init(&tc, false);
+        tc.ca_file = cfg->tls_ca_file;
+        tc.cert_file = cfg->tls_cert_file;
+        tc.key_file = cfg->tls_key_file;
+        rc = mwl_tls_new(&tc, mem, &scu->tls, diag);
+        if (rc != MWL_OK) {
+            mwl_scu_free(scu);
+            return rc;
+        }
+        scu->tls_owned = true;
+    }
     *out = scu;
     return MWL_OK;
 }
@@ -481,6 +498,8 @@ void mwl_scu_free(mwl_scu *scu)
     mwl_arena_clear(&scu->rsp_arena);
     mwl_wbuf_clear(&scu->command);
     mwl_wbuf_clear(&scu->dataset);
+    if (scu->tls_owned)
+        mwl_tls_free(scu->tls);
     mwl_mem_free(scu->mem, scu);
 }
 
@@ -932,6 +951,8 @@ static int finish_association(mwl_scu *scu)
     record_context(scu, MWL_SCU_CONTEXT_VERIFICATION, &info->verification_accepted,
                    &info->verification_result, &info->verification_ts);
     record_context(scu, MWL_SCU_CONTEXT_FIND, &info->find_accepted, &info->find_result, &info->find_ts);
+    info->tls_subject = scu->tls ? mwl_conn_peer_subject(scu->conn) : NULL;
+    info->tls_resumed = scu->tls && mwl_tls_session_reused(scu->conn);
     scu->has_info = true;
     scu->state = SCU_ESTABLISHED;
     mwl_log(MWL_LOG_DEBUG, "scu: associated with %s (max PDU %u, Verification %s, MWL FIND %s)",
@@ -970,6 +991,26 @@ static int associate(mwl_scu *scu, mwl_conn *conn)
             return fail(scu, MWL_SCU_FAIL_CONNECT, rc, "cannot connect to %s port %u: %s", scu->host,
                         (unsigned)scu->port, colon ? colon + 2 : why);
         }
+    }
+    if (scu->tls) {
+        /* TLS first (DICOM has no STARTTLS): the handshake within the
+         * connect timeout, then the UL inside it unchanged. */
+        mwl_diag diag;
+        mwl_diag_clear(&diag);
+        mwl_conn *tls = NULL;
+        rc = mwl_tls_wrap(scu->tls, conn, scu->host[0] ? scu->host : NULL, &tls, &diag); /* takes conn */
+        if (rc == MWL_OK)
+            rc = mwl_tls_handshake(tls, mwl_deadline_in(scu->connect_timeout_ms), &diag);
+        if (rc != MWL_OK) {
+            mwl_conn_close(tls);
+            scu->state = SCU_CLOSED;
+            return fail(scu, rc == MWL_E_TIMEOUT ? MWL_SCU_FAIL_TIMEOUT : MWL_SCU_FAIL_CONNECT, rc,
+                        "TLS with %s port %u failed: %s", scu->host[0] ? scu->host : "the peer",
+                        (unsigned)scu->port, diag.msg[0] ? diag.msg : mwl_status_str(rc));
+        }
+        conn = tls;
+        mwl_log(MWL_LOG_DEBUG, "scu: TLS with %s (%s)%s", mwl_conn_peer(conn), mwl_conn_peer_subject(conn),
+                mwl_tls_session_reused(conn) ? ", session resumed" : "");
     }
     scu->conn = conn;
     mwl_log(MWL_LOG_DEBUG, "scu: connected to %s", mwl_conn_peer(conn));

@@ -122,6 +122,16 @@ const char *mwl_conn_peer(const mwl_conn *c)
 {
     return c->peer;
 }
+const char *mwl_conn_peer_subject(const mwl_conn *c)
+{
+    return c && c->ops->peer_subject ? c->ops->peer_subject(c) : "";
+}
+
+const char *mwl_conn_error_text(const mwl_conn *c)
+{
+    return c && c->ops->error_text ? c->ops->error_text(c) : "";
+}
+
 int mwl_conn_errno(const mwl_conn *c)
 {
     return c->sys_errno;

@@ -133,6 +133,12 @@ MWL_API size_t mwl_conn_pending(const mwl_conn *c);
 /* The peer for log lines: "127.0.0.1:49152", "[::1]:104" (IPv4-mapped
  * IPv6 peers are shown as plain IPv4). Valid until mwl_conn_close. */
 MWL_API const char *mwl_conn_peer(const mwl_conn *c);
+/* The peer's authenticated identity: the subject of the certificate a TLS
+ * peer presented (RFC 2253 text), "" when there is none. */
+MWL_API const char *mwl_conn_peer_subject(const mwl_conn *c);
+/* Why the transport failed, when it knows more than errno (a TLS alert or
+ * a certificate that did not verify); "" otherwise. */
+MWL_API const char *mwl_conn_error_text(const mwl_conn *c);
 /* errno of the last MWL_E_IO/MWL_E_CLOSED from this connection, else 0. */
 MWL_API int mwl_conn_errno(const mwl_conn *c);
 /* The transport's name ("tcp", "tls", …), for logs. */
@@ -227,6 +233,49 @@ MWL_API uint16_t mwl_listener_port(const mwl_listener *l);
 MWL_API const char *mwl_listener_addr(const mwl_listener *l);
 /* NULL is a no-op. */
 MWL_API void mwl_listener_close(mwl_listener *l);
+
+/* ---- TLS ------------------------------------------------------------------ */
+
+/* TLS (PS3.15 Annex B: BCP 195; TLS 1.2 and 1.3, AEAD suites only) over a
+ * connected TCP mwl_conn, with OpenSSL 3 (net/tls.c, the only file that
+ * includes it). A mwl_tls holds the settings and certificates that many
+ * connections share; each connection keeps a reference, so it may be freed
+ * (or replaced, when certificates are reloaded) while they run. */
+typedef struct mwl_tls mwl_tls;
+
+typedef struct mwl_tls_config {
+    bool server;
+    const char *cert_file; /* PEM, our certificate (chain); a server needs one */
+    const char *key_file;  /* PEM, its private key (unencrypted) */
+    const char *ca_file;   /* PEM, certificates trusted to sign the peer's */
+    /* Server: require a client certificate signed by ca_file (handshake
+     * fails otherwise). A client always checks the server's certificate,
+     * against ca_file or, without one, the system's trusted store. */
+    bool verify_peer;
+} mwl_tls_config;
+
+MWL_API void mwl_tls_config_init(mwl_tls_config *cfg, bool server);
+/* Loads and checks the certificates. MWL_OK, MWL_E_INVALID (a file that
+ * does not load, a key that is not the certificate's: diag says which),
+ * MWL_E_NOMEM. */
+MWL_API MWL_MUST_CHECK int mwl_tls_new(const mwl_tls_config *cfg, const mwl_mem *mem, mwl_tls **out,
+                                       mwl_diag *diag);
+/* Drops the caller's reference; connections keep theirs. NULL-safe. */
+MWL_API void mwl_tls_free(mwl_tls *tls);
+/* Wraps a connected TCP connection (takes it in every case). The handshake
+ * happens in the first reads and writes (non-blocking: MWL_AGAIN and
+ * mwl_conn_wants as usual), or in mwl_tls_handshake. `server_name`: the
+ * client's SNI (names only; NULL = none). A client offers the last session
+ * the server gave on this mwl_tls, for resumption. */
+MWL_API MWL_MUST_CHECK int mwl_tls_wrap(mwl_tls *tls, mwl_conn *tcp, const char *server_name, mwl_conn **out,
+                                        mwl_diag *diag);
+/* Runs the handshake to its end, waiting until `deadline_ms` at most (the
+ * blocking client). MWL_OK, MWL_E_TIMEOUT, MWL_E_CLOSED, MWL_E_IO (diag:
+ * the TLS reason, e.g. a certificate that did not verify), MWL_E_INVALID
+ * for a connection that is not TLS. */
+MWL_API MWL_MUST_CHECK int mwl_tls_handshake(mwl_conn *c, uint64_t deadline_ms, mwl_diag *diag);
+/* True when the connection resumed an earlier TLS session. */
+MWL_API bool mwl_tls_session_reused(const mwl_conn *c);
 
 /* ---- event loop --------------------------------------------------------- */
 
@@ -427,6 +476,12 @@ typedef struct mwl_conn_ops {
     int (*shutdown)(mwl_conn *c);
     /* Releases the implementation's state and the fd. */
     void (*close)(mwl_conn *c);
+    /* The peer's authenticated identity (a TLS client certificate's
+     * subject), "" when none; NULL = never any. */
+    const char *(*peer_subject)(const mwl_conn *c);
+    /* Why the transport failed, beyond errno ("TLS handshake: certificate
+     * verify failed"), "" when it did not; NULL = errno says all. */
+    const char *(*error_text)(const mwl_conn *c);
 } mwl_conn_ops;
 
 /* Wraps an implementation: `impl` is the ops' private state, `fd` what to

@@ -50,6 +50,19 @@ static const mwl_config_key config_keys[] = {
      NULL},
     {"port-file", MWL_CONFIG_STRING, "", 0, MWL_SERVER_PATH_MAX - 1, FIELD(port_file),
      "write the bound port number to this file once listening (for --port 0)", NULL},
+    {"tls-port", MWL_CONFIG_STRING, "", 0, 5, FIELD(tls_port),
+     "also listen for DICOM over TLS on this port (2762 by convention; 0 = the kernel picks; empty = no TLS)",
+     NULL},
+    {"tls-port-file", MWL_CONFIG_STRING, "", 0, MWL_SERVER_PATH_MAX - 1, FIELD(tls_port_file),
+     "write the TLS listener's port number to this file once listening (for --tls-port 0)", NULL},
+    {"tls-cert", MWL_CONFIG_STRING, "", 0, MWL_SERVER_PATH_MAX - 1, FIELD(tls_cert),
+     "TLS: our certificate (PEM, with its chain); needed for tls-port", NULL},
+    {"tls-key", MWL_CONFIG_STRING, "", 0, MWL_SERVER_PATH_MAX - 1, FIELD(tls_key),
+     "TLS: the certificate's private key (PEM, unencrypted)", NULL},
+    {"tls-ca", MWL_CONFIG_STRING, "", 0, MWL_SERVER_PATH_MAX - 1, FIELD(tls_ca),
+     "TLS: certificates (PEM) trusted to sign client certificates", NULL},
+    {"tls-verify-peer", MWL_CONFIG_BOOL, "false", 0, 1, FIELD(tls_verify_peer),
+     "TLS: require a client certificate signed by tls-ca (the handshake fails otherwise)", NULL},
 };
 
 #define KEY_COUNT (sizeof config_keys / sizeof config_keys[0])
@@ -112,6 +125,27 @@ int mwl_server_config_check(const mwl_server_config *cfg, mwl_diag *diag)
         bad = "calling-aet-allow";
     if (!bad && cfg->log_level > MWL_LOG_TRACE)
         bad = "log-level";
+    if (bad) {
+        mwl_diag_set(diag, 0, 0, "%s: invalid value", bad);
+        return MWL_E_INVALID;
+    }
+    /* TLS: a port (0..65535) and what a TLS server needs. */
+    if (cfg->tls_port[0]) {
+        uint16_t port;
+        if (!memchr(cfg->tls_port, '\0', sizeof cfg->tls_port) ||
+            mwl_net_parse_port(cfg->tls_port, &port, NULL) != MWL_OK) {
+            mwl_diag_set(diag, 0, 0, "tls-port: '%.8s' is not a port number", cfg->tls_port);
+            return MWL_E_INVALID;
+        }
+        if (!cfg->tls_cert[0] || !cfg->tls_key[0]) {
+            mwl_diag_set(diag, 0, 0, "tls-port: needs tls-cert and tls-key");
+            return MWL_E_INVALID;
+        }
+        if (cfg->tls_verify_peer && !cfg->tls_ca[0]) {
+            mwl_diag_set(diag, 0, 0, "tls-verify-peer: needs tls-ca, the CA that signs client certificates");
+            return MWL_E_INVALID;
+        }
+    }
     if (bad) {
         mwl_diag_set(diag, 0, 0, "%s: invalid value", bad);
         return MWL_E_INVALID;

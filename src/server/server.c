@@ -592,6 +592,36 @@ static int open_listener(mwl_server *srv, const mwl_listener_spec *spec, mwl_dia
     return MWL_OK;
 }
 
+/* The TLS listener's wrap hook: every accepted TCP connection becomes a
+ * TLS one on the current context (its handshake runs in the session's
+ * first reads, under associate-timeout like any RQ). */
+static int tls_wrap(void *user, mwl_conn *conn, mwl_conn **out, mwl_diag *diag)
+{
+    mwl_server *srv = user;
+    return mwl_tls_wrap(srv->tls, conn, NULL, out, diag);
+}
+
+static int open_tls_listener(mwl_server *srv, mwl_diag *diag)
+{
+    const mwl_server_config *cfg = &srv->cfg;
+    mwl_tls_config tc;
+    mwl_tls_config_init(&tc, true);
+    tc.cert_file = cfg->tls_cert;
+    tc.key_file = cfg->tls_key;
+    tc.ca_file = cfg->tls_ca;
+    tc.verify_peer = cfg->tls_verify_peer;
+    int rc = mwl_tls_new(&tc, srv->mem, &srv->tls, diag);
+    if (rc != MWL_OK)
+        return rc;
+    uint16_t port = 0;
+    rc = mwl_net_parse_port(cfg->tls_port, &port, diag);
+    if (rc != MWL_OK)
+        return rc;
+    mwl_listener_spec spec = {"dicom-tls", cfg->bind, port, tls_wrap, NULL, NULL, NULL, srv, 0, 0};
+    srv->tls_listener = srv->listener_count;
+    return open_listener(srv, &spec, diag);
+}
+
 int mwl_server_new(const mwl_server_config *cfg, const mwl_server_setup *setup, mwl_server **out,
                    mwl_diag *diag)
 {
@@ -604,7 +634,7 @@ int mwl_server_new(const mwl_server_config *cfg, const mwl_server_setup *setup, 
     int rc = mwl_server_config_check(cfg, diag);
     if (rc != MWL_OK)
         return rc;
-    if (setup && setup->listener_count + 1 > MWL_SERVER_LISTENERS_MAX) {
+    if (setup && setup->listener_count + 2 > MWL_SERVER_LISTENERS_MAX) {
         mwl_diag_set(diag, 0, 0, "at most %d listeners", MWL_SERVER_LISTENERS_MAX);
         return MWL_E_INVALID;
     }
@@ -614,6 +644,7 @@ int mwl_server_new(const mwl_server_config *cfg, const mwl_server_setup *setup, 
         return MWL_E_NOMEM;
     srv->mem = mem;
     srv->cfg = *cfg;
+    srv->tls_listener = SIZE_MAX;
     mwl_wbuf_init(&srv->scratch, mem);
     atomic_init(&srv->shutdown_requested, false);
     srv->shutdown_task.fn = on_shutdown_task;
@@ -634,7 +665,7 @@ int mwl_server_new(const mwl_server_config *cfg, const mwl_server_setup *setup, 
         extra_fds += setup->listeners[i].max_connections;
         extra_jobs += setup->listeners[i].max_jobs;
     }
-    size_t listeners = 1 + (setup ? setup->listener_count : 0);
+    size_t listeners = (cfg->tls_port[0] ? 2u : 1u) + (setup ? setup->listener_count : 0u);
     mwl_loop_config lc = {sessions + extra_fds + listeners, 2 * (sessions + extra_fds) + 8 + listeners, 0, 0};
     rc = mwl_loop_new(&lc, mem, &srv->loop, diag);
     if (rc == MWL_OK) {
@@ -656,6 +687,8 @@ int mwl_server_new(const mwl_server_config *cfg, const mwl_server_setup *setup, 
                                    0,       0};
         rc = open_listener(srv, &dicom, diag);
     }
+    if (rc == MWL_OK && cfg->tls_port[0])
+        rc = open_tls_listener(srv, diag);
     for (size_t i = 0; rc == MWL_OK && setup && i < setup->listener_count; i++)
         rc = open_listener(srv, &setup->listeners[i], diag);
     if (rc != MWL_OK) {
@@ -704,6 +737,7 @@ void mwl_server_free(mwl_server *srv)
     }
     close_listeners(srv);
     mwl_loop_free(srv->loop);
+    mwl_tls_free(srv->tls);
     mwl_wbuf_clear(&srv->scratch);
     mwl_mem_free(srv->mem, srv);
 }
@@ -718,6 +752,11 @@ uint16_t mwl_server_listener_port(const mwl_server *srv, size_t index)
 uint16_t mwl_server_port(const mwl_server *srv)
 {
     return mwl_server_listener_port(srv, 0);
+}
+
+uint16_t mwl_server_tls_port(const mwl_server *srv)
+{
+    return srv && srv->tls_listener != SIZE_MAX ? mwl_server_listener_port(srv, srv->tls_listener) : 0;
 }
 
 const char *mwl_server_addr(const mwl_server *srv)

@@ -54,6 +54,14 @@ typedef struct mwl_server_config {
     uint32_t find_step_ms;       /* find-step-time: a worker step's time budget */
     mwl_log_level log_level;     /* log-level */
     char port_file[MWL_SERVER_PATH_MAX]; /* port-file: "" = none */
+    /* DICOM over TLS (PS3.15 Annex B): a second listener when tls-port is
+     * set ("" = none, "0" = the kernel picks). */
+    char tls_port[8];                        /* tls-port */
+    char tls_port_file[MWL_SERVER_PATH_MAX]; /* tls-port-file */
+    char tls_cert[MWL_SERVER_PATH_MAX];      /* tls-cert: PEM certificate (chain) */
+    char tls_key[MWL_SERVER_PATH_MAX];       /* tls-key: PEM private key */
+    char tls_ca[MWL_SERVER_PATH_MAX];        /* tls-ca: PEM CAs trusted for client certificates */
+    bool tls_verify_peer;                    /* tls-verify-peer: require a client certificate */
 } mwl_server_config;
 
 /* The table of the keys above (the one `mwl serve --help` prints first). */
@@ -329,9 +337,11 @@ void mwl_server_free(mwl_server *srv);
 
 /* The bound port of the DICOM listener on cfg.port (the kernel's choice
  * when it is 0) and its address; and of listener `index` (0 = that one,
- * 1.. = setup->listeners[index - 1]). */
+ * then the TLS listener if tls-port is set, then setup->listeners). */
 uint16_t mwl_server_port(const mwl_server *srv);
 const char *mwl_server_addr(const mwl_server *srv);
+/* The TLS listener's port (tls-port), 0 without one. */
+uint16_t mwl_server_tls_port(const mwl_server *srv);
 uint16_t mwl_server_listener_port(const mwl_server *srv, size_t index);
 
 /* The loop and pool, for protocol listeners (loop thread only). */

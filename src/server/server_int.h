@@ -114,6 +114,8 @@ struct mwl_server {
     size_t service_count;
     server_listener listeners[MWL_SERVER_LISTENERS_MAX];
     size_t listener_count;
+    mwl_tls *tls;        /* the TLS listener's context (NULL: none) */
+    size_t tls_listener; /* its index, SIZE_MAX without one */
 
     mwl_loop *loop;
     mwl_pool *pool;

@@ -256,7 +256,11 @@ static void wrap_close(mwl_conn *c)
     free(w);
 }
 
-static const mwl_conn_ops wrap_ops = {"wrapped", wrap_read, wrap_writev, NULL, wrap_shutdown, wrap_close};
+static const mwl_conn_ops wrap_ops = {.name = "wrapped",
+                                      .read = wrap_read,
+                                      .writev = wrap_writev,
+                                      .shutdown = wrap_shutdown,
+                                      .close = wrap_close};
 
 typedef struct wrap_user {
     int wraps;

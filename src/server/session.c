@@ -330,9 +330,11 @@ static void on_associate_rq(session *s, const mwl_assoc_rq *rq, uint64_t now)
             server_session_associated(srv, s);
             server_stat_add(&srv->stats.associations, 1);
             describe_contexts(s, rq, &neg.ac);
-            mwl_log(MWL_LOG_INFO, "assoc %s %s -> %s: accepted, max PDU %u/%u, contexts %s", s->peer,
-                    s->calling, s->called, (unsigned)srv->cfg.max_pdu, (unsigned)rq->user_info.max_length,
-                    s->contexts);
+            const char *subject = mwl_conn_peer_subject(s->conn);
+            mwl_log(MWL_LOG_INFO, "assoc %s %s -> %s: accepted%s%s%s%s, max PDU %u/%u, contexts %s", s->peer,
+                    s->calling, s->called, strcmp(mwl_conn_transport(s->conn), "tls") == 0 ? " over TLS" : "",
+                    subject[0] ? " (certificate " : "", subject, subject[0] ? ")" : "",
+                    (unsigned)srv->cfg.max_pdu, (unsigned)rq->user_info.max_length, s->contexts);
         }
     } else if (rc == MWL_OK) {
         rc = mwl_ul_reject(s->ul, &neg.rj, now);
@@ -558,6 +560,11 @@ static void drain_events(session *s, uint64_t now)
 
 static void transport_gone(session *s, uint64_t now)
 {
+    /* A transport that knows why (a TLS alert, a certificate that did not
+     * verify) says so first: that is the cause worth logging. */
+    const char *why = s->conn ? mwl_conn_error_text(s->conn) : "";
+    if (why[0])
+        session_set_outcome(s, "connection lost: %s", why);
     if (s->ul && mwl_ul_get_state(s->ul) != MWL_UL_STA1) {
         int rc = mwl_ul_transport_closed(s->ul, now);
         if (rc == MWL_OK)

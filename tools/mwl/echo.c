@@ -15,7 +15,8 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: mwl echo [--aet AE] [--aec AE] [--timeout S] [--repeat N] [--verbose] HOST PORT\n"
+            "usage: mwl echo [--aet AE] [--aec AE] [--timeout S] [--repeat N] [--tls [--tls-ca FILE]\n"
+            "                [--tls-cert FILE --tls-key FILE]] [--verbose] HOST PORT\n"
             "\n"
             "Checks a DICOM peer with C-ECHO (Verification).\n"
             "\n"
@@ -23,7 +24,7 @@ static void usage(FILE *out)
             "  --aec AE       the peer's (called) AE title (default %s)\n"
             "  --timeout S    seconds allowed to connect, to associate and for each\n"
             "                 response (default 10; fractions allowed)\n"
-            "  --repeat N     send N C-ECHO requests on the association (default 1)\n"
+            "  --repeat N     send N C-ECHO requests on the association (default 1)\n" TOOL_TLS_HELP
             "  -v, --verbose  log the association on stderr\n"
             "  -h, --help     show this help\n"
             "\n"
@@ -51,6 +52,7 @@ int mwl_cmd_echo(int argc, char **argv)
     int timeout_ms = 10000;
     long repeat = 1;
     bool verbose = false;
+    tool_tls tls = {false, NULL, NULL, NULL};
     const char *positional[2];
     int npos = 0;
 
@@ -62,6 +64,14 @@ int mwl_cmd_echo(int argc, char **argv)
             return MWL_EXIT_OK;
         } else if (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0) {
             verbose = true;
+        } else if (strncmp(arg, "--tls", 5) == 0) {
+            int t = tool_tls_option("echo", argc, argv, &i, &tls);
+            if (t < 0)
+                return MWL_EXIT_USAGE;
+            if (t == 0) {
+                fprintf(stderr, "mwl echo: unknown option '%s' (see 'mwl echo --help')\n", arg);
+                return MWL_EXIT_USAGE;
+            }
         } else if ((v = tool_option_value("echo", argc, argv, &i, "--aet", NULL))) {
             cfg.calling_ae = v;
         } else if ((v = tool_option_value("echo", argc, argv, &i, "--aec", NULL))) {
@@ -100,6 +110,7 @@ int mwl_cmd_echo(int argc, char **argv)
     cfg.connect_timeout_ms = timeout_ms;
     cfg.acse_timeout_ms = timeout_ms;
     cfg.dimse_timeout_ms = timeout_ms;
+    tool_tls_apply(&tls, &cfg);
     if (verbose) {
         mwl_log_set_sink(log_to_stderr, NULL);
         mwl_log_set_level(MWL_LOG_DEBUG);
@@ -121,6 +132,9 @@ int mwl_cmd_echo(int argc, char **argv)
            cfg.called_ae, (unsigned)info->peer_max_pdu_length);
     if (info->peer_implementation_version_name[0])
         printf(", peer implementation %s", info->peer_implementation_version_name);
+    if (info->tls_subject)
+        printf(", TLS with %s%s", info->tls_subject[0] ? info->tls_subject : "(no certificate subject)",
+               info->tls_resumed ? " (session resumed)" : "");
     printf("\n");
     if (!info->verification_accepted) {
         fprintf(stderr, "mwl echo: %s port %u does not accept Verification: %s\n", cfg.host,

@@ -128,6 +128,13 @@ static void usage(FILE *out)
             "                      response (default 10; fractions allowed)\n"
             "  --limit N           send C-CANCEL after N responses; the final status\n"
             "                      (normally FE00 Cancel) is reported\n"
+            "  --tls               DICOM over TLS (PS3.15 Annex B; TLS 1.2 or 1.3); the\n"
+            "                      server's certificate is checked against --tls-ca, or\n"
+            "                      the system's trusted certificates\n"
+            "  --tls-ca FILE       PEM certificates trusted to sign the server's (implies --tls)\n"
+            "  --tls-cert FILE, --tls-key FILE\n"
+            "                      our certificate and private key (PEM), for a server that\n"
+            "                      requires one (imply --tls)\n"
             "  -v, --verbose       log the association on stderr\n"
             "  -h, --help          show this help\n"
             "\n"
@@ -187,6 +194,7 @@ typedef struct options {
     char date_value[20]; /* "", "YYYYMMDD" or a range */
     key_arg *keys;       /* plain options and -k, in command-line order */
     size_t key_count;
+    tool_tls tls;
 } options;
 
 static void add_key(options *o, const char *path, const char *value)
@@ -261,6 +269,13 @@ static int parse_args(int argc, char **argv, options *o)
         if (strcmp(arg, "--keys-only") == 0) {
             o->keys_only = true;
             continue;
+        }
+        if (strncmp(arg, "--tls", 5) == 0) {
+            int t = tool_tls_option("find", argc, argv, &i, &o->tls);
+            if (t < 0)
+                return MWL_EXIT_USAGE;
+            if (t > 0)
+                continue;
         }
         if (strcmp(arg, "--json") == 0) {
             o->json = true;
@@ -838,6 +853,7 @@ static int run_find(const options *o, const mwl_ds *query)
     cfg.connect_timeout_ms = o->timeout_ms;
     cfg.acse_timeout_ms = o->timeout_ms;
     cfg.dimse_timeout_ms = o->timeout_ms;
+    tool_tls_apply(&o->tls, &cfg);
     mwl_diag diag;
     mwl_diag_clear(&diag);
     mwl_scu *scu;

@@ -277,8 +277,10 @@ int mwl_cmd_serve(int argc, char **argv)
         return rc == MWL_E_IO ? MWL_EXIT_NETWORK : rc == MWL_E_INVALID ? MWL_EXIT_USAGE : MWL_EXIT_FAILURE;
     }
     mwl_log(MWL_LOG_INFO, "worklist database %s", cfg.worklist.db);
-    if (cfg.server.port_file[0] && write_port_file(cfg.server.port_file, mwl_server_port(srv)) != 0) {
-        fprintf(stderr, "mwl serve: port-file %s: %s\n", cfg.server.port_file, strerror(errno));
+    if ((cfg.server.port_file[0] && write_port_file(cfg.server.port_file, mwl_server_port(srv)) != 0) ||
+        (cfg.server.tls_port_file[0] &&
+         write_port_file(cfg.server.tls_port_file, mwl_server_tls_port(srv)) != 0)) {
+        fprintf(stderr, "mwl serve: port file: %s\n", strerror(errno));
         mwl_server_free(srv);
         mwl_worklist_service_free(wl);
         return MWL_EXIT_FAILURE;
@@ -290,6 +292,8 @@ int mwl_cmd_serve(int argc, char **argv)
     mwl_worklist_service_free(wl);
     if (cfg.server.port_file[0])
         remove(cfg.server.port_file);
+    if (cfg.server.tls_port_file[0])
+        remove(cfg.server.tls_port_file);
     if (rc != MWL_OK) {
         fprintf(stderr, "mwl serve: %s\n", mwl_status_str(rc));
         return MWL_EXIT_FAILURE;

@@ -136,3 +136,40 @@ const char *tool_option_value(const char *cmd, int argc, char **argv, int *i, co
     }
     return argv[++*i];
 }
+
+int tool_tls_option(const char *cmd, int argc, char **argv, int *i, tool_tls *t)
+{
+    if (strcmp(argv[*i], "--tls") == 0) {
+        t->on = true;
+        return 1;
+    }
+    static const char *const names[] = {"--tls-ca", "--tls-cert", "--tls-key"};
+    for (size_t k = 0; k < 3; k++) {
+        bool missing = false;
+        const char *v = tool_option_value(cmd, argc, argv, i, names[k], &missing);
+        if (!v)
+            continue;
+        if (missing || !v[0]) {
+            if (!missing)
+                fprintf(stderr, "mwl %s: %s needs a file\n", cmd, names[k]);
+            return -1;
+        }
+        t->on = true;
+        if (k == 0)
+            t->ca = v;
+        else if (k == 1)
+            t->cert = v;
+        else
+            t->key = v;
+        return 1;
+    }
+    return 0;
+}
+
+void tool_tls_apply(const tool_tls *t, mwl_scu_config *cfg)
+{
+    cfg->tls = t->on;
+    cfg->tls_ca_file = t->ca;
+    cfg->tls_cert_file = t->cert;
+    cfg->tls_key_file = t->key;
+}

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "client/client.h"
 #include "dicom/datetime.h"
 
 /* Parses a --date argument: "today", "tomorrow", "yesterday", "all",
@@ -28,6 +29,28 @@ bool tool_parse_seconds(const char *s, int *ms);
  * and *missing set when not NULL) when the value is missing. */
 const char *tool_option_value(const char *cmd, int argc, char **argv, int *i, const char *name,
                               bool *missing);
+
+/* The client's TLS options, shared by mwl echo and mwl find: --tls, and
+ * --tls-ca FILE, --tls-cert FILE, --tls-key FILE (each implies --tls). */
+typedef struct tool_tls {
+    bool on;
+    const char *ca, *cert, *key;
+} tool_tls;
+
+/* Takes argv[*i] if it is one of the TLS options: 1 taken, 0 not one, -1
+ * a value is missing (a message naming `cmd` is printed). */
+int tool_tls_option(const char *cmd, int argc, char **argv, int *i, tool_tls *t);
+/* Sets the SCU config's TLS fields from the options. */
+void tool_tls_apply(const tool_tls *t, mwl_scu_config *cfg);
+/* The options' lines for --help. */
+#define TOOL_TLS_HELP                                                                                        \
+    "  --tls          DICOM over TLS (PS3.15 Annex B; TLS 1.2 or 1.3), e.g. to port 2762;\n"                 \
+    "                 the server's certificate is checked against --tls-ca, or the\n"                        \
+    "                 system's trusted certificates\n"                                                       \
+    "  --tls-ca FILE  PEM certificates trusted to sign the server's (implies --tls)\n"                       \
+    "  --tls-cert FILE, --tls-key FILE\n"                                                                    \
+    "                 our certificate and its private key (PEM), for a server that\n"                        \
+    "                 requires one (imply --tls)\n"
 
 /* Parses a whole decimal number in [min, max]. */
 bool tool_parse_long(const char *s, long min, long max, long *out);

@@ -1,0 +1,356 @@
+#!/usr/bin/env python3
+"""DICOM over TLS (PS3.15 Annex B) against peers nobody here wrote.
+
+    tls_interop.py MODE MWL [--sanitized]
+
+The test makes its own certificates with the openssl command: a CA, a server
+and a client certificate it signs, and a "rogue" CA with a client
+certificate of its own. Modes:
+
+  interop    `mwl serve --tls-port 0 --tls-verify-peer`: DCMTK echoscu +tls
+             and findscu +tls (client certificate) are served, the same
+             matches as over plain TCP; a client without a certificate, or
+             with the rogue one, is refused; plain DICOM sent to the TLS
+             port fails and the server goes on serving; TLS 1.2 and 1.3 both
+             work and sessions resume (Python's ssl as a third client);
+             `mwl echo --tls` / `mwl find --tls` against it, and
+             `mwl echo --tls` against DCMTK's storescp +tls (with and
+             without the client certificate it requires), and against a
+             server whose CA it does not trust.
+  bad-peers  every malformed-input case of server_test.py's bad-peers mode,
+             repeated inside TLS: each gets an A-ABORT or a close on time
+             and the server keeps serving (a C-ECHO over TLS after each).
+
+Exit 0 pass, 1 fail, 77 skipped (openssl or DCMTK missing). Every process
+is killed by PID on the way out; every wait is bounded.
+"""
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+import server_test as st  # the raw-PDU helpers, Server, failures
+
+HOST = st.HOST
+
+
+def run(cmd, timeout=60, **kw):
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=timeout, preexec_fn=st._die_with_parent, **kw)
+    return p.returncode, p.stdout.decode("utf-8", "replace")
+
+
+def make_certs(d):
+    """CA, server and client certificates (RSA 2048, as DCMTK's BCP 195
+    profile expects), and a rogue CA's client certificate."""
+    def req(name, cn, ca, ext=None):
+        key, csr, crt = (os.path.join(d, name + s) for s in (".key", ".csr", ".crt"))
+        rc, out = run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj",
+                       "/CN=" + cn])
+        if rc != 0:
+            raise RuntimeError("openssl req: " + out)
+        cmd = ["openssl", "x509", "-req", "-in", csr, "-CA", os.path.join(d, ca + ".crt"), "-CAkey",
+               os.path.join(d, ca + ".key"), "-CAcreateserial", "-out", crt, "-days", "2"]
+        if ext:
+            extfile = os.path.join(d, name + ".ext")
+            with open(extfile, "w") as f:
+                f.write(ext)
+            cmd += ["-extfile", extfile]
+        rc, out = run(cmd)
+        if rc != 0:
+            raise RuntimeError("openssl x509: " + out)
+    for ca in ("ca", "rogue"):
+        rc, out = run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                       os.path.join(d, ca + ".key"), "-out", os.path.join(d, ca + ".crt"), "-days", "2", "-subj",
+                       "/CN=mwl test " + ca])
+        if rc != 0:
+            raise RuntimeError("openssl CA: " + out)
+    req("server", "mwl test server", "ca", "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    req("client", "mwl test client", "ca")
+    req("intruder", "mwl test intruder", "rogue")
+    return {k: os.path.join(d, k) for k in ("ca", "server", "client", "intruder", "rogue")}
+
+
+class TlsServer(st.Server):
+    """`mwl serve` with a TLS listener; .port is the plain one, .tls_port the TLS one."""
+
+    def __init__(self, mwl, tmp, certs, *args, name="tls", verify=True, env=None):
+        self.tls_port_file = os.path.join(tmp, name + ".tlsport")
+        extra = ["--tls-port", "0", "--tls-port-file", self.tls_port_file, "--tls-cert", certs["server"] + ".crt",
+                 "--tls-key", certs["server"] + ".key", "--tls-ca", certs["ca"] + ".crt"]
+        if verify:
+            extra.append("--tls-verify-peer")
+        super().__init__(mwl, tmp, *(extra + list(args)), name=name, env=env)
+        self.tls_port = None
+        deadline = time.monotonic() + 10
+        while self.tls_port is None and time.monotonic() < deadline:
+            try:
+                with open(self.tls_port_file) as f:
+                    text = f.read().strip()
+                self.tls_port = int(text) if text else None
+            except FileNotFoundError:
+                time.sleep(0.02)
+        if self.tls_port is None:
+            raise RuntimeError("no TLS port: " + self.log_text()[-2000:])
+
+
+def client_context(certs, cert="client", version=None):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(certs["ca"] + ".crt")
+    ctx.check_hostname = False
+    if cert:
+        ctx.load_cert_chain(certs[cert] + ".crt", certs[cert] + ".key")
+    if version:
+        ctx.minimum_version = ctx.maximum_version = version
+    return ctx
+
+
+def tls_connect_fn(certs):
+    ctx = client_context(certs)
+
+    def connect(port, timeout=5.0):
+        raw = socket.create_connection((HOST, port), timeout=timeout)
+        return ctx.wrap_socket(raw)
+    return connect
+
+
+def echoscu_tls(port, certs, *extra, cert="client"):
+    cmd = [shutil.which("echoscu"), "-aec", "MWL", "-to", "10", "-ta", "10"]
+    if cert:
+        cmd += ["+tls", certs[cert] + ".key", certs[cert] + ".crt"]
+    else:
+        cmd += ["+tla"]
+    cmd += ["+cf", certs["ca"] + ".crt"] + list(extra) + [HOST, str(port)]
+    return run(cmd)
+
+
+def tls_echo(port, certs):
+    rc, _ = echoscu_tls(port, certs)
+    return rc == 0
+
+
+def count_find(mwl, port, *extra):
+    rc, out = run([mwl, "find", "--aec", "MWL", "--date", "all", "--modality", "CT"] + list(extra) +
+                  [HOST, str(port)])
+    if rc != 0:
+        return -1, out
+    for line in out.splitlines():
+        if line.endswith(" responses") or line.endswith(" response"):
+            return int(line.split()[0]), out
+    return -1, out
+
+
+def mode_interop(mwl, tmp, sanitized, certs):
+    db = os.path.join(tmp, "tls.db")
+    rc, out = run([mwl, "demo", "--db", db, "--count", "40"])
+    if rc != 0:
+        st.fail("mwl demo: " + out)
+        return 1
+    srv = TlsServer(mwl, tmp, certs, "--db", db, "--log-level", "info")
+    try:
+        # DCMTK's clients with our client certificate.
+        rc, out = echoscu_tls(srv.tls_port, certs, "-v")
+        if rc != 0 or "Success" not in out:
+            st.fail("echoscu +tls: rc %d\n%s" % (rc, out))
+        want, out = count_find(mwl, srv.port)
+        rc, out = run([shutil.which("findscu"), "-W", "-aec", "MWL", "-to", "10", "+tls", certs["client"] + ".key",
+                       certs["client"] + ".crt", "+cf", certs["ca"] + ".crt", "-k",
+                       "ScheduledProcedureStepSequence[0].Modality=CT", "-k", "PatientName", "-k", "PatientID",
+                       HOST, str(srv.tls_port)])
+        got = out.count("(Pending)")
+        st.note("tls: findscu +tls: %d matches (plain mwl find: %d)" % (got, want))
+        if rc != 0 or want <= 0 or got != want:
+            st.fail("findscu +tls: rc %d, %d matches, want %d\n%s" % (rc, got, want, out[-1500:]))
+        # Refusals: no client certificate, a certificate from another CA.
+        rc, out = echoscu_tls(srv.tls_port, certs, cert=None)
+        if rc == 0:
+            st.fail("echoscu +tla without a client certificate was served")
+        rc, out = echoscu_tls(srv.tls_port, certs, cert="intruder")
+        if rc == 0:
+            st.fail("echoscu with the rogue CA's certificate was served")
+        log = srv.log_text()
+        if "peer did not return a certificate" not in log or "certificate" not in log:
+            st.fail("refusals not logged with the TLS reason:\n" + log[-1500:])
+        # Plain DICOM on the TLS port: refused cleanly, server still serving.
+        try:
+            s = socket.create_connection((HOST, srv.tls_port), timeout=5)
+            with s:
+                s.sendall(st.assoc_rq(st.ECHO_CONTEXTS))
+                took, pdus, reset = st.wait_close(s, 10)
+                if took is None:
+                    st.fail("plain A-ASSOCIATE-RQ on the TLS port: not closed")
+                if 2 in pdus:
+                    st.fail("plain A-ASSOCIATE-RQ on the TLS port was accepted")
+        except OSError as e:
+            st.fail("plain on the TLS port: %s" % e)
+        if not tls_echo(srv.tls_port, certs):
+            st.fail("no TLS C-ECHO after the plain attempt")
+        if not st.raw_echo(srv.port):
+            st.fail("the plain port stopped serving")
+        # Python's ssl: each TLS version, and session resumption.
+        for version, name in ((ssl.TLSVersion.TLSv1_2, "1.2"), (ssl.TLSVersion.TLSv1_3, "1.3")):
+            ctx = client_context(certs, version=version)
+            try:
+                s1 = ctx.wrap_socket(socket.create_connection((HOST, srv.tls_port), timeout=5))
+                s1.sendall(st.assoc_rq(st.ECHO_CONTEXTS))
+                kind, _ = st.recv_pdu(s1)
+                s1.sendall(st.RELEASE_RQ)
+                st.recv_pdu(s1)
+                session = s1.session
+                s1.close()
+                s2 = ctx.wrap_socket(socket.create_connection((HOST, srv.tls_port), timeout=5), session=session)
+                s2.sendall(st.assoc_rq(st.ECHO_CONTEXTS))
+                kind2, _ = st.recv_pdu(s2)
+                reused = s2.session_reused
+                s2.sendall(st.RELEASE_RQ)
+                st.recv_pdu(s2)
+                s2.close()
+                st.note("tls: TLS %s: %s, resumed %s" % (name, "associated" if kind == 2 == kind2 else "refused",
+                                                         reused))
+                if kind != 2 or kind2 != 2:
+                    st.fail("TLS %s: PDU %d / %d" % (name, kind, kind2))
+                if not reused:
+                    st.fail("TLS %s: the server did not resume the offered session" % name)
+            except (OSError, ssl.SSLError, st.Closed, TimeoutError) as e:
+                st.fail("TLS %s: %s" % (name, e))
+        # TLS 1.1 is refused (BCP 195).
+        try:
+            ctx = client_context(certs)
+            ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+            ctx.set_ciphers("ALL:@SECLEVEL=0")
+            s = ctx.wrap_socket(socket.create_connection((HOST, srv.tls_port), timeout=5))
+            s.close()
+            st.fail("a TLS 1.1 handshake succeeded")
+        except (ssl.SSLError, OSError):
+            pass
+        # Our own client.
+        tls_opts = ["--tls-ca", certs["ca"] + ".crt", "--tls-cert", certs["client"] + ".crt", "--tls-key",
+                    certs["client"] + ".key"]
+        rc, out = run([mwl, "echo", "--aec", "MWL"] + tls_opts + [HOST, str(srv.tls_port)])
+        if rc != 0 or "TLS with CN=mwl test server" not in out:
+            st.fail("mwl echo --tls: rc %d\n%s" % (rc, out))
+        got, out = count_find(mwl, srv.tls_port, *tls_opts)
+        if got != want:
+            st.fail("mwl find --tls: %d matches, want %d\n%s" % (got, want, out[-1000:]))
+        rc, out = run([mwl, "echo", "--aec", "MWL", "--tls", HOST, str(srv.tls_port)])
+        if rc == 0 or "certificate verify failed" not in out:
+            st.fail("mwl echo --tls trusted a certificate no CA it knows signed: rc %d\n%s" % (rc, out))
+        rc, out = run([mwl, "echo", "--aec", "MWL", "--tls-ca", certs["ca"] + ".crt", HOST, str(srv.tls_port)])
+        if rc == 0:
+            st.fail("mwl echo --tls without a client certificate was served")
+    finally:
+        rc, _ = srv.stop()
+        if rc != 0:
+            st.fail("server exit %s" % rc)
+
+    # mwl echo --tls against DCMTK's storescp +tls (which requires and
+    # verifies a client certificate by default).
+    port = st.free_port() if hasattr(st, "free_port") else None
+    if port is None:
+        with socket.socket() as s:
+            s.bind((HOST, 0))
+            port = s.getsockname()[1]
+    scp = subprocess.Popen([shutil.which("storescp"), "+tls", certs["server"] + ".key", certs["server"] + ".crt",
+                            "+cf", certs["ca"] + ".crt", "-od", tmp, "-aet", "STORESCP", str(port)],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                           preexec_fn=st._die_with_parent)
+    st.children.append(scp)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((HOST, port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        rc, out = run([mwl, "echo", "--aec", "STORESCP"] + tls_opts + [HOST, str(port)])
+        st.note("tls: mwl echo --tls -> storescp +tls: rc %d" % rc)
+        if rc != 0:
+            st.fail("mwl echo --tls against storescp +tls: rc %d\n%s" % (rc, out))
+        rc, out = run([mwl, "echo", "--aec", "STORESCP", "--tls-ca", certs["ca"] + ".crt", HOST, str(port)])
+        if rc == 0:
+            st.fail("storescp +tls served mwl echo without a client certificate")
+    finally:
+        scp.kill()
+        scp.wait(5)
+    return 0
+
+
+def mode_bad_peers(mwl, tmp, sanitized, certs):
+    acse, idle = 1.0, 1.0
+    slack = st.SLACK * (2 if sanitized else 1)
+    srv = TlsServer(mwl, tmp, certs, "--acse-timeout", str(acse), "--idle-timeout", str(idle), "--log-level", "info")
+    try:
+        # The same cases, each inside TLS: connect() and the C-ECHO that
+        # checks the server still serves both go through TLS.
+        plain_connect, plain_good = st.connect, st.good_echo
+        st.connect = tls_connect_fn(certs)
+        st.good_echo = lambda port: tls_echo(port, certs)
+        tls_srv = type("S", (), {"port": srv.tls_port})()
+        try:
+            st.note("bad peers over TLS (acse-timeout %.1f s, idle-timeout %.1f s):" % (acse, idle))
+            st.run_bad_peers(tls_srv, acse, idle, slack, report=True)
+        finally:
+            st.connect, st.good_echo = plain_connect, plain_good
+        # A peer that stalls in the handshake itself is dropped on time too.
+        s = socket.create_connection((HOST, srv.tls_port), timeout=5)
+        with s:
+            s.sendall(b"\x16\x03\x01\x00\x80\x01")  # the start of a ClientHello, then nothing
+            t0 = time.monotonic()
+            took, _, _ = st.wait_close(s, acse + slack + 10)
+            st.note("  %-44s closed after %5.3f s" % ("stalled TLS handshake", time.monotonic() - t0))
+            if took is None or took > acse + slack:
+                st.fail("stalled TLS handshake: closed after %s s (limit %.1f)" % (took, acse + slack))
+        if not tls_echo(srv.tls_port, certs):
+            st.fail("no TLS C-ECHO after the bad peers")
+    finally:
+        rc, _ = srv.stop()
+        if rc != 0:
+            st.fail("server exit %s" % rc)
+    return 0
+
+
+MODES = {"interop": mode_interop, "bad-peers": mode_bad_peers}
+
+
+def main():
+    if len(sys.argv) < 3 or sys.argv[1] not in MODES:
+        print("usage: tls_interop.py interop|bad-peers MWL [--sanitized]")
+        return 2
+    mode, mwl = sys.argv[1], sys.argv[2]
+    sanitized = "--sanitized" in sys.argv[3:]
+    for tool in ("openssl", "echoscu", "findscu", "storescp"):
+        if shutil.which(tool) is None:
+            print("SKIP: %s not installed" % tool)
+            return st.SKIP
+    tmp = tempfile.mkdtemp(prefix="mwl-tls-")
+    t0 = time.monotonic()
+    try:
+        certs = make_certs(tmp)
+        rc = MODES[mode](mwl, tmp, sanitized, certs)
+    except Exception as e:
+        import traceback
+        traceback.print_exc()
+        st.fail("%s: %s" % (type(e).__name__, e))
+        rc = 1
+    finally:
+        st.kill_children()
+        shutil.rmtree(tmp, ignore_errors=True)
+    st.note("tls %s: %.1f s" % (mode, time.monotonic() - t0))
+    if st.failures:
+        print("tls_interop %s: FAILED (%d problems)" % (mode, len(st.failures)))
+        return 1
+    print("tls_interop %s: ok" % mode)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
