@@ -92,3 +92,75 @@ int mwl_file_write(const char *path, const uint8_t *data, size_t len, bool durab
     }
     return MWL_OK;
 }
+
+/* ---- append-only logs ------------------------------------------------------ */
+
+struct mwl_file_log {
+    const mwl_mem *mem;
+    int fd;
+    char path[];
+};
+
+static int open_append(const char *path, mwl_diag *diag)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        mwl_diag_set(diag, 0, 0, "%s: %s", path, strerror(errno));
+    return fd;
+}
+
+int mwl_file_log_open(const char *path, const mwl_mem *mem, mwl_file_log **out, mwl_diag *diag)
+{
+    *out = NULL;
+    size_t n = strlen(path);
+    mwl_file_log *log = mwl_mem_alloc(mem, sizeof *log + n + 1);
+    if (!log)
+        return MWL_E_NOMEM;
+    memcpy(log->path, path, n + 1);
+    log->mem = mem;
+    log->fd = open_append(path, diag);
+    if (log->fd < 0) {
+        mwl_mem_free(mem, log);
+        return MWL_E_IO;
+    }
+    *out = log;
+    return MWL_OK;
+}
+
+int mwl_file_log_write(mwl_file_log *log, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t w = write(log->fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return MWL_E_IO;
+        p += w;
+        len -= (size_t)w;
+    }
+    return MWL_OK;
+}
+
+int mwl_file_log_reopen(mwl_file_log *log, mwl_diag *diag)
+{
+    int fd = open_append(log->path, diag);
+    if (fd < 0)
+        return MWL_E_IO;
+    close(log->fd);
+    log->fd = fd;
+    return MWL_OK;
+}
+
+const char *mwl_file_log_path(const mwl_file_log *log)
+{
+    return log->path;
+}
+
+void mwl_file_log_close(mwl_file_log *log)
+{
+    if (!log)
+        return;
+    close(log->fd);
+    mwl_mem_free(log->mem, log);
+}

@@ -22,4 +22,21 @@ MWL_API MWL_MUST_CHECK int mwl_file_read(const char *path, const mwl_mem *mem, s
 MWL_API MWL_MUST_CHECK int mwl_file_write(const char *path, const uint8_t *data, size_t len, bool durable,
                                           mwl_diag *diag);
 
+/* An append-only log file (the audit trail): each mwl_file_log_write is one
+ * write(2) of whole lines with O_APPEND, so lines from one process never
+ * interleave and a reader (or a rotation by rename) never sees half a
+ * line. */
+typedef struct mwl_file_log mwl_file_log;
+/* Opens (creating, mode 0640) `path` for appending. MWL_OK, MWL_E_IO
+ * (errno text in diag), MWL_E_NOMEM. */
+MWL_API MWL_MUST_CHECK int mwl_file_log_open(const char *path, const mwl_mem *mem, mwl_file_log **out,
+                                             mwl_diag *diag);
+/* Writes `len` bytes (whole lines) at the end. MWL_OK or MWL_E_IO. */
+MWL_API MWL_MUST_CHECK int mwl_file_log_write(mwl_file_log *log, const void *data, size_t len);
+/* Closes and opens the path again (after a rotation renamed the file). On
+ * failure the old file stays open: MWL_E_IO with diag. */
+MWL_API MWL_MUST_CHECK int mwl_file_log_reopen(mwl_file_log *log, mwl_diag *diag);
+MWL_API const char *mwl_file_log_path(const mwl_file_log *log);
+MWL_API void mwl_file_log_close(mwl_file_log *log); /* NULL-safe */
+
 #endif

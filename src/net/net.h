@@ -449,6 +449,11 @@ MWL_API void mwl_pool_free(mwl_pool *pool);
 
 /* ---- process helpers ---------------------------------------------------- */
 
+/* The wall clock in UTC, ISO 8601 with milliseconds
+ * ("2026-12-04T20:29:14.629Z"), for audit records. */
+#define MWL_UTC_TIMESTAMP_SIZE 32
+MWL_API void mwl_utc_timestamp(char out[MWL_UTC_TIMESTAMP_SIZE]);
+
 /* CPUs online (at least 1), for sizing thread pools. */
 MWL_API size_t mwl_cpu_count(void);
 

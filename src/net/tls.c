@@ -45,7 +45,7 @@ struct mwl_tls {
 };
 
 typedef struct tls_conn {
-    mwl_tls *tls; /* a reference */
+    mwl_tls *tls;  /* a reference */
     mwl_conn *tcp; /* owned */
     SSL *ssl;
     bool handshake_done;
@@ -240,9 +240,9 @@ int mwl_tls_new(const mwl_tls_config *cfg, const mwl_mem *mem, mwl_tls **out, mw
     if (rc == MWL_OK) {
         if (cfg->server) {
             /* Client certificates: required and checked, or not asked for. */
-            SSL_CTX_set_verify(t->ctx, cfg->verify_peer ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
-                                                        : SSL_VERIFY_NONE,
-                               NULL);
+            SSL_CTX_set_verify(
+                t->ctx,
+                cfg->verify_peer ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT : SSL_VERIFY_NONE, NULL);
             static const unsigned char sid_ctx[] = "mwl-dicom";
             SSL_CTX_set_session_id_context(t->ctx, sid_ctx, sizeof sid_ctx - 1);
             SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_SERVER);
@@ -296,12 +296,8 @@ static int ssl_status(mwl_conn *c, tls_conn *tc, int ret, unsigned *wants, const
 {
     int e = SSL_get_error(tc->ssl, ret);
     switch (e) {
-    case SSL_ERROR_WANT_READ:
-        *wants = MWL_NET_READ;
-        return MWL_AGAIN;
-    case SSL_ERROR_WANT_WRITE:
-        *wants = MWL_NET_WRITE;
-        return MWL_AGAIN;
+    case SSL_ERROR_WANT_READ: *wants = MWL_NET_READ; return MWL_AGAIN;
+    case SSL_ERROR_WANT_WRITE: *wants = MWL_NET_WRITE; return MWL_AGAIN;
     case SSL_ERROR_ZERO_RETURN: return MWL_E_CLOSED; /* close_notify */
     case SSL_ERROR_SYSCALL:
         /* The BIO failed: the TCP connection's status says why. */
@@ -462,7 +458,8 @@ int mwl_tls_wrap(mwl_tls *t, mwl_conn *tcp, const char *server_name, mwl_conn **
         CRYPTO_THREAD_unlock(t->lock);
         if (server_name && server_name[0]) {
             /* SNI only for names, not address literals (RFC 6066 §3) */
-            bool literal = strspn(server_name, "0123456789.") == strlen(server_name) || strchr(server_name, ':');
+            bool literal =
+                strspn(server_name, "0123456789.") == strlen(server_name) || strchr(server_name, ':');
             if (!literal)
                 (void)SSL_set_tlsext_host_name(ssl, server_name);
         }

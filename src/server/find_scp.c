@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "dicom/charset.h"
 #include "dicom/tag.h"
 #include "server/op.h"
 #include "server/service.h"
@@ -107,6 +108,7 @@ typedef struct find_op {
     void *state;
     bool begun, ended;
     uint64_t worker_ms; /* worker time used so far */
+    audit_ids ids;      /* the Patient IDs returned, for the audit trail */
     /* Step output: records [u32 command length][command][u32 data set
      * length][data set], read by the loop. */
     mwl_wbuf out;
@@ -185,6 +187,16 @@ static int append_pending(find_op *f, const mwl_ds *match, uint16_t status)
     if (rc != MWL_OK && w->status == MWL_OK)
         w->len = start;
     return rc;
+}
+
+/* The match's Patient ID for the audit trail (in UTF-8, whatever the
+ * response's character set). */
+static void note_patient_id(find_op *f, const mwl_ds *match)
+{
+    const mwl_elem *e = mwl_ds_find(match, MWL_TAG_PatientID);
+    const char *id = NULL;
+    if (e && e->length && mwl_ds_get_utf8(match, e, 0, &f->match_arena, &id, NULL) == MWL_OK && id && id[0])
+        audit_ids_add(&f->ids, id);
 }
 
 static void run_begin(find_op *f)
@@ -284,6 +296,8 @@ static void produce(find_op *f)
             break;
         }
         rc = append_pending(f, match, pending);
+        if (rc == MWL_OK)
+            note_patient_id(f, match);
         if (rc != MWL_OK) {
             if (rc == MWL_E_NOMEM || rc == MWL_E_LIMIT)
                 status_set(&st, MWL_DIMSE_STATUS_OUT_OF_RESOURCES, "cannot encode a match: %s",
@@ -350,6 +364,7 @@ static void find_init(void *state, session *owner, const mwl_service *svc)
     mwl_arena_init(&f->id_arena, mem);
     mwl_arena_init(&f->match_arena, mem);
     mwl_wbuf_init(&f->out, mem);
+    mwl_wbuf_init(&f->ids.text, mem);
     server_op_init(&f->op, session_server(owner), find_step_run, find_step_done, f);
 }
 
@@ -362,6 +377,7 @@ static void find_clear(void *state)
     mwl_arena_clear(&f->id_arena);
     mwl_arena_clear(&f->match_arena);
     mwl_wbuf_clear(&f->out);
+    mwl_wbuf_clear(&f->ids.text);
 }
 
 static bool find_busy(const void *state)
@@ -402,6 +418,11 @@ static void finish(find_op *f, uint16_t status, const char *note)
         if (status == MWL_DIMSE_STATUS_CANCEL)
             session_stat_add(s, SESSION_STAT_FIND_CANCELS, 1);
     }
+    session_audit_find(s, f->message_id,
+                       f->begun && f->req.summary[0] ? f->req.summary
+                       : note                        ? note
+                                                     : "-",
+                       note ? MWL_DIMSE_STATUS_CANCEL : status, f->matches, &f->ids, ms);
     f->active = false;
     f->abandoned = false;
     f->waiting_drain = false;
@@ -453,6 +474,7 @@ static void refuse(session *s, const mwl_dimse_msg *msg, uint16_t status, const 
     session_stat_add(s, SESSION_STAT_FINDS, 1);
     mwl_log(MWL_LOG_WARN, "C-FIND %s %s -> %s: refused %04X (%s): %s", session_peer(s), session_calling(s),
             session_called(s), (unsigned)status, mwl_dimse_status_str(status), comment);
+    session_audit_find(s, msg->command.message_id, comment, status, 0, NULL, 0);
 }
 
 static void find_request(void *state, session *s, const mwl_service *svc, const mwl_dimse_msg *msg)
@@ -510,6 +532,7 @@ static void find_request(void *state, session *s, const mwl_service *svc, const 
     f->matches = 0;
     f->steps = 0;
     f->worker_ms = 0;
+    audit_ids_reset(&f->ids);
     f->active = true;
     f->abandoned = false;
     f->waiting_drain = false;

@@ -646,6 +646,14 @@ int mwl_server_new(const mwl_server_config *cfg, const mwl_server_setup *setup, 
     srv->cfg = *cfg;
     srv->tls_listener = SIZE_MAX;
     mwl_wbuf_init(&srv->scratch, mem);
+    mwl_wbuf_init(&srv->audit_buf, mem);
+    if (cfg->audit_log[0]) {
+        rc = mwl_file_log_open(cfg->audit_log, mem, &srv->audit, diag);
+        if (rc != MWL_OK) {
+            mwl_server_free(srv);
+            return rc;
+        }
+    }
     atomic_init(&srv->shutdown_requested, false);
     srv->shutdown_task.fn = on_shutdown_task;
     srv->phase = PHASE_RUNNING;
@@ -738,6 +746,8 @@ void mwl_server_free(mwl_server *srv)
     close_listeners(srv);
     mwl_loop_free(srv->loop);
     mwl_tls_free(srv->tls);
+    mwl_file_log_close(srv->audit);
+    mwl_wbuf_clear(&srv->audit_buf);
     mwl_wbuf_clear(&srv->scratch);
     mwl_mem_free(srv->mem, srv);
 }

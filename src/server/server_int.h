@@ -12,7 +12,9 @@
 #include <stdatomic.h>
 
 #include "dimse/dimse.h"
+#include "base/file.h"
 #include "net/net.h"
+#include "server/audit.h"
 #include "server/op.h"
 #include "server/server.h"
 #include "server/service.h"
@@ -89,8 +91,10 @@ struct session {
     char peer[MWL_NET_ADDRSTRLEN];
     char peer_addr[MWL_NET_ADDRSTRLEN]; /* the address without the port */
     char calling[MWL_AE_TITLE_MAX + 1], called[MWL_AE_TITLE_MAX + 1];
-    char contexts[200]; /* accepted contexts, for the log line */
-    char outcome[160];  /* how the association ended, first cause wins */
+    char transport[8];     /* "tcp", "tls": kept for the audit after the close */
+    char tls_subject[256]; /* the client certificate's subject, once known */
+    char contexts[200];    /* accepted contexts, for the log line */
+    char outcome[160];     /* how the association ended, first cause wins */
     session_svc svc[MWL_SERVER_SERVICES_MAX];
 };
 
@@ -131,7 +135,9 @@ struct mwl_server {
     const char *allow[MWL_CONFIG_AET_LIST_MAX];
 
     uint8_t rbuf[SERVER_READ_BUFFER];
-    mwl_wbuf scratch; /* encoding responses on the loop thread */
+    mwl_wbuf scratch;    /* encoding responses on the loop thread */
+    mwl_file_log *audit; /* audit-log, NULL = none */
+    mwl_wbuf audit_buf;  /* one record at a time (loop thread) */
 
     atomic_bool shutdown_requested;
     mwl_loop_task shutdown_task;

@@ -112,6 +112,22 @@ void session_stat_add(session *s, session_stat which, uint64_t n)
     }
 }
 
+/* ---- the audit trail ------------------------------------------------------ */
+
+static audit_peer audit_who(const session *s)
+{
+    audit_peer who = {s->peer, s->calling, s->called, s->conn ? mwl_conn_transport(s->conn) : s->transport,
+                      s->conn ? mwl_conn_peer_subject(s->conn) : s->tls_subject};
+    return who;
+}
+
+void session_audit_find(session *s, uint16_t message_id, const char *query, uint16_t status, uint64_t matches,
+                        const audit_ids *ids, uint64_t duration_ms)
+{
+    audit_peer who = audit_who(s);
+    audit_find(s->srv, &who, message_id, query, status, matches, ids, duration_ms);
+}
+
 /* ---- services --------------------------------------------------------------- */
 
 /* The per-session state of service `i`, allocated on first use. NULL when
@@ -210,6 +226,7 @@ int session_create(mwl_server *srv, const server_listener *listener, mwl_conn *c
     s->linger_until = UINT64_MAX;
     s->started_ms = mwl_now_ms();
     snprintf(s->peer, sizeof s->peer, "%s", mwl_conn_peer(conn));
+    snprintf(s->transport, sizeof s->transport, "%s", mwl_conn_transport(conn));
     peer_address(s->peer, s->peer_addr, sizeof s->peer_addr);
     mwl_dimse_limits lim;
     mwl_dimse_limits_init(&lim);
@@ -291,8 +308,11 @@ static void log_end(session *s)
         }
         mwl_log(MWL_LOG_INFO, "assoc %s %s -> %s: %s after %llu ms; contexts %s; %s", s->peer, s->calling,
                 s->called, s->outcome, (unsigned long long)ms, s->contexts[0] ? s->contexts : "-", counts);
-    } else
+    } else {
         mwl_log(MWL_LOG_INFO, "conn %s: %s after %llu ms", s->peer, s->outcome, (unsigned long long)ms);
+        audit_peer who = audit_who(s);
+        audit_connection(s->srv, &who, s->outcome);
+    }
 }
 
 /* ---- association establishment --------------------------------------------- */
@@ -331,6 +351,9 @@ static void on_associate_rq(session *s, const mwl_assoc_rq *rq, uint64_t now)
             server_stat_add(&srv->stats.associations, 1);
             describe_contexts(s, rq, &neg.ac);
             const char *subject = mwl_conn_peer_subject(s->conn);
+            snprintf(s->tls_subject, sizeof s->tls_subject, "%s", subject);
+            audit_peer who = audit_who(s);
+            audit_association(srv, &who, true, NULL);
             mwl_log(MWL_LOG_INFO, "assoc %s %s -> %s: accepted%s%s%s%s, max PDU %u/%u, contexts %s", s->peer,
                     s->calling, s->called, strcmp(mwl_conn_transport(s->conn), "tls") == 0 ? " over TLS" : "",
                     subject[0] ? " (certificate " : "", subject, subject[0] ? ")" : "",
@@ -352,6 +375,9 @@ static void on_associate_rq(session *s, const mwl_assoc_rq *rq, uint64_t now)
             else
                 session_set_outcome(s, "rejected (%u,%u,%u: %s)", (unsigned)neg.rj.result,
                                     (unsigned)neg.rj.source, (unsigned)neg.rj.reason, rj_text(&neg.rj));
+            snprintf(s->tls_subject, sizeof s->tls_subject, "%s", mwl_conn_peer_subject(s->conn));
+            audit_peer who = audit_who(s);
+            audit_association(srv, &who, false, s->outcome);
         }
     }
     mwl_arena_clear(&arena);

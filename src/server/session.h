@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "base/status.h"
 #include "dimse/dimse.h"
+#include "server/audit.h"
 #include "server/server.h"
 
 typedef struct session session;
@@ -66,6 +67,10 @@ bool session_closing(const session *s);
 /* The session's encode buffer for one response on the loop thread,
  * emptied. Valid until the next call. */
 mwl_wbuf *session_scratch(session *s);
+
+/* The audit record of one C-FIND (audit.h), with this session's peer. */
+void session_audit_find(session *s, uint16_t message_id, const char *query, uint16_t status, uint64_t matches,
+                        const audit_ids *ids, uint64_t duration_ms);
 
 /* Server-wide counters (mwl_server_stats) a service adds to. */
 typedef enum session_stat {

@@ -1026,6 +1026,70 @@ def mode_finds(mwl, tmp, sanitized):
     return 0
 
 
+def mode_audit(mwl, tmp, sanitized):
+    """--audit-log: one JSON line per association (accepted or refused and
+    why), per connection closed before one, and per C-FIND (its matches and
+    the Patient IDs it returned); values from the wire stay strings."""
+    import json
+    if not shutil.which("findscu"):
+        print("SKIP: findscu (DCMTK) not installed")
+        return SKIP
+    db = os.path.join(tmp, "audit.db")
+    r = subprocess.run([mwl, "demo", "--db", db, "--count", "60"], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+    if r.returncode != 0:
+        fail("mwl demo: %s" % r.stderr.decode(errors="replace"))
+        return 1
+    audit = os.path.join(tmp, "audit.jsonl")
+    srv = Server(mwl, tmp, "--db", db, "--audit-log", audit, "--calling-aet-allow", "FINDSCU,PYSCU,A\"B}{",
+                 name="audit")
+    try:
+        out = subprocess.run([shutil.which("findscu"), "-W", "-aec", "MWL", "-aet", "FINDSCU", "-to", "10", "-k",
+                              "ScheduledProcedureStepSequence[0].Modality=CT", "-k", "PatientID", HOST,
+                              str(srv.port)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, timeout=60).stdout.decode(errors="replace")
+        want_ids = sorted(set(re.findall(r"\(0010,0020\) LO \[([^\]]*)\]", out)))
+        expect_rj(srv.port, 1, 1, 3, "calling AE not allowed", calling="INTRUDER")
+        s, kind, _ = associate(srv.port, calling='A"B}{')  # JSON's own characters in an AE title
+        s.close()
+        with connect(srv.port) as s2:  # a connection that never asks
+            s2.sendall(b"\x01\x00")
+        wait_for(lambda: open(audit).read().count("\n") >= 5, 10)
+    finally:
+        rc, _ = srv.stop()
+        if rc != 0:
+            fail("server exit %s" % rc)
+    records = []
+    with open(audit) as f:
+        for n, line in enumerate(f, 1):
+            try:
+                records.append(json.loads(line))
+            except ValueError as e:
+                fail("audit line %d is not JSON (%s): %r" % (n, e, line))
+    finds = [r for r in records if r.get("event") == "c-find"]
+    assoc = [r for r in records if r.get("event") == "association"]
+    conns = [r for r in records if r.get("event") == "connection"]
+    note("audit: %d records (%d associations, %d C-FIND, %d connections)" % (len(records), len(assoc), len(finds),
+                                                                            len(conns)))
+    for r in records:
+        for key in ("time", "event", "peer", "calling_ae", "called_ae", "transport", "tls_subject"):
+            if key not in r:
+                fail("audit record without %s: %s" % (key, r))
+    if not finds or finds[0]["calling_ae"] != "FINDSCU" or finds[0]["status"] != "0000":
+        fail("no C-FIND record for findscu: %s" % finds)
+    elif sorted(finds[0]["patient_ids"]) != want_ids or finds[0]["matches"] < len(want_ids) or not want_ids:
+        fail("C-FIND record lists %s (%d matches), findscu saw %s" % (finds[0]["patient_ids"],
+                                                                     finds[0]["matches"], want_ids))
+    if not any(r["calling_ae"] == "INTRUDER" and r["result"] == "refused" and "(1,1,3" in r.get("reason", "")
+               for r in assoc):
+        fail("the refused association is not in the audit log: %s" % assoc)
+    if not any(r["calling_ae"] == 'A"B}{' and r["result"] == "accepted" for r in assoc):
+        fail("an AE title with JSON characters did not survive as a string: %s" % assoc)
+    if not conns:
+        fail("the connection that never asked is not in the audit log")
+    return 0
+
+
 MODES = {
     "interop": mode_interop,
     "bad-peers": mode_bad_peers,
@@ -1034,6 +1098,7 @@ MODES = {
     "sigterm": mode_sigterm,
     "cli": mode_cli,
     "finds": mode_finds,
+    "audit": mode_audit,
 }
 
 

@@ -151,7 +151,8 @@ def mode_interop(mwl, tmp, sanitized, certs):
     if rc != 0:
         st.fail("mwl demo: " + out)
         return 1
-    srv = TlsServer(mwl, tmp, certs, "--db", db, "--log-level", "info")
+    audit = os.path.join(tmp, "audit.jsonl")
+    srv = TlsServer(mwl, tmp, certs, "--db", db, "--log-level", "info", "--audit-log", audit)
     try:
         # DCMTK's clients with our client certificate.
         rc, out = echoscu_tls(srv.tls_port, certs, "-v")
@@ -250,6 +251,16 @@ def mode_interop(mwl, tmp, sanitized, certs):
         rc, _ = srv.stop()
         if rc != 0:
             st.fail("server exit %s" % rc)
+    # The audit trail names the client certificate, and the refused ones.
+    import json
+    with open(audit) as f:
+        records = [json.loads(line) for line in f]
+    if not any(r["event"] == "association" and r["transport"] == "tls" and r["tls_subject"] == "CN=mwl test client"
+               and r["result"] == "accepted" for r in records):
+        st.fail("no audit record of a TLS association with the client's certificate subject")
+    if not any(r["event"] == "connection" and r["transport"] == "tls" and "certificate" in r["reason"]
+               for r in records):
+        st.fail("no audit record of a refused client certificate")
 
     # mwl echo --tls against DCMTK's storescp +tls (which requires and
     # verifies a client certificate by default).
