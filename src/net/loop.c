@@ -70,7 +70,7 @@ struct mwl_loop {
 
     int wake_rd, wake_wr;
     atomic_bool stop;
-    atomic_uint signals; /* bit 0: SIGTERM, bit 1: SIGINT */
+    atomic_uint signals; /* bit 0: SIGTERM, bit 1: SIGINT, bit 2: SIGHUP */
     mwl_signal_fn signal_fn;
     void *signal_user;
 
@@ -304,12 +304,12 @@ int mwl_loop_new(const mwl_loop_config *config, const mwl_mem *mem, mwl_loop **o
 
 /* The loop the handlers wake. Lock-free atomics are async-signal-safe. */
 static _Atomic(mwl_loop *) signal_loop;
-static struct sigaction saved_term, saved_int, saved_pipe;
+static struct sigaction saved_term, saved_int, saved_hup, saved_pipe;
 static bool signals_saved;
 
 static unsigned signal_bit(int signo)
 {
-    return signo == SIGTERM ? 1u : signo == SIGINT ? 2u : 0u;
+    return signo == SIGTERM ? 1u : signo == SIGINT ? 2u : signo == SIGHUP ? 4u : 0u;
 }
 
 static void on_signal(int signo)
@@ -365,6 +365,12 @@ int mwl_net_signals_install(mwl_loop *loop, mwl_signal_fn fn, void *user)
         sigaction(SIGTERM, &saved_term, NULL);
         goto fail;
     }
+    if (sigaction(SIGHUP, &sa, &saved_hup) != 0) {
+        sigaction(SIGPIPE, &saved_pipe, NULL);
+        sigaction(SIGTERM, &saved_term, NULL);
+        sigaction(SIGINT, &saved_int, NULL);
+        goto fail;
+    }
     signals_saved = true;
     return MWL_OK;
 fail:
@@ -377,6 +383,7 @@ void mwl_net_signals_restore(void)
     if (signals_saved) {
         sigaction(SIGTERM, &saved_term, NULL);
         sigaction(SIGINT, &saved_int, NULL);
+        sigaction(SIGHUP, &saved_hup, NULL);
         sigaction(SIGPIPE, &saved_pipe, NULL);
         signals_saved = false;
     }
@@ -552,13 +559,13 @@ static void drain_wakeup(mwl_loop *loop)
 static void deliver_signals(mwl_loop *loop)
 {
     unsigned bits = atomic_exchange(&loop->signals, 0u);
-    static const int order[] = {SIGTERM, SIGINT};
-    for (size_t i = 0; i < 2; i++) {
+    static const int order[] = {SIGHUP, SIGTERM, SIGINT};
+    for (size_t i = 0; i < 3; i++) {
         if (!(bits & signal_bit(order[i])))
             continue;
         if (loop->signal_fn)
             loop->signal_fn(loop, order[i], loop->signal_user);
-        else
+        else if (order[i] != SIGHUP)
             mwl_loop_stop(loop);
     }
 }

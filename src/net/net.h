@@ -375,17 +375,19 @@ MWL_API uint64_t mwl_loop_now(const mwl_loop *loop);
 
 /* ---- signals ------------------------------------------------------------ */
 
-/* Called on the loop thread, in a normal context, for each SIGTERM/SIGINT
- * delivered since the last turn. */
+/* Called on the loop thread, in a normal context, for each SIGTERM/SIGINT/
+ * SIGHUP delivered since the last turn (several of one kind since the last
+ * turn count once). */
 typedef void (*mwl_signal_fn)(mwl_loop *loop, int signo, void *user);
 
-/* Installs SIGTERM and SIGINT handlers that only record the signal and
- * wake `loop` (an async-signal-safe write to its wakeup pipe); the loop
- * then calls `fn`, or mwl_loop_stop when fn is NULL. Also ignores SIGPIPE.
+/* Installs SIGTERM, SIGINT and SIGHUP handlers that only record the signal
+ * and wake `loop` (an async-signal-safe write to its wakeup pipe); the loop
+ * then calls `fn`, or, when fn is NULL, mwl_loop_stop (SIGHUP is then
+ * ignored). Also ignores SIGPIPE.
  * One loop at a time owns the handlers: MWL_E_INVALID if another does.
  * MWL_OK or MWL_E_IO (sigaction failed). */
 MWL_API MWL_MUST_CHECK int mwl_net_signals_install(mwl_loop *loop, mwl_signal_fn fn, void *user);
-/* Puts back the SIGTERM/SIGINT/SIGPIPE actions found at install. */
+/* Puts back the SIGTERM/SIGINT/SIGHUP/SIGPIPE actions found at install. */
 MWL_API void mwl_net_signals_restore(void);
 /* SIGPIPE ignored process-wide, for code paths that write to a pipe or
  * socket without MSG_NOSIGNAL. MWL_OK or MWL_E_IO. */

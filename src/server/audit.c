@@ -122,8 +122,8 @@ void audit_ids_add(audit_ids *ids, const char *utf8)
         ids->truncated = true;
 }
 
-void audit_find(mwl_server *srv, const audit_peer *who, uint16_t message_id, const char *query, uint16_t status,
-                uint64_t matches, const audit_ids *ids, uint64_t duration_ms)
+void audit_find(mwl_server *srv, const audit_peer *who, uint16_t message_id, const char *query,
+                uint16_t status, uint64_t matches, const audit_ids *ids, uint64_t duration_ms)
 {
     mwl_wbuf *w = begin_record(srv, "c-find", who);
     if (!w)

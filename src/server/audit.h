@@ -21,8 +21,8 @@ typedef struct mwl_server mwl_server;
 
 /* Who is on the other end, as the records name them. */
 typedef struct audit_peer {
-    const char *peer;        /* "127.0.0.1:40000" */
-    const char *calling;     /* "" before the A-ASSOCIATE-RQ */
+    const char *peer;    /* "127.0.0.1:40000" */
+    const char *calling; /* "" before the A-ASSOCIATE-RQ */
     const char *called;
     const char *transport;   /* "tcp", "tls" */
     const char *tls_subject; /* the client certificate's subject, "" = none */
@@ -46,7 +46,7 @@ void audit_ids_add(audit_ids *ids, const char *utf8);
 void audit_ids_reset(audit_ids *ids);
 
 /* A C-FIND's final response went out (or the C-FIND was abandoned). */
-void audit_find(mwl_server *srv, const audit_peer *who, uint16_t message_id, const char *query, uint16_t status,
-                uint64_t matches, const audit_ids *ids, uint64_t duration_ms);
+void audit_find(mwl_server *srv, const audit_peer *who, uint16_t message_id, const char *query,
+                uint16_t status, uint64_t matches, const audit_ids *ids, uint64_t duration_ms);
 
 #endif

@@ -219,10 +219,17 @@ static void begin_shutdown(mwl_server *srv, const char *why)
     }
 }
 
+static void reload(mwl_server *srv);
+
 static void on_signal(mwl_loop *loop, int signo, void *user)
 {
     (void)loop;
     mwl_server *srv = user;
+    if (signo == SIGHUP) {
+        if (srv->phase == PHASE_RUNNING)
+            reload(srv);
+        return;
+    }
     const char *name = signo == SIGTERM ? "SIGTERM" : "SIGINT";
     if (srv->phase == PHASE_RUNNING) {
         begin_shutdown(srv, name);
@@ -314,6 +321,125 @@ static void check_shutdown_done(mwl_server *srv)
 {
     if (srv->phase != PHASE_RUNNING && srv->phase != PHASE_DONE && everything_closed(srv))
         stop_loop(srv);
+}
+
+/* ---- reloading ----------------------------------------------------------- */
+
+static void build_policy(mwl_server *srv);
+
+/* Keys whose new value needs a restart: the listeners, and everything the
+ * loop and the pool are sized by. */
+static void keep_restart_keys(const mwl_server_config *old, mwl_server_config *next)
+{
+    static const struct {
+        const char *name;
+        size_t offset, size;
+    } fixed[] = {
+        {"port", offsetof(mwl_server_config, port), sizeof old->port},
+        {"bind", offsetof(mwl_server_config, bind), sizeof old->bind},
+        {"max-associations", offsetof(mwl_server_config, max_associations), sizeof old->max_associations},
+        {"max-pending", offsetof(mwl_server_config, max_pending), sizeof old->max_pending},
+        {"workers", offsetof(mwl_server_config, workers), sizeof old->workers},
+        {"background-workers", offsetof(mwl_server_config, background_workers),
+         sizeof old->background_workers},
+        {"port-file", offsetof(mwl_server_config, port_file), sizeof old->port_file},
+        {"tls-port", offsetof(mwl_server_config, tls_port), sizeof old->tls_port},
+        {"tls-port-file", offsetof(mwl_server_config, tls_port_file), sizeof old->tls_port_file},
+    };
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        char *n = (char *)next + fixed[i].offset;
+        const char *o = (const char *)old + fixed[i].offset;
+        if (memcmp(n, o, fixed[i].size) != 0) {
+            mwl_log(MWL_LOG_WARN, "reload: %s changes only with a restart; keeping the running value",
+                    fixed[i].name);
+            memcpy(n, o, fixed[i].size);
+        }
+    }
+}
+
+int mwl_server_reconfigure(mwl_server *srv, const mwl_server_config *cfg, mwl_diag *diag)
+{
+    mwl_diag_clear(diag);
+    if (!srv || !cfg)
+        return MWL_E_INVALID;
+    mwl_server_config next = *cfg;
+    keep_restart_keys(&srv->cfg, &next);
+    int rc = mwl_server_config_check(&next, diag);
+    if (rc != MWL_OK)
+        return rc;
+    /* Everything that can fail first, so a refusal changes nothing: the
+     * TLS certificates (read again even when the paths are the same: the
+     * files may have been renewed) and the audit file (reopened: a
+     * rotation may have renamed it). */
+    mwl_tls *tls = NULL;
+    if (next.tls_port[0]) {
+        mwl_tls_config tc;
+        mwl_tls_config_init(&tc, true);
+        tc.cert_file = next.tls_cert;
+        tc.key_file = next.tls_key;
+        tc.ca_file = next.tls_ca;
+        tc.verify_peer = next.tls_verify_peer;
+        rc = mwl_tls_new(&tc, srv->mem, &tls, diag);
+        if (rc != MWL_OK)
+            return rc;
+    }
+    mwl_file_log *audit = NULL;
+    if (next.audit_log[0]) {
+        rc = mwl_file_log_open(next.audit_log, srv->mem, &audit, diag);
+        if (rc != MWL_OK) {
+            mwl_tls_free(tls);
+            return rc;
+        }
+    }
+    /* Apply. Sessions in flight keep what they started with (their TLS
+     * connections hold the old context; their timers run out as set); new
+     * connections get the new settings. */
+    if (srv->tls_listener != SIZE_MAX) {
+        mwl_tls_free(srv->tls);
+        srv->tls = tls;
+    } else {
+        mwl_tls_free(tls);
+    }
+    mwl_file_log_close(srv->audit);
+    srv->audit = audit;
+    srv->cfg = next;
+    build_policy(srv);
+    mwl_log_set_level(next.log_level);
+    return MWL_OK;
+}
+
+void mwl_server_set_reload(mwl_server *srv, mwl_server_reload_fn fn, void *user)
+{
+    srv->reload_fn = fn;
+    srv->reload_user = user;
+}
+
+const mwl_server_config *mwl_server_get_config(const mwl_server *srv)
+{
+    return &srv->cfg;
+}
+
+static void reload(mwl_server *srv)
+{
+    mwl_log(MWL_LOG_INFO, "SIGHUP: reloading the configuration");
+    mwl_diag diag;
+    mwl_diag_clear(&diag);
+    int rc;
+    if (srv->reload_fn) {
+        rc = srv->reload_fn(srv->reload_user, srv, &diag);
+    } else {
+        mwl_server_config same = srv->cfg;
+        rc = mwl_server_reconfigure(srv, &same, &diag);
+    }
+    if (rc != MWL_OK) {
+        mwl_log(MWL_LOG_ERROR, "reload refused, the running configuration stays: %s",
+                diag.msg[0] ? diag.msg : mwl_status_str(rc));
+        return;
+    }
+    mwl_log(MWL_LOG_INFO, "reload done: max %u per peer, timeouts associate %u/idle %u ms, log %s%s%s",
+            (unsigned)srv->cfg.max_peer_connections, (unsigned)srv->cfg.associate_timeout_ms,
+            (unsigned)srv->cfg.idle_timeout_ms, mwl_log_level_name(srv->cfg.log_level),
+            srv->tls ? ", TLS certificates read again" : "", srv->audit ? ", audit log reopened" : "");
 }
 
 /* ---- accepting ------------------------------------------------------------ */

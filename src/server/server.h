@@ -349,8 +349,32 @@ uint16_t mwl_server_listener_port(const mwl_server *srv, size_t index);
 mwl_loop *mwl_server_loop(mwl_server *srv);
 mwl_pool *mwl_server_pool(mwl_server *srv);
 
+/* Replaces the running configuration (loop thread; the SIGHUP reload):
+ * the allow-lists, limits and timeouts for new connections, the log level,
+ * the TLS certificate and key (read again), the audit log (reopened).
+ * Associations in flight are not touched. Keys that size the server or
+ * its listeners (port, bind, max-associations, max-pending, workers,
+ * background-workers, tls-port and the port files) keep their running
+ * values, with a warning. A config that does not check, a certificate that
+ * does not load or an audit file that does not open refuse the whole
+ * change: MWL_E_INVALID / MWL_E_IO with diag, the old configuration
+ * stays. MWL_OK otherwise. */
+MWL_MUST_CHECK int mwl_server_reconfigure(mwl_server *srv, const mwl_server_config *cfg, mwl_diag *diag);
+
+/* On SIGHUP (after mwl_server_install_signals) the server calls `fn` on the
+ * loop thread: it builds the new configuration (e.g. reads the config file
+ * again and applies the command line over it) and applies it with
+ * mwl_server_reconfigure (and its services' own), returning MWL_OK or an
+ * error with diag, which is logged ("reload refused"). Without fn a SIGHUP
+ * re-applies the running configuration: the TLS files are read again and
+ * the audit log reopened. */
+typedef int (*mwl_server_reload_fn)(void *user, mwl_server *srv, mwl_diag *diag);
+void mwl_server_set_reload(mwl_server *srv, mwl_server_reload_fn fn, void *user);
+/* The running configuration (loop thread). */
+const mwl_server_config *mwl_server_get_config(const mwl_server *srv);
+
 /* Makes SIGTERM and SIGINT start a graceful shutdown (a second one stops at
- * once) and ignores SIGPIPE. One server at a time. MWL_OK, MWL_E_INVALID
+ * once), SIGHUP reload the configuration, and ignores SIGPIPE. One server at a time. MWL_OK, MWL_E_INVALID
  * (another loop owns the handlers), MWL_E_IO. The handlers are restored by
  * mwl_server_free. */
 MWL_MUST_CHECK int mwl_server_install_signals(mwl_server *srv);

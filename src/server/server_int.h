@@ -135,9 +135,11 @@ struct mwl_server {
     const char *allow[MWL_CONFIG_AET_LIST_MAX];
 
     uint8_t rbuf[SERVER_READ_BUFFER];
-    mwl_wbuf scratch;    /* encoding responses on the loop thread */
-    mwl_file_log *audit; /* audit-log, NULL = none */
-    mwl_wbuf audit_buf;  /* one record at a time (loop thread) */
+    mwl_wbuf scratch;               /* encoding responses on the loop thread */
+    mwl_file_log *audit;            /* audit-log, NULL = none */
+    mwl_server_reload_fn reload_fn; /* SIGHUP: the new configuration */
+    void *reload_user;
+    mwl_wbuf audit_buf; /* one record at a time (loop thread) */
 
     atomic_bool shutdown_requested;
     mwl_loop_task shutdown_task;

@@ -106,6 +106,10 @@ struct mwl_worklist_service {
 
 typedef struct find_state {
     mwl_worklist_service *p;
+    /* The options when this C-FIND began (a reload changes the service's,
+     * never a C-FIND's halfway). */
+    mwl_worklist_config cfg;
+    response_charset charset;
     conn_slot *conn;   /* borrowed for one step: given back at pause and end */
     mwl_filter filter; /* what the store narrows on (points into itself: never copied) */
     mwl_store_cursor cursor;
@@ -237,9 +241,14 @@ static int wl_begin(void *user, mwl_find_request *req, void **state, mwl_find_st
     if (!st)
         return MWL_E_NOMEM;
     st->p = p;
+    pthread_mutex_lock(&p->lock);
+    st->cfg = p->cfg;
+    st->charset = p->charset;
+    mwl_match_opts match = p->match;
+    pthread_mutex_unlock(&p->lock);
     mwl_arena_init(&st->arena, p->mem);
     mwl_arena_init(&st->row_arena, p->mem);
-    mwl_matcher_init(&st->matcher, &p->match, p->mem);
+    mwl_matcher_init(&st->matcher, &match, p->mem);
     *state = st;
     mwl_diag d;
     mwl_diag_clear(&d);
@@ -257,7 +266,7 @@ static int wl_begin(void *user, mwl_find_request *req, void **state, mwl_find_st
         return MWL_E_INTERNAL;
     }
     const uint32_t aet_path[2] = {sps, MWL_TAG_ScheduledStationAETitle};
-    if (p->cfg.filter_by_calling_aet && req->calling_ae && req->calling_ae[0] &&
+    if (st->cfg.filter_by_calling_aet && req->calling_ae && req->calling_ae[0] &&
         mwl_query_is_universal(st->q, aet_path, 2)) {
         /* The calling AE title is a literal: '*', '?' or '\\' in it would be
          * read as a pattern or a list, so such a title gets no items. */
@@ -274,7 +283,7 @@ static int wl_begin(void *user, mwl_find_request *req, void **state, mwl_find_st
         }
     }
     mwl_filter_from_query(st->q, &st->filter);
-    if (p->cfg.per_called_aet)
+    if (st->cfg.per_called_aet)
         st->filter.worklist_aet = (mwl_filter_cond){MWL_FILTER_EXACT, req->called_ae ? req->called_ae : ""};
     summarize(&st->filter, st, req->summary, sizeof req->summary);
     mwl_store_cursor_init(&st->cursor);
@@ -294,7 +303,7 @@ static int build_response(find_state *st, const mwl_ds *item, mwl_arena *arena, 
     if (rc != MWL_OK)
         return rc;
     *out = resp;
-    response_charset mode = st->p->charset;
+    response_charset mode = st->charset;
     if (mode == CHARSET_ITEM || mwl_ds_text_is_ascii(resp))
         return MWL_OK;
     mwl_charset item_cs;
@@ -337,11 +346,11 @@ static int wl_next(void *state, const mwl_find_request *req, mwl_arena *arena, c
     *match = NULL;
     if (st->no_results)
         return MWL_OK;
-    const mwl_worklist_config *c = &st->p->cfg;
+    const mwl_worklist_config *c = &st->cfg;
     if (c->max_find_duration_ms && mwl_now_ms() - req->started_ms > c->max_find_duration_ms)
         return duration_exceeded(c, fst);
     mwl_diag d;
-    const mwl_worklist_config *cfg = &st->p->cfg;
+    const mwl_worklist_config *cfg = &st->cfg;
     for (size_t examined = 0;; examined++) {
         if (mwl_find_request_cancelled(req))
             return MWL_OK;
@@ -448,6 +457,38 @@ static void wl_end(void *state)
 
 /* ---- lifecycle ----------------------------------------------------------- */
 
+/* The matching and response options derived from the config (the caller
+ * holds the lock, or the service is not shared yet). */
+static void apply_options(mwl_worklist_service *p, const mwl_worklist_config *cfg)
+{
+    mwl_match_opts_init(&p->match);
+    p->match.pn_case_sensitive = cfg->pn_case_sensitive;
+    p->match.pn_accent_insensitive = cfg->pn_accent_insensitive;
+    p->charset = strcmp(cfg->response_charset, "item") == 0   ? CHARSET_ITEM
+                 : strcmp(cfg->response_charset, "utf8") == 0 ? CHARSET_UTF8
+                                                              : CHARSET_AUTO;
+}
+
+int mwl_worklist_service_reconfigure(mwl_worklist_service *p, const mwl_worklist_config *cfg, mwl_diag *diag)
+{
+    mwl_diag_clear(diag);
+    if (!p || !cfg)
+        return MWL_E_INVALID;
+    int rc = check_config(cfg, diag);
+    if (rc != MWL_OK)
+        return rc;
+    mwl_worklist_config next = *cfg;
+    if (strcmp(next.db, p->cfg.db) != 0) {
+        mwl_log(MWL_LOG_WARN, "reload: db changes only with a restart; keeping %s", p->cfg.db);
+        memcpy(next.db, p->cfg.db, sizeof next.db);
+    }
+    pthread_mutex_lock(&p->lock);
+    p->cfg = next;
+    apply_options(p, &next);
+    pthread_mutex_unlock(&p->lock);
+    return MWL_OK;
+}
+
 int mwl_worklist_service_new(const mwl_worklist_config *cfg, const mwl_mem *mem, mwl_worklist_service **out,
                              mwl_diag *diag)
 {
@@ -465,12 +506,7 @@ int mwl_worklist_service_new(const mwl_worklist_config *cfg, const mwl_mem *mem,
         return MWL_E_NOMEM;
     p->mem = mem;
     p->cfg = *cfg;
-    mwl_match_opts_init(&p->match);
-    p->match.pn_case_sensitive = cfg->pn_case_sensitive;
-    p->match.pn_accent_insensitive = cfg->pn_accent_insensitive;
-    p->charset = strcmp(cfg->response_charset, "item") == 0   ? CHARSET_ITEM
-                 : strcmp(cfg->response_charset, "utf8") == 0 ? CHARSET_UTF8
-                                                              : CHARSET_AUTO;
+    apply_options(p, cfg);
     if (pthread_mutex_init(&p->lock, NULL) != 0) {
         mwl_mem_free(mem, p);
         return MWL_E_NOMEM;

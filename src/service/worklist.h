@@ -57,6 +57,12 @@ typedef struct mwl_worklist_service mwl_worklist_service;
  * MWL_E_UNSUPPORTED, MWL_E_NOMEM. */
 MWL_MUST_CHECK int mwl_worklist_service_new(const mwl_worklist_config *cfg, const mwl_mem *mem,
                                             mwl_worklist_service **out, mwl_diag *diag);
+/* Replaces the options (the SIGHUP reload): C-FINDs that begin afterwards
+ * use them, those running keep theirs. `db` changes only with a restart
+ * (kept, with a warning). MWL_OK or MWL_E_INVALID (diag names the key; the
+ * running options stay). Thread-safe. */
+MWL_MUST_CHECK int mwl_worklist_service_reconfigure(mwl_worklist_service *svc, const mwl_worklist_config *cfg,
+                                                    mwl_diag *diag);
 /* The C-FIND provider to put in the server's service table
  * ({&mwl_scp_find, MWL_UID_ModalityWorklistInformationModelFind, provider}).
  * Valid until mwl_worklist_service_free. */

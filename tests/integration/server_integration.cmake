@@ -8,7 +8,7 @@ if(Python3_Interpreter_FOUND AND CMAKE_SYSTEM_NAME STREQUAL "Linux")
   if(MWL_SANITIZE)
     list(APPEND MWL_SERVER_TEST_FLAGS --sanitized)
   endif()
-  foreach(mode interop bad-peers load limits sigterm cli finds audit)
+  foreach(mode interop bad-peers load limits sigterm cli finds audit reload)
     string(REPLACE "-" "_" tname "server_${mode}")
     add_test(NAME ${tname}
       COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/server_test.py ${mode} $<TARGET_FILE:mwl>

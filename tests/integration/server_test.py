@@ -1090,6 +1090,64 @@ def mode_audit(mwl, tmp, sanitized):
     return 0
 
 
+def mode_reload(mwl, tmp, sanitized):
+    """SIGHUP reads the configuration again: a new allow-list and log level
+    apply to new associations while one opened before keeps working; a bad
+    file is refused and the running configuration stays; the audit log is
+    reopened after a rotation."""
+    conf = os.path.join(tmp, "reload.conf")
+    audit = os.path.join(tmp, "audit.jsonl")
+
+    def write_conf(text):
+        with open(conf + ".tmp", "w") as f:
+            f.write(text)
+        os.rename(conf + ".tmp", conf)
+
+    write_conf("calling-aet-allow = OLD\nlog-level = info\naudit-log = %s\n" % audit)
+    srv = Server(mwl, tmp, "--config", conf, name="reload")
+    held = None
+    try:
+        held, kind, _ = associate(srv.port, calling="OLD")
+        if kind != 2:
+            fail("OLD before the reload: PDU %d" % kind)
+        expect_rj(srv.port, 1, 1, 3, "NEW before the reload", calling="NEW")
+        write_conf("calling-aet-allow = NEW\nlog-level = debug\naudit-log = %s\n" % audit)
+        os.rename(audit, audit + ".1")  # a rotation
+        srv.proc.send_signal(signal.SIGHUP)
+        if not wait_for(lambda: "reload done" in srv.log_text(), 10):
+            fail("no 'reload done' in the log:\n" + srv.log_text()[-1500:])
+        expect_rj(srv.port, 1, 1, 3, "OLD after the reload", calling="OLD")
+        if not raw_echo(srv.port, calling="NEW"):
+            fail("NEW refused after the reload")
+        # The association opened before goes on as it was.
+        held.sendall(p_data(1, 3, echo_rq(7)))
+        kind, body = recv_pdu(held)
+        if kind != 4 or command_status(body) != 0:
+            fail("the association opened before the reload stopped working")
+        held.sendall(RELEASE_RQ)
+        recv_pdu(held)
+        if "debug:" not in srv.log_text().split("reload done")[-1]:
+            fail("log-level debug did not take effect")
+        if not os.path.exists(audit) or "NEW" not in open(audit).read():
+            fail("the audit log was not reopened at its path after the rotation")
+        # A bad configuration is refused; the running one stays.
+        write_conf("calling-aet-allow = BAD\nmax-peer-connections = 0\n")
+        srv.proc.send_signal(signal.SIGHUP)
+        if not wait_for(lambda: "reload refused" in srv.log_text(), 10):
+            fail("a bad configuration was not refused:\n" + srv.log_text()[-1500:])
+        if not raw_echo(srv.port, calling="NEW"):
+            fail("NEW refused after a refused reload")
+        expect_rj(srv.port, 1, 1, 3, "BAD after a refused reload", calling="BAD")
+        note("reload: allow-list, log level and audit log switched; a bad file refused")
+    finally:
+        if held:
+            held.close()
+        rc, _ = srv.stop()
+        if rc != 0:
+            fail("server exit %s" % rc)
+    return 0
+
+
 MODES = {
     "interop": mode_interop,
     "bad-peers": mode_bad_peers,
@@ -1099,6 +1157,7 @@ MODES = {
     "cli": mode_cli,
     "finds": mode_finds,
     "audit": mode_audit,
+    "reload": mode_reload,
 }
 
 

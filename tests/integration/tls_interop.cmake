@@ -10,7 +10,7 @@ if(Python3_Interpreter_FOUND AND CMAKE_SYSTEM_NAME STREQUAL "Linux")
   if(MWL_SANITIZE)
     list(APPEND MWL_TLS_TEST_FLAGS --sanitized)
   endif()
-  foreach(mode interop bad-peers)
+  foreach(mode interop bad-peers reload)
     string(REPLACE "-" "_" tname "tls_${mode}")
     add_test(NAME ${tname}
       COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/tls_interop.py ${mode} $<TARGET_FILE:mwl>

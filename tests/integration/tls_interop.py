@@ -329,12 +329,68 @@ def mode_bad_peers(mwl, tmp, sanitized, certs):
     return 0
 
 
-MODES = {"interop": mode_interop, "bad-peers": mode_bad_peers}
+def mode_reload(mwl, tmp, sanitized, certs):
+    """SIGHUP reads the TLS certificate and key again (renewed files): new
+    connections get the new certificate, an association opened before goes
+    on with its TLS session."""
+    import signal
+    srv = TlsServer(mwl, tmp, certs, "--log-level", "info")
+    held = None
+    try:
+        ctx = client_context(certs)
+        held = ctx.wrap_socket(socket.create_connection((HOST, srv.tls_port), timeout=5))
+        held.sendall(st.assoc_rq(st.ECHO_CONTEXTS))
+        if st.recv_pdu(held)[0] != 2:
+            st.fail("association before the reload refused")
+        before = ssl.DER_cert_to_PEM_cert(held.getpeercert(binary_form=True))
+        # Renew the server's certificate in place (a new key, same CA).
+        rc, out = run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", certs["server"] + ".key", "-out",
+                       certs["server"] + ".csr", "-subj", "/CN=mwl test server renewed"])
+        rc2, out2 = run(["openssl", "x509", "-req", "-in", certs["server"] + ".csr", "-CA", certs["ca"] + ".crt",
+                         "-CAkey", certs["ca"] + ".key", "-CAcreateserial", "-out", certs["server"] + ".crt", "-days",
+                         "2"])
+        if rc or rc2:
+            st.fail("renewing the certificate: " + out + out2)
+        srv.proc.send_signal(signal.SIGHUP)
+        if not st.wait_for(lambda: "reload done" in srv.log_text(), 10):
+            st.fail("no 'reload done':\n" + srv.log_text()[-1500:])
+        fresh = client_context(certs).wrap_socket(socket.create_connection((HOST, srv.tls_port), timeout=5))
+        subject = dict(x[0] for x in fresh.getpeercert()["subject"]).get("commonName")
+        fresh.close()
+        st.note("tls reload: new connections see %r" % subject)
+        if subject != "mwl test server renewed":
+            st.fail("after the reload the server still shows %r" % subject)
+        held.sendall(st.p_data(1, 3, st.echo_rq(9)))
+        kind, body = st.recv_pdu(held)
+        if kind != 4 or st.command_status(body) != 0:
+            st.fail("the TLS association opened before the reload stopped working")
+        if ssl.DER_cert_to_PEM_cert(held.getpeercert(binary_form=True)) != before:
+            st.fail("the held association's certificate changed")
+        held.sendall(st.RELEASE_RQ)
+        st.recv_pdu(held)
+        # A key that does not belong to the certificate: refused, the
+        # running certificate stays.
+        shutil.copy(certs["client"] + ".key", certs["server"] + ".key")
+        srv.proc.send_signal(signal.SIGHUP)
+        if not st.wait_for(lambda: "reload refused" in srv.log_text(), 10):
+            st.fail("a mismatched key was not refused")
+        if not tls_echo(srv.tls_port, certs):
+            st.fail("no TLS C-ECHO after a refused reload")
+    finally:
+        if held:
+            held.close()
+        rc, _ = srv.stop()
+        if rc != 0:
+            st.fail("server exit %s" % rc)
+    return 0
+
+
+MODES = {"interop": mode_interop, "bad-peers": mode_bad_peers, "reload": mode_reload}
 
 
 def main():
     if len(sys.argv) < 3 or sys.argv[1] not in MODES:
-        print("usage: tls_interop.py interop|bad-peers MWL [--sanitized]")
+        print("usage: tls_interop.py interop|bad-peers|reload MWL [--sanitized]")
         return 2
     mode, mwl = sys.argv[1], sys.argv[2]
     sanitized = "--sanitized" in sys.argv[3:]

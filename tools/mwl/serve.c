@@ -67,7 +67,13 @@ static void usage(FILE *out)
     fprintf(out, "usage: mwl serve [--config FILE] [--KEY VALUE | --KEY=VALUE ...]\n\n"
                  "Runs the DICOM Modality Worklist server: Verification (C-ECHO) and Modality\n"
                  "Worklist Information Model - FIND (C-FIND). Stops on SIGTERM/SIGINT: no new\n"
-                 "associations, running ones may finish for shutdown-grace, then are aborted.\n\n"
+                 "associations, running ones may finish for shutdown-grace, then are aborted.\n"
+                 "SIGHUP reads the configuration again (the file, then the flags over it): the\n"
+                 "allow-lists, limits, timeouts, log level, TLS certificate and key and the\n"
+                 "worklist options apply to new associations, none is dropped, and the audit\n"
+                 "log is reopened; a configuration that does not load is refused (logged) and\n"
+                 "the running one stays. Ports, bind, workers and the other sizing keys need a\n"
+                 "restart.\n\n"
                  "options (each is also a config file key; flags override the file):\n");
     for (size_t t = 0; t < TABLES; t++) {
         fprintf(out, "\n %s:\n", t == 0 ? "server (protocol and transport)" : "worklist service");
@@ -207,6 +213,62 @@ static int apply_flag(serve_config *cfg, int argc, char **argv, int i, const cha
     return i;
 }
 
+/* The configuration: defaults, then the file, then the flags over it. At
+ * start-up and on SIGHUP. MWL_OK, or MWL_E_INVALID with the reason in diag
+ * (a bad flag is reported on stderr by apply_flag). */
+static int load_config(const char *config_path, int argc, char **argv, serve_config *cfg, mwl_diag *diag)
+{
+    mwl_server_config_init(&cfg->server);
+    mwl_worklist_config_init(&cfg->worklist);
+    if (config_path) {
+        char *text = NULL;
+        size_t len = 0;
+        if (read_file(config_path, &text, &len) != 0) {
+            mwl_diag_set(diag, 0, 0, "%s: %s", config_path, strerror(errno));
+            return MWL_E_INVALID;
+        }
+        const mwl_config_table *tables[TABLES];
+        void *objs[TABLES];
+        tables_of(cfg, tables, objs);
+        mwl_diag d;
+        int rc = mwl_config_parse(text, len, tables, objs, TABLES, &d);
+        free(text);
+        if (rc != MWL_OK) {
+            mwl_diag_set(diag, 0, 0, "%s: %s", config_path, d.msg);
+            return MWL_E_INVALID;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        i = apply_flag(cfg, argc, argv, i, NULL);
+        if (i < 0) {
+            mwl_diag_set(diag, 0, 0, "a command-line option is invalid");
+            return MWL_E_INVALID;
+        }
+    }
+    return MWL_OK;
+}
+
+typedef struct reload_ctx {
+    const char *config_path;
+    int argc;
+    char **argv;
+    mwl_worklist_service *wl;
+} reload_ctx;
+
+/* SIGHUP: the file again, the flags over it, then the server's keys and
+ * the worklist service's; a config that does not load changes nothing. */
+static int on_reload(void *user, mwl_server *srv, mwl_diag *diag)
+{
+    reload_ctx *r = user;
+    serve_config next;
+    int rc = load_config(r->config_path, r->argc, r->argv, &next, diag);
+    if (rc == MWL_OK)
+        rc = mwl_server_reconfigure(srv, &next.server, diag);
+    if (rc == MWL_OK)
+        rc = mwl_worklist_service_reconfigure(r->wl, &next.worklist, diag);
+    return rc;
+}
+
 int mwl_cmd_serve(int argc, char **argv)
 {
     /* Pass 1: --help and --config, so the file is read before the flags
@@ -226,36 +288,17 @@ int mwl_cmd_serve(int argc, char **argv)
             return MWL_EXIT_USAGE;
     }
     serve_config cfg;
-    mwl_server_config_init(&cfg.server);
-    mwl_worklist_config_init(&cfg.worklist);
-    if (config_path) {
-        char *text = NULL;
-        size_t len = 0;
-        if (read_file(config_path, &text, &len) != 0) {
-            fprintf(stderr, "mwl serve: %s: %s\n", config_path, strerror(errno));
-            return MWL_EXIT_USAGE;
-        }
-        mwl_diag diag;
-        const mwl_config_table *tables[TABLES];
-        void *objs[TABLES];
-        tables_of(&cfg, tables, objs);
-        int rc = mwl_config_parse(text, len, tables, objs, TABLES, &diag);
-        free(text);
-        if (rc != MWL_OK) {
-            fprintf(stderr, "mwl serve: %s: %s\n", config_path, diag.msg);
-            return MWL_EXIT_USAGE;
-        }
-    }
-    for (int i = 1; i < argc; i++) {
-        i = apply_flag(&cfg, argc, argv, i, NULL);
-        if (i < 0)
-            return MWL_EXIT_USAGE;
+    mwl_diag diag;
+    mwl_diag_clear(&diag);
+    if (load_config(config_path, argc, argv, &cfg, &diag) != MWL_OK) {
+        if (diag.msg[0])
+            fprintf(stderr, "mwl serve: %s\n", diag.msg);
+        return MWL_EXIT_USAGE;
     }
 
     mwl_log_set_sink(stderr_sink, NULL);
     mwl_log_set_level(cfg.server.log_level);
 
-    mwl_diag diag;
     mwl_diag_clear(&diag);
     mwl_worklist_service *wl = NULL;
     int rc = mwl_worklist_service_new(&cfg.worklist, NULL, &wl, &diag);
@@ -285,6 +328,8 @@ int mwl_cmd_serve(int argc, char **argv)
         mwl_worklist_service_free(wl);
         return MWL_EXIT_FAILURE;
     }
+    reload_ctx reload = {config_path, argc, argv, wl};
+    mwl_server_set_reload(srv, on_reload, &reload);
     rc = mwl_server_install_signals(srv);
     if (rc == MWL_OK)
         rc = mwl_server_run(srv);
