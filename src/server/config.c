@@ -27,6 +27,16 @@ static const mwl_config_key config_keys[] = {
      "connections at once from one peer address; more are closed as they are accepted", NULL},
     {"max-pdu", MWL_CONFIG_UINT, "65536", 4096, 16777216, FIELD(max_pdu),
      "largest P-DATA-TF PDU we receive (our Maximum Length, PS3.8 D.1), bytes", NULL},
+    {"max-message", MWL_CONFIG_UINT, "1048576", 65536, 67108864, FIELD(max_message),
+     "largest DIMSE message (command + identifier) we take, and what an identifier may decode (inflate) to; "
+     "more: A-ABORT or A700",
+     NULL},
+    {"max-depth", MWL_CONFIG_UINT, "8", 1, 64, FIELD(max_depth),
+     "deepest sequence nesting in a C-FIND identifier (worklist keys need 3); deeper: A900", NULL},
+    {"max-output", MWL_CONFIG_UINT, "262144", 65536, 67108864, FIELD(max_output),
+     "bytes queued for a peer before its session stops reading it (back-pressure); a C-FIND streams on "
+     "below a quarter of it",
+     NULL},
     {"associate-timeout", MWL_CONFIG_SECONDS, "10", 100, SECONDS(3600), FIELD(associate_timeout_ms),
      "a new connection must deliver its whole A-ASSOCIATE-RQ within this long, or it is closed", NULL},
     {"acse-timeout", MWL_CONFIG_SECONDS, "30", 100, SECONDS(3600), FIELD(acse_timeout_ms),

@@ -4,7 +4,7 @@
  * begin and/or next calls until find-batch matches, 64 KiB of responses or
  * the step's time budget, encodes the matches as Pending responses, and
  * posts them back; the loop queues them and submits the next step once the
- * association's unsent output is below SESSION_OUT_LOW. A C-FIND that has
+ * association's unsent output is below session_output_low(). A C-FIND that has
  * used more than a few steps of worker time continues as background work
  * (net.h, mwl_pool_job.background), so long scans leave workers to short
  * queries.
@@ -33,9 +33,6 @@
 enum {
     /* A C-FIND step stops adding matches after this many encoded bytes. */
     FIND_STEP_BYTES = 64 * 1024,
-    /* What an identifier may decode to (a deflated one inflates to): the
-     * same bound as a whole DIMSE message. A worklist query is a few KiB. */
-    FIND_MAX_IDENTIFIER = 1024 * 1024,
     /* A C-FIND whose steps have used this many times the step budget of
      * worker time goes on as background work. */
     FIND_BACKGROUND_STEPS = 2
@@ -81,7 +78,7 @@ typedef struct find_op {
     server_op op;
     bool active;        /* between the C-FIND-RQ and its final response */
     bool abandoned;     /* the association is going away: send nothing more */
-    bool waiting_drain; /* the next step waits for output below SESSION_OUT_LOW */
+    bool waiting_drain; /* the next step waits for output below session_output_low() */
     uint8_t context_id;
     uint64_t matches; /* Pending responses queued */
     uint64_t steps;
@@ -95,6 +92,9 @@ typedef struct find_op {
     uint16_t message_id, priority;
     uint32_t batch;
     uint32_t step_ms;
+    /* What an identifier may decode (a deflated one inflate) to: the same
+     * bound as a whole DIMSE message (max-message); and its nesting. */
+    uint32_t max_identifier, max_depth;
     uint64_t started_ms;
     uint8_t *identifier; /* copy of the identifier bytes (mem) */
     size_t identifier_length;
@@ -210,7 +210,8 @@ static void run_begin(find_op *f)
      * itself: a small bomb must not cost the codec's generous default. */
     mwl_decode_limits lim;
     mwl_decode_limits_init(&lim);
-    lim.max_inflated = FIND_MAX_IDENTIFIER;
+    lim.max_inflated = f->max_identifier;
+    lim.max_depth = f->max_depth;
     int rc =
         mwl_ds_decode(f->identifier, f->identifier_length, f->ts, &f->id_arena, &lim, &identifier, &diag);
     if (rc != MWL_OK) {
@@ -524,6 +525,8 @@ static void find_request(void *state, session *s, const mwl_service *svc, const 
     f->ts = ts;
     f->batch = cfg->find_batch;
     f->step_ms = cfg->find_step_ms ? cfg->find_step_ms : 1;
+    f->max_identifier = cfg->max_message;
+    f->max_depth = cfg->max_depth;
     snprintf(f->sop_class, sizeof f->sop_class, "%s", c->affected_sop_class_uid);
     snprintf(f->calling, sizeof f->calling, "%s", session_calling(s));
     snprintf(f->called, sizeof f->called, "%s", session_called(s));
@@ -654,7 +657,7 @@ static void find_step_done(server_op *op)
         if (f->step_final) {
             mwl_find_status st = f->final;
             final_now(f, &st);
-        } else if (session_pending_output(s) < SESSION_OUT_LOW) {
+        } else if (session_pending_output(s) < session_output_low(s)) {
             submit(f, FIND_STEP_NEXT);
         } else {
             f->waiting_drain = true;

@@ -43,6 +43,9 @@ typedef struct mwl_server_config {
     uint32_t max_pending;                  /* max-pending: connections not (yet) associated */
     uint32_t max_peer_connections;         /* max-peer-connections: from one address at once */
     uint32_t max_pdu;                      /* max-pdu: our Maximum Length (51H) */
+    uint32_t max_message;                  /* max-message: one DIMSE message, or an identifier decoded */
+    uint32_t max_depth;                    /* max-depth: sequence nesting in an identifier */
+    uint32_t max_output;                   /* max-output: unsent bytes before a session stops reading */
     uint32_t associate_timeout_ms;         /* associate-timeout: connect -> whole A-ASSOCIATE-RQ */
     uint32_t acse_timeout_ms;              /* acse-timeout: ARTIM (PS3.8 §9.1.5) */
     uint32_t idle_timeout_ms;              /* idle-timeout: no whole PDU in this long -> A-ABORT */

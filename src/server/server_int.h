@@ -25,9 +25,6 @@ enum {
     /* One read per callback into this loop-thread buffer; the UL copies the
      * bytes into its own per-PDU buffer, so no session owns read memory. */
     SERVER_READ_BUFFER = 64 * 1024,
-    /* Largest DIMSE message (command + identifier) we assemble: a worklist
-     * identifier is a few KiB; anything near this is not a query. */
-    SERVER_MAX_MESSAGE = 1024 * 1024,
     /* After our last PDU of an association (RJ, RP, A-ABORT) is written we
      * shut down our side and wait this long at most (or ARTIM, if sooner)
      * for the peer to close, reading and discarding, so that closing does

@@ -40,7 +40,7 @@ struct mwl_scp_class {
     /* True while the session must not be freed (work on a worker, state
      * to end). May be NULL (never busy). */
     bool (*busy)(const void *state);
-    /* The unsent output fell below SESSION_OUT_LOW. May be NULL. */
+    /* The unsent output fell below session_output_low(). May be NULL. */
     void (*drained)(void *state, session *s);
 };
 

@@ -43,6 +43,11 @@ static void session_set_outcome(session *s, const char *fmt, ...)
     va_end(ap);
 }
 
+size_t session_output_low(const session *s)
+{
+    return s->srv->cfg.max_output / 4;
+}
+
 size_t session_pending_output(const session *s)
 {
     return s->ul ? mwl_ul_pending_output(s->ul, NULL) : 0;
@@ -230,7 +235,7 @@ int session_create(mwl_server *srv, const server_listener *listener, mwl_conn *c
     peer_address(s->peer, s->peer_addr, sizeof s->peer_addr);
     mwl_dimse_limits lim;
     mwl_dimse_limits_init(&lim);
-    lim.max_message_length = SERVER_MAX_MESSAGE;
+    lim.max_message_length = srv->cfg.max_message;
     mwl_dimse_assembler_init(&s->as, srv->mem, &lim);
 
     int rc = mwl_ul_new(&srv->ul_cfg, &s->ul);
@@ -882,7 +887,7 @@ void session_service(session *s)
             return;
         }
     }
-    if (pending < SESSION_OUT_LOW && s->associated && !s->closing) {
+    if (pending < session_output_low(s) && s->associated && !s->closing) {
         services_drained(s);
         if (s->done) {
             teardown(s);
@@ -896,7 +901,7 @@ void session_service(session *s)
      * only read to see the peer's close. A transport (TLS) may need the
      * other direction to make progress: poll for what it wants. */
     unsigned want = 0;
-    if (pending <= SESSION_OUT_HIGH || s->shut_wr)
+    if (pending <= srv->cfg.max_output || s->shut_wr)
         want |= s->read_wants ? s->read_wants : MWL_NET_READ;
     if (pending && !s->shut_wr)
         want |= s->write_blocked && s->write_wants ? s->write_wants : MWL_NET_WRITE;

@@ -21,8 +21,8 @@ typedef struct session session;
 
 /* Output back-pressure shared with the services: a service producing a
  * stream of responses queues more only while the unsent output is below
- * SESSION_OUT_LOW (drained() tells it when it is again). */
-enum { SESSION_OUT_LOW = 64 * 1024, SESSION_OUT_HIGH = 256 * 1024 };
+ * this (a quarter of max-output; drained() tells it when it is again). */
+size_t session_output_low(const session *s);
 
 /* Fragments one message into P-DATA-TF PDUs on `context_id` and queues
  * them. `dataset` NULL = none. MWL_OK, or an error after which the session
