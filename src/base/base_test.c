@@ -1,6 +1,7 @@
 #include "base/arena.h"
 #include "base/base64.h"
 #include "base/buf.h"
+#include "base/log.h"
 #include "base/mem.h"
 #include "base/status.h"
 #include "base/utf8.h"
@@ -186,6 +187,216 @@ static void test_utf8_width(void)
     CHECK_EQ_INT(mwl_utf8_fit(mu, strlen(mu), 0, &w), 0);
 }
 
+/* ---- log escaping --------------------------------------------------------- */
+
+static char escaped[1200];
+
+static const char *esc(const char *in, size_t len)
+{
+    size_t out_len = 0;
+    size_t used = mwl_log_escape(in, len, escaped, sizeof escaped, &out_len);
+    CHECK_EQ_INT(used, len);
+    CHECK_EQ_INT(out_len, strlen(escaped));
+    return escaped;
+}
+
+/* Reads an escaped text back (the rule in log.h); returns its length. */
+static size_t unescape(const char *in, uint8_t *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; in[i];) {
+        unsigned v;
+        if (in[i] == '\\' && in[i + 1] == '\\') {
+            out[o++] = '\\';
+            i += 2;
+        } else if (in[i] == '\\' && in[i + 1] == 'x' && sscanf(in + i + 2, "%2x", &v) == 1) {
+            out[o++] = (uint8_t)v;
+            i += 4;
+        } else if (in[i] == '\\' && in[i + 1] == 'u' && sscanf(in + i + 2, "%4x", &v) == 1) {
+            /* the escaped code points are all below U+0800 or 3 bytes */
+            if (v < 0x800) {
+                out[o++] = (uint8_t)(0xC0 | (v >> 6));
+            } else {
+                out[o++] = (uint8_t)(0xE0 | (v >> 12));
+                out[o++] = (uint8_t)(0x80 | ((v >> 6) & 0x3F));
+            }
+            out[o++] = (uint8_t)(0x80 | (v & 0x3F));
+            i += 6;
+        } else {
+            out[o++] = (uint8_t)in[i++];
+        }
+    }
+    return o;
+}
+
+/* One line of well-formed UTF-8 without control characters. */
+static int is_safe_line(const char *s)
+{
+    size_t len = strlen(s);
+    for (size_t i = 0; i < len;) {
+        uint8_t c = (uint8_t)s[i];
+        if (c < 0x20 || c == 0x7F)
+            return 0;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        uint32_t cp;
+        size_t n = mwl_utf8_decode((const uint8_t *)s + i, len - i, &cp);
+        if (n == 0 || cp <= 0x9F || cp == 0x2028 || cp == 0x2029 || (cp >= 0x202A && cp <= 0x202E) ||
+            (cp >= 0x2066 && cp <= 0x2069))
+            return 0;
+        i += n;
+    }
+    return 1;
+}
+
+static void test_log_escape(void)
+{
+    static const struct {
+        const char *in;
+        size_t len; /* 0: strlen */
+        const char *want;
+    } cases[] = {
+        {"assoc 127.0.0.1:4000 PYSCU -> MWL", 0, "assoc 127.0.0.1:4000 PYSCU -> MWL"},
+        {"A\nB", 0, "A\\x0aB"},
+        {"\x1b[31mEVIL\x1b[0m", 0, "\\x1b[31mEVIL\\x1b[0m"},
+        {"x\r\n2024-01-01T00:00:00.000Z mwl[1] info: forged", 0,
+         "x\\x0d\\x0a2024-01-01T00:00:00.000Z mwl[1] info: forged"},
+        {"tab\there\x7f", 0, "tab\\x09here\\x7f"},
+        {"a\0b", 3, "a\\x00b"},
+        /* UTF-8 text stays: u umlaut, Yamada^Tarou in kanji, an emoji */
+        {"M\xc3\xbcller", 0, "M\xc3\xbcller"},
+        {"\xe5\xb1\xb1\xe7\x94\xb0^\xe5\xa4\xaa\xe9\x83\x8e", 0,
+         "\xe5\xb1\xb1\xe7\x94\xb0^\xe5\xa4\xaa\xe9\x83\x8e"},
+        {"\xf0\x9f\x98\x80", 0, "\xf0\x9f\x98\x80"},
+        /* bytes that are not UTF-8: Latin-1, overlong, surrogate, truncated, raw C1 */
+        {"M\xfcller", 0, "M\\xfcller"},
+        {"\xc0\xaf", 0, "\\xc0\\xaf"},
+        {"\xed\xa0\x80", 0, "\\xed\\xa0\\x80"},
+        {"ab\xe5\xb1", 0, "ab\\xe5\\xb1"},
+        {"\x9b"
+         "31m",
+         0, "\\x9b31m"},
+        /* code points that steer a terminal or the text's direction */
+        {"\xc2\x9b"
+         "31m",
+         0, "\\u009b31m"},
+        {"a\xe2\x80\xa8"
+         "b\xe2\x80\xa9",
+         0, "a\\u2028b\\u2029"},
+        {"\xe2\x80\xae"
+         "txt.exe\xe2\x81\xa6",
+         0, "\\u202etxt.exe\\u2066"},
+        /* backslashes: a lone one stays (multi-values), one that could
+         * start an escape is doubled */
+        {"CT\\MR", 0, "CT\\MR"},
+        {"ISO 2022 IR 6\\ISO 2022 IR 87", 0, "ISO 2022 IR 6\\ISO 2022 IR 87"},
+        {"a\\x0a", 0, "a\\\\x0a"},
+        {"a\\u202e", 0, "a\\\\u202e"},
+        {"a\\\\b", 0, "a\\\\\\b"},
+        {"a\\\nb", 0, "a\\\\\\x0ab"},
+        {"end\\", 0, "end\\\\"},
+        {"\\", 0, "\\\\"},
+        {"", 0, ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t len = cases[i].len ? cases[i].len : strlen(cases[i].in);
+        CHECK_EQ_STR(esc(cases[i].in, len), cases[i].want);
+        CHECK(is_safe_line(escaped));
+        uint8_t back[sizeof escaped];
+        CHECK_EQ_MEM(back, unescape(escaped, back), cases[i].in, len);
+    }
+
+    /* Random bytes, rich in backslashes, 'x', 'u', controls and UTF-8
+     * lead bytes: always one safe line, always read back exactly. */
+    static const uint8_t alphabet[] = {'\\', 'x',  'u',  '0',  'a',  '\n', '\r', 0x1b, 0,    0x7f,
+                                       0x80, 0x9b, 0xbf, 0xc2, 0xc3, 0xe2, 0xe5, 0xed, 0xf0, 0xff};
+    uint32_t seed = 12345;
+    for (int round = 0; round < 20000; round++) {
+        uint8_t in[24];
+        size_t len = (size_t)(round % 24);
+        for (size_t k = 0; k < len; k++) {
+            seed = seed * 1103515245u + 12345u;
+            in[k] = (seed >> 16) % 4 ? alphabet[(seed >> 8) % sizeof alphabet] : (uint8_t)(seed >> 20);
+        }
+        size_t out_len;
+        CHECK_EQ_INT(mwl_log_escape((const char *)in, len, escaped, sizeof escaped, &out_len), len);
+        if (!is_safe_line(escaped)) {
+            CHECK(is_safe_line(escaped));
+            break;
+        }
+        uint8_t back[sizeof escaped];
+        size_t back_len = unescape(escaped, back);
+        if (back_len != len || memcmp(back, in, len) != 0) {
+            CHECK_EQ_MEM(back, back_len, in, len);
+            break;
+        }
+    }
+
+    /* A small buffer: never an escape or a character cut in half. */
+    char small[8];
+    size_t out_len = 99;
+    CHECK_EQ_INT(mwl_log_escape("\n\n\n", 3, small, 6, &out_len), 1);
+    CHECK_EQ_STR(small, "\\x0a");
+    CHECK_EQ_INT(mwl_log_escape("ab\xe5\xb1\xb1", 5, small, 5, &out_len), 2);
+    CHECK_EQ_STR(small, "ab");
+    CHECK_EQ_INT(mwl_log_escape("x\\\n", 3, small, 4, &out_len), 2); /* "\\\\" fits, "\\x0a" not */
+    CHECK_EQ_STR(small, "x\\\\");
+    CHECK_EQ_INT(mwl_log_escape("abc", 3, small, 1, &out_len), 0);
+    CHECK_EQ_STR(small, "");
+    CHECK_EQ_INT(out_len, 0);
+    CHECK_EQ_INT(mwl_log_escape("abc", 3, small, 0, NULL), 0);
+}
+
+static char logged[2048];
+static int logged_count;
+
+static void capture(void *user, mwl_log_level level, const char *msg)
+{
+    (void)user;
+    (void)level;
+    snprintf(logged, sizeof logged, "%s", msg);
+    logged_count++;
+}
+
+static void test_log_lines(void)
+{
+    mwl_log_set_sink(capture, NULL);
+    mwl_log_set_level(MWL_LOG_INFO);
+    /* What a peer sends reaches the sink escaped, whatever the format. */
+    mwl_log(MWL_LOG_INFO, "assoc %s %s -> %s: accepted", "127.0.0.1:1234", "A\r\nB", "\x1b[2J");
+    CHECK_EQ_STR(logged, "assoc 127.0.0.1:1234 A\\x0d\\x0aB -> \\x1b[2J: accepted");
+    mwl_log(MWL_LOG_INFO, "name %s", "Smith^John=\xe5\xb1\xb1\xe7\x94\xb0");
+    CHECK_EQ_STR(logged, "name Smith^John=\xe5\xb1\xb1\xe7\x94\xb0");
+    logged_count = 0;
+    mwl_log(MWL_LOG_DEBUG, "not shown %s", "x");
+    CHECK_EQ_INT(logged_count, 0);
+
+    /* Long messages: at most 1023 bytes, ending in "...", one safe line. */
+    char big[3000];
+    memset(big, 'x', 2000);
+    big[2000] = '\0';
+    mwl_log(MWL_LOG_WARN, "%s", big);
+    CHECK_EQ_INT(strlen(logged), 1023);
+    CHECK(strcmp(logged + 1020, "...") == 0);
+    memset(big, '\n', 600); /* 2400 bytes once escaped */
+    big[600] = '\0';
+    mwl_log(MWL_LOG_WARN, "%s", big);
+    CHECK(strlen(logged) <= 1023 && strlen(logged) > 1000);
+    CHECK(strcmp(logged + strlen(logged) - 3, "...") == 0);
+    CHECK(strncmp(logged, "\\x0a\\x0a", 8) == 0);
+    CHECK(is_safe_line(logged));
+    for (int i = 0; i < 700; i++)
+        memcpy(big + 2 * i, "\xc3\xa9", 2); /* 1400 bytes of e acute: cut inside one */
+    big[1400] = '\0';
+    mwl_log(MWL_LOG_WARN, "%s", big);
+    CHECK(is_safe_line(logged));
+    CHECK_EQ_INT(strlen(logged), 1020 + 3);
+    CHECK(strcmp(logged + 1018, "\xc3\xa9...") == 0);
+    mwl_log_set_sink(NULL, NULL);
+}
+
 int main(void)
 {
     RUN_TEST(test_arena);
@@ -194,5 +405,7 @@ int main(void)
     RUN_TEST(test_status);
     RUN_TEST(test_base64);
     RUN_TEST(test_utf8_width);
+    RUN_TEST(test_log_escape);
+    RUN_TEST(test_log_lines);
     return check_report("base_test");
 }

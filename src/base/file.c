@@ -61,7 +61,14 @@ int mwl_file_write(const char *path, const uint8_t *data, size_t len, bool durab
         mwl_diag_set(diag, 0, 0, "path too long");
         return MWL_E_INVALID;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* A new file, never one found there: O_EXCL does not follow a symbolic
+     * link someone else with access to the folder left at that name (a
+     * stale temporary file of ours is removed first). */
+    if (unlink(tmp) != 0 && errno != ENOENT) {
+        mwl_diag_set(diag, 0, 0, "%s: %s", tmp, strerror(errno));
+        return MWL_E_IO;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
         mwl_diag_set(diag, 0, 0, "%s: %s", tmp, strerror(errno));
         return MWL_E_IO;

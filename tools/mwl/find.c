@@ -780,12 +780,21 @@ static int on_response(void *user, const mwl_scu_find_rsp *rsp)
             mwl_arena_clear(&r->cells);
         }
         if (o->out_dir) {
+            /* Numbered by arrival, never named after what the server sent
+             * (a UID or value of "../x" or "/etc/x" must not choose a
+             * path). */
             char path[4096];
-            snprintf(path, sizeof path, "%s/rsp%04zu.dcm", o->out_dir, rsp->index + 1);
-            r->buf.len = 0;
             mwl_diag diag;
             mwl_diag_clear(&diag);
-            int rc = part10_image(ds, &r->buf);
+            int n = snprintf(path, sizeof path, "%s/rsp%04zu.dcm", o->out_dir, rsp->index + 1);
+            int rc = MWL_OK;
+            if (n < 0 || (size_t)n >= sizeof path) {
+                mwl_diag_set(&diag, 0, 0, "--out-dir path too long");
+                rc = MWL_E_INVALID;
+            }
+            r->buf.len = 0;
+            if (rc == MWL_OK)
+                rc = part10_image(ds, &r->buf);
             if (rc == MWL_OK)
                 rc = mwl_file_write(path, r->buf.data, r->buf.len, false, &diag);
             if (rc != MWL_OK) {
@@ -828,8 +837,12 @@ static void describe_status(const mwl_scu_find_result *res, const run *r)
                                              : "failed",
             (unsigned)st, cls_name, strcmp(cls_name, meaning) ? ": " : "",
             strcmp(cls_name, meaning) ? meaning : "");
-    if (res->has_error_comment)
-        fprintf(stderr, "; error comment \"%s\"", res->error_comment);
+    if (res->has_error_comment) {
+        /* the server's text: control characters escaped, as in a log line */
+        char comment[sizeof res->error_comment * 6];
+        (void)mwl_log_escape(res->error_comment, strlen(res->error_comment), comment, sizeof comment, NULL);
+        fprintf(stderr, "; error comment \"%s\"", comment);
+    }
     for (size_t i = 0; i < res->offending_element_count && i < MWL_SCU_OFFENDING_MAX; i++)
         fprintf(stderr, "%s(%04x,%04x)", i ? ", " : "; offending element(s) ",
                 (unsigned)(res->offending_elements[i] >> 16),

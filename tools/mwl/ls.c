@@ -189,10 +189,15 @@ static int export_row(const select_opts *o, const mwl_ds *ds, int64_t id, void *
     mwl_uid_generate(uid, sizeof uid);
     int rc =
         mwl_part10_encode_as(ds, MWL_TS_EXPLICIT_LE, MWL_UID_ModalityWorklistInformationModelFind, uid, &w);
+    /* Named by the row's id, never by a value of the item. */
     char path[4096];
-    snprintf(path, sizeof path, "%s/%08lld.wl", o->out_dir, (long long)id);
+    int n = snprintf(path, sizeof path, "%s/%08lld.wl", o->out_dir, (long long)id);
     mwl_diag d;
     mwl_diag_clear(&d);
+    if (rc == MWL_OK && (n < 0 || (size_t)n >= sizeof path)) {
+        mwl_diag_set(&d, 0, 0, "--out-dir path too long");
+        rc = MWL_E_INVALID;
+    }
     if (rc == MWL_OK)
         rc = mwl_file_write(path, w.data, w.len, false, &d);
     mwl_wbuf_clear(&w);
