@@ -1,6 +1,7 @@
 #include "base/log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,7 +11,9 @@
 
 static mwl_log_sink log_sink;
 static void *log_user;
-static mwl_log_level log_level = MWL_LOG_INFO;
+/* Atomic: a SIGHUP reload changes it on the loop thread while workers
+ * log. The sink is set once, before threads start. */
+static atomic_int log_level = MWL_LOG_INFO;
 
 void mwl_log_set_sink(mwl_log_sink sink, void *user)
 {
@@ -20,15 +23,15 @@ void mwl_log_set_sink(mwl_log_sink sink, void *user)
 
 void mwl_log_set_level(mwl_log_level max_level)
 {
-    log_level = max_level;
+    atomic_store_explicit(&log_level, (int)max_level, memory_order_relaxed);
 }
 mwl_log_level mwl_log_get_level(void)
 {
-    return log_level;
+    return (mwl_log_level)atomic_load_explicit(&log_level, memory_order_relaxed);
 }
 int mwl_log_enabled(mwl_log_level level)
 {
-    return log_sink && level <= log_level;
+    return log_sink && (int)level <= atomic_load_explicit(&log_level, memory_order_relaxed);
 }
 
 static const char *const level_names[] = {"error", "warn", "info", "debug", "trace"};

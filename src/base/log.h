@@ -24,7 +24,8 @@ typedef enum mwl_log_level {
 
 typedef void (*mwl_log_sink)(void *user, mwl_log_level level, const char *msg);
 
-/* Set once at start-up, before threads start. NULL sink = discard. */
+/* The sink is set once at start-up, before threads start (NULL =
+ * discard); the level may change at any time (atomic). */
 MWL_API void mwl_log_set_sink(mwl_log_sink sink, void *user);
 MWL_API void mwl_log_set_level(mwl_log_level max_level);
 MWL_API mwl_log_level mwl_log_get_level(void);
