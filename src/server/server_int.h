@@ -90,7 +90,7 @@ struct session {
     char peer_addr[MWL_NET_ADDRSTRLEN]; /* the address without the port */
     char calling[MWL_AE_TITLE_MAX + 1], called[MWL_AE_TITLE_MAX + 1];
     char contexts[200]; /* accepted contexts, for the log line */
-    char outcome[160];  /* how the association ended, first cause wins */
+    char outcome[256];  /* how the association ended, first cause wins */
     session_svc svc[MWL_SERVER_SERVICES_MAX];
 };
 
@@ -126,7 +126,6 @@ struct mwl_server {
     mwl_ul_config ul_cfg;
     mwl_policy policy;
     mwl_policy_syntax syntaxes[MWL_SERVER_SERVICES_MAX];
-    const char *allow[MWL_CONFIG_AET_LIST_MAX];
 
     uint8_t rbuf[SERVER_READ_BUFFER];
     mwl_wbuf scratch; /* encoding responses on the loop thread */
