@@ -5,8 +5,9 @@
  * Parses arbitrary text. On an error no struct may change and the message
  * must name a line. On success every field must be within its key's
  * bounds, and the configuration written back as text (one quoted line per
- * key, from the tables) must parse to the same values: the parser and the
- * tables agree on what every key holds. Any disagreement aborts. */
+ * key, or per item of a repeatable key, from the tables) must parse to the
+ * same values: the parser and the tables agree on what every key holds.
+ * Any disagreement aborts. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -83,10 +84,18 @@ static void check_field(const void *obj, const mwl_config_key *k)
     }
     case MWL_CONFIG_ENUM: {
         bool known = false;
-        for (size_t i = 0; k->choices && k->choices[i]; i++)
-            known = known || strcmp(field, k->choices[i]) == 0;
+        const char *const *choices = mwl_config_choices(k);
+        for (size_t i = 0; choices && choices[i]; i++)
+            known = known || strcmp(field, choices[i]) == 0;
         if (!known)
             fail("value not among the choices", k->name);
+        break;
+    }
+    case MWL_CONFIG_LIST: {
+        size_t count;
+        memcpy(&count, field, sizeof count);
+        if (count > k->max || !mwl_config_list(k))
+            fail("too many items", k->name);
         break;
     }
     case MWL_CONFIG_BOOL:
@@ -116,8 +125,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t cap = 0;
     for (size_t i = 0; i < TABLES; i++) {
         for (size_t k = 0; k < t[i]->count; k++) {
-            check_field(o[i], &t[i]->keys[k]);
-            cap += strlen(t[i]->keys[k].name) + mwl_config_format(&t[i]->keys[k], o[i], NULL, 0) + 8;
+            const mwl_config_key *key = &t[i]->keys[k];
+            check_field(o[i], key);
+            for (size_t v = 0; v < mwl_config_count(key, o[i]); v++)
+                cap += strlen(key->name) + mwl_config_format_at(key, o[i], v, NULL, 0) + 8;
         }
     }
 
@@ -130,9 +141,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < TABLES; i++) {
         for (size_t k = 0; k < t[i]->count; k++) {
             const mwl_config_key *key = &t[i]->keys[k];
-            len += (size_t)snprintf(text + len, cap + 1 - len, "%s = \"", key->name);
-            len += mwl_config_format(key, o[i], text + len, cap + 1 - len);
-            len += (size_t)snprintf(text + len, cap + 1 - len, "\"\n");
+            /* One line per value: a repeatable key's items in order. */
+            for (size_t v = 0; v < mwl_config_count(key, o[i]); v++) {
+                len += (size_t)snprintf(text + len, cap + 1 - len, "%s = \"", key->name);
+                len += mwl_config_format_at(key, o[i], v, text + len, cap + 1 - len);
+                len += (size_t)snprintf(text + len, cap + 1 - len, "\"\n");
+            }
         }
     }
     init_all(&again);

@@ -21,8 +21,27 @@ const char *mwl_config_type_hint(mwl_config_type type)
     case MWL_CONFIG_AET_LIST: return "AET,...";
     case MWL_CONFIG_LOG_LEVEL: return "LEVEL";
     case MWL_CONFIG_ENUM: return "CHOICE";
+    case MWL_CONFIG_LIST: return "ITEM";
     }
     return "?";
+}
+
+const char *const *mwl_config_choices(const mwl_config_key *k)
+{
+    return k && k->type == MWL_CONFIG_ENUM ? (const char *const *)k->type_data : NULL;
+}
+
+const mwl_config_list_ops *mwl_config_list(const mwl_config_key *k)
+{
+    return k && k->type == MWL_CONFIG_LIST ? (const mwl_config_list_ops *)k->type_data : NULL;
+}
+
+const char *mwl_config_key_hint(const mwl_config_key *k)
+{
+    const mwl_config_list_ops *ops = mwl_config_list(k);
+    if (ops && ops->hint)
+        return ops->hint;
+    return mwl_config_type_hint(k->type);
 }
 
 const mwl_config_key *mwl_config_find(const mwl_config_table *t, const char *name)
@@ -129,6 +148,26 @@ static const char *check_aet(const char *begin, size_t len, size_t max, const ch
     *tb = begin;
     *tl = len;
     return NULL;
+}
+
+const char *mwl_config_aet_check(const char *text, size_t len, const char **begin, size_t *n)
+{
+    return check_aet(text, len, MWL_CONFIG_AET_MAX, begin, n);
+}
+
+/* ---- repeatable keys: a count, then the items ---------------------------- */
+
+static size_t list_count(const mwl_config_key *key, const void *field)
+{
+    size_t n;
+    memcpy(&n, field, sizeof n);
+    return n < key->max ? n : (size_t)key->max;
+}
+
+static const void *list_item(const mwl_config_key *key, const void *field, size_t i)
+{
+    const mwl_config_list_ops *ops = mwl_config_list(key);
+    return (const char *)field + ops->items_offset + i * ops->item_size;
 }
 
 static void copy_text(char *dst, const char *src, size_t len)
@@ -261,20 +300,53 @@ static int set_value(void *obj, const mwl_config_key *key, const char *value, mw
         return MWL_OK;
     }
     case MWL_CONFIG_ENUM: {
-        for (size_t i = 0; key->choices && key->choices[i]; i++) {
-            if (strcmp(value, key->choices[i]) == 0 && strlen(value) <= key->max) {
+        const char *const *choices = mwl_config_choices(key);
+        for (size_t i = 0; choices && choices[i]; i++) {
+            if (strcmp(value, choices[i]) == 0 && strlen(value) <= key->max) {
                 copy_text(field, value, strlen(value));
                 return MWL_OK;
             }
         }
         char list[160] = "";
         size_t used = 0;
-        for (size_t i = 0; key->choices && key->choices[i] && used < sizeof list; i++) {
-            int n = snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", key->choices[i]);
+        for (size_t i = 0; choices && choices[i] && used < sizeof list; i++) {
+            int n = snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", choices[i]);
             used += n > 0 ? (size_t)n : 0;
         }
         mwl_diag_set(diag, 0, 0, "%s: '%.40s' is not one of %s", key->name, value, list);
         return MWL_E_INVALID;
+    }
+    case MWL_CONFIG_LIST: {
+        const mwl_config_list_ops *ops = mwl_config_list(key);
+        size_t n;
+        memcpy(&n, field, sizeof n);
+        if (!ops || !ops->parse) {
+            mwl_diag_set(diag, 0, 0, "%s: no item parser", key->name);
+            return MWL_E_INVALID;
+        }
+        if (n >= key->max) {
+            mwl_diag_set(diag, 0, 0, "%s: at most %llu of them", key->name, (unsigned long long)key->max);
+            return MWL_E_INVALID;
+        }
+        const char *v = value;
+        while (is_blank(*v))
+            v++;
+        if (!*v) {
+            mwl_diag_set(diag, 0, 0, "%s: empty value", key->name);
+            return MWL_E_INVALID;
+        }
+        /* Parsed straight into the free slot: the count, not the slot,
+         * says what is set, so a failed parse changes nothing. */
+        char *slot = field + ops->items_offset + n * ops->item_size;
+        mwl_diag item_diag;
+        mwl_diag_clear(&item_diag);
+        if (ops->parse(value, slot, &item_diag) != MWL_OK) {
+            mwl_diag_set(diag, 0, 0, "%s: %s", key->name, item_diag.msg[0] ? item_diag.msg : "invalid value");
+            return MWL_E_INVALID;
+        }
+        n++;
+        memcpy(field, &n, sizeof n);
+        return MWL_OK;
     }
     }
     mwl_diag_set(diag, 0, 0, "%s: unknown key type", key->name);
@@ -284,12 +356,21 @@ static int set_value(void *obj, const mwl_config_key *key, const char *value, mw
 void mwl_config_init(const mwl_config_table *t, void *obj)
 {
     memset(obj, 0, t->struct_size);
-    for (size_t i = 0; i < t->count; i++) {
-        /* The defaults are checked by the config tests; one that did not
-         * parse would leave its field zeroed. */
-        int rc = set_value(obj, &t->keys[i], t->keys[i].default_value, NULL);
-        (void)rc;
+    for (size_t i = 0; i < t->count; i++)
+        mwl_config_reset(&t->keys[i], obj);
+}
+
+void mwl_config_reset(const mwl_config_key *k, void *obj)
+{
+    if (k->type == MWL_CONFIG_LIST) {
+        size_t zero = 0; /* no items: the default of every LIST key */
+        memcpy((char *)obj + k->offset, &zero, sizeof zero);
+        return;
     }
+    /* The defaults are checked by the config tests; one that did not
+     * parse would leave its field as it was (zeroed by init). */
+    int rc = set_value(obj, k, k->default_value, NULL);
+    (void)rc;
 }
 
 int mwl_config_set(const mwl_config_table *t, void *obj, const char *name, const char *value, mwl_diag *diag)
@@ -306,6 +387,26 @@ int mwl_config_set(const mwl_config_table *t, void *obj, const char *name, const
 }
 
 /* ---- formatting back ----------------------------------------------------- */
+
+size_t mwl_config_count(const mwl_config_key *k, const void *obj)
+{
+    if (k->type != MWL_CONFIG_LIST)
+        return 1;
+    return list_count(k, (const char *)obj + k->offset);
+}
+
+size_t mwl_config_format_at(const mwl_config_key *k, const void *obj, size_t index, char *out, size_t cap)
+{
+    if (k->type != MWL_CONFIG_LIST)
+        return index == 0 ? mwl_config_format(k, obj, out, cap) : mwl_config_format(k, obj, out, 0);
+    const char *field = (const char *)obj + k->offset;
+    if (cap)
+        out[0] = '\0';
+    const mwl_config_list_ops *ops = mwl_config_list(k);
+    if (index >= list_count(k, field) || !ops || !ops->format)
+        return 0;
+    return ops->format(list_item(k, field, index), out, cap);
+}
 
 size_t mwl_config_format(const mwl_config_key *k, const void *obj, char *out, size_t cap)
 {
@@ -351,6 +452,23 @@ size_t mwl_config_format(const mwl_config_key *k, const void *obj, char *out, si
         n = snprintf(out, cap, "%s", mwl_log_level_name(level));
         break;
     }
+    case MWL_CONFIG_LIST: {
+        size_t used = 0;
+        if (cap)
+            out[0] = '\0';
+        for (size_t i = 0; i < mwl_config_count(k, obj); i++) {
+            if (i) {
+                if (used + 1 < cap) {
+                    out[used] = '\n';
+                    out[used + 1] = '\0';
+                }
+                used++;
+            }
+            used +=
+                mwl_config_format_at(k, obj, i, used < cap ? out + used : NULL, used < cap ? cap - used : 0);
+        }
+        return used;
+    }
     }
     return n > 0 ? (size_t)n : 0;
 }
@@ -375,6 +493,16 @@ bool mwl_config_equal(const mwl_config_key *k, const void *a, const void *b)
         return true;
     }
     case MWL_CONFIG_LOG_LEVEL: return memcmp(fa, fb, sizeof(mwl_log_level)) == 0;
+    case MWL_CONFIG_LIST: {
+        const mwl_config_list_ops *ops = mwl_config_list(k);
+        size_t n = list_count(k, fa);
+        if (n != list_count(k, fb) || !ops || !ops->equal)
+            return false;
+        for (size_t i = 0; i < n; i++)
+            if (!ops->equal(list_item(k, fa, i), list_item(k, fb, i)))
+                return false;
+        return true;
+    }
     }
     return false;
 }
@@ -485,7 +613,7 @@ int mwl_config_parse(const char *text, size_t len, const mwl_config_table *const
         }
         t--;
         size_t index = (size_t)(key - tables[t]->keys);
-        if (seen[t][index]) {
+        if (seen[t][index] && key->type != MWL_CONFIG_LIST) {
             mwl_diag_set(diag, start, 0, "line %zu: '%s' is already set on line %zu", line, key->name,
                          seen[t][index]);
             rc = MWL_E_INVALID;

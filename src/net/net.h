@@ -59,6 +59,62 @@ MWL_API MWL_MUST_CHECK int mwl_net_parse_hostport(const char *text, uint16_t def
                                                   char *host /* out */, size_t host_size,
                                                   uint16_t *port /* out */, mwl_diag *diag);
 
+/* ---- IP addresses and ranges (pure: no sockets, no name resolution) ---- */
+
+/* An IP address. An IPv4-mapped IPv6 address (::ffff:a.b.c.d, what a
+ * dual-stack socket reports for an IPv4 peer) is always held as the IPv4
+ * address, so IPv4 peers match IPv4 ranges however they arrived. */
+typedef struct mwl_net_addr {
+    uint8_t family;    /* 4 or 6 */
+    uint8_t bytes[16]; /* network order; IPv4 uses the first 4, the rest are 0 */
+} mwl_net_addr;
+
+/* A CIDR range: the addresses of addr's family whose first `prefix` bits
+ * are addr's. addr has no bits set past the prefix. A single host is the
+ * full-length prefix (/32, /128). */
+typedef struct mwl_net_cidr {
+    mwl_net_addr addr;
+    uint8_t prefix; /* 0..32 for IPv4, 0..128 for IPv6 */
+} mwl_net_cidr;
+
+/* Room for any formatted range: a 45-character IPv6 literal plus "/128". */
+#define MWL_NET_CIDR_STRLEN 52
+
+/* Parses a numeric IPv4 ("10.0.0.5": four decimal parts, no leading zeros)
+ * or IPv6 literal ("2001:db8::5", "::ffff:10.0.0.5") of `len` bytes; no
+ * brackets, no scope ("%eth0"), no blanks, no host names. MWL_OK or
+ * MWL_E_INVALID. */
+MWL_API MWL_MUST_CHECK int mwl_net_addr_parse(const char *text, size_t len, mwl_net_addr *out /* out */);
+
+/* Parses an address (a single host) or "ADDRESS/PREFIX" of `len` bytes:
+ * the prefix is decimal, 0..32 for IPv4 and 0..128 for IPv6, and the
+ * address must have no bits set past it ("10.1.2.3/8" is refused, the
+ * message naming 10.0.0.0/8). An IPv4-mapped range ::ffff:a.b.c.d/96+n is
+ * the IPv4 range a.b.c.d/n. MWL_OK or MWL_E_INVALID (diag says why). */
+MWL_API MWL_MUST_CHECK int mwl_net_cidr_parse(const char *text, size_t len, mwl_net_cidr *out /* out */,
+                                              mwl_diag *diag);
+
+/* "10.0.0.5", "2001:db8::5": the address as mwl_net_addr_parse reads it.
+ * Returns the length, or the length needed if cap is too small (snprintf
+ * style; NUL-terminated when cap > 0). */
+MWL_API size_t mwl_net_addr_format(const mwl_net_addr *a, char *out, size_t cap);
+
+/* "10.0.0.0/8", "2001:db8::/32", or the bare address for a single host;
+ * mwl_net_cidr_parse reads it back to the same range. snprintf style. */
+MWL_API size_t mwl_net_cidr_format(const mwl_net_cidr *c, char *out, size_t cap);
+
+/* True when `a` is in range `c`. Families must match: an IPv6 range never
+ * holds an IPv4 address, and the reverse. */
+MWL_API bool mwl_net_cidr_contains(const mwl_net_cidr *c, const mwl_net_addr *a);
+
+MWL_API bool mwl_net_cidr_equal(const mwl_net_cidr *a, const mwl_net_cidr *b);
+
+/* The address of a peer as mwl_conn_peer() shows it: "10.0.0.5:40000",
+ * "[2001:db8::5]:104", "[fe80::1%2]:104" (the scope is dropped), or a bare
+ * address. MWL_OK, or MWL_E_INVALID for what has no IP address ("unix",
+ * "?"). */
+MWL_API MWL_MUST_CHECK int mwl_net_addr_from_peer(const char *peer, mwl_net_addr *out /* out */);
+
 /* ---- connections -------------------------------------------------------- */
 
 /* A byte stream to one peer: TCP today, TLS later, a test double in tests.

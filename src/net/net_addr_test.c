@@ -91,6 +91,201 @@ static void test_parse_hostport(void)
     CHECK_EQ_INT(mwl_net_parse_hostport("[abcd]", 0, small, sizeof small, &port, NULL), MWL_E_INVALID);
 }
 
+/* Ranges: every accepted form, its canonical text, and every refusal. */
+static void test_cidr_parse(void)
+{
+    static const struct {
+        const char *text;
+        const char *canonical; /* NULL: refused */
+        int family, prefix;
+    } cases[] = {
+        {"10.0.0.5", "10.0.0.5", 4, 32},
+        {"10.0.0.5/32", "10.0.0.5", 4, 32},
+        {"10.0.0.0/8", "10.0.0.0/8", 4, 8},
+        {"0.0.0.0/0", "0.0.0.0/0", 4, 0},
+        {"192.168.1.128/25", "192.168.1.128/25", 4, 25},
+        {"255.255.255.255", "255.255.255.255", 4, 32},
+        {"::1", "::1", 6, 128},
+        {"::1/128", "::1", 6, 128},
+        {"::/0", "::/0", 6, 0},
+        {"2001:db8::/32", "2001:db8::/32", 6, 32},
+        {"2001:DB8:0:0::/64", "2001:db8::/64", 6, 64},
+        {"fe80::/10", "fe80::/10", 6, 10},
+        {"2001:db8::8000:0/97", "2001:db8::8000:0/97", 6, 97},
+        /* IPv4-mapped: held as IPv4, the prefix less 96. */
+        {"::ffff:10.0.0.5", "10.0.0.5", 4, 32},
+        {"::ffff:10.0.0.0/104", "10.0.0.0/8", 4, 8},
+        {"::ffff:0:0/96", "0.0.0.0/0", 4, 0},
+        {"::ffff:a00:5", "10.0.0.5", 4, 32},
+        /* Refused. */
+        {"", NULL, 0, 0},
+        {"/8", NULL, 0, 0},
+        {"10.0.0.0/", NULL, 0, 0},
+        {"10.0.0.0/33", NULL, 0, 0},
+        {"::/129", NULL, 0, 0},
+        {"10.0.0.0/08", NULL, 0, 0},
+        {"10.0.0.0/+8", NULL, 0, 0},
+        {"10.0.0.0/-1", NULL, 0, 0},
+        {"10.0.0.0/8/8", NULL, 0, 0},
+        {"10.0.0.0/ 8", NULL, 0, 0},
+        {"10.0.0.0/1000", NULL, 0, 0},
+        {"10.1.2.3/8", NULL, 0, 0}, /* bits past the prefix */
+        {"2001:db8::1/64", NULL, 0, 0},
+        {"::ffff:10.0.0.0/80", NULL, 0, 0}, /* into the ::ffff: marker */
+        {"10", NULL, 0, 0},
+        {"10.1", NULL, 0, 0},
+        {"10.0.0", NULL, 0, 0},
+        {"010.0.0.1", NULL, 0, 0},
+        {"10.0.0.256", NULL, 0, 0},
+        {"10.0.0.1.2", NULL, 0, 0},
+        {" 10.0.0.1", NULL, 0, 0},
+        {"10.0.0.1 ", NULL, 0, 0},
+        {"0x0a.0.0.1", NULL, 0, 0},
+        {"[::1]", NULL, 0, 0},
+        {"fe80::1%eth0", NULL, 0, 0},
+        {"1:2:3:4:5:6:7:8:9", NULL, 0, 0},
+        {"::g", NULL, 0, 0},
+        {"localhost", NULL, 0, 0},
+        {"*", NULL, 0, 0},
+        {"ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.2550", NULL, 0, 0}, /* 46 characters */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mwl_net_cidr c;
+        memset(&c, 0xAB, sizeof c);
+        mwl_diag diag;
+        mwl_diag_clear(&diag);
+        int rc = mwl_net_cidr_parse(cases[i].text, strlen(cases[i].text), &c, &diag);
+        if (!cases[i].canonical) {
+            CHECK_EQ_INT(rc, MWL_E_INVALID);
+            CHECK(diag.msg[0] != '\0');
+            continue;
+        }
+        CHECK_EQ_INT(rc, MWL_OK);
+        if (rc != MWL_OK) {
+            fprintf(stderr, "  case %s: %s\n", cases[i].text, diag.msg);
+            continue;
+        }
+        CHECK_EQ_INT(c.addr.family, cases[i].family);
+        CHECK_EQ_INT(c.prefix, cases[i].prefix);
+        char out[MWL_NET_CIDR_STRLEN];
+        CHECK_EQ_INT(mwl_net_cidr_format(&c, out, sizeof out), strlen(cases[i].canonical));
+        CHECK_EQ_STR(out, cases[i].canonical);
+        /* The canonical text reads back to the same range. */
+        mwl_net_cidr again;
+        CHECK_EQ_INT(mwl_net_cidr_parse(out, strlen(out), &again, NULL), MWL_OK);
+        CHECK(mwl_net_cidr_equal(&c, &again));
+    }
+    /* The message names the range that was probably meant. */
+    mwl_net_cidr c;
+    mwl_diag diag;
+    CHECK_EQ_INT(mwl_net_cidr_parse("192.168.1.10/24", 15, &c, &diag), MWL_E_INVALID);
+    CHECK(strstr(diag.msg, "192.168.1.0/24") != NULL);
+    /* Only `len` bytes are read. */
+    CHECK_EQ_INT(mwl_net_cidr_parse("10.0.0.0/8xyz", 10, &c, NULL), MWL_OK);
+    CHECK_EQ_INT(c.prefix, 8);
+    CHECK_EQ_INT(mwl_net_cidr_parse("10.0.0.1\0/8", 11, &c, NULL), MWL_E_INVALID);
+    /* The widest IPv6 literal fits the format buffer. */
+    CHECK_EQ_INT(mwl_net_cidr_parse("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/127", 43, &c, NULL), MWL_OK);
+    char out[MWL_NET_CIDR_STRLEN];
+    CHECK(mwl_net_cidr_format(&c, out, sizeof out) < sizeof out);
+    /* snprintf style when short. */
+    char tiny[4];
+    CHECK_EQ_INT(mwl_net_cidr_format(&c, tiny, sizeof tiny), strlen(out));
+    CHECK_EQ_STR(tiny, "fff");
+}
+
+static bool in_range(const char *range, const char *addr)
+{
+    mwl_net_cidr c;
+    mwl_net_addr a;
+    if (mwl_net_cidr_parse(range, strlen(range), &c, NULL) != MWL_OK ||
+        mwl_net_addr_parse(addr, strlen(addr), &a) != MWL_OK) {
+        CHECK(0);
+        return false;
+    }
+    return mwl_net_cidr_contains(&c, &a);
+}
+
+static void test_cidr_contains(void)
+{
+    CHECK(in_range("10.0.0.0/8", "10.0.0.0"));
+    CHECK(in_range("10.0.0.0/8", "10.255.255.255"));
+    CHECK(!in_range("10.0.0.0/8", "11.0.0.0"));
+    CHECK(!in_range("10.0.0.0/8", "9.255.255.255"));
+    CHECK(in_range("192.168.1.128/25", "192.168.1.200"));
+    CHECK(!in_range("192.168.1.128/25", "192.168.1.127"));
+    CHECK(in_range("10.0.0.5", "10.0.0.5"));
+    CHECK(!in_range("10.0.0.5", "10.0.0.4"));
+    CHECK(in_range("0.0.0.0/0", "203.0.113.9"));
+    CHECK(in_range("128.0.0.0/1", "200.0.0.1"));
+    CHECK(!in_range("128.0.0.0/1", "127.0.0.1"));
+    CHECK(in_range("2001:db8::/32", "2001:db8:ffff::1"));
+    CHECK(!in_range("2001:db8::/32", "2001:db9::1"));
+    CHECK(in_range("::/0", "::1"));
+    CHECK(in_range("::1", "::1"));
+    CHECK(!in_range("::1", "::2"));
+    CHECK(in_range("fe80::/10", "febf::1"));
+    CHECK(!in_range("fe80::/10", "fec0::1"));
+    CHECK(in_range("2001:db8::8000:0/97", "2001:db8::ffff:ffff"));
+    CHECK(!in_range("2001:db8::8000:0/97", "2001:db8::7fff:ffff"));
+    /* IPv4 peers as a dual-stack socket sees them match IPv4 ranges... */
+    CHECK(in_range("10.0.0.0/8", "::ffff:10.0.0.5"));
+    CHECK(in_range("10.0.0.5", "::ffff:10.0.0.5"));
+    CHECK(in_range("::ffff:10.0.0.0/104", "10.1.1.1"));
+    CHECK(!in_range("10.0.0.0/8", "::ffff:11.0.0.5"));
+    /* ...and families never mix otherwise. */
+    CHECK(!in_range("::/0", "10.0.0.5"));
+    CHECK(!in_range("::/0", "::ffff:10.0.0.5"));
+    CHECK(!in_range("0.0.0.0/0", "::1"));
+    CHECK(!in_range("0.0.0.0/0", "::a00:5")); /* IPv4-compatible (deprecated) is IPv6 */
+    /* A hand-built range with an impossible prefix holds nothing. */
+    mwl_net_cidr bad;
+    memset(&bad, 0, sizeof bad);
+    bad.addr.family = 4;
+    bad.prefix = 33;
+    mwl_net_addr a;
+    CHECK_EQ_INT(mwl_net_addr_parse("0.0.0.0", 7, &a), MWL_OK);
+    CHECK(!mwl_net_cidr_contains(&bad, &a));
+    bad.addr.family = 5;
+    bad.prefix = 0;
+    CHECK(!mwl_net_cidr_contains(&bad, &a));
+}
+
+static void test_addr_from_peer(void)
+{
+    static const struct {
+        const char *peer;
+        const char *addr; /* NULL: none */
+    } cases[] = {
+        {"127.0.0.1:49152", "127.0.0.1"},
+        {"10.0.0.5", "10.0.0.5"},
+        {"[::1]:104", "::1"},
+        {"[2001:db8::5]:11112", "2001:db8::5"},
+        {"[fe80::1%3]:104", "fe80::1"},
+        {"[fe80::1%eth0]", "fe80::1"},
+        {"2001:db8::5", "2001:db8::5"},
+        {"::ffff:10.0.0.5", "10.0.0.5"},
+        {"[::ffff:10.0.0.5]:104", "10.0.0.5"},
+        {"unix", NULL},
+        {"?", NULL},
+        {"", NULL},
+        {"[::1", NULL},
+        {"host.example:104", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mwl_net_addr a;
+        int rc = mwl_net_addr_from_peer(cases[i].peer, &a);
+        if (!cases[i].addr) {
+            CHECK_EQ_INT(rc, MWL_E_INVALID);
+            continue;
+        }
+        CHECK_EQ_INT(rc, MWL_OK);
+        char out[MWL_NET_CIDR_STRLEN];
+        mwl_net_addr_format(&a, out, sizeof out);
+        CHECK_EQ_STR(out, cases[i].addr);
+    }
+}
+
 static void test_format(void)
 {
     char out[MWL_NET_ADDRSTRLEN];
@@ -172,6 +367,9 @@ int main(void)
 {
     RUN_TEST(test_parse_port);
     RUN_TEST(test_parse_hostport);
+    RUN_TEST(test_cidr_parse);
+    RUN_TEST(test_cidr_contains);
+    RUN_TEST(test_addr_from_peer);
     RUN_TEST(test_format);
     RUN_TEST(test_clock);
     RUN_TEST(test_count_fds);

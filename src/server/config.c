@@ -9,6 +9,23 @@
 #define FIELD(f) offsetof(mwl_server_config, f)
 #define SECONDS(s) ((uint64_t)(s)*1000u)
 
+/* `allow` items are access rules (allow.c). */
+static int allow_parse(const char *text, void *item, mwl_diag *diag)
+{
+    return mwl_allow_rule_parse(text, item, diag);
+}
+static size_t allow_format(const void *item, char *out, size_t cap)
+{
+    return mwl_allow_rule_format(item, out, cap);
+}
+static bool allow_equal(const void *a, const void *b)
+{
+    return mwl_allow_rule_equal(a, b);
+}
+static const mwl_config_list_ops allow_ops = {sizeof(mwl_allow_rule), offsetof(mwl_allow_list, rule),
+                                              "AE[@ADDR[/N]]",        allow_parse,
+                                              allow_format,           allow_equal};
+
 static const mwl_config_key config_keys[] = {
     {"port", MWL_CONFIG_UINT, "11112", 0, 65535, FIELD(port),
      "TCP port to listen on; 0 lets the kernel pick one (see port-file)", NULL},
@@ -19,6 +36,10 @@ static const mwl_config_key config_keys[] = {
      "reject associations whose called AE title is not aet (A-ASSOCIATE-RJ reason 7)", NULL},
     {"calling-aet-allow", MWL_CONFIG_AET_LIST, "", 0, MWL_CONFIG_AET_LIST_MAX, FIELD(calling_aet_allow),
      "comma-separated calling AE titles allowed in; empty = any (others: A-ASSOCIATE-RJ reason 3)", NULL},
+    {"allow", MWL_CONFIG_LIST, "", 0, MWL_ALLOW_RULES_MAX, FIELD(allow),
+     "repeatable: let calling AE title AE (* = any) in from anywhere, or only from ADDR or range ADDR/N; "
+     "with calling-aet-allow, the only callers (others: A-ASSOCIATE-RJ reason 3)",
+     &allow_ops},
     {"max-associations", MWL_CONFIG_UINT, "64", 1, 1000, FIELD(max_associations),
      "associations at once; more are rejected (A-ASSOCIATE-RJ transient, reason 2)", NULL},
     {"max-pending", MWL_CONFIG_UINT, "32", 1, 1000, FIELD(max_pending),
@@ -136,6 +157,18 @@ int mwl_server_config_check(const mwl_server_config *cfg, mwl_diag *diag)
         bad = "aet";
     if (!bad && cfg->calling_aet_allow.count > MWL_CONFIG_AET_LIST_MAX)
         bad = "calling-aet-allow";
+    if (!bad && cfg->allow.count > MWL_ALLOW_RULES_MAX)
+        bad = "allow";
+    for (size_t i = 0; !bad && i < cfg->allow.count; i++) {
+        /* A rule must be what its text form says: written and read back. */
+        const mwl_allow_rule *r = &cfg->allow.rule[i];
+        char text[MWL_ALLOW_RULE_STRLEN + 1];
+        mwl_allow_rule again;
+        if (strnlen(r->ae, sizeof r->ae) == sizeof r->ae ||
+            mwl_allow_rule_format(r, text, sizeof text) >= sizeof text ||
+            mwl_allow_rule_parse(text, &again, NULL) != MWL_OK || !mwl_allow_rule_equal(&again, r))
+            bad = "allow";
+    }
     if (!bad && cfg->log_level > MWL_LOG_TRACE)
         bad = "log-level";
     if (bad) {

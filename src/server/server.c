@@ -436,10 +436,13 @@ static void reload(mwl_server *srv)
                 diag.msg[0] ? diag.msg : mwl_status_str(rc));
         return;
     }
-    mwl_log(MWL_LOG_INFO, "reload done: max %u per peer, timeouts associate %u/idle %u ms, log %s%s%s",
-            (unsigned)srv->cfg.max_peer_connections, (unsigned)srv->cfg.associate_timeout_ms,
-            (unsigned)srv->cfg.idle_timeout_ms, mwl_log_level_name(srv->cfg.log_level),
-            srv->tls ? ", TLS certificates read again" : "", srv->audit ? ", audit log reopened" : "");
+    mwl_log(MWL_LOG_INFO,
+            "reload done: %zu calling-aet-allow titles, %zu allow rules, max %u per peer, timeouts "
+            "associate %u/idle %u ms, log %s%s%s",
+            srv->cfg.calling_aet_allow.count, srv->cfg.allow.count, (unsigned)srv->cfg.max_peer_connections,
+            (unsigned)srv->cfg.associate_timeout_ms, (unsigned)srv->cfg.idle_timeout_ms,
+            mwl_log_level_name(srv->cfg.log_level), srv->tls ? ", TLS certificates read again" : "",
+            srv->audit ? ", audit log reopened" : "");
 }
 
 /* ---- accepting ------------------------------------------------------------ */
@@ -660,13 +663,11 @@ static void build_policy(mwl_server *srv)
         syn->accept_scu_role = true;  /* the peer is the SCU: we are the SCP */
         syn->accept_scp_role = false; /* we never act as SCU for these */
     }
-    for (size_t i = 0; i < cfg->calling_aet_allow.count; i++)
-        srv->allow[i] = cfg->calling_aet_allow.aet[i];
     mwl_policy_init(&srv->policy);
     srv->policy.ae_title = cfg->ae_title;
     srv->policy.strict_called_ae = cfg->strict_called_aet;
-    srv->policy.calling_ae_allow = srv->allow;
-    srv->policy.calling_ae_allow_count = cfg->calling_aet_allow.count;
+    /* calling-aet-allow and the allow rules are decided per association
+     * with the peer's address (session.c, mwl_allow_check). */
     srv->policy.syntaxes = srv->syntaxes;
     srv->policy.syntax_count = srv->service_count;
     srv->policy.max_pdu_length = cfg->max_pdu;
@@ -845,6 +846,12 @@ int mwl_server_new(const mwl_server_config *cfg, const mwl_server_setup *setup, 
             cfg->ae_title, services, (unsigned)cfg->max_associations, (unsigned)cfg->max_pending,
             (unsigned)cfg->max_peer_connections, (unsigned)cfg->max_pdu, (unsigned)cfg->workers,
             (unsigned)(mwl_pool_threads(srv->pool) - cfg->workers));
+    if (cfg->calling_aet_allow.count || cfg->allow.count)
+        mwl_log(MWL_LOG_INFO,
+                "access: %zu calling-aet-allow titles, %zu allow rules; other callers get (1,1,3)",
+                cfg->calling_aet_allow.count, cfg->allow.count);
+    else
+        mwl_log(MWL_LOG_INFO, "access: any calling AE title from any address");
     *out = srv;
     return MWL_OK;
 }

@@ -33,12 +33,70 @@
 
 #define MWL_SERVER_PATH_MAX 1024
 
+/* ---- access rules: `allow = AE[@ADDRESS[/PREFIX]]` --------------------------
+ *
+ * One rule lets one calling AE title in, from any address or only from one
+ * address or CIDR range (IPv4 or IPv6); "*" as the AE title means any AE
+ * from there. The text is split at its last '@' when what follows is an
+ * address, a range or "*" (any address); otherwise the whole text is the
+ * title, since AE titles may contain '@'. But when what follows the last
+ * '@' holds a '.', ':' or '/', it was meant as an address: if it is not
+ * one (a typo, a host name) the rule is refused rather than read as a
+ * title; write "A@B.C@*" for the title "A@B.C" from anywhere. Blanks around
+ * the title and the address do not count. No host names: matching never
+ * resolves anything. */
+
+#define MWL_ALLOW_RULES_MAX 256
+/* Longest rule text: a 16-character title, '@', a range; plus blanks. */
+#define MWL_ALLOW_RULE_STRLEN 80
+
+typedef struct mwl_allow_rule {
+    char ae[MWL_AE_TITLE_MAX + 1]; /* trimmed; "" = any AE title ("*") */
+    bool any_address;              /* no address part, or "@*" */
+    mwl_net_cidr from;             /* when !any_address */
+} mwl_allow_rule;
+
+typedef struct mwl_allow_list {
+    size_t count;
+    mwl_allow_rule rule[MWL_ALLOW_RULES_MAX];
+} mwl_allow_list;
+
+/* Parses one rule. MWL_OK, or MWL_E_INVALID with diag saying why (a bad
+ * title, a bad address or range, "*@*" is accepted and means anyone). */
+MWL_MUST_CHECK int mwl_allow_rule_parse(const char *text, mwl_allow_rule *out /* out */, mwl_diag *diag);
+
+/* The rule as text that mwl_allow_rule_parse reads back to an equal rule:
+ * "CT1", "CT1@10.0.0.0/8", "*@2001:db8::/32", "*", and "A@B@*" for a title
+ * holding '@'. snprintf style. */
+size_t mwl_allow_rule_format(const mwl_allow_rule *r, char *out, size_t cap);
+
+bool mwl_allow_rule_equal(const mwl_allow_rule *a, const mwl_allow_rule *b);
+
+/* The verdict on a calling AE title from a peer address. */
+typedef enum mwl_allow_verdict {
+    MWL_ALLOW_OPEN,         /* no calling-aet-allow titles and no rules: anyone */
+    MWL_ALLOW_ACCEPTED,     /* a title of the list, or a rule for this AE (or "*") and address */
+    MWL_ALLOW_UNKNOWN_AE,   /* no title, no rule names this AE, and no "*" rule takes the address */
+    MWL_ALLOW_WRONG_ADDRESS /* rules name this AE, none for this address */
+} mwl_allow_verdict;
+
+/* Decides whether `calling_ae` from `peer` (NULL: the peer has no IP
+ * address, e.g. a Unix socket; only rules without an address match) may
+ * associate. The allowed set is the union of `titles` (calling-aet-allow:
+ * each from any address) and `rules`. AE titles compare exactly after
+ * trimming leading and trailing spaces. When refused, `why` (if cap > 0)
+ * gets one phrase for the log: "no rule for this AE title" or "allowed
+ * only from 10.0.0.0/8, 192.168.1.7". A pure function. */
+mwl_allow_verdict mwl_allow_check(const mwl_config_aet_list *titles, const mwl_allow_list *rules,
+                                  const char *calling_ae, const mwl_net_addr *peer, char *why, size_t cap);
+
 typedef struct mwl_server_config {
     uint32_t port;                         /* port: 0 = let the kernel pick */
     char bind[MWL_NET_HOST_MAX];           /* bind: "" = all addresses */
     char ae_title[MWL_AE_TITLE_MAX + 1];   /* aet: our AE title */
     bool strict_called_aet;                /* strict-called-aet: (1,1,7) on a mismatch */
     mwl_config_aet_list calling_aet_allow; /* calling-aet-allow: empty = any calling AE title */
+    mwl_allow_list allow;                  /* allow (repeatable): with the above, who may associate */
     uint32_t max_associations;             /* max-associations */
     uint32_t max_pending;                  /* max-pending: connections not (yet) associated */
     uint32_t max_peer_connections;         /* max-peer-connections: from one address at once */

@@ -44,6 +44,7 @@ static void test_defaults(void)
     CHECK_EQ_STR(cfg.ae_title, "MWL");
     CHECK(!cfg.strict_called_aet);
     CHECK_EQ_INT(cfg.calling_aet_allow.count, 0);
+    CHECK_EQ_INT(cfg.allow.count, 0);
     CHECK_EQ_INT(cfg.max_associations, 64);
     CHECK_EQ_INT(cfg.max_pending, 32);
     CHECK_EQ_INT(cfg.max_peer_connections, 32);
@@ -67,12 +68,15 @@ static void test_defaults(void)
     /* Every default parses with its own key, and names are unique. */
     size_t n = 0;
     const mwl_config_key *keys = mwl_server_config_keys(&n);
-    CHECK_EQ_INT(n, 30);
+    CHECK_EQ_INT(n, 31);
     for (size_t i = 0; i < n; i++) {
         mwl_server_config c;
         mwl_server_config_init(&c);
         mwl_diag diag;
-        CHECK_EQ_INT(mwl_server_config_set(&c, keys[i].name, keys[i].default_value, &diag), MWL_OK);
+        if (keys[i].type == MWL_CONFIG_LIST) /* repeatable: no items by default, "" is not an item */
+            CHECK_EQ_STR(keys[i].default_value, "");
+        else
+            CHECK_EQ_INT(mwl_server_config_set(&c, keys[i].name, keys[i].default_value, &diag), MWL_OK);
         CHECK(mwl_server_config_find_key(keys[i].name) == &keys[i]);
         CHECK(keys[i].help && keys[i].help[0]);
         CHECK(strcmp(mwl_config_type_hint(keys[i].type), "?") != 0);
@@ -91,6 +95,7 @@ static void test_every_key(void)
                        "aet = WORKLIST\n"
                        "strict-called-aet = yes\n"
                        "calling-aet-allow = CT1, MR 2 ,US\n"
+                       "allow = XA@10.0.0.0/8\n"
                        "\n"
                        "max-associations = 3\n"
                        "max-pending = 5\n"
@@ -121,6 +126,8 @@ static void test_every_key(void)
     CHECK_EQ_STR(cfg.calling_aet_allow.aet[0], "CT1");
     CHECK_EQ_STR(cfg.calling_aet_allow.aet[1], "MR 2"); /* inner space is significant */
     CHECK_EQ_STR(cfg.calling_aet_allow.aet[2], "US");
+    CHECK_EQ_INT(cfg.allow.count, 1);
+    CHECK_EQ_STR(cfg.allow.rule[0].ae, "XA");
     CHECK_EQ_INT(cfg.max_associations, 3);
     CHECK_EQ_INT(cfg.max_pending, 5);
     CHECK_EQ_INT(cfg.max_peer_connections, 7);
@@ -320,6 +327,104 @@ static void test_bad_lines(void)
     CHECK_EQ_INT(diag.offset, 9);
 }
 
+/* The repeatable `allow` key: every line and every set adds a rule, in
+ * order; a bad rule names its line; at most MWL_ALLOW_RULES_MAX. */
+static void test_allow_key(void)
+{
+    mwl_server_config cfg;
+    mwl_server_config_init(&cfg);
+    mwl_diag diag;
+    const char *text = "allow = CT1@10.0.0.0/8\n"
+                       "calling-aet-allow = LEGACY\n"
+                       "# the same AE from a second range\n"
+                       "allow = CT1@192.168.1.7\n"
+                       "  allow =   MR 2   \n"
+                       "allow = \"*@2001:db8::/32\"\n"
+                       "allow = A@B@*\n";
+    int rc = parse(text, &cfg, &diag);
+    CHECK_EQ_INT(rc, MWL_OK);
+    if (rc != MWL_OK)
+        fprintf(stderr, "  %s\n", diag.msg);
+    CHECK_EQ_INT(cfg.allow.count, 5);
+    CHECK_EQ_INT(cfg.calling_aet_allow.count, 1);
+    static const char *const want[] = {"CT1@10.0.0.0/8", "CT1@192.168.1.7", "MR 2", "*@2001:db8::/32",
+                                       "A@B@*"};
+    const mwl_config_key *k = mwl_server_config_find_key("allow");
+    CHECK(k != NULL && k->type == MWL_CONFIG_LIST);
+    CHECK_EQ_STR(mwl_config_key_hint(k), "AE[@ADDR[/N]]");
+    for (size_t i = 0; i < 5 && i < cfg.allow.count; i++) {
+        char out[MWL_ALLOW_RULE_STRLEN + 1];
+        mwl_allow_rule_format(&cfg.allow.rule[i], out, sizeof out);
+        CHECK_EQ_STR(out, want[i]);
+        if (k) {
+            CHECK_EQ_INT(mwl_config_format_at(k, &cfg, i, out, sizeof out), strlen(want[i]));
+            CHECK_EQ_STR(out, want[i]);
+        }
+    }
+    CHECK_EQ_INT(mwl_server_config_check(&cfg, &diag), MWL_OK);
+
+    /* Set (the flags) appends after what the file gave. */
+    CHECK_EQ_INT(mwl_server_config_set(&cfg, "allow", "US1@::1", &diag), MWL_OK);
+    CHECK_EQ_INT(cfg.allow.count, 6);
+    CHECK_EQ_STR(cfg.allow.rule[5].ae, "US1");
+    mwl_server_config before = cfg;
+    CHECK_EQ_INT(mwl_server_config_set(&cfg, "allow", "US1@10.1.2.3/8", &diag), MWL_E_INVALID);
+    CHECK(strstr(diag.msg, "allow: bits set past the prefix (the range is 10.0.0.0/8)") != NULL);
+    CHECK(memcmp(&cfg, &before, sizeof cfg) == 0);
+    if (k)
+        mwl_config_reset(k, &cfg);
+    CHECK_EQ_INT(cfg.allow.count, 0);
+
+    /* Bad rules: the line, the key, why; nothing applied. */
+    expect_error("allow = CT1\nallow = CT2@10.0.0.0/33\n", 2, "allow: prefix /33 is over /32");
+    expect_error("allow = CT1\n\nallow = CT2@10.1.2.3/8\n", 3, "the range is 10.0.0.0/8");
+    expect_error("allow = CT1@\n", 1, "allow: no address after '@'");
+    expect_error("allow = @10.0.0.1\n", 1, "allow: no AE title before '@'");
+    expect_error("allow = SEVENTEEN_CHARS_X@10.0.0.1\n", 1, "at most 16 characters");
+    expect_error("allow = CT1@host.example\n", 1, "'host.example' is not an IPv4 or IPv6 address");
+    expect_error("allow = X@fe80::1%eth0\n", 1, "is not an IPv4 or IPv6 address");
+    expect_error("allow = \n", 1, "allow: empty value");
+    expect_error("allow = CT1\nallow = \"  \"\n", 2, "allow: empty value");
+    expect_error("allow = BACK\\SLASH\n", 1, "allow: an AE title is printable ASCII");
+
+    /* At most MWL_ALLOW_RULES_MAX rules: the next line is refused. */
+    static char many[(MWL_ALLOW_RULES_MAX + 1) * 32];
+    size_t used = 0;
+    for (int i = 0; i <= MWL_ALLOW_RULES_MAX; i++)
+        used += (size_t)snprintf(many + used, sizeof many - used, "allow = AE%d@10.0.%d.%d\n", i, i / 256,
+                                 i % 256);
+    expect_error(many, MWL_ALLOW_RULES_MAX + 1, "allow: at most 256");
+    char *cut = strstr(many, "allow = AE256@");
+    CHECK(cut != NULL);
+    if (cut) {
+        *cut = '\0';
+        mwl_server_config_init(&cfg);
+        CHECK_EQ_INT(parse(many, &cfg, &diag), MWL_OK);
+        CHECK_EQ_INT(cfg.allow.count, MWL_ALLOW_RULES_MAX);
+        CHECK_EQ_STR(cfg.allow.rule[MWL_ALLOW_RULES_MAX - 1].ae, "AE255");
+        CHECK_EQ_INT(mwl_server_config_check(&cfg, &diag), MWL_OK);
+    }
+
+    /* A config built by hand gets the same checks. */
+    mwl_server_config_init(&cfg);
+    cfg.allow.count = MWL_ALLOW_RULES_MAX + 1;
+    CHECK_EQ_INT(mwl_server_config_check(&cfg, &diag), MWL_E_INVALID);
+    CHECK(strstr(diag.msg, "allow") != NULL);
+    mwl_server_config_init(&cfg);
+    cfg.allow.count = 1;
+    cfg.allow.rule[0].ae[0] = 'X';
+    cfg.allow.rule[0].from.addr.family = 4;
+    cfg.allow.rule[0].from.prefix = 40; /* not a range */
+    CHECK_EQ_INT(mwl_server_config_check(&cfg, &diag), MWL_E_INVALID);
+    cfg.allow.rule[0].from.prefix = 8;
+    cfg.allow.rule[0].from.addr.bytes[3] = 1; /* bits past the prefix */
+    CHECK_EQ_INT(mwl_server_config_check(&cfg, &diag), MWL_E_INVALID);
+    cfg.allow.rule[0].from.addr.bytes[3] = 0;
+    CHECK_EQ_INT(mwl_server_config_check(&cfg, &diag), MWL_OK);
+    memset(cfg.allow.rule[0].ae, 'A', sizeof cfg.allow.rule[0].ae); /* no NUL */
+    CHECK_EQ_INT(mwl_server_config_check(&cfg, &diag), MWL_E_INVALID);
+}
+
 int main(void)
 {
     RUN_TEST(test_defaults);
@@ -327,5 +432,6 @@ int main(void)
     RUN_TEST(test_bounds);
     RUN_TEST(test_value_syntax);
     RUN_TEST(test_bad_lines);
+    RUN_TEST(test_allow_key);
     return check_report("server_config_test");
 }

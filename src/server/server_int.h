@@ -91,7 +91,7 @@ struct session {
     char transport[8];     /* "tcp", "tls": kept for the audit after the close */
     char tls_subject[256]; /* the client certificate's subject, once known */
     char contexts[200];    /* accepted contexts, for the log line */
-    char outcome[160];     /* how the association ended, first cause wins */
+    char outcome[256];     /* how the association ended, first cause wins */
     session_svc svc[MWL_SERVER_SERVICES_MAX];
 };
 
@@ -129,7 +129,6 @@ struct mwl_server {
     mwl_ul_config ul_cfg;
     mwl_policy policy;
     mwl_policy_syntax syntaxes[MWL_SERVER_SERVICES_MAX];
-    const char *allow[MWL_CONFIG_AET_LIST_MAX];
 
     uint8_t rbuf[SERVER_READ_BUFFER];
     mwl_wbuf scratch;               /* encoding responses on the loop thread */

@@ -345,6 +345,15 @@ static void on_associate_rq(session *s, const mwl_assoc_rq *rq, uint64_t now)
     snprintf(s->called, sizeof s->called, "%s", rq->called_ae);
     mwl_policy policy = srv->policy;
     policy.too_many_associations = srv->associated_count >= srv->cfg.max_associations;
+    /* Who may associate (calling-aet-allow and the allow rules) depends on
+     * the peer's address, which negotiation does not see: decided here,
+     * passed in as a verdict. */
+    char why[128];
+    mwl_net_addr addr;
+    bool has_addr = mwl_net_addr_from_peer(s->peer, &addr) == MWL_OK;
+    mwl_allow_verdict verdict = mwl_allow_check(&srv->cfg.calling_aet_allow, &srv->cfg.allow, rq->calling_ae,
+                                                has_addr ? &addr : NULL, why, sizeof why);
+    policy.calling_ae_refused = verdict == MWL_ALLOW_UNKNOWN_AE || verdict == MWL_ALLOW_WRONG_ADDRESS;
     mwl_arena arena;
     mwl_arena_init(&arena, srv->mem);
     mwl_negotiation neg;
@@ -372,8 +381,13 @@ static void on_associate_rq(session *s, const mwl_assoc_rq *rq, uint64_t now)
                 neg.rj.source == MWL_RJ_SOURCE_PROVIDER_PRESENTATION &&
                 neg.rj.reason == MWL_RJ_PRES_LOCAL_LIMIT_EXCEEDED)
                 server_stat_add(&srv->stats.rejected_busy, 1);
-            if (neg.rj.source == MWL_RJ_SOURCE_USER && neg.rj.reason == MWL_RJ_USER_NO_REASON &&
-                rq->user_info.max_length && rq->user_info.max_length < SERVER_MIN_PEER_PDU)
+            if (policy.calling_ae_refused && neg.rj.source == MWL_RJ_SOURCE_USER &&
+                neg.rj.reason == MWL_RJ_USER_CALLING_AE_NOT_RECOGNIZED)
+                session_set_outcome(s, "rejected (%u,%u,%u): calling AE title '%s' from %s: %s",
+                                    (unsigned)neg.rj.result, (unsigned)neg.rj.source, (unsigned)neg.rj.reason,
+                                    s->calling, s->peer_addr, why);
+            else if (neg.rj.source == MWL_RJ_SOURCE_USER && neg.rj.reason == MWL_RJ_USER_NO_REASON &&
+                     rq->user_info.max_length && rq->user_info.max_length < SERVER_MIN_PEER_PDU)
                 session_set_outcome(s, "rejected (%u,%u,%u): peer Maximum Length %u is below %u",
                                     (unsigned)neg.rj.result, (unsigned)neg.rj.source, (unsigned)neg.rj.reason,
                                     (unsigned)rq->user_info.max_length, (unsigned)SERVER_MIN_PEER_PDU);

@@ -125,7 +125,7 @@ static bool check_association(const mwl_assoc_rq *rq, const mwl_policy *policy, 
         set_reject(out, MWL_RJ_RESULT_PERMANENT, MWL_RJ_SOURCE_USER, MWL_RJ_USER_CALLED_AE_NOT_RECOGNIZED);
         return false;
     }
-    if (!calling_ae_allowed(policy, rq->calling_ae)) {
+    if (policy->calling_ae_refused || !calling_ae_allowed(policy, rq->calling_ae)) {
         set_reject(out, MWL_RJ_RESULT_PERMANENT, MWL_RJ_SOURCE_USER, MWL_RJ_USER_CALLING_AE_NOT_RECOGNIZED);
         return false;
     }

@@ -196,6 +196,24 @@ static void edit_allow_hit(request *r, mwl_policy *p)
     p->calling_ae_allow = allow;
     p->calling_ae_allow_count = 2;
 }
+static void edit_refused(request *r, mwl_policy *p)
+{
+    (void)r;
+    p->calling_ae_refused = true; /* the driver's access rules said no */
+}
+static void edit_refused_and_busy(request *r, mwl_policy *p)
+{
+    (void)r;
+    p->calling_ae_refused = true;
+    p->too_many_associations = true;
+}
+static void edit_refused_wrong_called(request *r, mwl_policy *p)
+{
+    (void)r;
+    p->calling_ae_refused = true;
+    p->strict_called_ae = true;
+    p->ae_title = "OTHER";
+}
 static void edit_too_many(request *r, mwl_policy *p)
 {
     (void)r;
@@ -332,6 +350,23 @@ static const neg_case cases[] = {
      {0, 0, 0},
      {{1, 0, TS_EXPLICIT_LE}, {3, 0, TS_IMPLICIT_LE}},
      2,
+     {{0}},
+     0},
+    {"calling AE refused by the driver -> (1,1,3)", edit_refused, false, {1, 1, 3}, {{0}}, 0, {{0}}, 0},
+    {"refused calling AE before busy (permanent first)",
+     edit_refused_and_busy,
+     false,
+     {1, 1, 3},
+     {{0}},
+     0,
+     {{0}},
+     0},
+    {"called AE checked before the refused calling AE",
+     edit_refused_wrong_called,
+     false,
+     {1, 1, 7},
+     {{0}},
+     0,
      {{0}},
      0},
     {"too many associations -> (2,3,2)", edit_too_many, false, {2, 3, 2}, {{0}}, 0, {{0}}, 0},

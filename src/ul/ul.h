@@ -444,6 +444,10 @@ typedef struct mwl_policy {
     bool strict_called_ae;               /* reject (1,1,7) when Called-AE-title != ae_title */
     const char *const *calling_ae_allow; /* if count > 0: only these callers, else (1,1,3) */
     size_t calling_ae_allow_count;
+    /* Set by the driver from access rules negotiation cannot evaluate (they
+     * need the peer's address): reject (1,1,3) like a title not in the
+     * list above, at the same point of the order below. */
+    bool calling_ae_refused;
     const mwl_policy_syntax *syntaxes;
     size_t syntax_count;
     uint32_t max_pdu_length;                 /* our 51H; mwl_ul_accept enforces cfg.max_pdu_length */
@@ -476,6 +480,7 @@ typedef struct mwl_negotiation {
  *   application context not DICOM's      -> (1, 1, 2)
  *   strict and called AE != our title    -> (1, 1, 7)
  *   allow-list set, calling AE not in it  -> (1, 1, 3)
+ *   or calling_ae_refused
  *   peer Maximum Length below the minimum -> (1, 1, 1)
  *   identity refused / required, absent   -> (1, 2, 1)
  *   too_many_associations                 -> (2, 3, 2) transient, local limit

@@ -1,5 +1,6 @@
 # `mwl serve` over TCP on 127.0.0.1 with dynamic ports (server_test.py):
-# DCMTK interop, misbehaving peers, load, limits, SIGTERM, command line.
+# DCMTK interop, misbehaving peers, load, limits, SIGTERM, command line,
+# access rules (allow).
 # server_interop needs DCMTK's echoscu (exit 77 = skipped without it); the
 # others use it when present and a raw-PDU client otherwise.
 find_package(Python3 COMPONENTS Interpreter)
@@ -8,7 +9,7 @@ if(Python3_Interpreter_FOUND AND CMAKE_SYSTEM_NAME STREQUAL "Linux")
   if(MWL_SANITIZE)
     list(APPEND MWL_SERVER_TEST_FLAGS --sanitized)
   endif()
-  foreach(mode interop bad-peers load limits sigterm cli finds audit reload)
+  foreach(mode interop bad-peers load limits sigterm cli finds audit reload allow)
     string(REPLACE "-" "_" tname "server_${mode}")
     add_test(NAME ${tname}
       COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/server_test.py ${mode} $<TARGET_FILE:mwl>

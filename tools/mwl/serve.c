@@ -1,7 +1,9 @@
 /* mwl serve: run the DICOM server (C-ECHO, and C-FIND through the worklist
  * service). Options come from the configuration tables — the server's
  * (protocol, transport) and each service's — every key is a --flag and a
- * config-file key; flags override the file. */
+ * config-file key; flags override the file. A repeatable key (allow) adds
+ * one item per line or flag; its first flag drops the file's items, so the
+ * command line overrides it as it does every other key. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,7 +85,7 @@ static void usage(FILE *out)
             if (k->type == MWL_CONFIG_BOOL)
                 snprintf(flag, sizeof flag, "--%s[=BOOL]", k->name);
             else
-                snprintf(flag, sizeof flag, "--%s %s", k->name, mwl_config_type_hint(k->type));
+                snprintf(flag, sizeof flag, "--%s %s", k->name, mwl_config_key_hint(k));
             char bounds[64] = "";
             if (k->type == MWL_CONFIG_UINT)
                 snprintf(bounds, sizeof bounds, ", %llu..%llu", (unsigned long long)k->min,
@@ -99,9 +101,13 @@ static void usage(FILE *out)
             "show this help");
     fprintf(out, "config file: one 'key = value' per line, e.g. 'max-associations = 16';\n"
                  "blank lines and lines starting with # are ignored; \"quotes\" keep blanks;\n"
-                 "each key at most once. SECONDS take up to 3 decimals (0.5). BOOL is\n"
-                 "true/false, yes/no, on/off or 1/0. AET,... is a comma-separated list.\n"
-                 "CHOICE is one of the values the key's help lists.\n\n"
+                 "each key at most once, except allow: one rule per line or flag, as many\n"
+                 "as needed (up to 256); the first --allow drops the file's allow rules.\n"
+                 "SECONDS take up to 3 decimals (0.5). BOOL is true/false, yes/no, on/off or\n"
+                 "1/0. AET,... is a comma-separated list. CHOICE is one of the values the\n"
+                 "key's help lists. AE[@ADDR[/N]]: a calling AE title (* = any), allowed\n"
+                 "from any address, or only from ADDR (IPv4 or IPv6) or the range ADDR/N;\n"
+                 "split at the last @ followed by an address (A@B@* is the title A@B).\n\n"
                  "exit status: 0 after a clean shutdown, 1 on a runtime failure, 2 for a bad\n"
                  "option or config file, 3 when the port cannot be bound.\n");
 }
@@ -154,9 +160,27 @@ static int write_port_file(const char *path, unsigned port)
 
 /* ---- options --------------------------------------------------------------- */
 
+/* The repeatable keys set by a flag so far: the first such flag replaces
+ * what the file gave, later ones add. */
+typedef struct flag_lists {
+    const mwl_config_key *seen[8];
+    size_t count;
+} flag_lists;
+
+static void reset_list_once(flag_lists *lists, const mwl_config_key *k, void *obj)
+{
+    for (size_t i = 0; i < lists->count; i++)
+        if (lists->seen[i] == k)
+            return;
+    if (lists->count < sizeof lists->seen / sizeof lists->seen[0])
+        lists->seen[lists->count++] = k;
+    mwl_config_reset(k, obj);
+}
+
 /* Splits "--key=value" / "--key value"; returns the argv index consumed
  * last, or -1 with a message. */
-static int apply_flag(serve_config *cfg, int argc, char **argv, int i, const char **config_path)
+static int apply_flag(serve_config *cfg, flag_lists *lists, int argc, char **argv, int i,
+                      const char **config_path)
 {
     const char *arg = argv[i] + 2;
     const char *eq = strchr(arg, '=');
@@ -204,6 +228,8 @@ static int apply_flag(serve_config *cfg, int argc, char **argv, int i, const cha
         }
     }
     if (cfg) {
+        if (k->type == MWL_CONFIG_LIST)
+            reset_list_once(lists, k, objs[t - 1]);
         mwl_diag diag;
         if (mwl_config_set(tables[t - 1], objs[t - 1], key, value, &diag) != MWL_OK) {
             fprintf(stderr, "mwl serve: --%s\n", diag.msg);
@@ -238,8 +264,9 @@ static int load_config(const char *config_path, int argc, char **argv, serve_con
             return MWL_E_INVALID;
         }
     }
+    flag_lists lists = {{NULL}, 0};
     for (int i = 1; i < argc; i++) {
-        i = apply_flag(cfg, argc, argv, i, NULL);
+        i = apply_flag(cfg, &lists, argc, argv, i, NULL);
         if (i < 0) {
             mwl_diag_set(diag, 0, 0, "a command-line option is invalid");
             return MWL_E_INVALID;
@@ -283,7 +310,7 @@ int mwl_cmd_serve(int argc, char **argv)
             fprintf(stderr, "mwl serve: unexpected argument '%s' (see --help)\n", argv[i]);
             return MWL_EXIT_USAGE;
         }
-        i = apply_flag(NULL, argc, argv, i, &config_path);
+        i = apply_flag(NULL, NULL, argc, argv, i, &config_path);
         if (i < 0)
             return MWL_EXIT_USAGE;
     }
