@@ -6,13 +6,19 @@
  * Invariants checked (abort on failure): a parse failure maps to A900, A700
  * or Cxxx with the offending tag set; a response contains no key that was
  * not requested except (0008,0005), (0008,0201) and (0040,A390); the
- * expanded SPS Sequence of a response holds at most one item. */
+ * expanded SPS Sequence of a response holds at most one item; and the
+ * store's narrowing is a superset of matching (worklist.h): the items are
+ * also stored, once, in an in-memory SQLite store, and every SPS row the
+ * matcher takes is among the rows the query's filter
+ * (mwl_filter_from_query) selects there. */
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dicom/codec.h"
+#include "store/store.h"
 #include "worklist/wl_test_util.h"
 #include "worklist/worklist.h"
 
@@ -37,6 +43,71 @@ static const char *const ITEMS[] = {
     "ScheduledProcedureStepStartDate=20240105|ScheduledProcedureStepStartTime=2359]",
     "PatientName=DOE^JOHN|PatientID=|PatientAge=054Y|00091010=ACME",
 };
+
+enum { N_ITEMS = sizeof ITEMS / sizeof ITEMS[0], MAX_SPS = 4 };
+
+/* The store, and each stored SPS row of each item as the store holds it
+ * (its index's bytes); NULL for rows of an item the store refuses. */
+static mwl_store *store;
+static mwl_arena store_arena;
+static const uint8_t *row_bytes[N_ITEMS][MAX_SPS];
+static size_t row_len[N_ITEMS][MAX_SPS];
+
+static void close_store(void)
+{
+    mwl_store_free(store);
+    mwl_arena_clear(&store_arena);
+}
+
+static void open_store(void)
+{
+    mwl_diag diag;
+    mwl_arena_init(&store_arena, NULL);
+    if (mwl_store_open(":memory:", NULL, &store, &diag) != MWL_OK)
+        abort();
+    atexit(close_store);
+    for (size_t i = 0; i < N_ITEMS; i++) {
+        mwl_ds *item = wlt_ds(&store_arena, ITEMS[i]);
+        if (mwl_store_put_item(store, item, NULL, NULL, NULL, &diag) != MWL_OK)
+            continue; /* e.g. no SPS Sequence: never a candidate */
+        size_t n = mwl_expand_count(item);
+        if (n > MAX_SPS)
+            abort();
+        for (size_t x = 0; x < n; x++) {
+            mwl_ds *row;
+            mwl_sps_index ix;
+            if (mwl_expand_item(item, x, &store_arena, &row) != MWL_OK ||
+                mwl_sps_index_build(row, mwl_ds_find(row, MWL_TAG_ScheduledProcedureStepSequence)->items[0],
+                                    NULL, &store_arena, &ix, &diag) != MWL_OK)
+                abort();
+            row_bytes[i][x] = ix.dataset;
+            row_len[i][x] = ix.dataset_length;
+        }
+    }
+}
+
+/* Which stored rows the query's filter selects: cand[i][x]. */
+static void candidates(const mwl_query *q, bool cand[N_ITEMS][MAX_SPS])
+{
+    memset(cand, 0, sizeof(bool) * N_ITEMS * MAX_SPS);
+    mwl_filter f;
+    mwl_filter_from_query(q, &f);
+    mwl_store_cursor c;
+    mwl_store_cursor_init(&c);
+    mwl_store_row row;
+    mwl_diag diag;
+    int rc;
+    while ((rc = mwl_store_cursor_next(store, &f, &c, &row, &diag)) == MWL_OK) {
+        for (size_t i = 0; i < N_ITEMS; i++)
+            for (size_t x = 0; x < MAX_SPS; x++)
+                if (row_bytes[i][x] && row_len[i][x] == row.length &&
+                    memcmp(row_bytes[i][x], row.dataset, row.length) == 0)
+                    cand[i][x] = true;
+    }
+    if (rc != MWL_E_NOTFOUND)
+        abort();
+    mwl_store_cursor_pause(store);
+}
 
 static bool allowed_extra(uint32_t tag)
 {
@@ -73,6 +144,8 @@ static void check_subset(const mwl_ds *resp, const mwl_ds *req, bool top)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    if (!store)
+        open_store();
     mwl_arena arena;
     mwl_arena_init(&arena, NULL);
     mwl_decode_limits lim;
@@ -99,6 +172,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size & 1u && mwl_query_is_universal(q, aet, 2) &&
         mwl_query_constrain(q, aet, 2, "CT1", &diag) != MWL_OK)
         abort();
+    bool cand[N_ITEMS][MAX_SPS];
+    candidates(q, cand);
     for (int strict = 0; strict < 2; strict++) {
         mwl_match_opts opts;
         mwl_match_opts_init(&opts);
@@ -106,7 +181,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         opts.pn_accent_insensitive = strict == 0;
         mwl_matcher m;
         mwl_matcher_init(&m, &opts, NULL);
-        for (size_t i = 0; i < sizeof ITEMS / sizeof ITEMS[0]; i++) {
+        for (size_t i = 0; i < N_ITEMS; i++) {
             mwl_arena items;
             mwl_arena_init(&items, NULL);
             mwl_ds *item = wlt_ds(&items, ITEMS[i]);
@@ -114,6 +189,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 bool hit = false;
                 if (mwl_match_dataset(&m, q, item, x, &hit, &diag) != MWL_OK || !hit)
                     continue;
+                if (row_bytes[i][x] && !cand[i][x]) {
+                    fprintf(stderr, "item %zu SPS %zu matches but the store's filter leaves it out\n", i, x);
+                    abort();
+                }
                 mwl_ds *resp;
                 if (mwl_project(&m, q, item, x, &items, &resp, &diag) != MWL_OK)
                     abort();

@@ -4,8 +4,11 @@
  *
  * Input: byte 0 chooses the set-up:
  *   bit 0     0 = acceptor (the input is a requestor talking to us),
- *             1 = requestor that has sent its A-ASSOCIATE-RQ (the input is
- *                 the acceptor's answer and what follows);
+ *             1 = requestor that has asked for an association (Sta4,
+ *                 connecting): the transport comes up (A-ASSOCIATE-RQ sent,
+ *                 Sta5) before the first peer bytes or at local action 7,
+ *                 so local actions first act while connecting; the input
+ *                 is the acceptor's answer and what follows;
  *   bit 1     idle timer on;
  *   bit 2     the driver rejects associations (policy says "too many");
  *   bits 3-7  if non-zero, fail the (n * 4)-th allocation and all after.
@@ -13,8 +16,9 @@
  *   c < 0xC0  feed the next c + 1 bytes (PDUs may span records);
  *   c >= 0xC0 a local action (c & 7) with time advanced by (c >> 3 & 7) * 400 ms:
  *             0 timer, 1 release, 2 release response, 3 abort, 4 send a PDV,
- *             5 transport closed, 6 toggle a slow writer (from then on only
- *             half the pending output is written each time), 7 timer. */
+ *             5 transport closed (in Sta4: the connect failed), 6 toggle a
+ *             slow writer (from then on only half the pending output is
+ *             written each time), 7 timer (in Sta4: the transport is up). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,7 +197,12 @@ static void local_action(driver *d, uint8_t c)
     d->now += (uint64_t)((c >> 3) & 7) * 400;
     switch (c & 7) {
     case 0:
-    case 7: rc = mwl_ul_timer(d->ul, d->now); break;
+    case 7:
+        if ((c & 7) == 7 && mwl_ul_get_state(d->ul) == MWL_UL_STA4)
+            rc = mwl_ul_transport_connected(d->ul, d->now);
+        else
+            rc = mwl_ul_timer(d->ul, d->now);
+        break;
     case 1: rc = mwl_ul_release(d->ul, d->now); break;
     case 2: rc = mwl_ul_release_response(d->ul, d->now); break;
     case 3: rc = mwl_ul_abort(d->ul, d->now); break;
@@ -250,8 +259,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rq.context_count = 2;
         rq.user_info.implementation_class_uid = "1.2.3.4";
         rc = mwl_ul_associate(d.ul, &rq, d.now);
-        if (rc == MWL_OK)
-            rc = mwl_ul_transport_connected(d.ul, d.now);
     } else {
         rc = mwl_ul_transport_connected(d.ul, d.now);
     }
@@ -271,6 +278,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             const uint8_t *p = data + pos;
             pos += n;
             d.now += 1;
+            if (mwl_ul_get_state(d.ul) == MWL_UL_STA4) {
+                /* a peer talks only once connected */
+                rc = mwl_ul_transport_connected(d.ul, d.now);
+                REQUIRE(rc == MWL_OK || mwl_is_fatal(rc));
+                if (rc != MWL_OK) {
+                    d.dead = true;
+                    break;
+                }
+                handle_events(&d);
+                write_output(&d);
+                check_invariants(&d);
+            }
             while (n > 0 && !d.dead && !d.closed) {
                 size_t used = 0;
                 rc = mwl_ul_feed(d.ul, p, n, &used, d.now);

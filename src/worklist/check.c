@@ -160,6 +160,25 @@ static int check_dates(check_ctx *c, const mwl_ds *sps, size_t sps_index)
     return MWL_OK;
 }
 
+/* The SPS ID of `sps` as its natural key holds it (trimmed UTF-8, see
+ * single_value in narrow.c), in the scratch arena; NULL when absent or
+ * empty. The text decoded in check_text, so only MWL_E_NOMEM fails. */
+static int sps_id_utf8(check_ctx *c, const mwl_ds *sps, const char **out)
+{
+    *out = NULL;
+    mwl_elem e;
+    if (!mwl_wl_stored_elem(sps, MWL_TAG_ScheduledProcedureStepID, &e) || e.length == 0 ||
+        !mwl_vr_is_string(e.vr))
+        return MWL_OK;
+    const char *s;
+    int rc = mwl_ds_get_utf8(sps, &e, 0, &c->scratch, &s, NULL);
+    if (rc == MWL_E_NOMEM)
+        return rc;
+    if (rc == MWL_OK && s[0])
+        *out = s;
+    return MWL_OK;
+}
+
 static int check_item(check_ctx *c, const mwl_ds *item, unsigned flags)
 {
     const uint32_t seq_tag = MWL_TAG_ScheduledProcedureStepSequence;
@@ -217,24 +236,23 @@ static int check_item(check_ctx *c, const mwl_ds *item, unsigned flags)
     }
 
     /* Two SPS items with one SPS ID would be one stored SPS (the same
-     * natural key): the second would silently replace the first. */
-    for (size_t k = 1; k < seq->item_count; k++) {
-        mwl_elem a;
-        const char *s;
-        size_t len;
-        if (!mwl_wl_stored_elem(seq->items[k], MWL_TAG_ScheduledProcedureStepID, &a) ||
-            !mwl_vr_is_string(a.vr) || mwl_elem_get_str(&a, 0, &s, &len) != MWL_OK || len == 0)
-            continue;
-        for (size_t j = 0; j < k; j++) {
-            mwl_elem b;
-            const char *t;
-            size_t tlen;
-            if (mwl_wl_stored_elem(seq->items[j], MWL_TAG_ScheduledProcedureStepID, &b) &&
-                mwl_vr_is_string(b.vr) && mwl_elem_get_str(&b, 0, &t, &tlen) == MWL_OK && tlen == len &&
-                memcmp(s, t, len) == 0)
+     * natural key): the second would silently replace the first. Compared
+     * as the natural key holds them, decoded to UTF-8 (mwl_sps_index_build):
+     * raw bytes differ for one ID spelled with a redundant ISO 2022 escape
+     * (an item with "SPS1" and "ESC ( B SPS1" passed, and one SPS replaced
+     * the other: fuzz/corpus/fuzz_import/crash-*). */
+    const char **ids = mwl_arena_alloc(&c->scratch, seq->item_count * sizeof *ids);
+    if (!ids)
+        return MWL_E_NOMEM;
+    for (size_t k = 0; k < seq->item_count; k++) {
+        rc = sps_id_utf8(c, seq->items[k], &ids[k]);
+        if (rc != MWL_OK)
+            return rc;
+        for (size_t j = 0; ids[k] && j < k; j++) {
+            if (ids[j] && strcmp(ids[k], ids[j]) == 0)
                 return refuse(c, MWL_ITEM_DUPLICATE_SPS, MWL_TAG_ScheduledProcedureStepID, k,
-                              "same " TAGFMT " '%.*s' as SPS item %zu",
-                              TAGARG(MWL_TAG_ScheduledProcedureStepID), len > 32 ? 32 : (int)len, s, j + 1);
+                              "same " TAGFMT " '%.32s' as SPS item %zu",
+                              TAGARG(MWL_TAG_ScheduledProcedureStepID), ids[k], j + 1);
         }
     }
     return MWL_OK;

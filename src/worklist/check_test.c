@@ -100,6 +100,11 @@ static void test_codes(void)
     /* 7: two SPS with one SPS ID */
     expect(ITEM_OK "|ScheduledProcedureStepSequence[" SPS_OK "][" SPS_OK "]", 0, MWL_ITEM_DUPLICATE_SPS,
            MWL_TAG_ScheduledProcedureStepID, 1, "as SPS item 1");
+    /* the same ID as the natural key holds it (UTF-8), spelled with a redundant escape */
+    expect("SpecificCharacterSet=\\ISO 2022 IR 87|" ITEM_OK "|ScheduledProcedureStepSequence[" SPS_OK "]["
+           "ScheduledStationAETitle=CT1|ScheduledProcedureStepStartDate=20260105|"
+           "ScheduledProcedureStepStartTime=0930|Modality=CT|ScheduledProcedureStepID=\x1b(BS1]",
+           0, MWL_ITEM_DUPLICATE_SPS, MWL_TAG_ScheduledProcedureStepID, 1, "'S1' as SPS item 1");
 }
 
 static void test_names(void)
