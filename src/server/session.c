@@ -338,6 +338,9 @@ static const char *rj_text(const mwl_assoc_rj *rj)
     return rj->reason == MWL_RJ_PRES_LOCAL_LIMIT_EXCEEDED ? "local limit exceeded" : "temporary congestion";
 }
 
+/* What mwl_ae_title_well_formed refuses, for the log line. */
+#define AE_TITLE_RULE "empty, or a control character or backslash in it"
+
 static void on_associate_rq(session *s, const mwl_assoc_rq *rq, uint64_t now)
 {
     mwl_server *srv = s->srv;
@@ -381,8 +384,20 @@ static void on_associate_rq(session *s, const mwl_assoc_rq *rq, uint64_t now)
                 neg.rj.source == MWL_RJ_SOURCE_PROVIDER_PRESENTATION &&
                 neg.rj.reason == MWL_RJ_PRES_LOCAL_LIMIT_EXCEEDED)
                 server_stat_add(&srv->stats.rejected_busy, 1);
-            if (policy.calling_ae_refused && neg.rj.source == MWL_RJ_SOURCE_USER &&
-                neg.rj.reason == MWL_RJ_USER_CALLING_AE_NOT_RECOGNIZED)
+            if (neg.rj.source == MWL_RJ_SOURCE_USER &&
+                neg.rj.reason == MWL_RJ_USER_CALLED_AE_NOT_RECOGNIZED &&
+                !mwl_ae_title_well_formed(rq->called_ae))
+                session_set_outcome(s, "rejected (%u,%u,%u): called AE title '%s' is not an AE title (%s)",
+                                    (unsigned)neg.rj.result, (unsigned)neg.rj.source, (unsigned)neg.rj.reason,
+                                    s->called, AE_TITLE_RULE);
+            else if (neg.rj.source == MWL_RJ_SOURCE_USER &&
+                     neg.rj.reason == MWL_RJ_USER_CALLING_AE_NOT_RECOGNIZED &&
+                     !mwl_ae_title_well_formed(rq->calling_ae))
+                session_set_outcome(s, "rejected (%u,%u,%u): calling AE title '%s' is not an AE title (%s)",
+                                    (unsigned)neg.rj.result, (unsigned)neg.rj.source, (unsigned)neg.rj.reason,
+                                    s->calling, AE_TITLE_RULE);
+            else if (policy.calling_ae_refused && neg.rj.source == MWL_RJ_SOURCE_USER &&
+                     neg.rj.reason == MWL_RJ_USER_CALLING_AE_NOT_RECOGNIZED)
                 session_set_outcome(s, "rejected (%u,%u,%u): calling AE title '%s' from %s: %s",
                                     (unsigned)neg.rj.result, (unsigned)neg.rj.source, (unsigned)neg.rj.reason,
                                     s->calling, s->peer_addr, why);

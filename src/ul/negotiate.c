@@ -37,6 +37,19 @@ static bool same_ae_title(const char *a, const char *b)
     return na == nb && memcmp(pa, pb, na) == 0;
 }
 
+bool mwl_ae_title_well_formed(const char *title)
+{
+    if (!title)
+        return false;
+    bool any = false;
+    for (const unsigned char *c = (const unsigned char *)title; *c; c++) {
+        if (*c < 0x20 || *c == 0x7F || *c == '\\')
+            return false;
+        any = any || *c != ' ';
+    }
+    return any;
+}
+
 static bool same_uid(const char *a, const char *b)
 {
     return a && b && strcmp(a, b) == 0;
@@ -120,12 +133,20 @@ static bool check_association(const mwl_assoc_rq *rq, const mwl_policy *policy, 
         set_reject(out, MWL_RJ_RESULT_PERMANENT, MWL_RJ_SOURCE_USER, MWL_RJ_USER_APP_CONTEXT_NOT_SUPPORTED);
         return false;
     }
+    /* A title with a control character, a backslash or nothing in it names
+     * no AE anyone configured, whatever the policy: it is a probe at logs,
+     * terminals or file names, or a broken peer. */
+    if (!mwl_ae_title_well_formed(rq->called_ae)) {
+        set_reject(out, MWL_RJ_RESULT_PERMANENT, MWL_RJ_SOURCE_USER, MWL_RJ_USER_CALLED_AE_NOT_RECOGNIZED);
+        return false;
+    }
     /* §7.1.1.4 note: checking the called title is the acceptor user's job. */
     if (policy->strict_called_ae && !same_ae_title(rq->called_ae, policy->ae_title)) {
         set_reject(out, MWL_RJ_RESULT_PERMANENT, MWL_RJ_SOURCE_USER, MWL_RJ_USER_CALLED_AE_NOT_RECOGNIZED);
         return false;
     }
-    if (policy->calling_ae_refused || !calling_ae_allowed(policy, rq->calling_ae)) {
+    if (!mwl_ae_title_well_formed(rq->calling_ae) || policy->calling_ae_refused ||
+        !calling_ae_allowed(policy, rq->calling_ae)) {
         set_reject(out, MWL_RJ_RESULT_PERMANENT, MWL_RJ_SOURCE_USER, MWL_RJ_USER_CALLING_AE_NOT_RECOGNIZED);
         return false;
     }

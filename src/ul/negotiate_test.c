@@ -201,6 +201,42 @@ static void edit_refused(request *r, mwl_policy *p)
     (void)r;
     p->calling_ae_refused = true; /* the driver's access rules said no */
 }
+static void edit_calling_escape(request *r, mwl_policy *p)
+{
+    (void)p;
+    snprintf(r->rq.calling_ae, sizeof r->rq.calling_ae, "\x1b[31mEVIL");
+}
+static void edit_calling_crlf(request *r, mwl_policy *p)
+{
+    (void)p;
+    snprintf(r->rq.calling_ae, sizeof r->rq.calling_ae, "A\r\nB");
+}
+static void edit_calling_backslash(request *r, mwl_policy *p)
+{
+    (void)p;
+    snprintf(r->rq.calling_ae, sizeof r->rq.calling_ae, "CT\\MR");
+}
+static void edit_calling_empty(request *r, mwl_policy *p)
+{
+    (void)p;
+    r->rq.calling_ae[0] = '\0'; /* sixteen spaces on the wire */
+}
+static void edit_calling_latin1(request *r, mwl_policy *p)
+{
+    (void)p;
+    snprintf(r->rq.calling_ae, sizeof r->rq.calling_ae, "R\xd6NTGEN"); /* let through */
+}
+static void edit_called_del(request *r, mwl_policy *p)
+{
+    (void)p;
+    snprintf(r->rq.called_ae, sizeof r->rq.called_ae, "MWL\x7f");
+}
+static void edit_called_tab_and_calling_bad(request *r, mwl_policy *p)
+{
+    (void)p;
+    snprintf(r->rq.called_ae, sizeof r->rq.called_ae, "MWL\tSCP");
+    snprintf(r->rq.calling_ae, sizeof r->rq.calling_ae, "\x01");
+}
 static void edit_refused_and_busy(request *r, mwl_policy *p)
 {
     (void)r;
@@ -353,6 +389,34 @@ static const neg_case cases[] = {
      {{0}},
      0},
     {"calling AE refused by the driver -> (1,1,3)", edit_refused, false, {1, 1, 3}, {{0}}, 0, {{0}}, 0},
+    {"calling AE with ESC -> (1,1,3)", edit_calling_escape, false, {1, 1, 3}, {{0}}, 0, {{0}}, 0},
+    {"calling AE with CR LF -> (1,1,3)", edit_calling_crlf, false, {1, 1, 3}, {{0}}, 0, {{0}}, 0},
+    {"calling AE with a backslash -> (1,1,3)", edit_calling_backslash, false, {1, 1, 3}, {{0}}, 0, {{0}}, 0},
+    {"calling AE with a byte above 7EH accepts",
+     edit_calling_latin1,
+     true,
+     {0, 0, 0},
+     {{1, 0, TS_EXPLICIT_LE}, {3, 0, TS_IMPLICIT_LE}},
+     2,
+     {{0}},
+     0},
+    {"calling AE all spaces -> (1,1,3)", edit_calling_empty, false, {1, 1, 3}, {{0}}, 0, {{0}}, 0},
+    {"called AE with DEL -> (1,1,7) though not strict",
+     edit_called_del,
+     false,
+     {1, 1, 7},
+     {{0}},
+     0,
+     {{0}},
+     0},
+    {"malformed called AE before malformed calling AE",
+     edit_called_tab_and_calling_bad,
+     false,
+     {1, 1, 7},
+     {{0}},
+     0,
+     {{0}},
+     0},
     {"refused calling AE before busy (permanent first)",
      edit_refused_and_busy,
      false,

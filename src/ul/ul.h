@@ -478,7 +478,9 @@ typedef struct mwl_negotiation {
 /* Decides the association. Rejections, first matching rule wins:
  *   protocol version bit 0 unset          -> (1, 2, 2) permanent, provider ACSE
  *   application context not DICOM's      -> (1, 1, 2)
+ *   called AE not well formed (below)    -> (1, 1, 7)
  *   strict and called AE != our title    -> (1, 1, 7)
+ *   calling AE not well formed (below)   -> (1, 1, 3)
  *   allow-list set, calling AE not in it  -> (1, 1, 3)
  *   or calling_ae_refused
  *   peer Maximum Length below the minimum -> (1, 1, 1)
@@ -498,5 +500,14 @@ typedef struct mwl_negotiation {
  * UID / AE title in the policy), or MWL_E_NOMEM. */
 MWL_API MWL_MUST_CHECK int mwl_negotiate(const mwl_assoc_rq *rq, const mwl_policy *policy, mwl_arena *arena,
                                          mwl_negotiation *out);
+
+/* Whether an AE title as the decoder gives it (NUL-terminated, at most 16
+ * bytes) can name an application entity: not empty or all spaces (PS3.8
+ * Table 9-11), no control character (00H-1FH, 7FH) and no backslash
+ * (PS3.5 Table 6.2-1, AE). Bytes above 7EH are outside the default
+ * repertoire too but are let through: sites configure titles with local
+ * letters, and they cannot end a log line or steer a terminal (logs escape
+ * them anyway). mwl_negotiate refuses an association whose titles fail. */
+MWL_API bool mwl_ae_title_well_formed(const char *title);
 
 #endif

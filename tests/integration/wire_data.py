@@ -2,7 +2,9 @@
 """What peers send is data, never control (issue 11, "Security"), on
 127.0.0.1 with ports chosen at run time.
 
-  wire_data.py log MWL    `mwl serve`: calling AE titles with ESC and CR LF,
+  wire_data.py log MWL    `mwl serve`: calling AE titles with ESC and CR LF
+                          and a called AE title with an OSC sequence (refused,
+                          1/1/3 and 1/1/7, and logged escaped),
                           C-FIND values with CR LF ESC (refused by the query
                           parser), C1 CSI and a right-to-left override (UTF-8,
                           accepted): the log shows them escaped (\\x1b,
@@ -77,12 +79,17 @@ def test_log(mwl):
         check(r.returncode == 0, f"mwl demo: {r.stderr!r}")
         srv = server_test.Server(mwl, tmp, "--db", db)
         try:
-            # The upper layer takes these calling AE titles as they are; the
-            # log must show them as data.
-            check(server_test.raw_echo(srv.port, calling="\x1b[31mEVIL"), "C-ECHO from an ESC calling AE title")
+            # AE titles with control characters are refused (PS3.5 AE), and
+            # the log line saying so shows them as data.
+            for called, calling, want in (("MWL", "\x1b[31mEVIL", (1, 1, 3)), ("MWL", "A\r\nB", (1, 1, 3)),
+                                          ("MWL\x1b]0;X\x07", "PYSCU", (1, 1, 7))):
+                s, kind, body = server_test.associate(srv.port, called=called, calling=calling)
+                with s:
+                    got = tuple(body[1:4]) if kind == 3 else None
+                    check(got == want, f"called {called!r} calling {calling!r}: PDU {kind} {got}, want RJ {want}")
             s, kind, _ = server_test.associate(srv.port, contexts=[(1, server_test.MWL_FIND, [server_test.ILE])],
-                                               calling="A\r\nB")
-            check(kind == 2, f"association with calling AE A\\r\\nB: PDU type {kind}")
+                                               calling="EVIL")
+            check(kind == 2, f"association with calling AE EVIL: PDU type {kind}")
             with s:
                 # CR LF and ESC are not in Patient ID's repertoire: refused,
                 # and the refusal is logged without them.
@@ -107,8 +114,10 @@ def test_log(mwl):
         text = safe_text(data, "server log")
         for line in data.split(b"\n")[:-1]:
             check(LINE.match(line), f"a log line that is not one of the server's: {line!r}")
-        for want in ("assoc 127.0.0.1:", " \\x1b[31mEVIL -> MWL: accepted", " A\\x0d\\x0aB -> MWL: accepted",
-                     "A\\x0d\\x0aB -> MWL: refused: (0010,0020)", "\\u009b31m\\u202ex*", "name=山田*"):
+        for want in ("assoc 127.0.0.1:", "calling AE title '\\x1b[31mEVIL' is not an AE title",
+                     "calling AE title 'A\\x0d\\x0aB' is not an AE title",
+                     "called AE title 'MWL\\x1b]0;X\\x07' is not an AE title",
+                     " EVIL -> MWL: refused: (0010,0020)", "\\u009b31m\\u202ex*", "name=山田*"):
             check(want in text, f"the log has no {want!r}:\n{text}")
 
 
