@@ -87,6 +87,10 @@ static const mwl_config_key config_keys[] = {
     {"tls-port", MWL_CONFIG_STRING, "", 0, 5, FIELD(tls_port),
      "also listen for DICOM over TLS on this port (2762 by convention; 0 = the kernel picks; empty = no TLS)",
      NULL},
+    {"tls-bind", MWL_CONFIG_STRING, "", 0, MWL_NET_HOST_MAX - 1, FIELD(tls_bind),
+     "address or host name for the TLS listener; empty = as bind, * = all addresses (so the plain port can "
+     "stay on 127.0.0.1 while TLS serves the network)",
+     NULL},
     {"tls-port-file", MWL_CONFIG_STRING, "", 0, MWL_SERVER_PATH_MAX - 1, FIELD(tls_port_file),
      "write the TLS listener's port number to this file once listening (for --tls-port 0)", NULL},
     {"tls-cert", MWL_CONFIG_STRING, "", 0, MWL_SERVER_PATH_MAX - 1, FIELD(tls_cert),

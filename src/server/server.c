@@ -344,6 +344,7 @@ static void keep_restart_keys(const mwl_server_config *old, mwl_server_config *n
          sizeof old->background_workers},
         {"port-file", offsetof(mwl_server_config, port_file), sizeof old->port_file},
         {"tls-port", offsetof(mwl_server_config, tls_port), sizeof old->tls_port},
+        {"tls-bind", offsetof(mwl_server_config, tls_bind), sizeof old->tls_bind},
         {"tls-port-file", offsetof(mwl_server_config, tls_port_file), sizeof old->tls_port_file},
     };
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
@@ -744,7 +745,11 @@ static int open_tls_listener(mwl_server *srv, mwl_diag *diag)
     rc = mwl_net_parse_port(cfg->tls_port, &port, diag);
     if (rc != MWL_OK)
         return rc;
-    mwl_listener_spec spec = {"dicom-tls", cfg->bind, port, tls_wrap, NULL, NULL, NULL, srv, 0, 0};
+    mwl_listener_spec spec = {"dicom-tls", cfg->tls_bind[0] ? cfg->tls_bind : cfg->bind,
+                              port,        tls_wrap,
+                              NULL,        NULL,
+                              NULL,        srv,
+                              0,           0};
     srv->tls_listener = srv->listener_count;
     return open_listener(srv, &spec, diag);
 }

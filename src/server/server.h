@@ -119,6 +119,7 @@ typedef struct mwl_server_config {
     /* DICOM over TLS (PS3.15 Annex B): a second listener when tls-port is
      * set ("" = none, "0" = the kernel picks). */
     char tls_port[8];                        /* tls-port */
+    char tls_bind[MWL_NET_HOST_MAX];         /* tls-bind: "" = as bind, "*" = all */
     char tls_port_file[MWL_SERVER_PATH_MAX]; /* tls-port-file */
     char tls_cert[MWL_SERVER_PATH_MAX];      /* tls-cert: PEM certificate (chain) */
     char tls_key[MWL_SERVER_PATH_MAX];       /* tls-key: PEM private key */

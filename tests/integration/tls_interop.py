@@ -99,6 +99,24 @@ class TlsServer(st.Server):
             raise RuntimeError("no TLS port: " + self.log_text()[-2000:])
 
 
+def listening_on(port):
+    """The local addresses (hex, as /proc/net/tcp{,6} shows them) of the
+    sockets listening on `port`."""
+    found = set()
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    addr, hexport = fields[1].split(":")
+                    if fields[3] == "0A" and int(hexport, 16) == port:
+                        found.add(addr)
+        except FileNotFoundError:
+            pass
+    return found
+
+
 def client_context(certs, cert="client", version=None):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.load_verify_locations(certs["ca"] + ".crt")
@@ -152,8 +170,15 @@ def mode_interop(mwl, tmp, sanitized, certs):
         st.fail("mwl demo: " + out)
         return 1
     audit = os.path.join(tmp, "audit.jsonl")
-    srv = TlsServer(mwl, tmp, certs, "--db", db, "--log-level", "info", "--audit-log", audit)
+    # tls-bind apart from bind: plain DICOM on 127.0.0.1 only, TLS on every
+    # address (the tests still connect to 127.0.0.1 alone).
+    srv = TlsServer(mwl, tmp, certs, "--db", db, "--log-level", "info", "--audit-log", audit, "--tls-bind", "*")
     try:
+        plain, tls = listening_on(srv.port), listening_on(srv.tls_port)
+        if plain != {"0100007F"}:
+            st.fail("--bind 127.0.0.1: the plain port listens on %s" % sorted(plain))
+        if not tls or any(a.strip("0") for a in tls):
+            st.fail("--tls-bind *: the TLS port listens on %s, want the wildcard address" % sorted(tls))
         # DCMTK's clients with our client certificate.
         rc, out = echoscu_tls(srv.tls_port, certs, "-v")
         if rc != 0 or "Success" not in out:
