@@ -104,6 +104,10 @@ typedef struct mwl_scu_config {
      * `tls_context` (mwl_tls_new with server false; not freed here): many
      * SCUs sharing one resume the TLS session the server gave the last. */
     bool tls;
+    /* The server's certificate must also name `host` (DNS or IP
+     * subjectAltName) unless this is set: for sites whose certificates
+     * name no host. Ignored with a tls_context (its own setting holds). */
+    bool tls_skip_name_check;
     const char *tls_ca_file;
     const char *tls_cert_file;
     const char *tls_key_file;

@@ -336,6 +336,7 @@ int mwl_scu_new(const mwl_scu_config *cfg, mwl_scu **out, mwl_diag *diag)
         tc.ca_file = cfg->tls_ca_file;
         tc.cert_file = cfg->tls_cert_file;
         tc.key_file = cfg->tls_key_file;
+        tc.verify_name = !cfg->tls_skip_name_check;
         rc = mwl_tls_new(&tc, mem, &scu->tls, diag);
         if (rc != MWL_OK) {
             mwl_scu_free(scu);

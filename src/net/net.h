@@ -308,6 +308,11 @@ typedef struct mwl_tls_config {
      * fails otherwise). A client always checks the server's certificate,
      * against ca_file or, without one, the system's trusted store. */
     bool verify_peer;
+    /* Client: the server's certificate must also name the host connected
+     * to (a DNS or IP subjectAltName, RFC 6125), so that a certificate the
+     * CA gave another host cannot stand in for this one. On by default
+     * for a client; off only for sites whose certificates name no host. */
+    bool verify_name;
 } mwl_tls_config;
 
 MWL_API void mwl_tls_config_init(mwl_tls_config *cfg, bool server);

@@ -38,6 +38,7 @@ struct mwl_tls {
     SSL_CTX *ctx;
     bool server;
     bool verify_peer;
+    bool verify_name; /* client: check the server's name (mwl_tls_config) */
     const mwl_mem *mem;
     atomic_int refs;      /* the owner's, plus one per connection */
     CRYPTO_RWLOCK *lock;  /* guards session */
@@ -163,6 +164,7 @@ void mwl_tls_config_init(mwl_tls_config *cfg, bool server)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->server = server;
+    cfg->verify_name = !server;
 }
 
 int mwl_tls_new(const mwl_tls_config *cfg, const mwl_mem *mem, mwl_tls **out, mwl_diag *diag)
@@ -192,6 +194,7 @@ int mwl_tls_new(const mwl_tls_config *cfg, const mwl_mem *mem, mwl_tls **out, mw
     t->mem = mem;
     t->server = cfg->server;
     t->verify_peer = cfg->verify_peer;
+    t->verify_name = cfg->verify_name && !cfg->server;
     atomic_init(&t->refs, 1);
     char err[200] = "";
     t->lock = CRYPTO_THREAD_lock_new();
@@ -462,6 +465,17 @@ int mwl_tls_wrap(mwl_tls *t, mwl_conn *tcp, const char *server_name, mwl_conn **
                 strspn(server_name, "0123456789.") == strlen(server_name) || strchr(server_name, ':');
             if (!literal)
                 (void)SSL_set_tlsext_host_name(ssl, server_name);
+            /* The chain alone proves only that the CA signed it for some
+             * host: the handshake fails unless it names this one. */
+            if (t->verify_name &&
+                (literal ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), server_name) != 1
+                         : SSL_set1_host(ssl, server_name) != 1)) {
+                SSL_free(ssl);
+                mwl_mem_free(mem, tc);
+                mwl_conn_close(tcp);
+                mwl_diag_set(diag, 0, 0, "TLS: cannot check the server's name against '%.100s'", server_name);
+                return MWL_E_INVALID;
+            }
         }
     }
     tc->tcp = tcp;

@@ -15,8 +15,10 @@ certificate of its own. Modes:
              work and sessions resume (Python's ssl as a third client);
              `mwl echo --tls` / `mwl find --tls` against it, and
              `mwl echo --tls` against DCMTK's storescp +tls (with and
-             without the client certificate it requires), and against a
-             server whose CA it does not trust.
+             without the client certificate it requires), against a
+             server whose CA it does not trust, and against one whose
+             certificate names another host (refused unless
+             --tls-no-name-check).
   bad-peers  every malformed-input case of server_test.py's bad-peers mode,
              repeated inside TLS: each gets an A-ABORT or a close on time
              and the server keeps serving (a C-ECHO over TLS after each).
@@ -73,7 +75,9 @@ def make_certs(d):
     req("server", "mwl test server", "ca", "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
     req("client", "mwl test client", "ca")
     req("intruder", "mwl test intruder", "rogue")
-    return {k: os.path.join(d, k) for k in ("ca", "server", "client", "intruder", "rogue")}
+    # Signed by the trusted CA, but for another host.
+    req("misnamed", "elsewhere.invalid", "ca", "subjectAltName=DNS:elsewhere.invalid\n")
+    return {k: os.path.join(d, k) for k in ("ca", "server", "client", "intruder", "rogue", "misnamed")}
 
 
 class TlsServer(st.Server):
@@ -289,24 +293,7 @@ def mode_interop(mwl, tmp, sanitized, certs):
 
     # mwl echo --tls against DCMTK's storescp +tls (which requires and
     # verifies a client certificate by default).
-    port = st.free_port() if hasattr(st, "free_port") else None
-    if port is None:
-        with socket.socket() as s:
-            s.bind((HOST, 0))
-            port = s.getsockname()[1]
-    scp = subprocess.Popen([shutil.which("storescp"), "+tls", certs["server"] + ".key", certs["server"] + ".crt",
-                            "+cf", certs["ca"] + ".crt", "-od", tmp, "-aet", "STORESCP", str(port)],
-                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                           preexec_fn=st._die_with_parent)
-    st.children.append(scp)
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection((HOST, port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+    with storescp_tls(tmp, certs, "server") as port:
         rc, out = run([mwl, "echo", "--aec", "STORESCP"] + tls_opts + [HOST, str(port)])
         st.note("tls: mwl echo --tls -> storescp +tls: rc %d" % rc)
         if rc != 0:
@@ -314,10 +301,47 @@ def mode_interop(mwl, tmp, sanitized, certs):
         rc, out = run([mwl, "echo", "--aec", "STORESCP", "--tls-ca", certs["ca"] + ".crt", HOST, str(port)])
         if rc == 0:
             st.fail("storescp +tls served mwl echo without a client certificate")
-    finally:
-        scp.kill()
-        scp.wait(5)
+    # A certificate from the trusted CA that names another host is refused
+    # (RFC 6125), unless the name check is turned off.
+    with storescp_tls(tmp, certs, "misnamed") as port:
+        rc, out = run([mwl, "echo", "--aec", "STORESCP"] + tls_opts + [HOST, str(port)])
+        st.note("tls: mwl echo --tls -> a certificate for another host: rc %d" % rc)
+        if rc == 0 or "mismatch" not in out:
+            st.fail("mwl echo --tls accepted a certificate that names another host: rc %d\n%s" % (rc, out))
+        rc, out = run([mwl, "echo", "--aec", "STORESCP", "--tls-no-name-check"] + tls_opts + [HOST, str(port)])
+        if rc != 0:
+            st.fail("mwl echo --tls-no-name-check: rc %d\n%s" % (rc, out))
     return 0
+
+
+class storescp_tls:
+    """DCMTK's storescp +tls on a free port with `cert`'s key pair, killed by
+    PID on the way out; the context value is its port."""
+
+    def __init__(self, tmp, certs, cert):
+        with socket.socket() as s:
+            s.bind((HOST, 0))
+            self.port = s.getsockname()[1]
+        self.proc = subprocess.Popen([shutil.which("storescp"), "+tls", certs[cert] + ".key", certs[cert] + ".crt",
+                                      "+cf", certs["ca"] + ".crt", "-od", tmp, "-aet", "STORESCP", str(self.port)],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                     preexec_fn=st._die_with_parent)
+        st.children.append(self.proc)
+
+    def __enter__(self):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((HOST, self.port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        return self.port
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait(5)
+        return False
 
 
 def mode_bad_peers(mwl, tmp, sanitized, certs):

@@ -52,7 +52,7 @@ int mwl_cmd_echo(int argc, char **argv)
     int timeout_ms = 10000;
     long repeat = 1;
     bool verbose = false;
-    tool_tls tls = {false, NULL, NULL, NULL};
+    tool_tls tls = {0};
     const char *positional[2];
     int npos = 0;
 

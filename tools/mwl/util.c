@@ -143,6 +143,11 @@ int tool_tls_option(const char *cmd, int argc, char **argv, int *i, tool_tls *t)
         t->on = true;
         return 1;
     }
+    if (strcmp(argv[*i], "--tls-no-name-check") == 0) {
+        t->on = true;
+        t->no_name_check = true;
+        return 1;
+    }
     static const char *const names[] = {"--tls-ca", "--tls-cert", "--tls-key"};
     for (size_t k = 0; k < 3; k++) {
         bool missing = false;
@@ -169,6 +174,7 @@ int tool_tls_option(const char *cmd, int argc, char **argv, int *i, tool_tls *t)
 void tool_tls_apply(const tool_tls *t, mwl_scu_config *cfg)
 {
     cfg->tls = t->on;
+    cfg->tls_skip_name_check = t->no_name_check;
     cfg->tls_ca_file = t->ca;
     cfg->tls_cert_file = t->cert;
     cfg->tls_key_file = t->key;

@@ -34,6 +34,7 @@ const char *tool_option_value(const char *cmd, int argc, char **argv, int *i, co
  * --tls-ca FILE, --tls-cert FILE, --tls-key FILE (each implies --tls). */
 typedef struct tool_tls {
     bool on;
+    bool no_name_check;
     const char *ca, *cert, *key;
 } tool_tls;
 
@@ -46,7 +47,10 @@ void tool_tls_apply(const tool_tls *t, mwl_scu_config *cfg);
 #define TOOL_TLS_HELP                                                                                        \
     "  --tls          DICOM over TLS (PS3.15 Annex B; TLS 1.2 or 1.3), e.g. to port 2762;\n"                 \
     "                 the server's certificate is checked against --tls-ca, or the\n"                        \
-    "                 system's trusted certificates\n"                                                       \
+    "                 system's trusted certificates, and must name HOST (DNS or IP\n"                        \
+    "                 subjectAltName)\n"                                                                     \
+    "  --tls-no-name-check\n"                                                                                \
+    "                 accept a trusted certificate that does not name HOST (implies --tls)\n"                \
     "  --tls-ca FILE  PEM certificates trusted to sign the server's (implies --tls)\n"                       \
     "  --tls-cert FILE, --tls-key FILE\n"                                                                    \
     "                 our certificate and its private key (PEM), for a server that\n"                        \
