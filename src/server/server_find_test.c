@@ -185,10 +185,15 @@ static const tc_context mwl_only_ts[] = {
     {3, MWL_UID_ModalityWorklistInformationModelFind, {MWL_UID_ExplicitVRLittleEndian}, 1},
 };
 
+/* How long read_find_rsp waits for one response. Raised where a response
+ * comes from background (nice 19) work, which a machine busy with other
+ * tests may starve for many seconds. */
+static int read_timeout_ms = 5000;
+
 /* Reads one message, checks it is a C-FIND-RSP to `id`. */
 static int read_find_rsp(tclient *c, tc_msg *m, uint16_t id)
 {
-    int r = tc_read_message(c, m, 5000);
+    int r = tc_read_message(c, m, read_timeout_ms);
     CHECK_EQ_INT(r, 1);
     if (r == 1) {
         CHECK_EQ_INT(m->command_field, MWL_DIMSE_C_FIND_RSP);
@@ -745,6 +750,7 @@ static void test_scan_yields_worker(void)
     mwl_find_provider fp = provider_for(&p);
     mwl_server_config cfg;
     tu_config(&cfg);
+    cfg.idle_timeout_ms = 120000; /* the scan's association waits as long */
     cfg.workers = 1;
     cfg.find_step_ms = 2;
     mwl_server *srv = tu_server(&cfg, &fp);
@@ -770,9 +776,12 @@ static void test_scan_yields_worker(void)
     }
     int yields_when_fast_done = atomic_load(&p.yields);
     CHECK(yields_when_fast_done < p.scan_yields);
-    /* The scan finishes on its own, with its one match. */
+    /* The scan finishes on its own, with its one match: background work,
+     * which waits while anything else wants the CPUs. */
     int pending = 0;
+    read_timeout_ms = 120000;
     CHECK_EQ_INT(read_until_final(&scan, 1, MWL_TS_EXPLICIT_LE, &pending, 0), MWL_DIMSE_STATUS_SUCCESS);
+    read_timeout_ms = 5000;
     CHECK_EQ_INT(pending, 1);
     CHECK_EQ_INT(atomic_load(&p.yields), p.scan_yields);
     /* Every yielded step (and the fast queries' none) ended with pause. */

@@ -56,7 +56,7 @@ void mwl_worklist_config_init(mwl_worklist_config *cfg)
 }
 
 /* What the parser guarantees, for a config built by hand. */
-static int check_config(const mwl_worklist_config *cfg, mwl_diag *diag)
+int mwl_worklist_config_check(const mwl_worklist_config *cfg, mwl_diag *diag)
 {
     const char *bad = NULL;
     if (!cfg->db[0] || !memchr(cfg->db, '\0', sizeof cfg->db))
@@ -474,7 +474,7 @@ int mwl_worklist_service_reconfigure(mwl_worklist_service *p, const mwl_worklist
     mwl_diag_clear(diag);
     if (!p || !cfg)
         return MWL_E_INVALID;
-    int rc = check_config(cfg, diag);
+    int rc = mwl_worklist_config_check(cfg, diag);
     if (rc != MWL_OK)
         return rc;
     mwl_worklist_config next = *cfg;
@@ -496,7 +496,7 @@ int mwl_worklist_service_new(const mwl_worklist_config *cfg, const mwl_mem *mem,
     if (!cfg || !out)
         return MWL_E_INVALID;
     *out = NULL;
-    int rc = check_config(cfg, diag);
+    int rc = mwl_worklist_config_check(cfg, diag);
     if (rc != MWL_OK)
         return rc;
     if (!mem)

@@ -45,6 +45,10 @@ typedef struct mwl_worklist_config {
 const mwl_config_table *mwl_worklist_config_table(void);
 void mwl_worklist_config_init(mwl_worklist_config *cfg);
 
+/* The checks mwl_worklist_service_new and _reconfigure make: MWL_OK or
+ * MWL_E_INVALID with diag naming the key. */
+MWL_MUST_CHECK int mwl_worklist_config_check(const mwl_worklist_config *cfg, mwl_diag *diag);
+
 typedef struct mwl_worklist_service mwl_worklist_service;
 
 /* Checks the config (as the parser would: a config built by hand gets the

@@ -289,6 +289,9 @@ static int on_reload(void *user, mwl_server *srv, mwl_diag *diag)
     reload_ctx *r = user;
     serve_config next;
     int rc = load_config(r->config_path, r->argc, r->argv, &next, diag);
+    /* Both parts checked before either changes: a refusal changes nothing. */
+    if (rc == MWL_OK)
+        rc = mwl_worklist_config_check(&next.worklist, diag);
     if (rc == MWL_OK)
         rc = mwl_server_reconfigure(srv, &next.server, diag);
     if (rc == MWL_OK)
