@@ -83,6 +83,17 @@ static bool has_value(const mwl_ds *ds, uint32_t tag)
 /* Every text value affected by the character set decodes, in items too. */
 static int check_text(check_ctx *c, const mwl_ds *ds, size_t sps_index)
 {
+    /* A sequence item may carry its own Specific Character Set (PS3.5
+     * 7.5.3); the store reads it (for an SPS item, the row's), so it must
+     * be one we know even when every value in the item is ASCII. */
+    if (mwl_ds_find(ds, MWL_TAG_SpecificCharacterSet)) {
+        mwl_charset cs;
+        mwl_diag d;
+        mwl_diag_clear(&d);
+        if (mwl_charset_of(ds, &cs, &d) != MWL_OK)
+            return refuse(c, MWL_ITEM_BAD_CHARSET, MWL_TAG_SpecificCharacterSet, sps_index,
+                          "Specific Character Set (0008,0005): %s", d.msg[0] ? d.msg : "not supported");
+    }
     for (size_t i = 0, n = mwl_ds_count(ds); i < n; i++) {
         const mwl_elem *e = mwl_ds_at(ds, i);
         if (e->vr == MWL_VR_SQ) {

@@ -88,6 +88,11 @@ static void test_codes(void)
            NULL);
     expect("SpecificCharacterSet=ISO_IR 100|PatientName=M\xfcller|ScheduledProcedureStepSequence[]",
            MWL_CHECK_LENIENT, MWL_ITEM_OK, 0, SIZE_MAX, NULL);
+    /* an SPS item's own Specific Character Set, unknown though its values are ASCII (fuzz_import) */
+    expect(ITEM_OK "|ScheduledProcedureStepSequence[" SPS_OK "|SpecificCharacterSet=CT]", MWL_CHECK_LENIENT,
+           MWL_ITEM_BAD_CHARSET, MWL_TAG_SpecificCharacterSet, SIZE_MAX, "\"CT\"");
+    expect(ITEM_OK "|ScheduledProcedureStepSequence[" SPS_OK "|SpecificCharacterSet=ISO_IR 100]", 0,
+           MWL_ITEM_OK, 0, SIZE_MAX, NULL);
     /* 6: values the store reads */
     expect(ITEM_OK "|ScheduledProcedureStepSequence[" SPS_OK "|ScheduledProcedureStepStartDate=2026-01-05]",
            MWL_CHECK_LENIENT, MWL_ITEM_BAD_VALUE, MWL_TAG_ScheduledProcedureStepStartDate, 0, "'2026-01-05'");
