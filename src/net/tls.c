@@ -401,6 +401,17 @@ static void tls_close(mwl_conn *c)
 {
     tls_conn *tc = mwl_conn_impl(c);
     const mwl_mem *mem = c->mem;
+    /* close_notify (RFC 8446 §6.1), best effort and without waiting, if
+     * tls_shutdown has not sent it. Besides telling the peer, it keeps the
+     * session resumable: OpenSSL marks the session of a connection freed
+     * without it "not resumable", and a client's mwl_tls offers that very
+     * session object to its next connection, so a client that closed after
+     * A-RELEASE-RP did a full handshake every other time (bench/soak). */
+    if (!tc->fatal && tc->handshake_done && !(SSL_get_shutdown(tc->ssl) & SSL_SENT_SHUTDOWN)) {
+        ERR_clear_error();
+        (void)SSL_shutdown(tc->ssl);
+        ERR_clear_error();
+    }
     SSL_free(tc->ssl);
     mwl_conn_close(tc->tcp);
     tls_release(tc->tls);
