@@ -407,7 +407,10 @@ static void tls_close(mwl_conn *c)
      * without it "not resumable", and a client's mwl_tls offers that very
      * session object to its next connection, so a client that closed after
      * A-RELEASE-RP did a full handshake every other time (bench/soak). */
-    if (!tc->fatal && tc->handshake_done && !(SSL_get_shutdown(tc->ssl) & SSL_SENT_SHUTDOWN)) {
+    /* Only on a non-blocking socket: a close must never wait for a peer
+     * that does not read. */
+    if (!tc->fatal && tc->handshake_done && mwl_conn_is_nonblocking(tc->tcp) &&
+        !(SSL_get_shutdown(tc->ssl) & SSL_SENT_SHUTDOWN)) {
         ERR_clear_error();
         (void)SSL_shutdown(tc->ssl);
         ERR_clear_error();
