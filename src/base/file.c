@@ -108,11 +108,34 @@ struct mwl_file_log {
     char path[];
 };
 
+/* The file itself, never what a link planted in its place points to, and
+ * only a regular file of ours: the server must not be made to append to
+ * another file it can write. Group and others never write it. */
 static int open_append(const char *path, mwl_diag *diag)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    if (fd < 0)
-        mwl_diag_set(diag, 0, 0, "%s: %s", path, strerror(errno));
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0640);
+    if (fd < 0) {
+        if (errno == ELOOP)
+            mwl_diag_set(diag, 0, 0, "%s: a symbolic link; give the file itself", path);
+        else
+            mwl_diag_set(diag, 0, 0, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    const char *bad = NULL;
+    if (fstat(fd, &st) != 0)
+        bad = strerror(errno);
+    else if (!S_ISREG(st.st_mode))
+        bad = "not a regular file";
+    else if (st.st_uid != geteuid())
+        bad = "owned by another user";
+    else if ((st.st_mode & (S_IWGRP | S_IWOTH)) && fchmod(fd, st.st_mode & 0755) != 0)
+        bad = "writable by others, and its mode cannot be changed";
+    if (bad) {
+        mwl_diag_set(diag, 0, 0, "%s: %s", path, bad);
+        close(fd);
+        return -1;
+    }
     return fd;
 }
 

@@ -54,8 +54,7 @@ int mwl_log_level_parse(const char *s, mwl_log_level *out)
 
 /* ---- escaping (log.h) ------------------------------------------------------- */
 
-/* Code points that steer a terminal or the direction of text. */
-static bool is_control_point(uint32_t cp)
+bool mwl_log_control_point(uint32_t cp)
 {
     return (cp >= 0x80 && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029 || (cp >= 0x202A && cp <= 0x202E) ||
            (cp >= 0x2066 && cp <= 0x2069);
@@ -81,7 +80,7 @@ static size_t escape_one(const uint8_t *s, size_t len, char tok[6], size_t *tok_
         *tok_len = 4;
         return 1;
     }
-    if (is_control_point(cp)) {
+    if (mwl_log_control_point(cp)) {
         tok[0] = '\\', tok[1] = 'u';
         for (int i = 0; i < 4; i++)
             tok[2 + i] = hex[(cp >> (12 - 4 * i)) & 15];

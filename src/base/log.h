@@ -10,7 +10,9 @@
 
 #include "base/api.h"
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/status.h"
 
@@ -61,5 +63,11 @@ MWL_API void mwl_log(mwl_log_level level, const char *fmt, ...) MWL_PRINTF(2, 3)
  * bytes written. Returns the number of input bytes escaped: `len` when
  * everything fit. */
 MWL_API size_t mwl_log_escape(const char *in, size_t len, char *out, size_t cap, size_t *out_len);
+
+/* True for the code points mwl_log_escape writes as \uNNNN because they
+ * steer a terminal or the direction of text: C1 controls, U+2028/2029 and
+ * the bidirectional embeddings, overrides and isolates. Other writers of
+ * text meant for people (the audit trail) escape the same. */
+MWL_API bool mwl_log_control_point(uint32_t cp);
 
 #endif

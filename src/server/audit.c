@@ -6,7 +6,7 @@
 
 #include "base/file.h"
 #include "base/log.h"
-#include "dicom/json.h"
+#include "base/utf8.h"
 #include "net/net.h"
 #include "server/server_int.h"
 
@@ -17,12 +17,50 @@ enum {
     AUDIT_MAX_ID_BYTES = 64 * 1024
 };
 
+/* A JSON string that is also safe to read in a terminal (tail -f, less):
+ * besides what JSON requires, DEL, C1 controls, line/paragraph separators
+ * and bidirectional controls are \uNNNN (mwl_log_control_point), so a
+ * value from the wire can neither forge a record nor reorder one on
+ * screen. A byte that is not UTF-8 (an AE title in Latin-1) becomes the
+ * code point of the same number, \u00NN: valid JSON, and the byte is
+ * still there to read. */
+static void put_json_text(mwl_wbuf *w, const char *text, size_t len)
+{
+    const uint8_t *s = (const uint8_t *)text;
+    char esc[8];
+    mwl_wbuf_put(w, "\"", 1);
+    for (size_t i = 0; i < len;) {
+        uint32_t cp = 0;
+        size_t n = mwl_utf8_decode(s + i, len - i, &cp);
+        if (n == 0) {
+            cp = s[i];
+            n = 1;
+        } else if (n > 1 && !mwl_log_control_point(cp)) {
+            mwl_wbuf_put(w, s + i, n);
+            i += n;
+            continue;
+        }
+        if (cp == '"' || cp == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)cp;
+            mwl_wbuf_put(w, esc, 2);
+        } else if (cp < 0x20 || cp >= 0x7F) {
+            snprintf(esc, sizeof esc, "\\u%04x", (unsigned)cp);
+            mwl_wbuf_put(w, esc, 6);
+        } else {
+            mwl_wbuf_put(w, s + i, 1);
+        }
+        i += n;
+    }
+    mwl_wbuf_put(w, "\"", 1);
+}
+
 static void put_str(mwl_wbuf *w, const char *key, const char *value)
 {
     mwl_wbuf_put(w, ",\"", 2);
     mwl_wbuf_put(w, key, strlen(key));
     mwl_wbuf_put(w, "\":", 2);
-    (void)mwl_json_put_string(w, value ? value : "", value ? strlen(value) : 0);
+    put_json_text(w, value ? value : "", value ? strlen(value) : 0);
 }
 
 static void put_uint(mwl_wbuf *w, const char *key, uint64_t v)
@@ -123,13 +161,15 @@ void audit_ids_add(audit_ids *ids, const char *utf8)
 }
 
 void audit_find(mwl_server *srv, const audit_peer *who, uint16_t message_id, const char *query,
-                uint16_t status, uint64_t matches, const audit_ids *ids, uint64_t duration_ms)
+                const char *result, uint16_t status, uint64_t matches, const audit_ids *ids,
+                uint64_t duration_ms)
 {
     mwl_wbuf *w = begin_record(srv, "c-find", who);
     if (!w)
         return;
     put_uint(w, "message_id", message_id);
     put_str(w, "query", query);
+    put_str(w, "result", result);
     char st[8];
     snprintf(st, sizeof st, "%04X", (unsigned)status);
     put_str(w, "status", st);
@@ -141,7 +181,7 @@ void audit_find(mwl_server *srv, const audit_peer *who, uint16_t message_id, con
         size_t len = strlen(id);
         if (listed)
             mwl_wbuf_put(w, ",", 1);
-        (void)mwl_json_put_string(w, id, len);
+        put_json_text(w, id, len);
         off += len + 1;
     }
     mwl_wbuf_put(w, "]", 1);

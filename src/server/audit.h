@@ -45,8 +45,11 @@ typedef struct audit_ids {
 void audit_ids_add(audit_ids *ids, const char *utf8);
 void audit_ids_reset(audit_ids *ids);
 
-/* A C-FIND's final response went out (or the C-FIND was abandoned). */
+/* A C-FIND's final response went out, or the C-FIND was refused at once
+ * or abandoned with its association: `result` says which ("completed",
+ * "refused: why", "abandoned with the association"). */
 void audit_find(mwl_server *srv, const audit_peer *who, uint16_t message_id, const char *query,
-                uint16_t status, uint64_t matches, const audit_ids *ids, uint64_t duration_ms);
+                const char *result, uint16_t status, uint64_t matches, const audit_ids *ids,
+                uint64_t duration_ms);
 
 #endif

@@ -38,9 +38,16 @@ enum {
     FIND_BACKGROUND_STEPS = 2
 };
 
+/* Patient IDs longer than this (64 characters of LO, up to 4 bytes each)
+ * are cut for the audit trail. */
+#define FIND_PATIENT_MAX 256
+
 struct mwl_find_control {
     atomic_bool cancelled;
     uint64_t step_deadline_ms; /* set by the worker before each step */
+    /* mwl_find_request_set_patient: the current match's patient (worker) */
+    bool patient_set;
+    char patient[FIND_PATIENT_MAX + 1];
 };
 
 bool mwl_find_request_cancelled(const mwl_find_request *req)
@@ -53,6 +60,16 @@ bool mwl_find_request_step_over(const mwl_find_request *req)
     if (!req || !req->control)
         return false;
     return mwl_find_request_cancelled(req) || mwl_now_ms() >= req->control->step_deadline_ms;
+}
+
+void mwl_find_request_set_patient(const mwl_find_request *req, const char *patient_id)
+{
+    if (!req || !req->control)
+        return;
+    /* The control block is the server's; the provider sees it const. */
+    mwl_find_control *c = (mwl_find_control *)(uintptr_t)req->control;
+    c->patient_set = true;
+    snprintf(c->patient, sizeof c->patient, "%s", patient_id ? patient_id : "");
 }
 
 static void status_set(mwl_find_status *st, uint16_t status, const char *fmt, ...) MWL_PRINTF(3, 4);
@@ -167,8 +184,10 @@ static void record_end(mwl_wbuf *w, size_t at)
 }
 
 /* One Pending response: command set, then the match in the context's
- * transfer syntax. On failure `out` is rolled back. */
-static int append_pending(find_op *f, const mwl_ds *match, uint16_t status)
+ * transfer syntax, then the match's Patient ID for the audit trail (UTF-8,
+ * maybe empty; recorded only once the response is queued). On failure
+ * `out` is rolled back. */
+static int append_pending(find_op *f, const mwl_ds *match, uint16_t status, const char *patient)
 {
     mwl_wbuf *w = &f->out;
     size_t start = w->len;
@@ -180,6 +199,11 @@ static int append_pending(find_op *f, const mwl_ds *match, uint16_t status)
         rc = mwl_ds_encode(match, f->ts, w); /* even in every syntax (codec.h) */
         record_end(w, at);
     }
+    if (rc == MWL_OK) {
+        at = record_begin(w);
+        mwl_wbuf_put(w, patient, strlen(patient));
+        record_end(w, at);
+    }
     if (rc == MWL_OK && w->status != MWL_OK)
         rc = w->status;
     if (rc == MWL_OK && w->len - start > UINT32_MAX)
@@ -189,14 +213,17 @@ static int append_pending(find_op *f, const mwl_ds *match, uint16_t status)
     return rc;
 }
 
-/* The match's Patient ID for the audit trail (in UTF-8, whatever the
- * response's character set). */
-static void note_patient_id(find_op *f, const mwl_ds *match)
+/* The match's Patient ID for the audit trail, in UTF-8 whatever the
+ * response's character set: what the provider named, else the response's. */
+static const char *match_patient(find_op *f, const mwl_ds *match)
 {
+    if (f->control.patient_set)
+        return f->control.patient;
     const mwl_elem *e = mwl_ds_find(match, MWL_TAG_PatientID);
     const char *id = NULL;
-    if (e && e->length && mwl_ds_get_utf8(match, e, 0, &f->match_arena, &id, NULL) == MWL_OK && id && id[0])
-        audit_ids_add(&f->ids, id);
+    if (e && e->length && mwl_ds_get_utf8(match, e, 0, &f->match_arena, &id, NULL) == MWL_OK && id)
+        return id;
+    return "";
 }
 
 static void run_begin(find_op *f)
@@ -270,6 +297,7 @@ static void produce(find_op *f)
             (atomic_load(&f->control.cancelled) || mwl_now_ms() >= f->control.step_deadline_ms))
             break;
         mwl_arena_clear(&f->match_arena);
+        f->control.patient_set = false;
         const mwl_ds *match = NULL;
         uint16_t pending = MWL_DIMSE_STATUS_PENDING;
         mwl_find_status st;
@@ -296,9 +324,7 @@ static void produce(find_op *f)
             final(f, &st);
             break;
         }
-        rc = append_pending(f, match, pending);
-        if (rc == MWL_OK)
-            note_patient_id(f, match);
+        rc = append_pending(f, match, pending, match_patient(f, match));
         if (rc != MWL_OK) {
             if (rc == MWL_E_NOMEM || rc == MWL_E_LIMIT)
                 status_set(&st, MWL_DIMSE_STATUS_OUT_OF_RESOURCES, "cannot encode a match: %s",
@@ -419,11 +445,9 @@ static void finish(find_op *f, uint16_t status, const char *note)
         if (status == MWL_DIMSE_STATUS_CANCEL)
             session_stat_add(s, SESSION_STAT_FIND_CANCELS, 1);
     }
-    session_audit_find(s, f->message_id,
-                       f->begun && f->req.summary[0] ? f->req.summary
-                       : note                        ? note
-                                                     : "-",
-                       note ? MWL_DIMSE_STATUS_CANCEL : status, f->matches, &f->ids, ms);
+    session_audit_find(s, f->message_id, f->begun && f->req.summary[0] ? f->req.summary : "-",
+                       note ? note : "completed", note ? MWL_DIMSE_STATUS_CANCEL : status, f->matches,
+                       &f->ids, ms);
     f->active = false;
     f->abandoned = false;
     f->waiting_drain = false;
@@ -475,7 +499,9 @@ static void refuse(session *s, const mwl_dimse_msg *msg, uint16_t status, const 
     session_stat_add(s, SESSION_STAT_FINDS, 1);
     mwl_log(MWL_LOG_WARN, "C-FIND %s %s -> %s: refused %04X (%s): %s", session_peer(s), session_calling(s),
             session_called(s), (unsigned)status, mwl_dimse_status_str(status), comment);
-    session_audit_find(s, msg->command.message_id, comment, status, 0, NULL, 0);
+    char result[96];
+    snprintf(result, sizeof result, "refused: %s", comment);
+    session_audit_find(s, msg->command.message_id, "-", result, status, 0, NULL, 0);
 }
 
 static void find_request(void *state, session *s, const mwl_service *svc, const mwl_dimse_msg *msg)
@@ -607,14 +633,25 @@ static uint32_t record_length(const uint8_t *p)
 static bool queue_pending(find_op *f)
 {
     const uint8_t *p = f->out.data, *end = f->out.data + f->out.len;
-    while (p && p + 8 <= end) {
+    while (p && p + 12 <= end) {
         uint32_t clen = record_length(p);
         const uint8_t *cmd = p + 4;
         uint32_t dlen = record_length(cmd + clen);
         const uint8_t *ds = cmd + clen + 4;
-        p = ds + dlen;
+        uint32_t plen = record_length(ds + dlen);
+        const uint8_t *patient = ds + dlen + 4;
+        p = patient + plen;
         if (session_send(f->owner, f->context_id, cmd, clen, ds, dlen) != MWL_OK)
             return false;
+        /* Recorded once the response is on its way: a step dropped after a
+         * C-CANCEL showed nobody its patients. */
+        if (plen) {
+            char id[FIND_PATIENT_MAX + 1];
+            size_t n = plen < FIND_PATIENT_MAX ? plen : FIND_PATIENT_MAX;
+            memcpy(id, patient, n);
+            id[n] = '\0';
+            audit_ids_add(&f->ids, id);
+        }
         f->matches++;
         session_stat_add(f->owner, SESSION_STAT_FIND_MATCHES, 1);
     }

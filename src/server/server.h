@@ -290,6 +290,12 @@ bool mwl_find_request_cancelled(const mwl_find_request *req);
  * C-FIND was cancelled): a next that has no match yet should return
  * MWL_AGAIN. */
 bool mwl_find_request_step_over(const mwl_find_request *req);
+/* For the audit trail: the Patient ID (UTF-8) of the stored item behind the
+ * match next is about to return, whether or not the response carries it.
+ * Call from next before returning the match; NULL or "" = none. Without it
+ * the server takes Patient ID from the response, which holds it only when
+ * the query asked for it. Worker thread. */
+void mwl_find_request_set_patient(const mwl_find_request *req, const char *patient_id);
 
 typedef struct mwl_find_provider {
     /* Starts one C-FIND. On MWL_OK *state is the provider's per-query state

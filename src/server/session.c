@@ -126,11 +126,11 @@ static audit_peer audit_who(const session *s)
     return who;
 }
 
-void session_audit_find(session *s, uint16_t message_id, const char *query, uint16_t status, uint64_t matches,
-                        const audit_ids *ids, uint64_t duration_ms)
+void session_audit_find(session *s, uint16_t message_id, const char *query, const char *result,
+                        uint16_t status, uint64_t matches, const audit_ids *ids, uint64_t duration_ms)
 {
     audit_peer who = audit_who(s);
-    audit_find(s->srv, &who, message_id, query, status, matches, ids, duration_ms);
+    audit_find(s->srv, &who, message_id, query, result, status, matches, ids, duration_ms);
 }
 
 /* ---- services --------------------------------------------------------------- */

@@ -69,8 +69,8 @@ bool session_closing(const session *s);
 mwl_wbuf *session_scratch(session *s);
 
 /* The audit record of one C-FIND (audit.h), with this session's peer. */
-void session_audit_find(session *s, uint16_t message_id, const char *query, uint16_t status, uint64_t matches,
-                        const audit_ids *ids, uint64_t duration_ms);
+void session_audit_find(session *s, uint16_t message_id, const char *query, const char *result,
+                        uint16_t status, uint64_t matches, const audit_ids *ids, uint64_t duration_ms);
 
 /* Server-wide counters (mwl_server_stats) a service adds to. */
 typedef enum session_stat {

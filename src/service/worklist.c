@@ -435,6 +435,12 @@ static int wl_next(void *state, const mwl_find_request *req, mwl_arena *arena, c
                     (long long)row.id, d.msg[0] ? d.msg : mwl_status_str(rc));
             continue;
         }
+        /* Whose order this is, for the audit trail, even when the query
+         * did not ask for Patient ID. */
+        const mwl_elem *pid = mwl_ds_find(item, MWL_TAG_PatientID);
+        const char *patient = NULL;
+        if (pid && pid->length && mwl_ds_get_utf8(item, pid, 0, &st->row_arena, &patient, NULL) == MWL_OK)
+            mwl_find_request_set_patient(req, patient);
         st->matches++;
         *match = resp;
         *status = mwl_query_pending_status(st->q);

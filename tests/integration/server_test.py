@@ -1209,12 +1209,40 @@ def mode_audit(mwl, tmp, sanitized):
                               str(srv.port)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, timeout=60).stdout.decode(errors="replace")
         want_ids = sorted(set(re.findall(r"\(0010,0020\) LO \[([^\]]*)\]", out)))
+        # The same matches asked without Patient ID: the record still names
+        # the patients whose orders were shown.
+        out2 = subprocess.run([shutil.which("findscu"), "-W", "-aec", "MWL", "-aet", "FINDSCU", "-to", "10", "-k",
+                               "ScheduledProcedureStepSequence[0].Modality=CT", "-k", "PatientName", HOST,
+                               str(srv.port)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=60).stdout.decode(errors="replace")
+        if "(0010,0020)" in out2 or out2.count("(Pending)") != out.count("(Pending)"):
+            fail("findscu without PatientID: unexpected answer\n" + out2[-1500:])
+        # A query whose name holds a right-to-left override and a C1 CSI
+        # (valid UTF-8): the record must show them escaped.
+        def el(group, elem, value):
+            if len(value) % 2:
+                value += b" "
+            return struct.pack("<HHI", group, elem, len(value)) + value
+        s, kind, _ = associate(srv.port, contexts=[(1, MWL_FIND, [ILE])], calling="FINDSCU")
+        with s:
+            if kind != 2:
+                fail("raw C-FIND association: PDU %d" % kind)
+            else:
+                s.sendall(p_data(1, 3, find_rq(9)) + p_data(1, 2, el(0x0008, 0x0005, b"ISO_IR 192") +
+                                                         el(0x0010, 0x0010, "AB\u202eCD\u009b31m*".encode())))
+                for _ in range(1000):
+                    kind, body = recv_pdu(s, timeout=20)
+                    st = command_status(body) if kind == 4 else None
+                    if kind != 4 or (st is not None and st not in (0xFF00, 0xFF01)):
+                        break
+                s.sendall(RELEASE_RQ)
+                recv_pdu(s)
         expect_rj(srv.port, 1, 1, 3, "calling AE not allowed", calling="INTRUDER")
         s, kind, _ = associate(srv.port, calling='A"B}{')  # JSON's own characters in an AE title
         s.close()
         with connect(srv.port) as s2:  # a connection that never asks
             s2.sendall(b"\x01\x00")
-        wait_for(lambda: open(audit).read().count("\n") >= 5, 10)
+        wait_for(lambda: open(audit).read().count("\n") >= 9, 10)
     finally:
         rc, _ = srv.stop()
         if rc != 0:
@@ -1240,6 +1268,24 @@ def mode_audit(mwl, tmp, sanitized):
     elif sorted(finds[0]["patient_ids"]) != want_ids or finds[0]["matches"] < len(want_ids) or not want_ids:
         fail("C-FIND record lists %s (%d matches), findscu saw %s" % (finds[0]["patient_ids"],
                                                                      finds[0]["matches"], want_ids))
+    if len(finds) < 3 or sorted(finds[1]["patient_ids"]) != want_ids:
+        fail("the C-FIND without Patient ID lists %s, want %s" % (finds[1:2] and finds[1]["patient_ids"], want_ids))
+    raw = open(audit, encoding="utf-8").read()
+    # (the query summary shows names folded to lower case)
+    if "\u202e" in raw or "\u009b" in raw or "ab\\u202ecd\\u009b31m*" not in raw.lower():
+        fail("bidi and C1 controls are not escaped in the audit log")
+    if not any(r.get("query", "").lower().find("ab\u202ecd\u009b31m*") >= 0 for r in finds):
+        fail("the escaped query does not read back as the name sent: %s" % finds)
+    # A link planted where the audit log goes is refused, not followed.
+    victim = os.path.join(tmp, "victim.txt")
+    with open(victim, "w") as f:
+        f.write("untouched\n")
+    link = os.path.join(tmp, "planted.jsonl")
+    os.symlink(victim, link)
+    r = subprocess.run([mwl, "serve", "--port", "0", "--bind", HOST, "--db", db, "--audit-log", link],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=30)
+    if r.returncode == 0 or b"symbolic link" not in r.stderr or open(victim).read() != "untouched\n":
+        fail("an audit log path that is a symbolic link: exit %d, %r" % (r.returncode, r.stderr[-300:]))
     if not any(r["calling_ae"] == "INTRUDER" and r["result"] == "refused" and "(1,1,3" in r.get("reason", "")
                for r in assoc):
         fail("the refused association is not in the audit log: %s" % assoc)
