@@ -40,9 +40,10 @@ struct mwl_tls {
     bool verify_peer;
     bool verify_name; /* client: check the server's name (mwl_tls_config) */
     const mwl_mem *mem;
-    atomic_int refs;      /* the owner's, plus one per connection */
-    CRYPTO_RWLOCK *lock;  /* guards session */
-    SSL_SESSION *session; /* client: the last resumable session the server gave */
+    atomic_int refs;        /* the owner's, plus one per connection */
+    CRYPTO_RWLOCK *lock;    /* guards session */
+    SSL_SESSION *session;   /* client: the last resumable session the server gave */
+    char session_host[256]; /* ... and the host that gave it */
 };
 
 typedef struct tls_conn {
@@ -53,6 +54,7 @@ typedef struct tls_conn {
     bool fatal; /* an SSL error: the connection is unusable */
     char subject[256];
     char error[160];
+    char server_name[256]; /* client: the host connected to ("" = unknown) */
 } tls_conn;
 
 /* ---- errors ----------------------------------------------------------------- */
@@ -137,15 +139,19 @@ static void make_bio_method(void)
 /* ---- contexts ------------------------------------------------------------------- */
 
 /* Client: keep the session (a TLS 1.2 session ID or a TLS 1.3 ticket, which
- * arrives after the handshake) to offer it on the next connection. */
+ * arrives after the handshake) with the host that gave it, to offer it on
+ * the next connection to that host only: a resumed handshake checks
+ * neither chain nor name, so another host must never be offered it. */
 static int new_session(SSL *ssl, SSL_SESSION *sess)
 {
     mwl_tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
-    if (!t || !SSL_SESSION_is_resumable(sess))
+    const tls_conn *tc = SSL_get_app_data(ssl);
+    if (!t || !tc || !tc->server_name[0] || !SSL_SESSION_is_resumable(sess))
         return 0;
     CRYPTO_THREAD_write_lock(t->lock);
     SSL_SESSION_free(t->session);
     t->session = sess;
+    snprintf(t->session_host, sizeof t->session_host, "%s", tc->server_name);
     CRYPTO_THREAD_unlock(t->lock);
     return 1; /* we keep the reference */
 }
@@ -211,6 +217,10 @@ int mwl_tls_new(const mwl_tls_config *cfg, const mwl_mem *mem, mwl_tls **out, mw
         SSL_CTX_set_options(t->ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                         (cfg->server ? SSL_OP_CIPHER_SERVER_PREFERENCE : 0));
         SSL_CTX_set_dh_auto(t->ctx, 1);
+        /* Level 2 whatever the build's default (upstream 3.0/3.1 have 1):
+         * RSA and DHE keys of 2048 bits or more, ECC of 224 or more, no
+         * SHA-1 signatures; B.11/B.13 ask for no less. */
+        SSL_CTX_set_security_level(t->ctx, 2);
         /* Partial writes: the session retries with what is left (at least
          * as much), from a buffer that may have moved. */
         SSL_CTX_set_mode(t->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
@@ -469,8 +479,10 @@ int mwl_tls_wrap(mwl_tls *t, mwl_conn *tcp, const char *server_name, mwl_conn **
         SSL_set_accept_state(ssl);
     } else {
         SSL_set_connect_state(ssl);
+        snprintf(tc->server_name, sizeof tc->server_name, "%s", server_name ? server_name : "");
+        SSL_set_app_data(ssl, tc);
         CRYPTO_THREAD_read_lock(t->lock);
-        if (t->session)
+        if (t->session && tc->server_name[0] && strcmp(t->session_host, tc->server_name) == 0)
             (void)SSL_set_session(ssl, t->session); /* offer resumption */
         CRYPTO_THREAD_unlock(t->lock);
         if (server_name && server_name[0]) {
@@ -481,6 +493,10 @@ int mwl_tls_wrap(mwl_tls *t, mwl_conn *tcp, const char *server_name, mwl_conn **
                 (void)SSL_set_tlsext_host_name(ssl, server_name);
             /* The chain alone proves only that the CA signed it for some
              * host: the handshake fails unless it names this one. */
+            /* subjectAltName only: no fallback to the subject's CN
+             * (RFC 6125 §6.4.4), no partial wildcards ("w*.example"). */
+            SSL_set_hostflags(ssl,
+                              X509_CHECK_FLAG_NEVER_CHECK_SUBJECT | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
             if (t->verify_name &&
                 (literal ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), server_name) != 1
                          : SSL_set1_host(ssl, server_name) != 1)) {
