@@ -337,6 +337,9 @@ static void keep_restart_keys(const mwl_server_config *old, mwl_server_config *n
     } fixed[] = {
         {"port", offsetof(mwl_server_config, port), sizeof old->port},
         {"bind", offsetof(mwl_server_config, bind), sizeof old->bind},
+        /* each connection's UL is made with it; the A-ASSOCIATE-AC must
+         * advertise what that UL accepts */
+        {"max-pdu", offsetof(mwl_server_config, max_pdu), sizeof old->max_pdu},
         {"max-associations", offsetof(mwl_server_config, max_associations), sizeof old->max_associations},
         {"max-pending", offsetof(mwl_server_config, max_pending), sizeof old->max_pending},
         {"workers", offsetof(mwl_server_config, workers), sizeof old->workers},
@@ -392,9 +395,10 @@ int mwl_server_reconfigure(mwl_server *srv, const mwl_server_config *cfg, mwl_di
             return rc;
         }
     }
-    /* Apply. Sessions in flight keep what they started with (their TLS
-     * connections hold the old context; their timers run out as set); new
-     * connections get the new settings. */
+    /* Apply. TLS connections in flight keep the context they were made
+     * with; the allow rules decide at each
+     * A-ASSOCIATE-RQ; the timeouts and max-output apply from each session's
+     * next pass, in flight or new. */
     if (srv->tls_listener != SIZE_MAX) {
         mwl_tls_free(srv->tls);
         srv->tls = tls;

@@ -130,11 +130,19 @@ int mwl_cmd_echo(int argc, char **argv)
     const mwl_scu_assoc_info *info = mwl_scu_get_assoc_info(scu);
     printf("association accepted by %s port %u (called AE %s), peer max PDU %u", cfg.host, (unsigned)cfg.port,
            cfg.called_ae, (unsigned)info->peer_max_pdu_length);
-    if (info->peer_implementation_version_name[0])
-        printf(", peer implementation %s", info->peer_implementation_version_name);
-    if (info->tls_subject)
-        printf(", TLS with %s%s", info->tls_subject[0] ? info->tls_subject : "(no certificate subject)",
+    /* The peer's words, shown as data (mwl_log_escape): no terminal
+     * control reaches the screen. */
+    char shown[3 * 256];
+    if (info->peer_implementation_version_name[0]) {
+        const char *v = info->peer_implementation_version_name;
+        (void)mwl_log_escape(v, strlen(v), shown, sizeof shown, NULL);
+        printf(", peer implementation %s", shown);
+    }
+    if (info->tls_subject) {
+        (void)mwl_log_escape(info->tls_subject, strlen(info->tls_subject), shown, sizeof shown, NULL);
+        printf(", TLS with %s%s", shown[0] ? shown : "(no certificate subject)",
                info->tls_resumed ? " (session resumed)" : "");
+    }
     printf("\n");
     if (!info->verification_accepted) {
         fprintf(stderr, "mwl echo: %s port %u does not accept Verification: %s\n", cfg.host,

@@ -71,11 +71,11 @@ static void usage(FILE *out)
                  "Worklist Information Model - FIND (C-FIND). Stops on SIGTERM/SIGINT: no new\n"
                  "associations, running ones may finish for shutdown-grace, then are aborted.\n"
                  "SIGHUP reads the configuration again (the file, then the flags over it): the\n"
-                 "allow-lists, limits, timeouts, log level, TLS certificate and key and the\n"
-                 "worklist options apply to new associations, none is dropped, and the audit\n"
-                 "log is reopened; a configuration that does not load is refused (logged) and\n"
-                 "the running one stays. Ports, bind, workers and the other sizing keys need a\n"
-                 "restart.\n\n"
+                 "allow-lists, limits, TLS certificate and key apply to new associations, the\n"
+                 "worklist options to new C-FINDs, timeouts and log level at once; none is\n"
+                 "dropped, and the audit log is reopened; a configuration that does not load\n"
+                 "is refused (logged) and the running one stays. Ports, bind, max-pdu, workers\n"
+                 "and the other sizing keys need a restart.\n\n"
                  "options (each is also a config file key; flags override the file):\n");
     for (size_t t = 0; t < TABLES; t++) {
         fprintf(out, "\n %s:\n", t == 0 ? "server (protocol and transport)" : "worklist service");
@@ -350,6 +350,17 @@ int mwl_cmd_serve(int argc, char **argv)
         return rc == MWL_E_IO ? MWL_EXIT_NETWORK : rc == MWL_E_INVALID ? MWL_EXIT_USAGE : MWL_EXIT_FAILURE;
     }
     mwl_log(MWL_LOG_INFO, "worklist database %s", cfg.worklist.db);
+    /* Signals before the port files: scripts take a port file as "ready",
+     * and a SIGHUP or SIGTERM from then on must be handled, not fatal. */
+    reload_ctx reload = {config_path, argc, argv, wl};
+    mwl_server_set_reload(srv, on_reload, &reload);
+    rc = mwl_server_install_signals(srv);
+    if (rc != MWL_OK) {
+        fprintf(stderr, "mwl serve: cannot install signal handlers: %s\n", mwl_status_str(rc));
+        mwl_server_free(srv);
+        mwl_worklist_service_free(wl);
+        return MWL_EXIT_FAILURE;
+    }
     if ((cfg.server.port_file[0] && write_port_file(cfg.server.port_file, mwl_server_port(srv)) != 0) ||
         (cfg.server.tls_port_file[0] &&
          write_port_file(cfg.server.tls_port_file, mwl_server_tls_port(srv)) != 0)) {
@@ -358,11 +369,7 @@ int mwl_cmd_serve(int argc, char **argv)
         mwl_worklist_service_free(wl);
         return MWL_EXIT_FAILURE;
     }
-    reload_ctx reload = {config_path, argc, argv, wl};
-    mwl_server_set_reload(srv, on_reload, &reload);
-    rc = mwl_server_install_signals(srv);
-    if (rc == MWL_OK)
-        rc = mwl_server_run(srv);
+    rc = mwl_server_run(srv);
     mwl_server_free(srv);
     mwl_worklist_service_free(wl);
     if (cfg.server.port_file[0])
