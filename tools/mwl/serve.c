@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/file.h"
 #include "commands.h"
 #include "dicom/tag.h"
 #include "server/server.h"
@@ -138,21 +139,16 @@ static int read_file(const char *path, char **text, size_t *len)
     return 0;
 }
 
-/* Written to a temporary name and renamed, so a script polling for the
- * file never reads it half-written. */
+/* Written to a new temporary file and renamed (mwl_file_write), so a
+ * script polling for the file never reads it half-written and a link
+ * planted at the temporary name is never followed. -1 after a message. */
 static int write_port_file(const char *path, unsigned port)
 {
-    char tmp[MWL_SERVER_PATH_MAX + 16];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    int ok = fprintf(f, "%u\n", port) > 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        int err = errno;
-        remove(tmp);
-        errno = err;
+    char text[16];
+    int n = snprintf(text, sizeof text, "%u\n", port);
+    mwl_diag diag;
+    if (mwl_file_write(path, (const uint8_t *)text, (size_t)n, false, &diag) != MWL_OK) {
+        fprintf(stderr, "mwl serve: port file: %s\n", diag.msg);
         return -1;
     }
     return 0;
@@ -364,7 +360,6 @@ int mwl_cmd_serve(int argc, char **argv)
     if ((cfg.server.port_file[0] && write_port_file(cfg.server.port_file, mwl_server_port(srv)) != 0) ||
         (cfg.server.tls_port_file[0] &&
          write_port_file(cfg.server.tls_port_file, mwl_server_tls_port(srv)) != 0)) {
-        fprintf(stderr, "mwl serve: port file: %s\n", strerror(errno));
         mwl_server_free(srv);
         mwl_worklist_service_free(wl);
         return MWL_EXIT_FAILURE;
