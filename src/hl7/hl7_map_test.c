@@ -178,13 +178,13 @@ static void test_orm_zds_two_pairs(void)
 {
     static const char msg[] = ORM_MSH("M1") ORM_PID ORM_PV1
         "ORC|NW|PO1|FO1||SC||^^^20250310090000^^S\n"
-        "OBR|1|PO1|FO1|^^^P1^Head plain^L|||||||||ALERT1|||1^REQ^RAY|||A77|RP77|S1||||MR|||||||PORT||||"
+        "OBR|1|PO1|FO1|^^^P1^Head plain^L|||||||||ALERT1|||1^REQ^RAY||A77|RP77|S1||||MR||||||PORT||||"
         "55&TECH&TOM\n"
         "NTE|1||Bring old films\n"
         "NTE|2||Claustrophobic\n"
         "ZDS|1.2.3.4.77^RIS^Application^DICOM\n"
         "ORC|NW|PO1|FO1||SC||^^^20250310100000^^S\n"
-        "OBR|2|PO1|FO1|^^^P2^Head contrast^L|||||||||||||||A77|RP77|S2||||MRI\n"
+        "OBR|2|PO1|FO1|^^^P2^Head contrast^L||||||||||||||A77|RP77|S2||||MRI\n"
         "ZDS|1.2.3.4.77^RIS^Application^DICOM\n";
     mwl_hl7_plan plan;
     mwl_hl7_error err;
@@ -232,10 +232,10 @@ static void test_orm_equal_sps_merge(void)
 {
     static const char msg[] =
         ORM_MSH("M2") ORM_PID "ORC|NW|PO2|FO2||SC\n"
-                              "OBR|1|PO2|FO2|^^^P1^Head^L|||||||||||||||A78|RP78|S1||||CT\n"
+                              "OBR|1|PO2|FO2|^^^P1^Head^L||||||||||||||A78|RP78|S1||||CT\n"
                               "ZDS|1.2.3.4.78\n"
                               "ORC|NW|PO2|FO2||SC\n"
-                              "OBR|2|PO2|FO2|^^^P2^Neck^L|||||||||||||||A78|RP78|S1||||CT\n"
+                              "OBR|2|PO2|FO2|^^^P2^Neck^L||||||||||||||A78|RP78|S1||||CT\n"
                               "ZDS|1.2.3.4.78\n";
     mwl_hl7_plan plan;
     mwl_hl7_error err;
@@ -253,11 +253,11 @@ static void test_orm_equal_sps_merge(void)
 static void test_generated_uid(void)
 {
     static const char nw[] = ORM_MSH("M3") ORM_PID "ORC|NW|PO9|FO9||SC\n"
-                                                   "OBR|1|PO9|FO9||||||||||||||||A9|RP9|S9||||CT\n";
+                                                   "OBR|1|PO9|FO9|||||||||||||||A9|RP9|S9||||CT\n";
     static const char xo[] = ORM_MSH("M4") "ORC|XO|PO9|FO9||CM\n"
-                                           "OBR|1|PO9|FO9||||||||||||||||A9|RP9|S9\n";
+                                           "OBR|1|PO9|FO9|||||||||||||||A9|RP9|S9\n";
     static const char other[] = ORM_MSH("M5") ORM_PID "ORC|NW|PO10|FO9||SC\n"
-                                                      "OBR|1|PO10|FO9||||||||||||||||A9|RP9|S9||||CT\n";
+                                                      "OBR|1|PO10|FO9|||||||||||||||A9|RP9|S9||||CT\n";
     mwl_hl7_plan a, b, o;
     mwl_hl7_error err;
     CHECK_EQ_INT(map(nw, &a, &err), MWL_OK);
@@ -421,7 +421,7 @@ static void test_order_control(void)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char msg[512];
         snprintf(msg, sizeof msg,
-                 ORM_MSH("C%zu") ORM_PID "ORC|%s|PO1|FO1||%s\nOBR|1|PO1|FO1||||||||||||||||A1|RP1|S1||||CT\n"
+                 ORM_MSH("C%zu") ORM_PID "ORC|%s|PO1|FO1||%s\nOBR|1|PO1|FO1|||||||||||||||A1|RP1|S1||||CT\n"
                                          "ZDS|1.2.3.4\n",
                  i, cases[i].orc1, cases[i].orc5);
         mwl_hl7_plan plan;
@@ -445,7 +445,7 @@ static void test_order_control(void)
     /* STATUS carries the identity only */
     static const char ca[] =
         ORM_MSH("C99") ORM_PID "ORC|CA|PO1|FO1||CA\n"
-                               "OBR|1|PO1|FO1||||||||||||||||A1|RP1|S1||||CT\nZDS|1.2.3.4\n";
+                               "OBR|1|PO1|FO1|||||||||||||||A1|RP1|S1||||CT\nZDS|1.2.3.4\n";
     mwl_hl7_plan plan;
     mwl_hl7_error err;
     CHECK_EQ_INT(map(ca, &plan, &err), MWL_OK);
@@ -479,7 +479,7 @@ static void test_errors(void)
     expect_error(OMI_MSH "PID|||P1\nORC|NW|PL1\nTQ1|1||||||20250230\nOBR|1|PL1\nIPC|A|RP|1.2.3|S|CT\n",
                  "AE 102 TQ1^1^7", "TQ1-7");
     expect_error(ORM_MSH("E1") ORM_PID "ORC|NW|PO1|FO1||SC||^^^2025031x\n"
-                                       "OBR|1|PO1|FO1||||||||||||||||A1|RP1|S1||||CT\nZDS|1.2.3\n",
+                                       "OBR|1|PO1|FO1|||||||||||||||A1|RP1|S1||||CT\nZDS|1.2.3\n",
                  "AE 102 ORC^1^7", "ORC-7.4");
     expect_error(ORM_MSH("E2") "PID|||P1||X^Y||1970\nORC|NW|PO1\nOBR|1|PO1||||||||||||||||A1|RP1|S1||||CT\n"
                                "ZDS|1.2.3\n",
@@ -561,10 +561,11 @@ static void test_adt(void)
     CHECK_EQ_STR(plan.patient_id, "OLD1");
     CHECK_EQ_STR(plan.issuer, "OTHER");
 
-    static const char a40[] = "MSH|^~\\&|ADT|H|MWL|M|20250301||ADT^A40^ADT_A39|A2|P|2.5.1\n"
-                              "EVN|A40|20250301\n"
-                              "PID|||P56||R\xc3\xa9my^Ann\n"
-                              "MRG|P12^^^HOSP\n";
+    static const char a40[] =
+        "MSH|^~\\&|ADT|H|MWL|M|20250301||ADT^A40^ADT_A39|A2|P|2.5.1||||||UNICODE UTF-8\n"
+        "EVN|A40|20250301\n"
+        "PID|||P56||R\xc3\xa9my^Ann\n"
+        "MRG|P12^^^HOSP\n";
     CHECK_EQ_INT(map_cfg(a40, &cfg, &plan, &err), MWL_OK);
     CHECK_EQ_INT(plan.action, MWL_HL7_PATIENT_MERGE);
     CHECK_EQ_STR(plan.patient_id, "P56");
@@ -587,7 +588,7 @@ static void test_update_null_vs_absent(void)
     static const char xo[] =
         ORM_MSH("U1") "PID|||P7||\"\"||||||||\n"
                       "ORC|XO|PO1|FO1\n"
-                      "OBR|1|PO1|FO1||||||||||\"\"|||||A1|\"\"|S1||||\"\"|||||||\"\"|\"\"\n"
+                      "OBR|1|PO1|FO1||||||||||\"\"|||||A1|\"\"|S1||||\"\"||||||\"\"|\"\"\n"
                       "ZDS|1.2.3.4\n";
     mwl_hl7_plan plan;
     mwl_hl7_error err;
@@ -698,7 +699,7 @@ static void test_defaults_and_stations(void)
     /* no modality sent: the default OT, no rule matches: the default AE */
     static const char nomod[] =
         ORM_MSH("S3") ORM_PID "ORC|NW|PO1\n"
-                              "OBR|1|PO1||||||||||||||||A1|RP1|S1|||||||||PORT\nZDS|1.2.3\n";
+                              "OBR|1|PO1||||||||||||||||A1|RP1|S1||||||||||PORT\nZDS|1.2.3\n";
     CHECK_EQ_INT(map_cfg(nomod, &cfg, &plan, &err), MWL_OK);
     if (plan.step_count == 1) {
         CHECK_EQ_STR(val(sps(&plan.steps[0]), MWL_TAG_Modality), "OT");
@@ -712,7 +713,7 @@ static void test_defaults_and_stations(void)
     if (plan.step_count == 1)
         CHECK_EQ_STR(val(sps(&plan.steps[0]), MWL_TAG_ScheduledStationAETitle), "ANY_AE");
     cfg.station_aet_from_orc18 = true;
-    static const char orc18[] = ORM_MSH("S4") ORM_PID "ORC|NW|PO1|||||||||||||||||MR_ORC18\n"
+    static const char orc18[] = ORM_MSH("S4") ORM_PID "ORC|NW|PO1||||||||||||||||MR_ORC18\n"
                                                       "OBR|1|PO1||||||||||||||||A1|RP1|S1||||MR\nZDS|1.2.3\n";
     CHECK_EQ_INT(map_cfg(orc18, &cfg, &plan, &err), MWL_OK);
     if (plan.step_count == 1)

@@ -1473,9 +1473,9 @@ static int order_groups(map_ctx *c, order_group **out, size_t *count, const mwl_
 
 static int map_order(map_ctx *c, mwl_hl7_plan *plan, const char *type)
 {
-    order_group *groups;
-    size_t ng;
-    const mwl_hl7_seg **ipcs;
+    order_group *groups = NULL;
+    size_t ng = 0;
+    const mwl_hl7_seg **ipcs = NULL;
     int rc = order_groups(c, &groups, &ng, &ipcs);
     if (rc != MWL_OK)
         return rc;
