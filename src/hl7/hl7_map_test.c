@@ -526,6 +526,74 @@ static void test_errors(void)
     CHECK_EQ_INT(map("MSH|^~\\&|A|B|C|D|20250301||ADT^A08|X7|D|2.3\nPID|||P1\n", &plan, &err), MWL_OK);
 }
 
+static void expect_error_cfg(const char *msg, const mwl_hl7_map_config *cfg, const char *want)
+{
+    mwl_hl7_plan plan;
+    mwl_hl7_error err;
+    CHECK_EQ_INT(map_cfg(msg, cfg, &plan, &err), MWL_E_INVALID);
+    CHECK_EQ_STR(where(&err), want);
+    CHECK_EQ_INT(plan.step_count, 0);
+}
+
+/* Rows the other tests leave out: other patient IDs, pregnancy, patient
+ * state, confidentiality, mother's name, allergies in an order, coded
+ * reason, long code values, priority in ORC-7.6. */
+static void test_more_rows(void)
+{
+    static const char msg[] = "MSH|^~\\&|RIS|HOSP|MWL|MWLSRV|20250301101500||ORM^O01|R1|P|2.4\n"
+                              "PID|||OLD1^^^OTHER~P55^^^HOSP||DOE^JANE||19800101|F||||||||||||||||||||||\n"
+                              "PV1||O|||||||||||||B6~B1\n"
+                              "AL1|1||IOD^Iodine contrast\n"
+                              "ORC|NW|PO1|FO1||SC||^^^20250310^^A|||||||||||||||||||||^restricted\n"
+                              "OBR|1|PO1|FO1|^^^A_PROTOCOL_CODE_LONGER_THAN_16^Long^LOCAL||||||||ISOLATION|"
+                              "ALERT|||||A1|RP1|S1||||CT||||||"
+                              "|R51^Headache^I10\n"
+                              "ZDS|1.2.3\n";
+    mwl_hl7_map_config cfg;
+    mwl_hl7_map_config_init(&cfg);
+    cfg.patient_issuer = "HOSP";
+    mwl_hl7_plan plan;
+    mwl_hl7_error err;
+    CHECK_EQ_INT(map_cfg(msg, &cfg, &plan, &err), MWL_OK);
+    if (plan.step_count != 1) {
+        CHECK(0);
+        fprintf(stderr, "  %s\n", err.text);
+        return;
+    }
+    const mwl_ds *top = plan.steps[0].item, *s = sps(&plan.steps[0]);
+    CHECK_EQ_STR(val(top, MWL_TAG_PatientID), "P55");
+    CHECK_EQ_STR(val(top, MWL_TAG_IssuerOfPatientID), "HOSP");
+    const mwl_ds *o = item(top, MWL_TAG_OtherPatientIDsSequence, 0);
+    CHECK_EQ_INT(items(top, MWL_TAG_OtherPatientIDsSequence), 1);
+    CHECK_EQ_STR(val(o, MWL_TAG_PatientID), "OLD1");
+    CHECK_EQ_STR(val(o, MWL_TAG_IssuerOfPatientID), "OTHER");
+    CHECK_EQ_STR(val(o, MWL_TAG_TypeOfPatientID), "TEXT");
+    const mwl_elem *preg = mwl_ds_find(top, MWL_TAG_PregnancyStatus);
+    int64_t v = 0;
+    CHECK(preg && mwl_elem_get_int(preg, 0, &v) == MWL_OK && v == 3);
+    CHECK_EQ_STR(val(top, MWL_TAG_PatientState), "ISOLATION");
+    CHECK_EQ_STR(val(top, MWL_TAG_MedicalAlerts), "ALERT");
+    CHECK_EQ_STR(val(top, MWL_TAG_ConfidentialityCode), "restricted");
+    CHECK_EQ_STR(val(top, MWL_TAG_Allergies), "Iodine contrast");
+    CHECK_EQ_STR(val(top, MWL_TAG_RequestedProcedurePriority), "HIGH");
+    CHECK_EQ_STR(val(top, MWL_TAG_ReasonForTheRequestedProcedure), "Headache");
+    const mwl_ds *r = item(top, MWL_TAG_ReasonForRequestedProcedureCodeSequence, 0);
+    CHECK_EQ_STR(val(r, MWL_TAG_CodeValue), "R51");
+    CHECK_EQ_STR(val(r, MWL_TAG_CodingSchemeDesignator), "I10");
+    const mwl_ds *pc = item(s, MWL_TAG_ScheduledProtocolCodeSequence, 0);
+    CHECK(!mwl_ds_find(pc, MWL_TAG_CodeValue));
+    CHECK_EQ_STR(val(pc, MWL_TAG_LongCodeValue), "A_PROTOCOL_CODE_LONGER_THAN_16");
+    CHECK_EQ_STR(val(s, MWL_TAG_ScheduledProcedureStepStartDate), "20250310");
+    CHECK(!mwl_ds_find(s, MWL_TAG_ScheduledProcedureStepStartTime));
+
+    /* REJECT names the ZDS by the number of its OBR */
+    static const char two[] =
+        ORM_MSH("R2") ORM_PID "ORC|NW|PO1\nOBR|1|PO1||||||||||||||||A1|RP1|S1||||CT\n"
+                              "ZDS|1.2.3\nORC|NW|PO2\nOBR|2|PO2||||||||||||||||A2|RP2|S2||||CT\n";
+    cfg.uid_policy = MWL_HL7_UID_REJECT;
+    expect_error_cfg(two, &cfg, "AE 101 ZDS^2^1");
+}
+
 static void test_adt(void)
 {
     static const char a08[] = "MSH|^~\\&|ADT|H|MWL|M|20250301||ADT^A08^ADT_A01|A1|P|2.5.1\n"
@@ -774,6 +842,7 @@ int main(void)
     RUN_TEST(test_charsets);
     RUN_TEST(test_order_control);
     RUN_TEST(test_errors);
+    RUN_TEST(test_more_rows);
     RUN_TEST(test_adt);
     RUN_TEST(test_update_null_vs_absent);
     RUN_TEST(test_defaults_and_stations);

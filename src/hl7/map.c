@@ -1093,8 +1093,10 @@ static int study_uid(map_ctx *c, const char *accession, const char **out)
         *out = v;
         return MWL_OK;
     }
+    /* a missing ZDS is reported at the number its OBR has */
+    const mwl_hl7_seg *at = s ? s : c->obr;
     if (c->cfg->uid_policy == MWL_HL7_UID_REJECT)
-        return fail_at(c, MWL_HL7_ERR_REQUIRED_MISSING, seg, s, field, 0, "Study Instance UID missing");
+        return fail_at(c, MWL_HL7_ERR_REQUIRED_MISSING, seg, at, field, 0, "Study Instance UID missing");
     const mwl_hl7_msh *h = mwl_hl7_header(c->m);
     const char *placer, *filler, *kind, *id;
     if (get(c, c->orc, 2, 1, 1, 1, &placer) == MWL_HL7_VALUE)
@@ -1104,7 +1106,7 @@ static int study_uid(map_ctx *c, const char *accession, const char **out)
     else if (accession[0])
         kind = "accession", id = accession;
     else
-        return fail_at(c, MWL_HL7_ERR_REQUIRED_MISSING, seg, s, field, 0,
+        return fail_at(c, MWL_HL7_ERR_REQUIRED_MISSING, seg, at, field, 0,
                        "Study Instance UID missing and no order number to derive one from");
     size_t n = strlen(h->sending_facility) + strlen(kind) + strlen(id) + 32;
     char *identity = mwl_arena_alloc(c->arena, n);
