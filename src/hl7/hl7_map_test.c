@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
 #include "check.h"
 #include "dicom/dict.h"
 #include "dicom/tags_gen.h"
@@ -831,6 +832,62 @@ static void test_docs_in_sync(void)
     }
 }
 
+/* Every prefix of the example messages (cut anywhere, also inside a
+ * field) parses and maps to a plan or a clean error, never a crash (the
+ * ASan build runs this). */
+static void test_prefixes(void)
+{
+    static const char *const msgs[] = {worked_example, ORM_MSH("T1") ORM_PID ORM_PV1
+                                       "ORC|NW|PO1|FO1||SC||^^^20250310090000^^S\n"
+                                       "OBR|1|PO1|FO1|^^^P1^Head^L|||||||||||||||A1|RP1|S1||||MR\nNTE|1||x\n"
+                                       "ZDS|1.2.3\n"};
+    for (size_t k = 0; k < 2; k++) {
+        size_t n = strlen(msgs[k]);
+        for (size_t len = 12; len <= n; len++) {
+            char *copy = mwl_arena_strndup(&arena, msgs[k], len);
+            for (size_t i = 0; i < len; i++)
+                if (copy[i] == '\n')
+                    copy[i] = '\r';
+            mwl_hl7_msg *m = NULL;
+            mwl_hl7_error err;
+            if (mwl_hl7_parse((const uint8_t *)copy, len, NULL, &arena, &m, &err) != MWL_OK)
+                continue;
+            mwl_hl7_plan plan;
+            int rc = mwl_hl7_map(m, NULL, &arena, &plan, &err);
+            CHECK(rc == MWL_OK || (rc == MWL_E_INVALID && err.ack != MWL_HL7_AA && plan.step_count == 0));
+        }
+    }
+}
+
+/* Out of memory at each allocation of the mapping: MWL_E_NOMEM (AR 207),
+ * never a partial plan, until it completes. */
+static void test_out_of_memory(void)
+{
+    const mwl_hl7_msg *m = parse(worked_example);
+    if (!m)
+        return;
+    bool completed = false;
+    for (size_t fail_at = 1; fail_at < 2000 && !completed; fail_at++) {
+        mwl_mem_failing failing;
+        mwl_mem_failing_init(&failing, fail_at);
+        mwl_arena a;
+        mwl_arena_init(&a, &failing.mem);
+        mwl_hl7_plan plan;
+        mwl_hl7_error err;
+        int rc = mwl_hl7_map(m, NULL, &a, &plan, &err);
+        if (rc == MWL_OK) {
+            completed = true;
+            CHECK_EQ_INT(plan.step_count, 1);
+        } else {
+            CHECK_EQ_INT(rc, MWL_E_NOMEM);
+            CHECK_EQ_INT(plan.step_count, 0);
+            CHECK_EQ_INT(err.ack, MWL_HL7_AR);
+        }
+        mwl_arena_clear(&a);
+    }
+    CHECK(completed);
+}
+
 int main(void)
 {
     mwl_arena_init(&arena, NULL);
@@ -846,6 +903,8 @@ int main(void)
     RUN_TEST(test_adt);
     RUN_TEST(test_update_null_vs_absent);
     RUN_TEST(test_defaults_and_stations);
+    RUN_TEST(test_prefixes);
+    RUN_TEST(test_out_of_memory);
     RUN_TEST(test_docs_in_sync);
     mwl_arena_clear(&arena);
     return check_report("hl7_map_test");
