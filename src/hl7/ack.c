@@ -14,11 +14,24 @@
 #include <stdio.h>
 #include <string.h>
 
+static void put_str(mwl_wbuf *w, const char *s)
+{
+    mwl_wbuf_put(w, s, strlen(s));
+}
+
 /* Appends `s` escaped for the delimiters `d` (field, component, repetition,
  * escape, sub-component, truncation or '\0'). Control characters, which
  * would end a segment or garble a log, go as \Xhh\. */
 static void put_escaped(mwl_wbuf *w, const char *d, const char *s)
 {
+    /* Two double quotes as a whole value mean "delete" (null): a value that
+     * really is "" goes with its first quote as \X22\. */
+    if (strcmp(s, "\"\"") == 0 && !memchr(d, '"', 6)) {
+        mwl_wbuf_put_u8(w, (uint8_t)d[MWL_HL7_D_ESC]);
+        put_str(w, "X22");
+        mwl_wbuf_put_u8(w, (uint8_t)d[MWL_HL7_D_ESC]);
+        s++;
+    }
     for (; *s; s++) {
         char c = *s;
         const char *rep = NULL;
@@ -58,11 +71,6 @@ static void put_raw(mwl_wbuf *w, const char *s)
         if ((unsigned char)*s >= 0x20 && *s != 0x7F)
             mwl_wbuf_put_u8(w, (uint8_t)*s);
     }
-}
-
-static void put_str(mwl_wbuf *w, const char *s)
-{
-    mwl_wbuf_put(w, s, strlen(s));
 }
 
 static void put_uint(mwl_wbuf *w, unsigned v)
@@ -200,7 +208,9 @@ void mwl_hl7_ack_build(const mwl_hl7_msg *orig, const mwl_hl7_error *err, const 
     if (!ascii) {
         for (int i = 13; i <= 18; i++)
             mwl_wbuf_put_u8(&head, (uint8_t)fs);
-        put_str(&head, "UNICODE UTF-8");
+        /* MSH-18 is read unescaped: when '-' is a delimiter, the other
+         * name table 0211 has for UTF-8. */
+        put_str(&head, memchr(d, '-', 6) ? "UNICODE" : "UNICODE UTF-8");
     }
     mwl_wbuf_put_u8(&head, '\r');
 

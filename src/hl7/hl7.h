@@ -145,9 +145,11 @@ typedef struct mwl_hl7_parse_options {
  * ISO IR14, ISO IR87, ISO IR159, KS X 1001, GB 18030-2000, BIG-5,
  * UNICODE / UNICODE UTF-8) to UTF-8 before it is split, so multi-byte
  * text whose bytes look like delimiters (ISO 2022) stays whole.
- * Segments end at CR; a message without any CR is split at LF (or CR LF);
- * a CR LF pair counts as one terminator. Segments are kept in order and
- * found by name: no group grammar is enforced.
+ * Segments end at CR; a CR LF pair counts as one terminator; a message
+ * without any CR is split at LF (otherwise an LF is data). Blank segments
+ * (empty or only SP, TAB, LF) are skipped, and so are CR, LF, SP, TAB and
+ * a UTF-8 BOM before MSH. Segment names are 3 of [A-Z0-9]. Segments are
+ * kept in order and found by name: no group grammar is enforced.
  * Everything lives in `arena`. Returns:
  *   MWL_OK;
  *   MWL_E_MALFORMED  no MSH at the start, delimiters missing or repeated:
@@ -156,7 +158,9 @@ typedef struct mwl_hl7_parse_options {
  *                    ACK can still echo MSH-10;
  *   MWL_E_CHARSET    an unknown MSH-18, or bytes invalid in it (*err: AE
  *                    or AR, MSH-18 / the segment); *out as above;
- *   MWL_E_LIMIT      more segments than max_segments;
+ *   MWL_E_LIMIT      more segments than max_segments, more than 1000
+ *                    fields in a segment or repetitions in a field
+ *                    (*err AR 207; *out as above);
  *   MWL_E_NOMEM. */
 MWL_API MWL_MUST_CHECK int mwl_hl7_parse(const uint8_t *data, size_t len, const mwl_hl7_parse_options *opt,
                                          mwl_arena *arena, mwl_hl7_msg **out, mwl_hl7_error *err);
@@ -178,6 +182,9 @@ MWL_API const mwl_hl7_seg *mwl_hl7_find(const mwl_hl7_msg *m, const char *name, 
 MWL_API const char *mwl_hl7_seg_name(const mwl_hl7_seg *s); /* "PID" */
 /* 1-based position of `s` among the message's segments of its name. */
 MWL_API unsigned mwl_hl7_seg_seq(const mwl_hl7_seg *s);
+/* Number of fields of `s` as sent, trailing empty ones included (for MSH,
+ * counting MSH-1): the last field number worth asking for. */
+MWL_API size_t mwl_hl7_field_count(const mwl_hl7_seg *s);
 
 /* What a position holds. */
 typedef enum mwl_hl7_presence {

@@ -391,8 +391,9 @@ static int split_segments(mwl_hl7_msg *m, const char *text, size_t len, size_t m
                 return MWL_E_LIMIT;
             }
             int rc = add_segment(m, &cap, text + pos, end - pos);
-            if (rc == MWL_OK)
-                rc = split_fields(m, &m->segs[m->seg_count - 1], m->seg_count, err);
+            if (rc != MWL_OK)
+                return rc;
+            rc = split_fields(m, &m->segs[m->seg_count - 1], m->seg_count, err);
             if (rc != MWL_OK) {
                 m->seg_count--;
                 return rc;
@@ -680,6 +681,11 @@ const char *mwl_hl7_seg_name(const mwl_hl7_seg *s)
 unsigned mwl_hl7_seg_seq(const mwl_hl7_seg *s)
 {
     return s ? s->seq : 0;
+}
+
+size_t mwl_hl7_field_count(const mwl_hl7_seg *s)
+{
+    return s ? s->field_count : 0;
 }
 
 /* ---- parsing --------------------------------------------------------------- */
