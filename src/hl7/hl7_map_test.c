@@ -514,6 +514,16 @@ static void test_errors(void)
                          "ORC|NW|PL2\nOBR|2|PL2\nIPC|B|RP|1.2.4|S|BAD\n",
                  "AE 103 IPC^2^5", NULL);
     expect_error(ORM_MSH("E5") ORM_PID "OBR|1|PO1||||||||||||||||A1|RP1|S1||||CT\n", "AE 100 OBR^1^0", NULL);
+    expect_error(ORM_MSH("E6") ORM_PID "ORC|NW|PO1\n", "AE 100 ORC^1^0", NULL);
+    expect_error(ORM_MSH("E7") ORM_PID "ORC|NW|PO1\nORC|NW|PO2\nOBR|1|PO2||||||||||||||||A1|RP1|S1||||CT\n",
+                 "AE 100 ORC^1^0", NULL);
+    {
+        /* a response code needs no OBR */
+        mwl_hl7_plan plan;
+        mwl_hl7_error err;
+        CHECK_EQ_INT(map(ORM_MSH("E8") ORM_PID "ORC|OK|PO1\n", &plan, &err), MWL_OK);
+        CHECK_EQ_INT(plan.action, MWL_HL7_IGNORE);
+    }
     /* unsupported types, events, versions, processing IDs */
     expect_error("MSH|^~\\&|A|B|C|D|20250301||ORU^R01|X1|P|2.5.1\nPID|||P1\n", "AR 200 MSH^1^9", NULL);
     expect_error("MSH|^~\\&|A|B|C|D|20250301||ORM^O02|X2|P|2.3.1\nPID|||P1\n", "AR 201 MSH^1^9", NULL);

@@ -1423,7 +1423,8 @@ static int build_step(map_ctx *c, order_kind kind, const char *status, plan_buil
 }
 
 /* Splits the message into order groups: ORC [TQ1] OBR [NTE] [ZDS] [IPC...];
- * an OBR without its own ORC shares the previous one. */
+ * an OBR without its own ORC shares the previous one; an ORC without OBR
+ * is a group of its own (obr NULL), acceptable only for a code we ignore. */
 static int order_groups(map_ctx *c, order_group **out, size_t *count, const mwl_hl7_seg ***ipcs)
 {
     size_t n = mwl_hl7_segment_count(c->m), ng = 0, ni = 0;
@@ -1437,8 +1438,8 @@ static int order_groups(map_ctx *c, order_group **out, size_t *count, const mwl_
         const mwl_hl7_seg *s = mwl_hl7_segment_at(c->m, i);
         const char *name = mwl_hl7_seg_name(s);
         if (!strcmp(name, "ORC")) {
-            if (!orc_used)
-                return fail_at(c, MWL_HL7_ERR_SEGMENT_SEQUENCE, "ORC", orc, 0, 0, "ORC without OBR");
+            if (!orc_used) /* an ORC alone: fine for a response code (map_order decides) */
+                g[ng++] = (order_group){.orc = orc, .tq1 = tq1, .ipc_first = ni};
             orc = s;
             tq1 = NULL;
             orc_used = false;
@@ -1464,7 +1465,7 @@ static int order_groups(map_ctx *c, order_group **out, size_t *count, const mwl_
         }
     }
     if (!orc_used)
-        return fail_at(c, MWL_HL7_ERR_SEGMENT_SEQUENCE, "ORC", orc, 0, 0, "ORC without OBR");
+        g[ng++] = (order_group){.orc = orc, .tq1 = tq1, .ipc_first = ni};
     if (!ng)
         return fail(c, MWL_HL7_AE, MWL_HL7_ERR_SEGMENT_SEQUENCE, "ORC", 1, 0, 0, "no ORC/OBR order group");
     *out = g;
@@ -1500,6 +1501,8 @@ static int map_order(map_ctx *c, mwl_hl7_plan *plan, const char *type)
             (void)get(c, c->orc, 1, 1, 1, 1, &first_ctl);
         if (kind == ORDER_IGNORE)
             continue;
+        if (!g->obr)
+            return fail_at(c, MWL_HL7_ERR_SEGMENT_SEQUENCE, "ORC", g->orc, 0, 0, "ORC without OBR");
         if (!c->omi) {
             rc = build_step(c, kind, status, &b);
         } else if (!g->ipc_count) {
