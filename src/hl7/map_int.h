@@ -4,6 +4,7 @@
 #ifndef MWL_HL7_MAP_INT_H
 #define MWL_HL7_MAP_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,6 +60,10 @@ extern const size_t mwl_hl7_map_row_count;
 
 /* The row whose tag or tag2 is `tag`, or NULL. */
 const mwl_hl7_map_row *mwl_hl7_map_row_find(uint32_t tag);
+/* An hl7-default may name `tag`: a text attribute of the table (the
+ * identity done in code excepted, but the station, which rules and
+ * defaults exist for). map_config.c. */
+bool mwl_hl7_default_allowed(uint32_t tag);
 /* "TQ1-7, ORC-7.4, OBR-27.4" ("" when no source) into out. */
 void mwl_hl7_src_format(const mwl_hl7_src *alts, char *out, size_t cap);
 
