@@ -510,6 +510,23 @@ static void test_ack_round_trip(void)
             mwl_wbuf_clear(&w);
         }
     }
+    /* a control ID that really is two double quotes, and '-' as a
+     * delimiter with non-ASCII text (MSH-18 then says UNICODE) */
+    {
+        const char *q = "MSH|^-\\&|R||||||ORM^O01|\\X22\\\"|P|2.3.1\r";
+        mwl_hl7_msg *m = parse(q);
+        CHECK_EQ_STR(mwl_hl7_header(m)->control_id, "\"\"");
+        mwl_hl7_error e;
+        mwl_hl7_error_set(&e, MWL_HL7_AE, 101, "PID", 1, 3, 0, "\xc3\xa9-");
+        mwl_wbuf w;
+        mwl_wbuf_init(&w, NULL);
+        mwl_hl7_ack_build(m, &e, "X", "2025", &w);
+        char code[3], ctl[8], text[8];
+        CHECK_EQ_INT(mwl_hl7_ack_read(w.data, w.len, code, ctl, sizeof ctl, text, sizeof text), MWL_OK);
+        CHECK_EQ_STR(ctl, "\"\"");
+        CHECK_EQ_STR(text, "\xc3\xa9-");
+        mwl_wbuf_clear(&w);
+    }
     char code[3], ctl[8], text[8];
     CHECK_EQ_INT(mwl_hl7_ack_read((const uint8_t *)"junk", 4, code, ctl, sizeof ctl, text, sizeof text),
                  MWL_E_MALFORMED);
