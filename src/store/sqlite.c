@@ -23,7 +23,8 @@ enum {
     /* parameter numbers: condition i is ?(i+1), its prefix bound ?(i+21) */
     P_DATE_LO = 41,
     P_DATE_HI = 42,
-    P_POS = 43, /* ?43 date, ?44 time, ?45 id */
+    P_POS = 43,     /* ?43 date, ?44 time, ?45 id */
+    P_EXCLUDE = 46, /* excluded statuses: ?46 .. ?61 */
 };
 
 struct mwl_store_backend {
@@ -627,6 +628,14 @@ static const mwl_filter_cond *cond_of(const mwl_filter *f, size_t i)
     return (const mwl_filter_cond *)((const char *)f + conds[i].offset);
 }
 
+/* How many statuses the filter excludes (more than the parameters the
+ * statement has room for cannot be asked: the caller is refused before). */
+static size_t excluded(const mwl_filter *f)
+{
+    return f->exclude_statuses && f->exclude_status_count <= MWL_FILTER_EXCLUDE_MAX ? f->exclude_status_count
+                                                                                    : 0;
+}
+
 /* Which conditions take part (2 bits each), the dates, and whether the
  * statement seeks from a position: the statement is a function of this. */
 static uint32_t filter_shape(const mwl_filter *f, bool positioned, mwl_filter_match used[N_CONDS])
@@ -642,6 +651,7 @@ static uint32_t filter_shape(const mwl_filter *f, bool positioned, mwl_filter_ma
         shape |= 1u << 21;
     if (positioned)
         shape |= 1u << 22;
+    shape |= (uint32_t)excluded(f) << 23; /* 5 bits: 0..16 */
     return shape;
 }
 
@@ -755,6 +765,14 @@ static void build_from_where(const mwl_filter *f, bool positioned, const mwl_fil
             add_test(indexable ? s : tests, col, used[i], i);
         }
     }
+    /* Hidden statuses are tested per row, like a condition no index serves:
+     * the walk keeps the index the other conditions chose (a station's and
+     * dates'), and a long run of hidden rows can still yield. A row
+     * without a status is never hidden. */
+    for (size_t i = 0, n = excluded(f); i < n; i++)
+        add(tests, "%s?%zu%s", i ? ", " : " AND coalesce(s.sps_status, '') NOT IN (", P_EXCLUDE + i,
+            i + 1 == n ? ")" : "");
+    conditions += excluded(f);
     if (f->date_lo && !positioned)
         add(s, " AND %s%s >= ?%d", plus, key[0], P_DATE_LO);
     if (f->date_hi)
@@ -834,6 +852,11 @@ static int bind_filter(sqlite3_stmt *st, const mwl_filter *f, const mwl_filter_m
             src = sqlite3_bind_blob(st, (int)i + 21, "", 0, SQLITE_STATIC);
         }
         if (src != SQLITE_OK)
+            return MWL_E_NOMEM;
+    }
+    for (size_t i = 0, n = excluded(f); i < n; i++) {
+        if (sqlite3_bind_text(st, (int)(P_EXCLUDE + i), f->exclude_statuses[i], -1, SQLITE_TRANSIENT) !=
+            SQLITE_OK)
             return MWL_E_NOMEM;
     }
     if (f->date_lo)

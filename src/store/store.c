@@ -362,11 +362,30 @@ void mwl_store_cursor_init(mwl_store_cursor *cursor)
  * from one connection to another. */
 static _Atomic uint64_t cursor_serial;
 
+/* What a backend may assume of a filter beyond its type. */
+static bool filter_ok(const mwl_filter *f, mwl_diag *diag)
+{
+    size_t n = f->exclude_statuses ? f->exclude_status_count : 0;
+    if (n > MWL_FILTER_EXCLUDE_MAX) {
+        mwl_diag_set(diag, 0, 0, "at most %d excluded statuses", (int)MWL_FILTER_EXCLUDE_MAX);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!f->exclude_statuses[i]) {
+            mwl_diag_set(diag, 0, 0, "excluded status %zu is NULL", i);
+            return false;
+        }
+    }
+    return true;
+}
+
 int mwl_store_cursor_next(mwl_store *store, const mwl_filter *filter, mwl_store_cursor *cursor,
                           mwl_store_row *row, mwl_diag *diag)
 {
     if (!cursor->serial)
         cursor->serial = atomic_fetch_add(&cursor_serial, 1) + 1;
+    if (!filter_ok(filter, diag))
+        return MWL_E_INVALID;
     return store->ops->cursor_next(store->b, filter, cursor, row, diag);
 }
 
@@ -413,6 +432,13 @@ int mwl_store_find_begin(mwl_store *store, const mwl_filter *filter, mwl_diag *d
     }
     f->date_lo = copy_str(&store->legacy_arena, filter->date_lo, &nomem);
     f->date_hi = copy_str(&store->legacy_arena, filter->date_hi, &nomem);
+    size_t n = filter->exclude_statuses ? filter->exclude_status_count : 0;
+    const char **excluded = n ? mwl_arena_alloc(&store->legacy_arena, n * sizeof *excluded) : NULL;
+    nomem = nomem || (n && !excluded);
+    for (size_t i = 0; !nomem && i < n; i++)
+        excluded[i] = copy_str(&store->legacy_arena, filter->exclude_statuses[i], &nomem);
+    f->exclude_statuses = excluded;
+    f->exclude_status_count = n;
     if (nomem)
         return MWL_E_NOMEM;
     mwl_store_cursor_init(&store->legacy_cursor);
@@ -807,6 +833,8 @@ int mwl_store_remove(mwl_store *store, const mwl_filter *filter, size_t *removed
         mwl_diag_set(diag, 0, 0, "refusing to remove without a condition");
         return MWL_E_INVALID;
     }
+    if (!filter_ok(filter, diag))
+        return MWL_E_INVALID;
     size_t n = 0;
     op_kind kind;
     int rc = op_begin(store, true, &kind, diag);

@@ -185,7 +185,8 @@ MWL_API void mwl_store_cursor_init(mwl_store_cursor *cursor);
  * *row filled (valid until the next call on this store), MWL_E_NOTFOUND
  * when there are no more (the cursor is then exhausted), MWL_AGAIN when the
  * cursor's yield said so before a row was found (call again to go on),
- * MWL_E_STORE. Pass
+ * MWL_E_STORE, MWL_E_INVALID (more than MWL_FILTER_EXCLUDE_MAX excluded
+ * statuses). Pass
  * the same filter on every call of one cursor. When the connection's open
  * statement is this cursor's, it steps on; otherwise (first call, another
  * cursor used the connection since, or a pause) it seeks to the position
