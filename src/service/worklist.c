@@ -42,9 +42,7 @@ static const mwl_config_key worklist_keys[] = {
      "style)",
      NULL},
     {"hide-statuses", MWL_CONFIG_STRING, "COMPLETED,DISCONTINUED,CANCELED", 0, 255, FIELD(hide_statuses),
-     "steps with one of these SPS Status values are returned only to a query that gives SPS Status; "
-     "empty = none hidden",
-     NULL},
+     "SPS Status values hidden from queries that do not ask for SPS Status; empty = none", NULL},
     {"expire-after-days", MWL_CONFIG_UINT, "0", 0, 36500, FIELD(expire_after_days),
      "remove steps scheduled more than N days before today (local date); 0 = never", NULL},
     {"expire-statuses-after-hours", MWL_CONFIG_UINT, "0", 0, 876000, FIELD(expire_statuses_after_hours),
