@@ -309,6 +309,7 @@ static void test_expire_by_status_time(void)
     /* an hour ago, as if time had passed */
     raw_sql("UPDATE sps SET status_changed_at = status_changed_at - 3600000");
     int64_t old = raw_int("SELECT status_changed_at FROM sps WHERE sps_id = 'B'");
+    int64_t old_a = raw_int("SELECT status_changed_at FROM sps WHERE sps_id = 'A'");
 
     /* a status change moves it; a demographics change or the same status again does not */
     mwl_sps_ref ref_b = {.study_uid = "1.2.3.1", .sps_id = "B"};
@@ -322,9 +323,9 @@ static void test_expire_by_status_time(void)
     CHECK_EQ_INT(mwl_ds_set_str(demo, MWL_TAG_PatientBirthDate, MWL_VR_DA, "19700101"), MWL_OK);
     CHECK_EQ_INT(mwl_store_patient_update(s, "P1", NULL, demo, &n, &d), MWL_OK);
     CHECK_EQ_INT(n, 3);
-    CHECK_EQ_INT(raw_int("SELECT status_changed_at FROM sps WHERE sps_id = 'A'"), old);
+    CHECK_EQ_INT(raw_int("SELECT status_changed_at FROM sps WHERE sps_id = 'A'"), old_a);
     CHECK_EQ_INT(put(s, &a), MWL_OK); /* stored again, same status */
-    CHECK_EQ_INT(raw_int("SELECT status_changed_at FROM sps WHERE sps_id = 'A'"), old);
+    CHECK_EQ_INT(raw_int("SELECT status_changed_at FROM sps WHERE sps_id = 'A'"), old_a);
     c.status = "COMPLETED"; /* stored again with a new status */
     CHECK_EQ_INT(put(s, &c), MWL_OK);
     CHECK(raw_int("SELECT status_changed_at FROM sps WHERE sps_id = 'C'") > old);
