@@ -28,6 +28,8 @@ hb=$build/bench/hl7_bench
 data=${BENCH_DATA:-$build/bench-data}
 [ -x "$mwl" ] && [ -x "$hb" ] || { echo "build first: cmake --build build -j2 --target mwl hl7_bench" >&2; exit 2; }
 "$mwl" serve --help 2>&1 | grep -q -- --hl7-port || { echo "hl7_bench.sh: this mwl serve has no --hl7-port" >&2; exit 2; }
+hl7_bind=""
+"$mwl" serve --help 2>&1 | grep -q -- --hl7-bind && hl7_bind="--hl7-bind 127.0.0.1"
 
 N=5000
 case "${1:-}" in [0-9]*) N=$1; shift ;; esac
@@ -88,8 +90,9 @@ echo "SQLite durable commit floor on this disk: ${floor% *} ms per commit, ${flo
 run() {
   conns=$1; shift
   db=$work/hl7-c$conns.db
+  # shellcheck disable=SC2086
   "$mwl" serve --db "$db" --bind 127.0.0.1 --port 0 --port-file "$work/port$conns" \
-    --hl7-port 0 --hl7-port-file "$work/hl7port$conns" --hl7-station "CT CT01" --log-level warn "$@" \
+    --hl7-port 0 --hl7-port-file "$work/hl7port$conns" --hl7-station "CT CT01" $hl7_bind --log-level warn "$@" \
     2>"$work/serve$conns.log" &
   srv_pid=$!
   for _ in $(seq 150); do

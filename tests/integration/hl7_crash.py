@@ -186,6 +186,8 @@ def sender(feed, start, deadline):
 
 
 class Server:
+    extra = []  # flags this mwl has that keep the listeners on 127.0.0.1
+
     def __init__(self, mwl, work, db, generation):
         self.port_file = os.path.join(work, "port%d" % generation)
         self.hl7_file = os.path.join(work, "hl7port%d" % generation)
@@ -194,7 +196,7 @@ class Server:
         self.proc = subprocess.Popen(
             [mwl, "serve", "--db", db, "--bind", HOST, "--port", "0", "--port-file", self.port_file,
              "--hl7-port", "0", "--hl7-port-file", self.hl7_file, "--hl7-station", "CT CT01",
-             "--log-level", "warn"],
+             "--log-level", "warn"] + Server.extra,
             stdout=subprocess.DEVNULL, stderr=self.log, preexec_fn=harness.die_with_parent)
         harness.STARTED.append(self.proc)
         self.port = self.hl7_port = None
@@ -276,6 +278,8 @@ def main():
     if "--hl7-port" not in h.stdout + h.stderr:
         print("skipped: this mwl serve has no --hl7-port (HL7 feed not built in)")
         return harness.SKIP
+    if "--hl7-bind" in h.stdout + h.stderr:
+        Server.extra = ["--hl7-bind", HOST]
 
     seed = a.seed if a.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
