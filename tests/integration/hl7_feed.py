@@ -5,7 +5,8 @@ the DICOM side with DCMTK's findscu.
   hl7_feed.py MWL
 
 Starts `mwl serve` (temporary database, DICOM and MLLP ports picked by the
-kernel on 127.0.0.1, read from --port-file / --hl7-port-file) with the site
+kernel on 127.0.0.1 (bind, hl7-bind), read from --port-file /
+--hl7-port-file) with the site
 keys hl7-station (three CT rules, the first two for a location, and one MR
 rule), hl7-default (ScheduledProcedureStepLocation=MAINRAD),
 hl7-patient-issuer (JPHOSP) and hl7-study-uid=generate; hl7-charset and
@@ -62,7 +63,11 @@ dcmdump +U8), then checks:
      the same database: the last order is there (AA came after the commit)
      and the whole worklist is as before;
  10. `mwl hl7send` exits 3 against a closed port and 2 without files;
-     SIGTERM stops the server with exit 0.
+     SIGTERM stops the server with exit 0;
+ 11. a second server on a new database with hl7-study-uid = reject and
+     hl7-charset = 8859/2: the Japanese order (no ZDS) gets AE 101 at ZDS,
+     stores nothing; a 2.3.1 order with MSH-18 empty and ISO 8859-2 bytes
+     is decoded as Latin-2 (Ł, not £).
 
 Attribute mismatches are collected and reported together; a step whose
 outcome the later steps depend on (an expected AA) stops the test.
@@ -116,6 +121,7 @@ def msg_path(name):
 CONFIG = """# written by hl7_feed.py
 aet = MWL
 log-level = info
+hl7-bind = 127.0.0.1
 hl7-station = CT@OTHERPLACE WRONGCT WRONGSTN
 hl7-station = CT@CTSUITE CLCT01 CLCTSTN
 hl7-station = CT CTANY CTANYSTN
@@ -800,6 +806,36 @@ def test(mwl):
         soft(code == 2, "hl7send without a file: exit %d, expected 2: %s" % (code, out.strip()))
         rc = srv.stop()
         soft(rc == 0, "mwl serve exit %s after SIGTERM\n%s" % (rc, srv.log()))
+
+    # 11. Other site settings, on a new database: hl7-study-uid = reject,
+    # hl7-charset = 8859/2.
+    with tempfile.TemporaryDirectory(prefix="mwl-hl7feed2-") as tmp:
+        srv = Server(mwl, tmp, "serve2")
+        with open(srv.conf, "w") as f:
+            f.write(CONFIG.replace("hl7-study-uid = generate", "hl7-study-uid = reject") + "hl7-charset = 8859/2\n")
+        srv.start()
+        finder = Finder(tmp)
+        code, got, out = hl7send(mwl, srv.hl7_port, "jp_orm_nw.hl7")
+        soft(code == 1, "hl7-study-uid = reject, order without ZDS: hl7send exit %d, expected 1" % code)
+        check(len(got) == 1, "hl7-study-uid = reject, order without ZDS: expected one ACK, got:\n%s" % out)
+        soft(msa(got[0]) == ("AE", "JPN00001"), "hl7-study-uid = reject, order without ZDS: MSA %s, expected "
+             "AE/JPN00001" % (msa(got[0]),))
+        locs, codes = err_locations(got[0])
+        soft(any(loc[0] == "ZDS" and loc[2] == "1" for loc in locs) and "101" in codes,
+             "hl7-study-uid = reject: ERR %s %s, expected ZDS^n^1 and 101:\n%s" % (locs, codes, ack_text(got[0])))
+        send_aa(srv, "latin2_orm_nw.hl7", "PL200001")
+        visible, every = worklist(finder, srv)
+        soft(set(every) == {"SPSPL1"}, "hl7-study-uid = reject: the worklist holds %s, expected SPSPL1 only"
+             % sorted(every))
+        if "SPSPL1" in visible:
+            expect(visible["SPSPL1"], {"PatientName": "ŁUKASIK^MAŁGORZATA", "PatientID": "PL20001",
+                                       "IssuerOfPatientID": "KRAKOWHOSP", "SPS.Description": "Głowa bez kontrastu",
+                                       "RequestedProcedureID": "RPPL1", "SPS.ScheduledStationAETitle": "CLCT01",
+                                       "StudyInstanceUID": "1.2.826.0.1.3680043.9.7777.400.1"},
+                   "hl7-charset = 8859/2, MSH-18 empty")
+        rc = srv.stop()
+        soft(rc == 0, "mwl serve (second) exit %s after SIGTERM\n%s" % (rc, srv.log()))
+        note("11. hl7-study-uid = reject: AE at ZDS; hl7-charset = 8859/2 decodes an MSH-18-empty message")
     if PROBLEMS:
         raise Failure("%d mismatch(es):\n  %s" % (len(PROBLEMS), "\n  ".join(PROBLEMS)))
     note("hl7_feed: all checks passed")

@@ -111,7 +111,8 @@ def start_serve(mwl, tmp):
     pf, hf = os.path.join(tmp, "port"), os.path.join(tmp, "hl7port")
     log = open(os.path.join(tmp, "serve.log"), "wb")
     proc = subprocess.Popen([mwl, "serve", "--db", os.path.join(tmp, "wl.db"), "--bind", HOST, "--port", "0",
-                             "--port-file", pf, "--hl7-port", "0", "--hl7-port-file", hf, "--log-level", "info"],
+                             "--port-file", pf, "--hl7-bind", HOST, "--hl7-port", "0", "--hl7-port-file", hf,
+                             "--log-level", "info"],
                             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                             preexec_fn=die_with_parent)
     log.close()

@@ -26,6 +26,8 @@ Three RIS styles (field usage differs, as it does between products):
   jp_*       HL7 2.3.1 ORM^O01 of a Japanese RIS, MSH-18 ISO IR87
              (ISO-2022-JP bytes), no ZDS (the server generates the Study UID),
              protocol codes in OBR-4, two ORC/OBR pairs (two SPS).
+  latin2_*   the classic style with MSH-18 empty and ISO 8859-2 bytes, for a
+             server whose hl7-charset says 8859/2.
 Plus ADT^A08 / ADT^A40, the malformed and unsupported messages, and the
 order the Node.js client (hl7_node.py) sends.
 """
@@ -312,9 +314,24 @@ def error_files():
     return {k: v.encode("iso-8859-1" if not k.startswith(("raw_", "node_")) else "utf-8") for k, v in files.items()}
 
 
+def latin2_files():
+    """For a server with hl7-charset = 8859/2: MSH-18 empty, ISO 8859-2 bytes
+    (0xA3 is Ł there, £ in Latin-1)."""
+    text = message(
+        msh({3: "CLASSICRIS", 4: "KRAKOW", 5: "MWL", 6: "MWLSRV", 7: "20270308090000", 9: "ORM^O01",
+             10: "PL200001", 11: "P", 12: "2.3.1"}),
+        seg("PID", {1: "1", 3: "PL20001^^^KRAKOWHOSP", 5: "ŁUKASIK^MAŁGORZATA", 7: "19820304", 8: "F"}),
+        seg("PV1", {1: "1", 2: "O", 3: "CTSUITE"}),
+        seg("ORC", {1: "NW", 2: "PLK1", 3: "FLK1", 5: "SC", 7: "^^^20270324080000^^R"}),
+        seg("OBR", {1: "1", 2: "PLK1", 3: "FLK1", 4: "CTHEAD^CT głowy^LOCALRIS^P_HEAD^Głowa bez kontrastu^LOCALRIS",
+                    18: "ACCPL1", 19: "RPPL1", 20: "SPSPL1", 24: "CT", 27: "^^^20270324080000^^R"}),
+        seg("ZDS", {1: "1.2.826.0.1.3680043.9.7777.400.1^CLASSICRIS^Application^DICOM"}))
+    return {"latin2_orm_nw.hl7": text.encode("iso-8859-2")}
+
+
 def all_files():
     out = {}
-    for part in (classic_files, omi_files, jp_files, error_files):
+    for part in (classic_files, omi_files, jp_files, error_files, latin2_files):
         out.update(part())
     return out
 
