@@ -27,10 +27,10 @@
 typedef struct mwl_mllp {
     uint8_t *buf; /* the frame being assembled (private) */
     size_t len, cap;
-    size_t max;     /* longest payload accepted */
-    bool in_frame;  /* a start block was seen */
-    bool skipping;  /* discarding an oversize frame up to its end block */
-    bool saw_fs;    /* the last byte was 0x1C */
+    size_t max;    /* longest payload accepted */
+    bool in_frame; /* a start block was seen */
+    bool skipping; /* discarding an oversize frame up to its end block */
+    bool saw_fs;   /* the last byte was 0x1C */
     const mwl_mem *mem;
 } mwl_mllp;
 
@@ -41,21 +41,24 @@ MWL_API void mwl_mllp_clear(mwl_mllp *f); /* frees; NULL-safe */
 
 /* Feeds bytes. Consumes up to `len` bytes (*consumed) and stops after the
  * first complete frame:
- *   MWL_OK          *payload/*payload_len: one message (valid until the
+ *   MWL_OK          *payload, *payload_len: one message (valid until the
  *                   next call); bytes after it are not consumed;
  *   MWL_AGAIN       every byte consumed, no complete frame yet;
- *   MWL_E_LIMIT     a frame longer than max_payload: its bytes are
- *                   discarded up to its end block (the caller answers or
- *                   closes); *consumed says how far;
- *   MWL_E_NOMEM.
+ *   MWL_E_LIMIT     a frame longer than max_payload, reported once when its
+ *                   first excess byte arrives: its bytes are discarded up
+ *                   to its end block (the caller answers or closes);
+ *                   *consumed says how far;
+ *   MWL_E_NOMEM     as MWL_E_LIMIT, for a frame we could not hold.
  * Bytes outside a frame are skipped (practice: resync on 0x0B); a 0x0B
- * inside an open frame drops the partial frame and starts anew; 0x1C not
- * followed by 0x0D is kept as data only if ... (see mllp.c: an end block
- * is 0x1C 0x0D; a lone 0x1C followed by anything else ends the frame too,
- * as many senders omit the CR). */
+ * inside an open frame drops the partial frame and starts anew. A 0x1C
+ * ends the frame (a payload never holds one; many senders omit the CR);
+ * the 0x0D that follows it is consumed, also when it arrives at the start
+ * of the next call; any other byte after the 0x1C is left to the resync.
+ * OK and E_LIMIT always consume at least one byte. */
 MWL_API MWL_MUST_CHECK int mwl_mllp_feed(mwl_mllp *f, const uint8_t *data, size_t len, size_t *consumed,
                                          const uint8_t **payload, size_t *payload_len);
-/* True while bytes of an unfinished frame are held (for idle time-outs). */
+/* True while a frame is open: its start block came, its end block not yet
+ * (also while an oversize frame is being discarded); for idle time-outs. */
 MWL_API bool mwl_mllp_partial(const mwl_mllp *f);
 /* Appends 0x0B payload 0x1C 0x0D to `out`. */
 MWL_API void mwl_mllp_wrap(const void *payload, size_t len, mwl_wbuf *out);
@@ -142,9 +145,11 @@ typedef struct mwl_hl7_parse_options {
  * ISO IR14, ISO IR87, ISO IR159, KS X 1001, GB 18030-2000, BIG-5,
  * UNICODE / UNICODE UTF-8) to UTF-8 before it is split, so multi-byte
  * text whose bytes look like delimiters (ISO 2022) stays whole.
- * Segments end at CR; a message without any CR is split at LF (or CR LF);
- * a CR LF pair counts as one terminator. Segments are kept in order and
- * found by name: no group grammar is enforced.
+ * Segments end at CR; a CR LF pair counts as one terminator; a message
+ * without any CR is split at LF (otherwise an LF is data). Blank segments
+ * (empty or only SP, TAB, LF) are skipped, and so are CR, LF, SP, TAB and
+ * a UTF-8 BOM before MSH. Segment names are 3 of [A-Z0-9]. Segments are
+ * kept in order and found by name: no group grammar is enforced.
  * Everything lives in `arena`. Returns:
  *   MWL_OK;
  *   MWL_E_MALFORMED  no MSH at the start, delimiters missing or repeated:
@@ -153,26 +158,33 @@ typedef struct mwl_hl7_parse_options {
  *                    ACK can still echo MSH-10;
  *   MWL_E_CHARSET    an unknown MSH-18, or bytes invalid in it (*err: AE
  *                    or AR, MSH-18 / the segment); *out as above;
- *   MWL_E_LIMIT      more segments than max_segments;
+ *   MWL_E_LIMIT      more segments than max_segments, more than 1000
+ *                    fields in a segment or repetitions in a field
+ *                    (*err AR 207; *out as above);
  *   MWL_E_NOMEM. */
 MWL_API MWL_MUST_CHECK int mwl_hl7_parse(const uint8_t *data, size_t len, const mwl_hl7_parse_options *opt,
                                          mwl_arena *arena, mwl_hl7_msg **out, mwl_hl7_error *err);
 
 MWL_API const mwl_hl7_msh *mwl_hl7_header(const mwl_hl7_msg *m);
 /* The DICOM Specific Character Set term MSH-18 corresponds to ("ISO_IR
- * 100", "ISO 2022 IR 87", "ISO_IR 192"; "" for ASCII). Values are always
- * UTF-8 after parsing; this is for the record only. */
+ * 100", "ISO 2022 IR 87", "ISO_IR 192"; "" for ASCII; "ISO_IR 192" for
+ * sets without a DICOM term, BIG-5). When MSH-18 is empty, that of the
+ * default character set. Values are always UTF-8 after parsing; this is
+ * for the record only. */
 MWL_API const char *mwl_hl7_dicom_charset(const mwl_hl7_msg *m);
 
 MWL_API size_t mwl_hl7_segment_count(const mwl_hl7_msg *m);
 /* Segment i (0 = MSH), or NULL past the end. */
 MWL_API const mwl_hl7_seg *mwl_hl7_segment_at(const mwl_hl7_msg *m, size_t i);
-/* The n-th (1-based) segment named `name` at or after index `from`, and
- * its index in *index (may be NULL); NULL when none. */
+/* The first segment named `name` at index `from` or later, and its index
+ * in *index (may be NULL); NULL when none. Loop with from = *index + 1. */
 MWL_API const mwl_hl7_seg *mwl_hl7_find(const mwl_hl7_msg *m, const char *name, size_t from, size_t *index);
 MWL_API const char *mwl_hl7_seg_name(const mwl_hl7_seg *s); /* "PID" */
 /* 1-based position of `s` among the message's segments of its name. */
 MWL_API unsigned mwl_hl7_seg_seq(const mwl_hl7_seg *s);
+/* Number of fields of `s` as sent, trailing empty ones included (for MSH,
+ * counting MSH-1): the last field number worth asking for. */
+MWL_API size_t mwl_hl7_field_count(const mwl_hl7_seg *s);
 
 /* What a position holds. */
 typedef enum mwl_hl7_presence {
@@ -186,7 +198,16 @@ typedef enum mwl_hl7_presence {
  * field separator), escape sequences resolved (\F\ \S\ \T\ \R\ \E\ \P\,
  * \Xhh..\ as bytes of the message's character set, \.br\ as "\r\n"; other
  * formatting and \Z..\ sequences dropped), UTF-8. *value is "" unless
- * MWL_HL7_VALUE; never NULL. Values live in the message's arena. */
+ * MWL_HL7_VALUE; never NULL. Values live in the message's arena (each
+ * call allocates). Details:
+ *  - NULL when the raw text at exactly this position is `""` (so a field
+ *    `""` gives NULL at .1.1.1; `""^X` gives NULL at component 1 only);
+ *  - ABSENT for position 0, past the end, empty, or when decoding leaves
+ *    nothing (\H\ alone), and when the arena is out of memory;
+ *  - MSH-1 and MSH-2 are returned literally at 1.1.1 (never split);
+ *  - \Xhh..\ bytes invalid in the character set are dropped, the rest of
+ *    the value kept; unknown and unterminated sequences are kept as sent;
+ *    NUL bytes are dropped. */
 MWL_API mwl_hl7_presence mwl_hl7_get(const mwl_hl7_msg *m, const mwl_hl7_seg *s, unsigned field, unsigned rep,
                                      unsigned comp, unsigned sub, const char **value);
 /* Number of repetitions of a field (0 when absent or empty). */
@@ -275,10 +296,10 @@ MWL_API void mwl_hl7_map_config_init(mwl_hl7_map_config *cfg);
 
 /* What a message asks of the worklist. */
 typedef enum mwl_hl7_action {
-    MWL_HL7_IGNORE = 0,      /* nothing to change; acknowledged AA (a response message, ...) */
-    MWL_HL7_ORDER,           /* steps[]: create / update / status changes */
-    MWL_HL7_PATIENT_UPDATE,  /* demographics of patient_id/issuer on every item */
-    MWL_HL7_PATIENT_MERGE    /* items of prior_id/prior_issuer move to patient_id/issuer */
+    MWL_HL7_IGNORE = 0,     /* nothing to change; acknowledged AA (a response message, ...) */
+    MWL_HL7_ORDER,          /* steps[]: create / update / status changes */
+    MWL_HL7_PATIENT_UPDATE, /* demographics of patient_id/issuer on every item */
+    MWL_HL7_PATIENT_MERGE   /* items of prior_id/prior_issuer move to patient_id/issuer */
 } mwl_hl7_action;
 
 typedef enum mwl_hl7_step_op {

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/log.h"
 #include "dicom/charset.h"
@@ -40,6 +41,16 @@ static const mwl_config_key worklist_keys[] = {
      "serve only the items imported with --per-called-aet into the called AE title's folder (wlmscpfs "
      "style)",
      NULL},
+    {"hide-statuses", MWL_CONFIG_STRING, "COMPLETED,DISCONTINUED,CANCELED", 0, 255, FIELD(hide_statuses),
+     "SPS Status values hidden from queries that do not ask for SPS Status; empty = none", NULL},
+    {"expire-after-days", MWL_CONFIG_UINT, "0", 0, 36500, FIELD(expire_after_days),
+     "remove steps scheduled more than N days before today (local date); 0 = never", NULL},
+    {"expire-statuses-after-hours", MWL_CONFIG_UINT, "0", 0, 876000, FIELD(expire_statuses_after_hours),
+     "remove steps whose status has been one of expire-statuses for more than N hours; 0 = never", NULL},
+    {"expire-statuses", MWL_CONFIG_STRING, "COMPLETED,DISCONTINUED,CANCELED", 0, 255, FIELD(expire_statuses),
+     "the finished SPS Status values expire-statuses-after-hours applies to", NULL},
+    {"expire-interval", MWL_CONFIG_SECONDS, "3600", 1000, 86400000, FIELD(expire_interval_ms),
+     "time between expiry runs (the first is at start)", NULL},
 };
 
 static const mwl_config_table worklist_table = {
@@ -65,6 +76,27 @@ int mwl_worklist_config_check(const mwl_worklist_config *cfg, mwl_diag *diag)
         bad = "max-matches";
     else if (cfg->max_find_duration_ms > 86400000)
         bad = "max-find-duration";
+    else if (cfg->expire_after_days > 36500)
+        bad = "expire-after-days";
+    else if (cfg->expire_statuses_after_hours > 876000)
+        bad = "expire-statuses-after-hours";
+    else if (cfg->expire_interval_ms < 1000 || cfg->expire_interval_ms > 86400000)
+        bad = "expire-interval";
+    const char *lists[][2] = {{cfg->hide_statuses, "hide-statuses"},
+                              {cfg->expire_statuses, "expire-statuses"}};
+    for (size_t i = 0; !bad && i < 2; i++) {
+        char buf[256];
+        const char *items[MWL_FILTER_EXCLUDE_MAX];
+        size_t n;
+        mwl_diag d;
+        mwl_diag_set(&d, 0, 0, "not a string");
+        if (!memchr(lists[i][0], '\0', 256) ||
+            mwl_worklist_status_list(lists[i][0], buf, sizeof buf, items, MWL_FILTER_EXCLUDE_MAX, &n, &d) !=
+                MWL_OK) {
+            mwl_diag_set(diag, 0, 0, "%s: %s", lists[i][1], d.msg);
+            return MWL_E_INVALID;
+        }
+    }
     if (!bad) {
         bool known = false;
         for (size_t i = 0; charset_modes[i]; i++)
@@ -77,6 +109,56 @@ int mwl_worklist_config_check(const mwl_worklist_config *cfg, mwl_diag *diag)
         return MWL_E_INVALID;
     }
     return MWL_OK;
+}
+
+static bool is_cs_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ' ' || c == '_';
+}
+
+int mwl_worklist_status_list(const char *list, char *buf, size_t buf_size, const char **items, size_t cap,
+                             size_t *count, mwl_diag *diag)
+{
+    *count = 0;
+    size_t len = strlen(list);
+    if (len >= buf_size) {
+        mwl_diag_set(diag, 0, 0, "status list too long");
+        return MWL_E_INVALID;
+    }
+    memcpy(buf, list, len + 1);
+    char *p = buf;
+    while (*p == ' ')
+        p++;
+    if (!*p)
+        return MWL_OK; /* "": none */
+    for (;;) {
+        char *end = strchr(p, ',');
+        char *next = end ? end + 1 : NULL;
+        if (!end)
+            end = p + strlen(p);
+        while (*p == ' ')
+            p++;
+        char *last = end;
+        while (last > p && last[-1] == ' ')
+            last--;
+        *last = '\0';
+        size_t n = (size_t)(last - p);
+        bool ok = n > 0 && n <= 16;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = is_cs_char(p[i]);
+        if (!ok) {
+            mwl_diag_set(diag, 0, 0, "'%.20s' is not an SPS Status value (CS: A-Z 0-9 _ space, 1-16)", p);
+            return MWL_E_INVALID;
+        }
+        if (*count == cap) {
+            mwl_diag_set(diag, 0, 0, "more than %zu statuses", cap);
+            return MWL_E_INVALID;
+        }
+        items[(*count)++] = p;
+        if (!next)
+            return MWL_OK;
+        p = next;
+    }
 }
 
 /* ---- the provider -------------------------------------------------------- */
@@ -102,6 +184,12 @@ struct mwl_worklist_service {
     pthread_mutex_t lock;
     conn_slot *idle; /* connections not lent to a C-FIND step */
     size_t opened;   /* connections that exist */
+    /* the expiry thread (mwl_worklist_service_start_expiry); `lock` guards
+     * `stopping`, `wake` interrupts its wait */
+    pthread_t expiry_thread;
+    pthread_cond_t wake;
+    bool expiry_started;
+    bool stopping;
 };
 
 typedef struct find_state {
@@ -122,6 +210,9 @@ typedef struct find_state {
     size_t matches;
     size_t candidates;
     bool no_results; /* answer with no matches (no store search was started) */
+    /* hide-statuses, parsed: what filter.exclude_statuses points to */
+    char hidden_text[256];
+    const char *hidden[MWL_FILTER_EXCLUDE_MAX];
 } find_state;
 
 static const uint32_t sps = MWL_TAG_ScheduledProcedureStepSequence;
@@ -283,6 +374,19 @@ static int wl_begin(void *user, mwl_find_request *req, void **state, mwl_find_st
         }
     }
     mwl_filter_from_query(st->q, &st->filter);
+    /* Hidden steps (hide-statuses) are excluded by the store, unless the
+     * query asks for a status itself: then the matcher decides. The list
+     * was checked with the config. */
+    const uint32_t status_path[2] = {sps, MWL_TAG_ScheduledProcedureStepStatus};
+    const mwl_qkey *status_key = mwl_query_find(st->q, status_path, 2);
+    size_t hidden = 0;
+    if ((!status_key || !status_key->elem || status_key->elem->length == 0) &&
+        mwl_worklist_status_list(st->cfg.hide_statuses, st->hidden_text, sizeof st->hidden_text, st->hidden,
+                                 MWL_FILTER_EXCLUDE_MAX, &hidden, NULL) == MWL_OK &&
+        hidden > 0) {
+        st->filter.exclude_statuses = st->hidden;
+        st->filter.exclude_status_count = hidden;
+    }
     if (st->cfg.per_called_aet)
         st->filter.worklist_aet = (mwl_filter_cond){MWL_FILTER_EXACT, req->called_ae ? req->called_ae : ""};
     summarize(&st->filter, st, req->summary, sizeof req->summary);
@@ -461,6 +565,74 @@ static void wl_end(void *state)
     state_free(state);
 }
 
+/* ---- expiry -------------------------------------------------------------- */
+
+/* One run with the options in force; a connection of its own for it (the
+ * pooled ones are read-only), closed after, so nothing is held between
+ * runs. */
+static void expiry_run(mwl_worklist_service *p, const mwl_worklist_config *cfg)
+{
+    mwl_worklist_expiry e = {cfg->expire_after_days > 0, cfg->expire_after_days,
+                             cfg->expire_statuses_after_hours > 0, cfg->expire_statuses_after_hours,
+                             cfg->expire_statuses};
+    if (!e.by_date && !e.by_status)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    mwl_diag d;
+    mwl_diag_clear(&d);
+    mwl_store *store = NULL;
+    mwl_store_options opt = {.mem = p->mem};
+    mwl_worklist_expiry_result r;
+    int rc = mwl_store_open(cfg->db, &opt, &store, &d);
+    if (rc == MWL_OK)
+        rc = mwl_worklist_expire(store, &e, now, &r, &d);
+    mwl_store_free(store);
+    if (rc != MWL_OK) {
+        mwl_log(MWL_LOG_ERROR, "expire: %s", d.msg[0] ? d.msg : mwl_status_str(rc));
+        return;
+    }
+    char line[256];
+    mwl_worklist_expiry_summary(&e, &r, line, sizeof line);
+    mwl_log(MWL_LOG_INFO, "%s", line);
+}
+
+static void *expiry_main(void *arg)
+{
+    mwl_worklist_service *p = arg;
+    pthread_mutex_lock(&p->lock);
+    while (!p->stopping) {
+        mwl_worklist_config cfg = p->cfg;
+        pthread_mutex_unlock(&p->lock);
+        expiry_run(p, &cfg);
+        pthread_mutex_lock(&p->lock);
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        uint64_t ns = (uint64_t)until.tv_nsec + (uint64_t)(p->cfg.expire_interval_ms % 1000u) * 1000000u;
+        until.tv_sec += (time_t)(p->cfg.expire_interval_ms / 1000u) + (time_t)(ns / 1000000000u);
+        until.tv_nsec = (long)(ns % 1000000000u);
+        while (!p->stopping && pthread_cond_timedwait(&p->wake, &p->lock, &until) == 0) {
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+int mwl_worklist_service_start_expiry(mwl_worklist_service *p, mwl_diag *diag)
+{
+    if (p->expiry_started) {
+        mwl_diag_set(diag, 0, 0, "expiry already started");
+        return MWL_E_INVALID;
+    }
+    if (pthread_create(&p->expiry_thread, NULL, expiry_main, p) != 0) {
+        mwl_diag_set(diag, 0, 0, "cannot start the expiry thread");
+        return MWL_E_NOMEM;
+    }
+    p->expiry_started = true;
+    return MWL_OK;
+}
+
 /* ---- lifecycle ----------------------------------------------------------- */
 
 /* The matching and response options derived from the config (the caller
@@ -517,6 +689,20 @@ int mwl_worklist_service_new(const mwl_worklist_config *cfg, const mwl_mem *mem,
         mwl_mem_free(mem, p);
         return MWL_E_NOMEM;
     }
+    /* The expiry wait is on the monotonic clock: a wall-clock step must not
+     * make it run early or sleep for hours. */
+    pthread_condattr_t ca;
+    bool cond_ok = pthread_condattr_init(&ca) == 0;
+    if (cond_ok) {
+        cond_ok =
+            pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 && pthread_cond_init(&p->wake, &ca) == 0;
+        pthread_condattr_destroy(&ca);
+    }
+    if (!cond_ok) {
+        pthread_mutex_destroy(&p->lock);
+        mwl_mem_free(mem, p);
+        return MWL_E_NOMEM;
+    }
     /* Create (and migrate) the database if needed, then open one read-only
      * connection now: a foreign or broken database is reported at start-up,
      * not at the first C-FIND. */
@@ -555,12 +741,20 @@ void mwl_worklist_service_free(mwl_worklist_service *p)
 {
     if (!p)
         return;
+    if (p->expiry_started) {
+        pthread_mutex_lock(&p->lock);
+        p->stopping = true;
+        pthread_cond_signal(&p->wake);
+        pthread_mutex_unlock(&p->lock);
+        pthread_join(p->expiry_thread, NULL);
+    }
     while (p->idle) {
         conn_slot *c = p->idle;
         p->idle = c->next;
         mwl_store_free(c->store);
         mwl_mem_free(p->mem, c);
     }
+    pthread_cond_destroy(&p->wake);
     pthread_mutex_destroy(&p->lock);
     mwl_mem_free(p->mem, p);
 }

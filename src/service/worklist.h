@@ -14,6 +14,7 @@
 #include "base/config.h"
 #include "base/mem.h"
 #include "server/server.h"
+#include "store/store.h"
 #include "worklist/worklist.h"
 
 #define MWL_WORKLIST_PATH_MAX 1024
@@ -39,6 +40,20 @@ typedef struct mwl_worklist_config {
      * worklist (mwl import --per-called-aet), as DCMTK's wlmscpfs serves one
      * folder per AE title. */
     bool per_called_aet;
+    /* hide-statuses: comma-separated SPS Status values (CS, at most
+     * MWL_FILTER_EXCLUDE_MAX) whose steps a C-FIND does not return unless
+     * its identifier has SPS Status (0040,0020) with a value (then the
+     * usual matching decides); "" = hide none. */
+    char hide_statuses[256];
+    /* Expiry, run by mwl_worklist_service_start_expiry at start and every
+     * expire-interval: steps scheduled more than expire-after-days days
+     * before today (local date; 0 = never), and steps whose status is one
+     * of expire-statuses since more than expire-statuses-after-hours hours
+     * (0 = never). */
+    uint32_t expire_after_days;
+    uint32_t expire_statuses_after_hours;
+    char expire_statuses[256];
+    uint32_t expire_interval_ms; /* expire-interval */
 } mwl_worklist_config;
 
 /* The keys above, their defaults, bounds and help. */
@@ -71,6 +86,50 @@ MWL_MUST_CHECK int mwl_worklist_service_reconfigure(mwl_worklist_service *svc, c
  * ({&mwl_scp_find, MWL_UID_ModalityWorklistInformationModelFind, provider}).
  * Valid until mwl_worklist_service_free. */
 const mwl_find_provider *mwl_worklist_service_provider(const mwl_worklist_service *svc);
+/* Starts the expiry of the config's expire-* keys on a thread of its own:
+ * one run now, then one every expire-interval, each with the options then
+ * in force (a reload applies at the next run), each logging one line when
+ * it removed or was asked to remove anything. mwl_worklist_service_free
+ * stops it (waiting for a run in progress). Returns MWL_OK, MWL_E_INVALID
+ * (already started), MWL_E_NOMEM (no thread). */
+MWL_MUST_CHECK int mwl_worklist_service_start_expiry(mwl_worklist_service *svc, mwl_diag *diag);
+
+/* What one expiry run removes: with by_date, steps whose SPS Start Date
+ * is before the local date of `now_unix_ms` minus `days` days; with
+ * by_status, steps whose status is one of `statuses` (comma-separated CS
+ * values) and has been since before `now_unix_ms` minus `hours` hours (0 =
+ * whenever). */
+typedef struct mwl_worklist_expiry {
+    bool by_date;
+    uint32_t days;
+    bool by_status;
+    uint32_t hours;
+    const char *statuses;
+} mwl_worklist_expiry;
+
+typedef struct mwl_worklist_expiry_result {
+    size_t scheduled;         /* removed as scheduled too long ago */
+    size_t finished;          /* removed as finished too long ago */
+    char before_date[9];      /* YYYYMMDD, "" when days = 0 */
+    char finished_before[24]; /* local "YYYY-MM-DD HH:MM", "" when hours = 0 */
+} mwl_worklist_expiry_result;
+
+/* One expiry run on `store` (a transaction per part). The line `mwl serve`
+ * logs is mwl_worklist_expiry_summary's. Returns MWL_OK, MWL_E_INVALID (a
+ * bad statuses list, read-only store), MWL_E_STORE. */
+MWL_MUST_CHECK int mwl_worklist_expire(mwl_store *store, const mwl_worklist_expiry *e, int64_t now_unix_ms,
+                                       mwl_worklist_expiry_result *out, mwl_diag *diag);
+/* "expire: removed N steps scheduled before YYYYMMDD, M finished before
+ * YYYY-MM-DD HH:MM" (the parts that ran), or "" when neither ran. */
+void mwl_worklist_expiry_summary(const mwl_worklist_expiry *e, const mwl_worklist_expiry_result *r, char *out,
+                                 size_t cap);
+/* Splits a comma-separated list of CS values (blanks around items
+ * ignored) into `buf` (a copy), `items` pointing into it. "" = none.
+ * MWL_OK, or MWL_E_INVALID (an empty item, a value that is no CS value,
+ * more than `cap` items, or longer than `buf`). */
+MWL_MUST_CHECK int mwl_worklist_status_list(const char *list, char *buf, size_t buf_size, const char **items,
+                                            size_t cap, size_t *count, mwl_diag *diag);
+
 /* Store connections opened so far (for tests: bounded by concurrency). */
 size_t mwl_worklist_service_connections(const mwl_worklist_service *svc);
 /* After the server is freed. NULL-safe. */

@@ -29,6 +29,11 @@ static void test_config_table(void)
     CHECK_EQ_INT(cfg.max_find_duration_ms, 0);
     CHECK_EQ_STR(cfg.response_charset, "auto");
     CHECK(!cfg.per_called_aet);
+    CHECK_EQ_STR(cfg.hide_statuses, "COMPLETED,DISCONTINUED,CANCELED");
+    CHECK_EQ_INT(cfg.expire_after_days, 0);
+    CHECK_EQ_INT(cfg.expire_statuses_after_hours, 0);
+    CHECK_EQ_STR(cfg.expire_statuses, "COMPLETED,DISCONTINUED,CANCELED");
+    CHECK_EQ_INT(cfg.expire_interval_ms, 3600000);
 
     /* One file for the server's keys and the service's. */
     mwl_server_config scfg;
@@ -79,6 +84,25 @@ static void test_config_checks(void)
     mwl_worklist_config_init(&cfg);
     cfg.max_matches = 100000001;
     CHECK_EQ_INT(mwl_worklist_service_new(&cfg, NULL, &svc, &diag), MWL_E_INVALID);
+    const char *bad_lists[] = {"completed", "COMPLETED,,CANCELED", "A,B,C,D,E,F,G,H,I,J,K,L,M,N,O,P,Q",
+                               "TOO_LONG_FOR_A_CS_VALUE"};
+    for (size_t i = 0; i < sizeof bad_lists / sizeof bad_lists[0]; i++) {
+        mwl_worklist_config_init(&cfg);
+        snprintf(cfg.hide_statuses, sizeof cfg.hide_statuses, "%s", bad_lists[i]);
+        CHECK_EQ_INT(mwl_worklist_config_check(&cfg, &diag), MWL_E_INVALID);
+        CHECK(strstr(diag.msg, "hide-statuses") != NULL);
+        mwl_worklist_config_init(&cfg);
+        snprintf(cfg.expire_statuses, sizeof cfg.expire_statuses, "%s", bad_lists[i]);
+        CHECK_EQ_INT(mwl_worklist_config_check(&cfg, &diag), MWL_E_INVALID);
+        CHECK(strstr(diag.msg, "expire-statuses") != NULL);
+    }
+    mwl_worklist_config_init(&cfg);
+    snprintf(cfg.hide_statuses, sizeof cfg.hide_statuses, " COMPLETED , IN PROGRESS");
+    CHECK_EQ_INT(mwl_worklist_config_check(&cfg, &diag), MWL_OK);
+    cfg.hide_statuses[0] = '\0';
+    CHECK_EQ_INT(mwl_worklist_config_check(&cfg, &diag), MWL_OK);
+    cfg.expire_interval_ms = 999;
+    CHECK_EQ_INT(mwl_worklist_config_check(&cfg, &diag), MWL_E_INVALID);
     mwl_worklist_config_init(&cfg);
     snprintf(cfg.db, sizeof cfg.db, "%s/no/such/dir/x.db", db_dir);
     CHECK_EQ_INT(mwl_worklist_service_new(&cfg, NULL, &svc, &diag), MWL_E_STORE);
@@ -141,7 +165,11 @@ typedef struct run_result {
     mwl_find_status final; /* early or final status */
 } run_result;
 
-/* One C-FIND through the provider with `patient_name` as the only key. */
+/* SPS Status in the queries of run_query: NULL = not a key. */
+static const char *query_status;
+
+/* One C-FIND through the provider with `patient_name` as the only key
+ * (and query_status). */
 static run_result run_query(const mwl_find_provider *p, const char *patient_name, uint64_t started_ms)
 {
     run_result r;
@@ -154,6 +182,11 @@ static run_result run_query(const mwl_find_provider *p, const char *patient_name
         r.rc = mwl_ds_set_str(ident, MWL_TAG_PatientName, MWL_VR_PN, patient_name);
     if (r.rc == MWL_OK)
         r.rc = mwl_ds_set_str(ident, MWL_TAG_PatientID, MWL_VR_LO, "");
+    mwl_ds *sps_item = NULL;
+    if (r.rc == MWL_OK && query_status)
+        r.rc = mwl_ds_add_item(ident, MWL_TAG_ScheduledProcedureStepSequence, &sps_item);
+    if (r.rc == MWL_OK && query_status)
+        r.rc = mwl_ds_set_str(sps_item, MWL_TAG_ScheduledProcedureStepStatus, MWL_VR_CS, query_status);
     mwl_find_request req;
     memset(&req, 0, sizeof req);
     req.identifier = ident;
@@ -297,6 +330,90 @@ static void test_allocation_failures(void)
     CHECK(reached > 0);
 }
 
+/* hide-statuses: steps with a hidden status are not returned, unless the
+ * query gives SPS Status (then matching decides) or nothing is hidden. */
+static void test_hide_statuses(void)
+{
+    mwl_store *s = NULL;
+    mwl_diag d;
+    CHECK_EQ_INT(mwl_store_open(db_path, NULL, &s, &d), MWL_OK);
+    for (int i = 10; s && i < 20; i++) { /* DOE^JOHN10..19 */
+        char uid[64];
+        snprintf(uid, sizeof uid, "1.2.826.0.1.3680043.10.%d", i + 1);
+        mwl_sps_ref ref = {.study_uid = uid, .sps_id = "SPS1"};
+        CHECK_EQ_INT(mwl_store_set_status(s, &ref, i < 15 ? "COMPLETED" : "CANCELED", NULL, &d), MWL_OK);
+    }
+    mwl_store_free(s);
+    mwl_worklist_config cfg;
+    mwl_worklist_config_init(&cfg);
+    snprintf(cfg.db, sizeof cfg.db, "%s", db_path);
+    mwl_worklist_service *svc = NULL;
+    CHECK_EQ_INT(mwl_worklist_service_new(&cfg, NULL, &svc, &d), MWL_OK);
+    if (!svc)
+        return;
+    const mwl_find_provider *p = mwl_worklist_service_provider(svc);
+    CHECK_EQ_INT(run_query(p, "DOE^JOHN1*", now_ms()).matches, 101); /* hidden by default */
+    query_status = "";                                               /* asked for, no value: still hidden */
+    CHECK_EQ_INT(run_query(p, "DOE^JOHN1*", now_ms()).matches, 101);
+    query_status = "COMPLETED";
+    CHECK_EQ_INT(run_query(p, "DOE^JOHN1*", now_ms()).matches, 5);
+    query_status = "CANCELED";
+    CHECK_EQ_INT(run_query(p, "DOE^JOHN1*", now_ms()).matches, 5);
+    query_status = NULL;
+    /* a reload changes it for the next C-FIND */
+    snprintf(cfg.hide_statuses, sizeof cfg.hide_statuses, "CANCELED");
+    CHECK_EQ_INT(mwl_worklist_service_reconfigure(svc, &cfg, &d), MWL_OK);
+    CHECK_EQ_INT(run_query(p, "DOE^JOHN1*", now_ms()).matches, 106);
+    cfg.hide_statuses[0] = '\0'; /* hide nothing */
+    CHECK_EQ_INT(mwl_worklist_service_reconfigure(svc, &cfg, &d), MWL_OK);
+    CHECK_EQ_INT(run_query(p, "DOE^JOHN1*", now_ms()).matches, 111);
+    mwl_worklist_service_free(svc);
+}
+
+/* One expiry run: by SPS start date against the local date, by status and
+ * its age; the line mwl serve logs. (Rows are dated 20261204; the ten of
+ * test_hide_statuses are finished.) */
+static void test_expire(void)
+{
+    mwl_store *s = NULL;
+    mwl_diag d;
+    CHECK_EQ_INT(mwl_store_open(db_path, NULL, &s, &d), MWL_OK);
+    if (!s)
+        return;
+    struct tm tm = {.tm_year = 2026 - 1900, .tm_mon = 11, .tm_mday = 6, .tm_hour = 12, .tm_isdst = -1};
+    int64_t dec6 = (int64_t)mktime(&tm) * 1000; /* local noon */
+    mwl_worklist_expiry e = {.by_status = true, .hours = 1, .statuses = "COMPLETED, CANCELED"};
+    mwl_worklist_expiry_result r;
+    char line[256];
+    /* finished just now: not an hour ago */
+    CHECK_EQ_INT(mwl_worklist_expire(s, &e, dec6 - 86400000 * 400LL, &r, &d), MWL_OK);
+    CHECK_EQ_INT(r.finished, 0);
+    CHECK_EQ_INT(mwl_worklist_expire(s, &e, dec6 + 86400000 * 400LL, &r, &d), MWL_OK);
+    CHECK_EQ_INT(r.finished, 10);
+    /* by date: the steps of 20261204 are before 20261206 - 1 day, not before 20261206 - 2 days */
+    e = (mwl_worklist_expiry){.by_date = true, .days = 2};
+    CHECK_EQ_INT(mwl_worklist_expire(s, &e, dec6, &r, &d), MWL_OK);
+    CHECK_EQ_STR(r.before_date, "20261204");
+    CHECK_EQ_INT(r.scheduled, 0);
+    mwl_worklist_expiry_summary(&e, &r, line, sizeof line);
+    CHECK_EQ_STR(line, "expire: removed 0 steps scheduled before 20261204");
+    e.days = 1;
+    e.by_status = true, e.hours = 2, e.statuses = "COMPLETED";
+    CHECK_EQ_INT(mwl_worklist_expire(s, &e, dec6, &r, &d), MWL_OK);
+    CHECK_EQ_STR(r.before_date, "20261205");
+    CHECK_EQ_INT(r.scheduled, 290);
+    CHECK_EQ_STR(r.finished_before, "2026-12-06 10:00");
+    mwl_worklist_expiry_summary(&e, &r, line, sizeof line);
+    CHECK_EQ_STR(line, "expire: removed 290 steps scheduled before 20261205, 0 finished (COMPLETED) before "
+                       "2026-12-06 10:00");
+    e = (mwl_worklist_expiry){0};
+    mwl_worklist_expiry_summary(&e, &r, line, sizeof line);
+    CHECK_EQ_STR(line, "");
+    e = (mwl_worklist_expiry){.by_status = true, .statuses = "bad"};
+    CHECK_EQ_INT(mwl_worklist_expire(s, &e, dec6, &r, &d), MWL_E_INVALID);
+    mwl_store_free(s);
+}
+
 int main(void)
 {
     if (!mkdtemp(db_dir))
@@ -306,6 +423,8 @@ int main(void)
     RUN_TEST(test_config_checks);
     RUN_TEST(test_provider);
     RUN_TEST(test_allocation_failures);
+    RUN_TEST(test_hide_statuses);
+    RUN_TEST(test_expire);
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", db_dir);
     if (system(cmd) != 0)

@@ -128,3 +128,23 @@ CREATE INDEX sps_accession ON sps(accession);
 CREATE INDEX sps_study_uid ON sps(study_uid);
 CREATE INDEX sps_sps_id ON sps(sps_id);
 CREATE INDEX sps_requested_procedure_id ON sps(requested_procedure_id);
+
+-- migration 4
+-- The intake log of the HL7 order feed (issue 12): each message applied,
+-- keyed by sender and message control ID, with the acknowledgement sent,
+-- so a retransmission (the ACK was lost) is not applied twice and gets the
+-- same ACK -- also after a restart. recorded_at (unix ms) is what pruning
+-- goes by. A rowid table: keys and replies of a few KiB would make a
+-- WITHOUT ROWID b-tree's pages hold few rows.
+CREATE TABLE intake (
+    key         TEXT NOT NULL UNIQUE,
+    reply       TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL
+);
+CREATE INDEX intake_recorded_at ON intake(recorded_at);
+-- When the SPS status last changed (unix ms; set at insert, and by every
+-- write that changes sps_status), so "finished more than H hours ago" can
+-- be expired. updated_at moves with any change (a demographics update), so
+-- it cannot tell. Rows from before take their updated_at.
+ALTER TABLE sps ADD COLUMN status_changed_at INTEGER NOT NULL DEFAULT 0;
+UPDATE sps SET status_changed_at = updated_at * 1000;

@@ -23,7 +23,8 @@ enum {
     /* parameter numbers: condition i is ?(i+1), its prefix bound ?(i+21) */
     P_DATE_LO = 41,
     P_DATE_HI = 42,
-    P_POS = 43, /* ?43 date, ?44 time, ?45 id */
+    P_POS = 43,     /* ?43 date, ?44 time, ?45 id */
+    P_EXCLUDE = 46, /* excluded statuses: ?46 .. ?61 */
 };
 
 struct mwl_store_backend {
@@ -32,6 +33,8 @@ struct mwl_store_backend {
     bool read_only;
     int busy_timeout_ms;
     bool bulk;
+    bool sync_full; /* sqlite.synchronous=full */
+    sqlite3_stmt *intake_get, *intake_put, *intake_prune;
     sqlite3_stmt *insert_sps, *update_sps, *update_sps_keep, *lookup_key, *delete_id;
     sqlite3_stmt *delete_stations, *insert_station, *delete_names, *insert_name, *by_id, *count;
     /* SELECT statements keyed by the filter's shape (which conditions are
@@ -160,7 +163,13 @@ static int setting(void *user, const char *key, const char *value, mwl_diag *dia
         b->bulk = v == 1;
         return MWL_OK;
     }
-    mwl_diag_set(diag, 0, 0, "unknown store setting sqlite.%s=%s (busy_timeout_ms=N, bulk=0|1)", key, value);
+    if (strcmp(key, "synchronous") == 0 && (strcmp(value, "full") == 0 || strcmp(value, "normal") == 0)) {
+        b->sync_full = value[0] == 'f';
+        return MWL_OK;
+    }
+    mwl_diag_set(diag, 0, 0,
+                 "unknown store setting sqlite.%s=%s (busy_timeout_ms=N, bulk=0|1, synchronous=full|normal)",
+                 key, value);
     return MWL_E_INVALID;
 }
 
@@ -170,15 +179,17 @@ static int prepare_writes(mwl_store_backend *b, mwl_diag *diag)
 {
     static const char *const cols =
         "natural_key, station_aet, start_date, start_time, modality, sps_id, sps_status, patient_id,"
-        " accession, study_uid, requested_procedure_id, charset, dataset, source, updated_at, worklist_aet";
+        " accession, study_uid, requested_procedure_id, charset, dataset, source, updated_at, worklist_aet,"
+        " status_changed_at";
     char sql[1024];
     snprintf(sql, sizeof sql,
-             "INSERT INTO sps(%s) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)", cols);
+             "INSERT INTO sps(%s) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?18)", cols);
     int rc = prepare(b, sql, &b->insert_sps, diag);
 #define SET_INDEX                                                                                            \
     "natural_key=?1, station_aet=?2, start_date=?3, start_time=?4, modality=?5, sps_id=?6, sps_status=?7,"   \
     " patient_id=?8, accession=?9, study_uid=?10, requested_procedure_id=?11, charset=?12, dataset=?13,"     \
-    " updated_at=?15, worklist_aet=?16"
+    " updated_at=?15, worklist_aet=?16,"                                                                     \
+    " status_changed_at = CASE WHEN sps_status IS ?7 THEN status_changed_at ELSE ?18 END"
     if (rc == MWL_OK)
         rc = prepare(b, "UPDATE sps SET " SET_INDEX ", source=?14 WHERE id=?17", &b->update_sps, diag);
     if (rc == MWL_OK)
@@ -196,6 +207,11 @@ static int prepare_writes(mwl_store_backend *b, mwl_diag *diag)
             &b->insert_station, diag);
     if (rc == MWL_OK)
         rc = prepare(b, "DELETE FROM sps_name WHERE sps=?1", &b->delete_names, diag);
+    if (rc == MWL_OK)
+        rc = prepare(b, "INSERT OR REPLACE INTO intake(key, reply, recorded_at) VALUES (?1,?2,?3)",
+                     &b->intake_put, diag);
+    if (rc == MWL_OK)
+        rc = prepare(b, "DELETE FROM intake WHERE recorded_at < ?1", &b->intake_prune, diag);
     if (rc == MWL_OK)
         rc = prepare(b,
                      "INSERT OR IGNORE INTO sps_name(name, start_date, start_time, sps) VALUES (?1,?2,?3,?4)",
@@ -241,11 +257,15 @@ static int sq_open(const char *target, const mwl_store_options *opt, const mwl_m
     /* WAL: readers (server workers) never block the importer and vice versa.
      * synchronous=NORMAL in WAL keeps every commit atomic and the database
      * consistent after a crash; only the last commits before a power loss
-     * may be rolled back. */
+     * may be rolled back. FULL (sqlite.synchronous=full) syncs the WAL at
+     * each commit, for an intake that acknowledges once committed. */
     if (!opt->read_only) {
         rc = exec_sql(b,
-                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA "
-                      "temp_store=MEMORY;",
+                      b->sync_full
+                          ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+                            " PRAGMA temp_store=MEMORY;"
+                          : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA "
+                            "foreign_keys=ON; PRAGMA temp_store=MEMORY;",
                       diag);
         if (rc == MWL_OK && b->bulk)
             rc = exec_sql(b, "PRAGMA cache_size=-262144; PRAGMA wal_autocheckpoint=16384;", diag);
@@ -273,6 +293,8 @@ static int sq_open(const char *target, const mwl_store_options *opt, const mwl_m
         rc = prepare(b, "SELECT id, dataset, worklist_aet FROM sps WHERE id=?1", &b->by_id, diag);
     if (rc == MWL_OK)
         rc = prepare(b, "SELECT count(*) FROM sps", &b->count, diag);
+    if (rc == MWL_OK)
+        rc = prepare(b, "SELECT reply FROM intake WHERE key=?1", &b->intake_get, diag);
     if (rc != MWL_OK) {
         sq_close(b);
         return rc;
@@ -285,10 +307,10 @@ static void sq_close(mwl_store_backend *b)
 {
     if (!b)
         return;
-    sqlite3_stmt *stmts[] = {b->insert_sps,     b->update_sps,   b->update_sps_keep,
-                             b->lookup_key,     b->delete_id,    b->delete_stations,
-                             b->insert_station, b->delete_names, b->insert_name,
-                             b->by_id,          b->count};
+    sqlite3_stmt *stmts[] = {b->insert_sps,  b->update_sps,      b->update_sps_keep, b->lookup_key,
+                             b->delete_id,   b->delete_stations, b->insert_station,  b->delete_names,
+                             b->insert_name, b->by_id,           b->count,           b->intake_get,
+                             b->intake_put,  b->intake_prune};
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
         sqlite3_finalize(stmts[i]);
     for (int i = 0; i < STMT_CACHE; i++)
@@ -376,7 +398,15 @@ static int lookup(mwl_store_backend *b, const char *key, int64_t *id, mwl_diag *
     return src == SQLITE_ROW || src == SQLITE_DONE ? MWL_OK : db_error(b, diag, "lookup");
 }
 
-/* Writes the sps row (insert, or update of `id`) and its index rows. */
+static int64_t wall_clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Writes the sps row (insert, or update of `id`) and its index rows. The
+ * time of status change moves only when sps_status does (SET_INDEX). */
 static int write_row(mwl_store_backend *b, sqlite3_stmt *st, int64_t id, const mwl_sps_index *ix,
                      const char *source, mwl_diag *diag)
 {
@@ -397,6 +427,7 @@ static int write_row(mwl_store_backend *b, sqlite3_stmt *st, int64_t id, const m
         bind_text(st, 14, source);
     sqlite3_bind_int64(st, 15, (sqlite3_int64)time(NULL));
     bind_text(st, 16, ix->worklist_aet);
+    sqlite3_bind_int64(st, 18, wall_clock_ms());
     if (id >= 0)
         sqlite3_bind_int64(st, 17, id);
     int rc = step_done(b, st, "store item", diag);
@@ -505,7 +536,9 @@ static int sq_expire(mwl_store_backend *b, const mwl_store_expiry *e, size_t *re
         len +=
             (size_t)snprintf(sql + len, sizeof sql - len, "%s?%zu", i ? ", " : " AND sps_status IN (", i + 2);
     if (e->status_count)
-        snprintf(sql + len, sizeof sql - len, ")");
+        len += (size_t)snprintf(sql + len, sizeof sql - len, ")");
+    if (e->changed_before_unix_ms)
+        snprintf(sql + len, sizeof sql - len, " AND status_changed_at < ?40");
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(b->db, sql, -1, &st, NULL) != SQLITE_OK)
         return db_error(b, diag, "expire");
@@ -513,8 +546,56 @@ static int sq_expire(mwl_store_backend *b, const mwl_store_expiry *e, size_t *re
         bind_text(st, 1, e->before_date);
     for (size_t i = 0; i < e->status_count; i++)
         bind_text(st, (int)i + 2, e->statuses[i]);
+    if (e->changed_before_unix_ms)
+        sqlite3_bind_int64(st, 40, e->changed_before_unix_ms);
     int rc = sqlite3_step(st) == SQLITE_DONE ? MWL_OK : db_error(b, diag, "expire");
     sqlite3_finalize(st);
+    if (rc == MWL_OK)
+        *removed = (size_t)sqlite3_changes64(b->db);
+    return rc;
+}
+
+/* ---- the intake log ------------------------------------------------------------------ */
+
+static int sq_intake_lookup(mwl_store_backend *b, const char *key, mwl_arena *arena, const char **reply,
+                            mwl_diag *diag)
+{
+    bind_text(b->intake_get, 1, key);
+    int src = sqlite3_step(b->intake_get);
+    int rc = MWL_OK;
+    if (src == SQLITE_DONE) {
+        rc = MWL_E_NOTFOUND;
+    } else if (src != SQLITE_ROW) {
+        rc = db_error(b, diag, "intake lookup");
+    } else {
+        const unsigned char *text = sqlite3_column_text(b->intake_get, 0);
+        size_t length = (size_t)sqlite3_column_bytes(b->intake_get, 0);
+        if (!text || !(*reply = mwl_arena_strndup(arena, (const char *)text, length)))
+            rc = MWL_E_NOMEM;
+    }
+    /* Reset now: a statement left stepping would keep a read transaction
+     * open outside a batch. */
+    sqlite3_reset(b->intake_get);
+    return rc;
+}
+
+static int sq_intake_record(mwl_store_backend *b, const char *key, const char *reply, int64_t now_unix_ms,
+                            mwl_diag *diag)
+{
+    if (b->read_only || !b->intake_put) {
+        mwl_diag_set(diag, 0, 0, "store is read-only");
+        return MWL_E_INVALID;
+    }
+    bind_text(b->intake_put, 1, key);
+    bind_text(b->intake_put, 2, reply);
+    sqlite3_bind_int64(b->intake_put, 3, now_unix_ms);
+    return step_done(b, b->intake_put, "intake record", diag);
+}
+
+static int sq_intake_prune(mwl_store_backend *b, int64_t before_unix_ms, size_t *removed, mwl_diag *diag)
+{
+    sqlite3_bind_int64(b->intake_prune, 1, before_unix_ms);
+    int rc = step_done(b, b->intake_prune, "intake prune", diag);
     if (rc == MWL_OK)
         *removed = (size_t)sqlite3_changes64(b->db);
     return rc;
@@ -547,6 +628,14 @@ static const mwl_filter_cond *cond_of(const mwl_filter *f, size_t i)
     return (const mwl_filter_cond *)((const char *)f + conds[i].offset);
 }
 
+/* How many statuses the filter excludes (more than the parameters the
+ * statement has room for cannot be asked: the caller is refused before). */
+static size_t excluded(const mwl_filter *f)
+{
+    return f->exclude_statuses && f->exclude_status_count <= MWL_FILTER_EXCLUDE_MAX ? f->exclude_status_count
+                                                                                    : 0;
+}
+
 /* Which conditions take part (2 bits each), the dates, and whether the
  * statement seeks from a position: the statement is a function of this. */
 static uint32_t filter_shape(const mwl_filter *f, bool positioned, mwl_filter_match used[N_CONDS])
@@ -562,6 +651,7 @@ static uint32_t filter_shape(const mwl_filter *f, bool positioned, mwl_filter_ma
         shape |= 1u << 21;
     if (positioned)
         shape |= 1u << 22;
+    shape |= (uint32_t)excluded(f) << 23; /* 5 bits: 0..16 */
     return shape;
 }
 
@@ -675,6 +765,14 @@ static void build_from_where(const mwl_filter *f, bool positioned, const mwl_fil
             add_test(indexable ? s : tests, col, used[i], i);
         }
     }
+    /* Hidden statuses are tested per row, like a condition no index serves:
+     * the walk keeps the index the other conditions chose (a station's and
+     * dates'), and a long run of hidden rows can still yield. A row
+     * without a status is never hidden. */
+    for (size_t i = 0, n = excluded(f); i < n; i++)
+        add(tests, "%s?%zu%s", i ? ", " : " AND coalesce(s.sps_status, '') NOT IN (", P_EXCLUDE + i,
+            i + 1 == n ? ")" : "");
+    conditions += excluded(f);
     if (f->date_lo && !positioned)
         add(s, " AND %s%s >= ?%d", plus, key[0], P_DATE_LO);
     if (f->date_hi)
@@ -754,6 +852,11 @@ static int bind_filter(sqlite3_stmt *st, const mwl_filter *f, const mwl_filter_m
             src = sqlite3_bind_blob(st, (int)i + 21, "", 0, SQLITE_STATIC);
         }
         if (src != SQLITE_OK)
+            return MWL_E_NOMEM;
+    }
+    for (size_t i = 0, n = excluded(f); i < n; i++) {
+        if (sqlite3_bind_text(st, (int)(P_EXCLUDE + i), f->exclude_statuses[i], -1, SQLITE_TRANSIENT) !=
+            SQLITE_OK)
             return MWL_E_NOMEM;
     }
     if (f->date_lo)
@@ -965,6 +1068,9 @@ const mwl_store_ops mwl_store_sqlite_ops = {
     .expire = sq_expire,
     .clear = sq_clear,
     .count = sq_count,
+    .intake_lookup = sq_intake_lookup,
+    .intake_record = sq_intake_record,
+    .intake_prune = sq_intake_prune,
     .cursor_next = sq_cursor_next,
     .cursor_pause = sq_cursor_pause,
 };

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "dicom/charset.h"
 #include "dicom/codec.h"
@@ -35,7 +36,8 @@ struct mwl_store {
     const mwl_store_ops *ops;
     mwl_store_backend *b;
     bool read_only;
-    bool batch; /* between mwl_store_begin and commit/rollback */
+    bool batch;          /* between mwl_store_begin and commit/rollback */
+    unsigned savepoints; /* open mwl_store_savepoint levels inside the batch */
     /* the deprecated mwl_store_find_* search */
     bool legacy_open;
     mwl_filter legacy_filter;
@@ -173,8 +175,10 @@ int mwl_store_commit(mwl_store *store, mwl_diag *diag)
     }
     store->ops->cursor_pause(store->b);
     int rc = store->ops->commit(store->b, diag);
-    if (rc == MWL_OK)
+    if (rc == MWL_OK) {
         store->batch = false; /* else still open: the caller rolls back */
+        store->savepoints = 0;
+    }
     return rc;
 }
 
@@ -184,12 +188,51 @@ int mwl_store_rollback(mwl_store *store)
         return MWL_OK;
     store->ops->cursor_pause(store->b);
     store->batch = false;
+    store->savepoints = 0;
     return store->ops->rollback(store->b);
 }
 
 bool mwl_store_in_batch(const mwl_store *store)
 {
     return store->batch;
+}
+
+/* The caller's savepoints are the backend's operation savepoints too: an
+ * operation's own savepoint nests inside and is always ended before the
+ * operation returns, so the innermost open one is the caller's again. */
+int mwl_store_savepoint(mwl_store *store, mwl_diag *diag)
+{
+    if (!store->batch) {
+        mwl_diag_set(diag, 0, 0, "a savepoint needs an open batch");
+        return MWL_E_INVALID;
+    }
+    store->ops->cursor_pause(store->b);
+    int rc = store->ops->savepoint(store->b, diag);
+    if (rc == MWL_OK)
+        store->savepoints++;
+    return rc;
+}
+
+int mwl_store_release(mwl_store *store, mwl_diag *diag)
+{
+    if (!store->batch || store->savepoints == 0) {
+        mwl_diag_set(diag, 0, 0, "no savepoint is open");
+        return MWL_E_INVALID;
+    }
+    store->ops->cursor_pause(store->b);
+    int rc = store->ops->release(store->b, diag);
+    if (rc == MWL_OK)
+        store->savepoints--;
+    return rc;
+}
+
+int mwl_store_rollback_to(mwl_store *store)
+{
+    if (!store->batch || store->savepoints == 0)
+        return MWL_E_INVALID;
+    store->ops->cursor_pause(store->b);
+    store->savepoints--; /* ended either way: on failure the batch must go */
+    return store->ops->rollback_to(store->b);
 }
 
 /* Every writing operation runs between op_begin and op_end: a transaction
@@ -319,11 +362,30 @@ void mwl_store_cursor_init(mwl_store_cursor *cursor)
  * from one connection to another. */
 static _Atomic uint64_t cursor_serial;
 
+/* What a backend may assume of a filter beyond its type. */
+static bool filter_ok(const mwl_filter *f, mwl_diag *diag)
+{
+    size_t n = f->exclude_statuses ? f->exclude_status_count : 0;
+    if (n > MWL_FILTER_EXCLUDE_MAX) {
+        mwl_diag_set(diag, 0, 0, "at most %d excluded statuses", (int)MWL_FILTER_EXCLUDE_MAX);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!f->exclude_statuses[i]) {
+            mwl_diag_set(diag, 0, 0, "excluded status %zu is NULL", i);
+            return false;
+        }
+    }
+    return true;
+}
+
 int mwl_store_cursor_next(mwl_store *store, const mwl_filter *filter, mwl_store_cursor *cursor,
                           mwl_store_row *row, mwl_diag *diag)
 {
     if (!cursor->serial)
         cursor->serial = atomic_fetch_add(&cursor_serial, 1) + 1;
+    if (!filter_ok(filter, diag))
+        return MWL_E_INVALID;
     return store->ops->cursor_next(store->b, filter, cursor, row, diag);
 }
 
@@ -370,6 +432,13 @@ int mwl_store_find_begin(mwl_store *store, const mwl_filter *filter, mwl_diag *d
     }
     f->date_lo = copy_str(&store->legacy_arena, filter->date_lo, &nomem);
     f->date_hi = copy_str(&store->legacy_arena, filter->date_hi, &nomem);
+    size_t n = filter->exclude_statuses ? filter->exclude_status_count : 0;
+    const char **excluded = n ? mwl_arena_alloc(&store->legacy_arena, n * sizeof *excluded) : NULL;
+    nomem = nomem || (n && !excluded);
+    for (size_t i = 0; !nomem && i < n; i++)
+        excluded[i] = copy_str(&store->legacy_arena, filter->exclude_statuses[i], &nomem);
+    f->exclude_statuses = excluded;
+    f->exclude_status_count = n;
     if (nomem)
         return MWL_E_NOMEM;
     mwl_store_cursor_init(&store->legacy_cursor);
@@ -764,6 +833,8 @@ int mwl_store_remove(mwl_store *store, const mwl_filter *filter, size_t *removed
         mwl_diag_set(diag, 0, 0, "refusing to remove without a condition");
         return MWL_E_INVALID;
     }
+    if (!filter_ok(filter, diag))
+        return MWL_E_INVALID;
     size_t n = 0;
     op_kind kind;
     int rc = op_begin(store, true, &kind, diag);
@@ -809,6 +880,16 @@ int mwl_store_expire(mwl_store *store, const mwl_store_expiry *expiry, size_t *r
         mwl_diag_set(diag, 0, 0, "refusing to expire without a condition");
         return MWL_E_INVALID;
     }
+    /* The time is that of the status: without statuses it would be no
+     * condition anyone asked for. */
+    if (expiry->changed_before_unix_ms && expiry->status_count == 0) {
+        mwl_diag_set(diag, 0, 0, "a time of status change needs statuses");
+        return MWL_E_INVALID;
+    }
+    if (expiry->changed_before_unix_ms < 0) {
+        mwl_diag_set(diag, 0, 0, "time of status change before 1970");
+        return MWL_E_INVALID;
+    }
     if (expiry->before_date && !is_date_key(expiry->before_date)) {
         mwl_diag_set(diag, 0, 0, "'%.20s' is not a date YYYYMMDD", expiry->before_date);
         return MWL_E_INVALID;
@@ -826,6 +907,56 @@ int mwl_store_expire(mwl_store *store, const mwl_store_expiry *expiry, size_t *r
     if (rc != MWL_OK)
         return rc;
     rc = op_end(store, kind, store->ops->expire(store->b, expiry, &n, diag), diag);
+    if (rc == MWL_OK && removed)
+        *removed = n;
+    return rc;
+}
+
+/* ---- the intake log ------------------------------------------------------------- */
+
+static int64_t wall_clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int mwl_store_intake_lookup(mwl_store *s, const char *key, mwl_arena *arena, const char **reply,
+                            mwl_diag *diag)
+{
+    *reply = NULL;
+    if (!given(key)) {
+        mwl_diag_set(diag, 0, 0, "no intake key given");
+        return MWL_E_INVALID;
+    }
+    return s->ops->intake_lookup(s->b, key, arena, reply, diag);
+}
+
+int mwl_store_intake_record(mwl_store *s, const char *key, const char *reply, mwl_diag *diag)
+{
+    if (!given(key) || !reply) {
+        mwl_diag_set(diag, 0, 0, "an intake record needs a key and a reply");
+        return MWL_E_INVALID;
+    }
+    /* One statement: it cannot half-fail, so in a batch it joins without a
+     * savepoint of its own (store.h). */
+    op_kind kind;
+    int rc = op_begin(s, false, &kind, diag);
+    if (rc != MWL_OK)
+        return rc;
+    return op_end(s, kind, s->ops->intake_record(s->b, key, reply, wall_clock_ms(), diag), diag);
+}
+
+int mwl_store_intake_prune(mwl_store *s, int64_t before_unix_ms, size_t *removed, mwl_diag *diag)
+{
+    if (removed)
+        *removed = 0;
+    size_t n = 0;
+    op_kind kind;
+    int rc = op_begin(s, true, &kind, diag);
+    if (rc != MWL_OK)
+        return rc;
+    rc = op_end(s, kind, s->ops->intake_prune(s->b, before_unix_ms, &n, diag), diag);
     if (rc == MWL_OK && removed)
         *removed = n;
     return rc;

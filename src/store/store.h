@@ -49,7 +49,16 @@ typedef struct mwl_store_options {
      *                      cache and a WAL checkpoint every 64 MiB instead of
      *                      every 4 MiB, so the random-order index pages of a
      *                      large import are written back once. Readers see
-     *                      commits as usual. */
+     *                      commits as usual.
+     *   synchronous=full|normal
+     *                      when a commit is on disk (default normal). normal:
+     *                      every commit is atomic and the database consistent
+     *                      after a crash, but the last commits before a power
+     *                      loss may be rolled back. full: the WAL is synced
+     *                      at every commit, so a commit that returned
+     *                      survives a power loss -- for an intake that
+     *                      acknowledges to its sender after the commit (the
+     *                      HL7 feed opens its connection so). */
     const char *settings;
 } mwl_store_options;
 
@@ -78,9 +87,28 @@ MWL_API int mwl_store_schema_version(mwl_store *store);
  * atomic (savepoints). Returns MWL_OK, MWL_E_STORE, MWL_E_INVALID (already
  * in a batch, or read-only). */
 MWL_API MWL_MUST_CHECK int mwl_store_begin(mwl_store *store, mwl_diag *diag);
+/* Commit and rollback also end the savepoints still open (their work is
+ * committed, or undone, with the batch). */
 MWL_API MWL_MUST_CHECK int mwl_store_commit(mwl_store *store, mwl_diag *diag);
 MWL_API int mwl_store_rollback(mwl_store *store);
 MWL_API bool mwl_store_in_batch(const mwl_store *store);
+
+/* Savepoints inside a batch, for work that must be all or nothing while
+ * the batch holds other work: one HL7 message's puts, status changes and
+ * patient updates, in a group commit of many messages. They nest. Every
+ * operation works inside one as inside the batch (each atomic by itself;
+ * after mwl_store_put_item's or mwl_store_intake_record's MWL_E_STORE or
+ * MWL_E_NOMEM, rolling back to the enclosing savepoint is enough -- the
+ * batch goes on).
+ * mwl_store_savepoint opens one: MWL_OK, MWL_E_INVALID (no batch open),
+ * MWL_E_STORE. mwl_store_release keeps the work since the innermost open
+ * savepoint in the batch and ends that savepoint: MWL_OK, MWL_E_INVALID
+ * (none open), MWL_E_STORE (it stays open: roll back to it).
+ * mwl_store_rollback_to undoes that work and ends the savepoint: MWL_OK,
+ * MWL_E_INVALID (none open), MWL_E_STORE (roll the batch back). */
+MWL_API MWL_MUST_CHECK int mwl_store_savepoint(mwl_store *store, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_store_release(mwl_store *store, mwl_diag *diag);
+MWL_API int mwl_store_rollback_to(mwl_store *store);
 
 /* ---- put ----------------------------------------------------------------- */
 
@@ -157,7 +185,8 @@ MWL_API void mwl_store_cursor_init(mwl_store_cursor *cursor);
  * *row filled (valid until the next call on this store), MWL_E_NOTFOUND
  * when there are no more (the cursor is then exhausted), MWL_AGAIN when the
  * cursor's yield said so before a row was found (call again to go on),
- * MWL_E_STORE. Pass
+ * MWL_E_STORE, MWL_E_INVALID (more than MWL_FILTER_EXCLUDE_MAX excluded
+ * statuses). Pass
  * the same filter on every call of one cursor. When the connection's open
  * statement is this cursor's, it steps on; otherwise (first call, another
  * cursor used the connection since, or a pause) it seeks to the position
@@ -253,17 +282,51 @@ MWL_API MWL_MUST_CHECK int mwl_store_clear(mwl_store *store, size_t *removed, mw
 
 /* Which SPS rows mwl_store_expire removes: those scheduled before
  * `before_date` (YYYYMMDD; rows without a start date are kept) and/or
- * whose status is one of `statuses`. At least one condition. */
+ * whose status is one of `statuses` -- with statuses, optionally only
+ * those whose status was set before `changed_before_unix_ms` ("finished
+ * more than H hours ago": the store keeps when each row's status last
+ * changed, by mwl_store_set_status or a put that changed it; a row's
+ * first status counts from its insertion). All the conditions given must
+ * hold; at least one of before_date and statuses. */
 typedef struct mwl_store_expiry {
-    const char *before_date;     /* NULL = any date */
-    const char *const *statuses; /* e.g. {"COMPLETED", "DISCONTINUED"} */
-    size_t status_count;         /* 0 = any status */
+    const char *before_date;        /* NULL = any date */
+    const char *const *statuses;    /* e.g. {"COMPLETED", "DISCONTINUED"}; at most 32 */
+    size_t status_count;            /* 0 = any status */
+    int64_t changed_before_unix_ms; /* 0 = any time; needs statuses */
 } mwl_store_expiry;
 
 /* One transaction. Returns MWL_OK, MWL_E_INVALID (no condition, a date
- * that is not YYYYMMDD, read-only), MWL_E_STORE. */
+ * that is not YYYYMMDD, a time without statuses, read-only), MWL_E_STORE. */
 MWL_API MWL_MUST_CHECK int mwl_store_expire(mwl_store *store, const mwl_store_expiry *expiry, size_t *removed,
                                             mwl_diag *diag);
+
+/* ---- the intake log ----------------------------------------------------------- */
+
+/* Messages already applied by an intake (the HL7 order feed: key = sender
+ * and MSH-10 control ID, reply = the ACK sent), so that a retransmission
+ * after a lost ACK is answered with the same ACK and not applied twice,
+ * also after a restart. Record in the batch (or savepoint) that applies the
+ * message: the record is then durable exactly when the message's effects
+ * are. Keys and replies are text (a few KiB at most is the intended size).
+ *
+ * mwl_store_intake_lookup: an indexed point query. MWL_OK with *reply (a
+ * copy in `arena`), MWL_E_NOTFOUND, MWL_E_INVALID (key NULL or ""),
+ * MWL_E_STORE, MWL_E_NOMEM. Inside a batch it sees the batch's records.
+ * mwl_store_intake_record: records key -> reply, replacing a record of the
+ * same key, stamped with the current wall-clock time; joins the open batch
+ * (without a savepoint of its own: after MWL_E_STORE roll back the
+ * enclosing savepoint or the batch), or is a transaction of its own.
+ * MWL_OK, MWL_E_INVALID (key NULL or "", reply NULL, read-only),
+ * MWL_E_STORE.
+ * mwl_store_intake_prune: removes the records made before
+ * `before_unix_ms`; `removed` (may be NULL) gets how many. One transaction
+ * (a savepoint in a batch). MWL_OK, MWL_E_INVALID (read-only), MWL_E_STORE. */
+MWL_API MWL_MUST_CHECK int mwl_store_intake_lookup(mwl_store *s, const char *key, mwl_arena *arena,
+                                                   const char **reply, mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_store_intake_record(mwl_store *s, const char *key, const char *reply,
+                                                   mwl_diag *diag);
+MWL_API MWL_MUST_CHECK int mwl_store_intake_prune(mwl_store *s, int64_t before_unix_ms, size_t *removed,
+                                                  mwl_diag *diag);
 
 /* ---- importing: batched intake with a durability report --------------------- */
 

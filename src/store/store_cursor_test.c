@@ -117,6 +117,17 @@ static size_t make_filters(named_filter *nf)
     f = &nf[n].f, nf[n++].name = "accession prefix";
     mwl_filter_init(f);
     f->accession = (mwl_filter_cond){MWL_FILTER_PREFIX, "A1"};
+    /* a worklist that hides finished steps (hide-statuses) */
+    static const char *const hidden[] = {"COMPLETED", "DISCONTINUED", "CANCELED"};
+    f = &nf[n].f, nf[n++].name = "station + date, hidden statuses";
+    mwl_filter_init(f);
+    f->station_aet = (mwl_filter_cond){MWL_FILTER_EXACT, "CT2"};
+    f->date_lo = "20260103";
+    f->exclude_statuses = hidden, f->exclude_status_count = 3;
+    f = &nf[n].f, nf[n++].name = "date range, hidden statuses";
+    mwl_filter_init(f);
+    f->date_lo = "20260102", f->date_hi = "20260105";
+    f->exclude_statuses = hidden, f->exclude_status_count = 3;
     return n;
 }
 
@@ -147,6 +158,16 @@ static void test_paging_equals_one_pass(void)
     mwl_filter_init(&all);
     CHECK_EQ_INT(walk(s, &all, 0, one, N_ROWS + 10), N_ROWS);
     CHECK_EQ_INT(walk(s, &nf[3].f, 0, one, N_ROWS + 10), N_ROWS / 3);
+    /* every fifth row is COMPLETED (stu_put_generated) */
+    static const char *const completed[] = {"COMPLETED"};
+    all.exclude_statuses = completed, all.exclude_status_count = 1;
+    CHECK_EQ_INT(walk(s, &all, 0, one, N_ROWS + 10), N_ROWS - N_ROWS / 5);
+    mwl_store_cursor c;
+    mwl_store_cursor_init(&c);
+    mwl_store_row row;
+    mwl_diag d;
+    all.exclude_status_count = MWL_FILTER_EXCLUDE_MAX + 1;
+    CHECK_EQ_INT(mwl_store_cursor_next(s, &all, &c, &row, &d), MWL_E_INVALID);
     mwl_store_free(s);
 }
 
@@ -371,8 +392,10 @@ static void test_plans(void)
                         plan);
             if (strncmp(nf[i].name, "patient id", 10) == 0)
                 CHECK(strstr(plan, "sps_patient_id") != NULL); /* the selective index */
-            if (strcmp(nf[i].name, "station + date") == 0)
+            if (strncmp(nf[i].name, "station + date", 14) == 0)
                 CHECK(strstr(plan, "SEARCH j USING PRIMARY KEY (aet=?") != NULL);
+            if (strcmp(nf[i].name, "date range, hidden statuses") == 0)
+                CHECK(strstr(plan, "sps_start") != NULL);
             if (strcmp(nf[i].name, "name exact only") == 0)
                 CHECK(strstr(plan, "SEARCH j USING PRIMARY KEY (name=?") != NULL);
         }

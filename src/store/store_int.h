@@ -10,8 +10,10 @@
  *
  * What a backend must provide, per connection:
  *   - rows keyed by an integer id, each with the mwl_sps_index values, the
- *     encoded data set, the worklist AE, the source and a time of change;
- *     natural_key unique;
+ *     encoded data set, the worklist AE, the source, a time of change and
+ *     a time of the last status change (for expiry); natural_key unique;
+ *   - the intake log: key -> reply with the time recorded, the key
+ *     unique and indexed, the time indexed for pruning;
  *   - transactions (begin/commit/rollback) and nested savepoints;
  *   - a keyset cursor over a filter in (start_date, start_time, id) order
  *     that never keeps a read transaction open across a pause;
@@ -55,6 +57,15 @@ typedef struct mwl_store_ops {
     int (*expire)(mwl_store_backend *b, const mwl_store_expiry *e, size_t *removed, mwl_diag *diag);
     int (*clear)(mwl_store_backend *b, size_t *removed, mwl_diag *diag);
     int (*count)(mwl_store_backend *b, int64_t *count, mwl_diag *diag);
+
+    /* The intake log (store.h). lookup copies the reply into `arena` and
+     * holds no statement open; MWL_E_NOTFOUND. record replaces a record of
+     * the same key. */
+    int (*intake_lookup)(mwl_store_backend *b, const char *key, mwl_arena *arena, const char **reply,
+                         mwl_diag *diag);
+    int (*intake_record)(mwl_store_backend *b, const char *key, const char *reply, int64_t now_unix_ms,
+                         mwl_diag *diag);
+    int (*intake_prune)(mwl_store_backend *b, int64_t before_unix_ms, size_t *removed, mwl_diag *diag);
 
     /* mwl_store_cursor_next / _pause (store.h); cursor->serial is set. */
     int (*cursor_next)(mwl_store_backend *b, const mwl_filter *f, mwl_store_cursor *c, mwl_store_row *row,

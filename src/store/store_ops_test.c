@@ -90,7 +90,7 @@ static void test_factory_and_settings(void)
     mwl_store_options o = {.settings = "sqlite.busy_timeout_ms=100, sqlite.bulk=1 postgresql.pool=4"};
     CHECK_EQ_INT(mwl_store_open(p, &o, &s, &d), MWL_OK);
     CHECK_EQ_STR(mwl_store_backend_name(s), "sqlite");
-    CHECK_EQ_INT(mwl_store_schema_version(s), 3);
+    CHECK_EQ_INT(mwl_store_schema_version(s), 4);
     mwl_store_free(s);
     o.settings = "sqlite.bulkk=1";
     CHECK_EQ_INT(mwl_store_open(p, &o, &s, &d), MWL_E_INVALID);
@@ -454,7 +454,7 @@ static void test_migration_from_2(void)
     CHECK_EQ_INT(mwl_store_open(path, &ro, &s, &d), MWL_E_UNSUPPORTED);
     CHECK(strstr(d.msg, "open it once for writing") != NULL);
     s = stu_open(path);
-    CHECK_EQ_INT(mwl_store_schema_version(s), 3);
+    CHECK_EQ_INT(mwl_store_schema_version(s), 4);
     mwl_filter f;
     mwl_filter_init(&f);
     int64_t ids[8];

@@ -57,7 +57,7 @@ static void test_put_find(void)
     mwl_store *s;
     mwl_diag d;
     CHECK_EQ_INT(mwl_store_open(db_path, NULL, &s, &d), MWL_OK);
-    CHECK_EQ_INT(mwl_store_schema_version(s), 3);
+    CHECK_EQ_INT(mwl_store_schema_version(s), 4);
     mwl_arena a;
     mwl_arena_init(&a, NULL);
     mwl_store_put_stats st = {0, 0};

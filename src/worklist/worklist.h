@@ -359,7 +359,8 @@ static inline mwl_filter_match mwl_filter_cond_match(const mwl_filter_cond *c)
     return c->match;
 }
 
-enum { MWL_FILTER_VALUE_MAX = 128 }; /* longest value mwl_filter_from_query keeps */
+enum { MWL_FILTER_VALUE_MAX = 128 };  /* longest value mwl_filter_from_query keeps */
+enum { MWL_FILTER_EXCLUDE_MAX = 16 }; /* most statuses a filter excludes */
 
 /* What a store may narrow on. Every condition must hold for the indexed
  * values of a row the query matches. Callers (tools) may also set
@@ -379,6 +380,14 @@ typedef struct mwl_filter {
     mwl_filter_cond worklist_aet; /* the worklist an item was stored into (per called AE title) */
     const char *date_lo;          /* SPS Start Date >= (YYYYMMDD), NULL = open */
     const char *date_hi;          /* SPS Start Date <= (YYYYMMDD), NULL = open */
+    /* A policy, not narrowing: rows whose SPS status is one of these are
+     * no candidates, whatever the query (a worklist that hides finished
+     * steps); a row without a status stays one. Never set by
+     * mwl_filter_from_query, so it is outside the contract above and not
+     * a condition for mwl_filter_is_empty. The caller's strings, which must
+     * outlive the filter's use; at most MWL_FILTER_EXCLUDE_MAX. */
+    const char *const *exclude_statuses;
+    size_t exclude_status_count;
     /* storage for the values above when the filter made them */
     char text[10][MWL_FILTER_VALUE_MAX];
     char dates[2][9];

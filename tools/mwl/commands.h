@@ -21,6 +21,7 @@ MWL_COMMAND(find);
 MWL_COMMAND(import);
 MWL_COMMAND(ls);
 MWL_COMMAND(rm);
+MWL_COMMAND(expire);
 MWL_COMMAND(export);
 MWL_COMMAND(demo);
 

@@ -15,6 +15,7 @@ static const struct {
     {"import", mwl_cmd_import, "import worklist items from DICOM files into the store"},
     {"ls", mwl_cmd_ls, "list stored worklist items"},
     {"rm", mwl_cmd_rm, "remove stored worklist items"},
+    {"expire", mwl_cmd_expire, "remove worklist items scheduled or finished too long ago"},
     {"export", mwl_cmd_export, "export stored worklist items as DICOM files"},
     {"demo", mwl_cmd_demo, "create a database with demo worklist items"},
     {"dump", mwl_cmd_dump, "print DICOM files as a tree"},

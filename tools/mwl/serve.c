@@ -346,6 +346,15 @@ int mwl_cmd_serve(int argc, char **argv)
         return rc == MWL_E_IO ? MWL_EXIT_NETWORK : rc == MWL_E_INVALID ? MWL_EXIT_USAGE : MWL_EXIT_FAILURE;
     }
     mwl_log(MWL_LOG_INFO, "worklist database %s", cfg.worklist.db);
+    /* Always started, doing nothing while expire-* is off: a reload may
+     * turn it on. */
+    rc = mwl_worklist_service_start_expiry(wl, &diag);
+    if (rc != MWL_OK) {
+        fprintf(stderr, "mwl serve: %s\n", diag.msg);
+        mwl_server_free(srv);
+        mwl_worklist_service_free(wl);
+        return MWL_EXIT_FAILURE;
+    }
     /* Signals before the port files: scripts take a port file as "ready",
      * and a SIGHUP or SIGTERM from then on must be handled, not fatal. */
     reload_ctx reload = {config_path, argc, argv, wl};
