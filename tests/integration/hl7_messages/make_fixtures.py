@@ -124,6 +124,17 @@ def classic_files():
         seg("OBR", {1: "1", 2: "PLC7001", 3: "FLC7001", 4: CLASSIC_OBR4, 18: "ACCCL7001", 19: "RPCL7001",
                     20: "SPSCL7001", 24: "CT"}),
         classic_zds())
+    # Another sending application that happens to use the same MSH-10 as
+    # classic_orm_nw.hl7: not a retransmission (the key is MSH-3/4 + MSH-10).
+    files["other_sender_same_id.hl7"] = message(
+        msh({3: "OTHERRIS", 4: "ANNEX", 5: "MWL", 6: "MWLSRV", 7: "20270301091500", 9: "ORM^O01", 10: "CLS00001",
+             11: "P", 12: "2.3.1"}),
+        seg("PID", {1: "1", 3: "OT50001^^^ANNEXHOSP", 5: "WEIß^HANNA", 7: "19990909", 8: "F"}),
+        seg("PV1", {1: "1", 2: "O", 3: "CTSUITE"}),
+        seg("ORC", {1: "NW", 2: "PLO1", 3: "FLO1", 5: "SC", 7: "^^^20270310150000^^R"}),
+        seg("OBR", {1: "1", 2: "PLO1", 3: "FLO1", 4: CLASSIC_OBR4, 18: "ACCOT1", 19: "RPOT1", 20: "SPSOT1", 24: "CT",
+                    27: "^^^20270310150000^^R"}),
+        seg("ZDS", {1: "1.2.826.0.1.3680043.9.7777.500.1^OTHERRIS^Application^DICOM"}))
     return {k: v.encode("iso-8859-1") for k, v in files.items()}
 
 
