@@ -54,8 +54,9 @@ dcmdump +U8), then checks:
      status; the other OMI SPS stays SCHEDULED;
   7. errors: an order without PID-3 (AE, ERR at PID^1^3), then in one file
      ORU^R01 (AR), version 2.1 (AR), processing ID X (AR), a 7-digit date
-     in ORC-7.4 (AE, ERR at ORC^1^7) and in PID-7 (AE, ERR at PID^1^7); hl7send
-     exits 1; none of them stores anything;
+     in ORC-7.4 (AE, ERR at ORC^1^7) and in PID-7 (AE, ERR at PID^1^7),
+     bytes FF FE under UNICODE UTF-8 (AE 102 naming PID); hl7send exits 1;
+     none of them stores anything;
   8. one raw MLLP connection (0x0B msg 0x1C 0x0D, written here): junk bytes
      before a frame whose payload is not HL7 (AE or AR), a 2.5.1 order
      without PID-3 (AE at PID^1^3), an ORU (AR), then an order that must be
@@ -614,7 +615,7 @@ DECOY = {
 UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$")
 FIRST_SPS = {"SPSCL7001", "SPS555A", "SPS555B", "SPSJP3001", "SPSJP3002", "SPS999"}
 LATER_SPS = {"SPSOT1"}  # added in step 3
-ERROR_SPS = {"SPSERR1", "SPSERR2", "SPSERR3", "SPSERR4", "SPSERR5", "SPSRAW2"}
+ERROR_SPS = {"SPSERR1", "SPSERR2", "SPSERR3", "SPSERR4", "SPSERR5", "SPSERR6", "SPSRAW2"}
 
 
 def check_fixtures():
@@ -799,20 +800,22 @@ def test(mwl):
         code, got, out = hl7send(mwl, srv.hl7_port, "err_batch.hl7")
         soft(code == 1, "err_batch.hl7: hl7send exit %d, expected 1" % code)
         by_id = {msa(a)[1]: a for a in got}
-        soft(len(got) == 5 and len(by_id) == 5, "err_batch.hl7: expected 5 ACKs, got:\n%s" % out)
+        soft(len(got) == 6 and len(by_id) == 6, "err_batch.hl7: expected 6 ACKs, got:\n%s" % out)
         for control, want_code, want_loc, table, what in (
                 ("BAD00001", "AR", None, ("200", "201"), "ORU^R01"),
                 ("BAD00002", "AR", None, ("203",), "version 2.1"),
                 ("BAD00003", "AR", None, ("202",), "processing ID X"),
                 ("BAD00004", "AE", ("ORC", "1", "7"), ("102",), "ORC-7.4 2025133"),
-                ("BAD00005", "AE", ("PID", "1", "7"), ("102",), "PID-7 2025133")):
+                ("BAD00005", "AE", ("PID", "1", "7"), ("102",), "PID-7 2025133"),
+                # the contract (src/hl7/hl7.h) names only the segment for bytes invalid in the charset
+                ("BAD00006", "AE", ("PID", "1"), ("102",), "bytes FF FE in PID-5 under UNICODE UTF-8")):
             a = by_id.get(control)
             if not soft(a is not None, "%s (%s): no ACK with MSA-2 %s" % (what, control, control)):
                 continue
             soft(msa(a)[0] == want_code, "%s: MSA-1 %s, expected %s:\n%s" % (what, msa(a)[0], want_code, ack_text(a)))
             locs, codes = err_locations(a)
             if want_loc:
-                soft(want_loc in locs, "%s: ERR locations %s, expected %s:\n%s"
+                soft(want_loc in [loc[:len(want_loc)] for loc in locs], "%s: ERR locations %s, expected %s:\n%s"
                      % (what, locs, "^".join(want_loc), ack_text(a)))
             soft(any(c in table for c in codes), "%s: ERR codes %s, expected %s" % (what, codes, "/".join(table)))
         _, after = worklist(finder, srv)

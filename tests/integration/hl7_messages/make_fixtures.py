@@ -287,6 +287,14 @@ def error_files():
         seg("OBR", {1: "1", 2: "PLE5", 3: "FLE5", 4: "CTCHEST^CT chest^L", 24: "CT"}),
         seg("IPC", {1: "ACCERR5", 2: "RPERR5", 3: "1.2.826.0.1.3680043.9.7777.900.5", 4: "SPSERR5", 5: "CT",
                     9: "CT01"})))
+    batch.append(message(  # bytes that are not UTF-8 (FF FE) under UNICODE UTF-8: AE, never stored
+        omi_msh("BAD00006", "20270305096000"),
+        seg("PID", {3: "BADU1^^^HOSP", 5: "BAD\xff\xfeNAME^X", 7: "19600101", 8: "F"}),
+        seg("ORC", {1: "NW", 2: "PLE6", 3: "FLE6", 5: "SC"}),
+        seg("TQ1", {1: "1", 7: "20270320140000"}),
+        seg("OBR", {1: "1", 2: "PLE6", 3: "FLE6", 4: "CTCHEST^CT chest^L", 24: "CT"}),
+        seg("IPC", {1: "ACCERR6", 2: "RPERR6", 3: "1.2.826.0.1.3680043.9.7777.900.6", 4: "SPSERR6", 5: "CT",
+                    9: "CT01"})))
     files["err_batch.hl7"] = "\n".join(batch)
     # Sent as raw MLLP frames on one connection (hl7_feed.py): garbage, a
     # 2.5.1 order without PID-3, an ORU, then an order that must be stored.
@@ -322,6 +330,8 @@ def error_files():
         seg("OBR", {1: "1", 2: "PLN1", 3: "FLN1", 4: "USABD^US abdomen^L", 24: "US", 44: "USABD^US abdomen^L"}),
         seg("IPC", {1: "ACCNODE1", 2: "RPNODE1", 3: "1.2.826.0.1.3680043.9.7777.902.1", 4: "SPSNODE1", 5: "US",
                     6: "U01^Abdomen standard^L", 9: "US01"}))
+    # err_batch.hl7 is written byte for byte (Latin-1 maps U+0000-U+00FF to
+    # single bytes): its last message holds FF FE where UTF-8 is declared.
     return {k: v.encode("iso-8859-1" if not k.startswith(("raw_", "node_")) else "utf-8") for k, v in files.items()}
 
 
