@@ -6,9 +6,8 @@ the DICOM side with DCMTK's findscu.
 
 Starts `mwl serve` (temporary database, DICOM and MLLP ports picked by the
 kernel on 127.0.0.1 (bind, hl7-bind), read from --port-file /
---hl7-port-file) with the site
-keys hl7-station (three CT rules, the first two for a location, and one MR
-rule), hl7-default (ScheduledProcedureStepLocation=MAINRAD),
+--hl7-port-file) with the site keys hl7-station (three CT rules, the first
+two for a location, and one MR rule), hl7-default (ScheduledProcedureStepLocation=MAINRAD),
 hl7-patient-issuer (JPHOSP) and hl7-study-uid=generate; hl7-charset and
 hide-statuses are left at their defaults (8859/1; COMPLETED, DISCONTINUED,
 CANCELED). Sends the messages of tests/integration/hl7_messages (written by
