@@ -488,9 +488,13 @@ static outcome process(mwl_hl7_feed *feed, feed_msg *msg, const mwl_hl7_map_conf
         if (lr == MWL_OK) {
             msg->ack.len = 0;
             mwl_wbuf_put(&msg->ack, reply, strlen(reply));
-            msg->code = strncmp(reply, "MSH", 3) == 0 && strstr(reply, "\rMSA|AA") ? MWL_HL7_AA
-                        : strstr(reply, "\rMSA|AR")                                ? MWL_HL7_AR
-                                                                                   : MWL_HL7_AE;
+            char code[3], ctl[128], text[256];
+            msg->code = mwl_hl7_ack_read((const uint8_t *)reply, strlen(reply), code, ctl, sizeof ctl, text,
+                                         sizeof text) != MWL_OK
+                            ? MWL_HL7_AR
+                        : strcmp(code, "AA") == 0 ? MWL_HL7_AA
+                        : strcmp(code, "AE") == 0 ? MWL_HL7_AE
+                                                  : MWL_HL7_AR;
             mwl_log(MWL_LOG_INFO, "hl7 %s: %s^%s %s from %s|%s again: answered as before, not applied again",
                     msg->conn->peer, h->message_type, h->trigger_event, h->control_id, h->sending_application,
                     h->sending_facility);
@@ -534,8 +538,11 @@ static outcome process(mwl_hl7_feed *feed, feed_msg *msg, const mwl_hl7_map_conf
     }
     build_ack(feed, m, applied ? NULL : &err, msg);
     /* The answer is remembered with the change, in the same savepoint, so
-     * a resend after a lost ACK gets this ACK and changes nothing. */
-    if (key) {
+     * a resend after a lost ACK gets this ACK and changes nothing. An AR
+     * is not remembered: it judges the sender's set-up (type, version,
+     * processing ID), not the content, and the same message sent again
+     * after the set-up is fixed must be taken. */
+    if (key && (applied || err.ack != MWL_HL7_AR)) {
         char *text = mwl_arena_strndup(arena, (const char *)msg->ack.data, msg->ack.len);
         if (!text || mwl_store_intake_record(store, key, text, &diag) != MWL_OK) {
             mwl_log(MWL_LOG_ERROR, "hl7: intake log: %s", diag.msg);
