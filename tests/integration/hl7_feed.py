@@ -55,7 +55,10 @@ dcmdump +U8), then checks:
      ORU^R01 (AR), version 2.1 (AR), processing ID X (AR), a 7-digit date
      in ORC-7.4 (AE, ERR at ORC^1^7) and in PID-7 (AE, ERR at PID^1^7),
      bytes FF FE under UNICODE UTF-8 (AE 102 naming PID); hl7send exits 1;
-     none of them stores anything;
+     none of them stores anything; a Japanese order in the JAHIS convention
+     (MSH-18 "~ISO IR87", MSH-20 "ISO 2022-1994") is either mapped with its
+     names decoded, or refused with AE naming a field that holds the ISO
+     2022 escapes (PID-5, PV1-8, OBR-44), and then not stored;
   8. one raw MLLP connection (0x0B msg 0x1C 0x0D, written here): junk bytes
      before a frame whose payload is not HL7 (AE or AR), a 2.5.1 order
      without PID-3 (AE at PID^1^3), an ORU (AR), then an order that must be
@@ -614,6 +617,7 @@ DECOY = {
 UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$")
 FIRST_SPS = {"SPSCL7001", "SPS555A", "SPS555B", "SPSJP3001", "SPSJP3002", "SPS999"}
 LATER_SPS = {"SPSOT1"}  # added in step 3
+JAHIS_FIELDS = {("PID", "1", "5"), ("PV1", "1", "8"), ("OBR", "1", "44"), ("OBR", "2", "44")}
 ERROR_SPS = {"SPSERR1", "SPSERR2", "SPSERR3", "SPSERR4", "SPSERR5", "SPSERR6", "SPSRAW2"}
 
 
@@ -819,6 +823,29 @@ def test(mwl):
             soft(any(c in table for c in codes), "%s: ERR codes %s, expected %s" % (what, codes, "/".join(table)))
         _, after = worklist(finder, srv)
         expect_changes(state, after, {}, "refused messages")
+        # A Japanese RIS following JAHIS (MSH-18 "~ISO IR87", MSH-20 ISO
+        # 2022-1994): the spec does not say whether it must be understood,
+        # but it must be either decoded right or refused with an ERR that
+        # names a field holding the escapes -- never stored with them.
+        what = "JAHIS-style order (MSH-18 ~ISO IR87, MSH-20 ISO 2022-1994)"
+        code, got, out = hl7send(mwl, srv.hl7_port, "jp_jahis_orm_nw.hl7")
+        check(len(got) == 1, "%s: expected one ACK, got:\n%s" % (what, out))
+        _, after = worklist(finder, srv)
+        jahis = {"SPSJP5001", "SPSJP5002"}
+        if msa(got[0])[0] == "AA":
+            for sid in sorted(jahis):
+                expect_sps(after, sid, {"PatientID": "JP30003", "PatientName": "山田^太郎",
+                                        "ReferringPhysicianName": "佐藤^一郎", "RequestedProcedureDescription": "頭部MRI"},
+                           "%s, AA" % what)
+        else:
+            soft(msa(got[0]) == ("AE", "JPN00005"), "%s: MSA %s, expected AA, or AE/JPN00005" % (what, msa(got[0]),))
+            locs, _ = err_locations(got[0])
+            soft(any(loc in JAHIS_FIELDS for loc in locs),
+                 "%s refused without naming a field that holds ISO 2022 escapes (%s): ERR locations %s:\n%s"
+                 % (what, ", ".join("^".join(f) for f in sorted(JAHIS_FIELDS)), locs, ack_text(got[0])))
+            soft(not jahis & set(after), "%s refused but stored: %s" % (what, sorted(jahis & set(after))))
+        expect_changes(state, {k: v for k, v in after.items() if k not in jahis}, {}, what)
+        state = {k: v for k, v in after.items() if k not in jahis}
         step.done("7. errors: AE/AR with ERR, nothing stored")
 
         # 8. One raw MLLP connection: errors, then an order that must be processed.

@@ -203,12 +203,15 @@ def omi_files():
 # (c) Japanese 2.3.1 ORM^O01, ISO IR87, no ZDS, two ORC/OBR pairs
 
 
-def jp_msh(control_id, time, msg_type="ORM^O01"):
-    return msh({3: "JPRIS", 4: "HOSPJP", 5: "MWL", 6: "MWLSRV", 7: time, 9: msg_type, 10: control_id, 11: "P",
-                12: "2.3.1", 18: "ISO IR87"})
+def jp_msh(control_id, time, msg_type="ORM^O01", jahis=False):
+    f = {3: "JPRIS", 4: "HOSPJP", 5: "MWL", 6: "MWLSRV", 7: time, 9: msg_type, 10: control_id, 11: "P",
+         12: "2.3.1", 18: "ISO IR87"}
+    if jahis:  # the JAHIS convention: ASCII by default, ISO IR87 by ISO 2022 escapes
+        f[18], f[20] = "~ISO IR87", "ISO 2022-1994"
+    return msh(f)
 
 
-def jp_order(control_id, time):
+def jp_order(control_id, time, jahis=False):
     pairs = []
     for n, (sps, start, proto) in enumerate((("SPSJP3001", "20270315090000", "T1AX^T1 axial"),
                                               ("SPSJP3002", "20270315093000", "T2COR^T2 coronal")), 1):
@@ -216,10 +219,15 @@ def jp_order(control_id, time):
         pairs.append(seg("OBR", {1: str(n), 2: "PLJ3001", 3: "FLJ3001", 4: "MRHEAD^MR Head^JPRIS^%s^JPRIS" % proto,
                                  18: "ACCJP3001", 19: "RPJP3001", 20: sps, 24: "MR", 27: "^^^%s^^R" % start,
                                  44: "MRHEAD^頭部MRI^JPRIS"}))
-    return message(jp_msh(control_id, time),
+    text = message(jp_msh(control_id, time, jahis=jahis),
                    seg("PID", {1: "1", 3: "JP10001", 5: "山田^太郎", 7: "19750620", 8: "M"}),
                    seg("PV1", {1: "1", 2: "O", 3: "MRI1^^^HOSPJP", 8: "D001^佐藤^一郎"}),
                    *pairs)
+    if jahis:  # another patient and order, so it can be told apart
+        for old, new in (("JP10001", "JP30003"), ("PLJ3001", "PLJ5001"), ("FLJ3001", "FLJ5001"),
+                         ("ACCJP3001", "ACCJP5001"), ("RPJP3001", "RPJP5001"), ("SPSJP300", "SPSJP500")):
+            text = text.replace(old, new)
+    return text
 
 
 def jp_files():
@@ -228,6 +236,10 @@ def jp_files():
     # The same order sent again by the RIS (new MSH-10: not a
     # retransmission): the generated Study UID must be the same.
     files["jp_orm_nw_again.hl7"] = jp_order("JPN00002", "20270301083000")
+    # A Japanese RIS following JAHIS: MSH-18 "~ISO IR87" (first repetition
+    # empty = ASCII, ISO IR87 reached by ISO 2022 escapes), MSH-20
+    # "ISO 2022-1994"; same bytes as jp_orm_nw.hl7 otherwise.
+    files["jp_jahis_orm_nw.hl7"] = jp_order("JPN00005", "20270301084000", jahis=True)
     # RAD-12 merge: JP10001 was a wrong registration, JP20002 survives.
     files["adt_a40_merge.hl7"] = message(
         jp_msh("JPN00003", "20270302080000", msg_type="ADT^A40"),
