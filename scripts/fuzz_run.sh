@@ -43,7 +43,7 @@ max_len_of() {
     fuzz_charset) echo 1024 ;;
     fuzz_config | fuzz_query | fuzz_allow) echo 4096 ;;
     fuzz_mllp) echo 4096 ;;
-    fuzz_pdu | fuzz_ul | fuzz_dimse | fuzz_hl7) echo 8192 ;;
+    fuzz_pdu | fuzz_ul | fuzz_dimse | fuzz_hl7 | fuzz_hl7_map) echo 8192 ;;
     fuzz_dataset | fuzz_part10 | fuzz_import | fuzz_json) echo 16384 ;;
     *) echo 4096 ;;
     esac

@@ -411,7 +411,37 @@ static void test_expire(void)
     CHECK_EQ_STR(line, "");
     e = (mwl_worklist_expiry){.by_status = true, .statuses = "bad"};
     CHECK_EQ_INT(mwl_worklist_expire(s, &e, dec6, &r, &d), MWL_E_INVALID);
+    int64_t left = -1;
+    CHECK_EQ_INT(mwl_store_count(s, &left, &d), MWL_OK);
     mwl_store_free(s);
+
+    /* The service's thread: its first run is at start (the steps of
+     * 20261204 are before today - 1 day from 20261206 on), and freeing the
+     * service stops it. */
+    mwl_worklist_config cfg;
+    mwl_worklist_config_init(&cfg);
+    snprintf(cfg.db, sizeof cfg.db, "%s", db_path);
+    cfg.expire_after_days = 1;
+    mwl_worklist_service *svc = NULL;
+    CHECK_EQ_INT(mwl_worklist_service_new(&cfg, NULL, &svc, &d), MWL_OK);
+    if (!svc)
+        return;
+    CHECK_EQ_INT(mwl_worklist_service_start_expiry(svc, &d), MWL_OK);
+    CHECK_EQ_INT(mwl_worklist_service_start_expiry(svc, &d), MWL_E_INVALID);
+    time_t t = time(NULL);
+    struct tm today;
+    localtime_r(&t, &today);
+    bool expect_removed =
+        (today.tm_year + 1900) * 10000 + (today.tm_mon + 1) * 100 + today.tm_mday > 20261205;
+    int64_t n = left;
+    for (int i = 0; i < 200 && expect_removed && n > 0; i++) {
+        usleep(10000);
+        CHECK_EQ_INT(mwl_store_open(db_path, NULL, &s, &d), MWL_OK);
+        CHECK_EQ_INT(mwl_store_count(s, &n, &d), MWL_OK);
+        mwl_store_free(s);
+    }
+    CHECK_EQ_INT(n, expect_removed ? 0 : left);
+    mwl_worklist_service_free(svc);
 }
 
 int main(void)

@@ -25,8 +25,6 @@ Exit 0 pass, 1 fail, 77 skipped (only when `node` is not installed: npm
 missing, or `npm ci` failing, is a failure). Every process started here is
 killed by PID on the way out; every wait is bounded.
 """
-import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -37,8 +35,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (STARTED, SKIP, Failure, check, die_with_parent, kill_started, on_signal,  # noqa: E402
-                     wait_listening)
+from harness import (STARTED, SKIP, Failure, check, die_with_parent, ensure_node_modules, kill_started,  # noqa: E402
+                     on_signal, wait_listening)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_DIR = os.path.join(os.path.dirname(HERE), "node")
@@ -49,47 +47,6 @@ AET = "MWL"
 def run(argv, timeout=120, cwd=None, env=None):
     p = subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL, cwd=cwd, env=env)
     return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
-
-
-def installed_version():
-    try:
-        with open(os.path.join(NODE_DIR, "node_modules", "dcmjs-dimse", "package.json")) as f:
-            return json.load(f).get("version")
-    except (OSError, ValueError):
-        return None
-
-
-def locked_version():
-    with open(os.path.join(NODE_DIR, "package-lock.json")) as f:
-        lock = json.load(f)
-    return lock["packages"]["node_modules/dcmjs-dimse"]["version"]
-
-
-def ensure_node_modules():
-    """`npm ci` in tests/node unless dcmjs-dimse is there at the locked
-    version. A lock file (outside the source tree) keeps two test runs (a
-    normal and an ASan build) from installing over each other."""
-    want = locked_version()
-    if installed_version() == want:
-        return
-    npm = shutil.which("npm")
-    check(npm is not None, "npm is not installed (scripts/deps.sh --test installs nodejs and npm)")
-    key = hashlib.sha1(NODE_DIR.encode()).hexdigest()[:12]
-    with open(os.path.join(tempfile.gettempdir(), "mwl-npm-ci-%s.lock" % key), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if installed_version() == want:
-            return
-        env = dict(os.environ, npm_config_update_notifier="false", npm_config_fund="false",
-                   npm_config_audit="false")
-        t0 = time.monotonic()
-        try:
-            code, out, err = run([npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"], timeout=600,
-                                 cwd=NODE_DIR, env=env)
-        except subprocess.TimeoutExpired:
-            raise Failure("npm ci in %s: no end within 600 s" % NODE_DIR)
-        check(code == 0, "npm ci in %s: exit %d\n%s%s" % (NODE_DIR, code, out[-2000:], err[-2000:]))
-        check(installed_version() == want, "npm ci did not install dcmjs-dimse %s" % want)
-        print("npm ci: dcmjs-dimse %s installed in %.1f s" % (want, time.monotonic() - t0))
 
 
 def start_serve(mwl, tmp, db):
@@ -157,7 +114,7 @@ def test(mwl):
     if shutil.which("node") is None:
         print("skipped: node (Node.js) not installed")
         return SKIP
-    ensure_node_modules()
+    ensure_node_modules(NODE_DIR)
     with tempfile.TemporaryDirectory(prefix="mwl-dcmjs-") as tmp:
         db = os.path.join(tmp, "demo.db")
         code, _, err = run([mwl, "demo", "--db", db, "--count", "40", "--days", "2"])

@@ -462,12 +462,103 @@ def mode_reload(mwl, tmp, sanitized, certs):
     return 0
 
 
-MODES = {"interop": mode_interop, "bad-peers": mode_bad_peers, "reload": mode_reload}
+def hl7_order(n, today):
+    """A 2.5.1 OMI^O23 with one IPC: accession ACC-TLS-n, modality CT."""
+    return ("MSH|^~\\&|RIS|RAD|MWL|MWL|%s0800||OMI^O23^OMI_O23|TLS%d|P|2.5.1\r"
+            "PID|||PTLS%d^^^HOSP||TLS^PATIENT%d||19800101|F\r"
+            "ORC|NW|PL%d|FL%d||SC\r"
+            "TQ1|1||||||%s0930\r"
+            "OBR|1|PL%d|FL%d|CT1^CT head^L\r"
+            "IPC|ACC-TLS-%d|RP%d|1.2.826.0.1.3680043.9.7777.%d|SPS%d|CT|P1^Head^L\r"
+            % (today, n, n, n, n, n, today, n, n, n, n, n, n)).encode()
+
+
+def mllp_exchange(sock, payload, timeout=10):
+    """Sends one framed message, returns the ACK payload (bytes)."""
+    sock.settimeout(timeout)
+    sock.sendall(b"\x0b" + payload + b"\x1c\r")
+    data = b""
+    while b"\x1c" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError("closed before the ACK; got %r" % data)
+        data += chunk
+    return data[data.index(b"\x0b") + 1:data.index(b"\x1c")]
+
+
+def mode_hl7(mwl, tmp, sanitized, certs):
+    """HL7 v2 over MLLP over TLS (hl7-tls): `mwl hl7send --tls` and Python's
+    ssl module send orders and get AA, the orders are in the worklist; a
+    client without a certificate (verification on) and plain MLLP on the
+    TLS port get no ACK and the connection ends on time."""
+    today = time.strftime("%Y%m%d")
+    db = os.path.join(tmp, "hl7tls.db")
+    hport_file = os.path.join(tmp, "hl7.port")
+    srv = TlsServer(mwl, tmp, certs, "--db", db, "--hl7-port", "0", "--hl7-port-file", hport_file, "--hl7-tls",
+                    "--hl7-station", "CT CT01", "--hl7-idle-timeout", "5", name="hl7tls")
+    try:
+        if not st.wait_for(lambda: os.path.exists(hport_file) and open(hport_file).read().strip(), 10):
+            st.fail("no HL7 port file")
+            return 0
+        hport = int(open(hport_file).read().strip())
+        msg = os.path.join(tmp, "order1.hl7")
+        with open(msg, "wb") as f:
+            f.write(hl7_order(1, today))
+        tls_args = ["--tls-ca", certs["ca"] + ".crt", "--tls-cert", certs["client"] + ".crt", "--tls-key",
+                    certs["client"] + ".key"]
+        rc, out = run([mwl, "hl7send", "--port", str(hport), "--timeout", "20"] + tls_args + [msg])
+        st.note("hl7 over TLS, mwl hl7send: exit %d, %s" % (rc, " / ".join(out.splitlines()[:2])))
+        if rc != 0 or "MSA|AA|TLS1" not in out:
+            st.fail("mwl hl7send --tls: exit %d\n%s\n%s" % (rc, out, srv.log_text()[-1500:]))
+        ctx = client_context(certs)
+        with ctx.wrap_socket(socket.create_connection((HOST, hport), timeout=10)) as s:
+            ack = mllp_exchange(s, hl7_order(2, today))
+        st.note("hl7 over TLS, Python ssl client: %r" % ack.split(b"\r")[1])
+        if b"MSA|AA|TLS2" not in ack:
+            st.fail("Python ssl MLLP client: %r" % ack)
+        n, out = count_find(mwl, srv.port)
+        if n != 2:
+            st.fail("after two orders over TLS the worklist has %d CT items\n%s" % (n, out))
+        # No client certificate while tls-verify-peer is on: no ACK.
+        rc, out = run([mwl, "hl7send", "--port", str(hport), "--timeout", "10", "--tls-ca", certs["ca"] + ".crt",
+                       msg])
+        if rc != 3:
+            st.fail("hl7send without a client certificate: exit %d (want 3)\n%s" % (rc, out))
+        # Plain MLLP on the TLS port: not answered, closed within the
+        # handshake / idle bounds.
+        t0 = time.monotonic()
+        with socket.create_connection((HOST, hport), timeout=15) as s:
+            s.sendall(b"\x0b" + hl7_order(3, today) + b"\x1c\r")
+            s.settimeout(15)
+            got = b""
+            try:
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    got += chunk
+            except (ConnectionResetError, socket.timeout):
+                pass
+        took = time.monotonic() - t0
+        st.note("hl7 plain MLLP on the TLS port: closed after %.1f s, %d bytes back" % (took, len(got)))
+        if b"MSA" in got or took > 12:
+            st.fail("plain MLLP on the TLS port: %r after %.1f s" % (got[:200], took))
+        n, out = count_find(mwl, srv.port)
+        if n != 2:
+            st.fail("refused senders changed the worklist: %d CT items" % n)
+    finally:
+        rc, _ = srv.stop()
+        if rc != 0:
+            st.fail("server exit %s" % rc)
+    return 0
+
+
+MODES = {"interop": mode_interop, "bad-peers": mode_bad_peers, "reload": mode_reload, "hl7": mode_hl7}
 
 
 def main():
     if len(sys.argv) < 3 or sys.argv[1] not in MODES:
-        print("usage: tls_interop.py interop|bad-peers|reload MWL [--sanitized]")
+        print("usage: tls_interop.py interop|bad-peers|reload|hl7 MWL [--sanitized]")
         return 2
     mode, mwl = sys.argv[1], sys.argv[2]
     sanitized = "--sanitized" in sys.argv[3:]

@@ -24,5 +24,6 @@ MWL_COMMAND(rm);
 MWL_COMMAND(expire);
 MWL_COMMAND(export);
 MWL_COMMAND(demo);
+MWL_COMMAND(hl7send);
 
 #endif

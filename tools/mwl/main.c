@@ -19,6 +19,7 @@ static const struct {
     {"export", mwl_cmd_export, "export stored worklist items as DICOM files"},
     {"demo", mwl_cmd_demo, "create a database with demo worklist items"},
     {"dump", mwl_cmd_dump, "print DICOM files as a tree"},
+    {"hl7send", mwl_cmd_hl7send, "send HL7 v2 messages over MLLP and print the ACKs"},
 };
 
 static void usage(FILE *out)

@@ -1,7 +1,7 @@
 /* mwl serve: run the DICOM server (C-ECHO, and C-FIND through the worklist
  * service). Options come from the configuration tables — the server's
  * (protocol, transport) and each service's — every key is a --flag and a
- * config-file key; flags override the file. A repeatable key (allow) adds
+ * config-file key; flags override the file. A repeatable key (allow, hl7-station) adds
  * one item per line or flag; its first flag drops the file's items, so the
  * command line overrides it as it does every other key. */
 #include <errno.h>
@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "dicom/tag.h"
 #include "server/server.h"
+#include "service/hl7_feed.h"
 #include "service/worklist.h"
 
 #define CONFIG_FILE_MAX (1024 * 1024)
@@ -49,9 +50,10 @@ static void stderr_sink(void *user, mwl_log_level level, const char *msg)
 typedef struct serve_config {
     mwl_server_config server;
     mwl_worklist_config worklist;
+    mwl_hl7_feed_config hl7;
 } serve_config;
 
-enum { TABLES = 2 };
+enum { TABLES = 3 };
 
 static void tables_of(serve_config *c, const mwl_config_table *tables[TABLES], void *objs[TABLES])
 {
@@ -59,6 +61,8 @@ static void tables_of(serve_config *c, const mwl_config_table *tables[TABLES], v
     objs[0] = &c->server;
     tables[1] = mwl_worklist_config_table();
     objs[1] = &c->worklist;
+    tables[2] = mwl_hl7_feed_config_table();
+    objs[2] = &c->hl7;
 }
 
 static void usage(FILE *out)
@@ -79,7 +83,9 @@ static void usage(FILE *out)
                  "and the other sizing keys need a restart.\n\n"
                  "options (each is also a config file key; flags override the file):\n");
     for (size_t t = 0; t < TABLES; t++) {
-        fprintf(out, "\n %s:\n", t == 0 ? "server (protocol and transport)" : "worklist service");
+        static const char *const part[TABLES] = {"server (protocol and transport)", "worklist service",
+                                                 "HL7 v2 order feed (MLLP; docs/hl7.md)"};
+        fprintf(out, "\n %s:\n", part[t]);
         for (size_t i = 0; i < tables[t]->count; i++) {
             const mwl_config_key *k = &tables[t]->keys[i];
             char flag[64];
@@ -102,8 +108,9 @@ static void usage(FILE *out)
             "show this help");
     fprintf(out, "config file: one 'key = value' per line, e.g. 'max-associations = 16';\n"
                  "blank lines and lines starting with # are ignored; \"quotes\" keep blanks;\n"
-                 "each key at most once, except allow: one rule per line or flag, as many\n"
-                 "as needed (up to 256); the first --allow drops the file's allow rules.\n"
+                 "each key at most once, except allow, hl7-station and hl7-default: one rule\n"
+                 "per line or flag, as many as needed; the first flag of such a key drops the\n"
+                 "file's rules of that key.\n"
                  "SECONDS take up to 3 decimals (0.5). BOOL is true/false, yes/no, on/off or\n"
                  "1/0. AET,... is a comma-separated list. CHOICE is one of the values the\n"
                  "key's help lists. AE[@ADDR[/N]]: a calling AE title (* = any), allowed\n"
@@ -242,6 +249,7 @@ static int load_config(const char *config_path, int argc, char **argv, serve_con
 {
     mwl_server_config_init(&cfg->server);
     mwl_worklist_config_init(&cfg->worklist);
+    mwl_hl7_feed_config_init(&cfg->hl7);
     if (config_path) {
         char *text = NULL;
         size_t len = 0;
@@ -276,6 +284,7 @@ typedef struct reload_ctx {
     int argc;
     char **argv;
     mwl_worklist_service *wl;
+    mwl_hl7_feed *hl7; /* NULL without hl7-port */
 } reload_ctx;
 
 /* SIGHUP: the file again, the flags over it, then the server's keys and
@@ -289,9 +298,13 @@ static int on_reload(void *user, mwl_server *srv, mwl_diag *diag)
     if (rc == MWL_OK)
         rc = mwl_worklist_config_check(&next.worklist, diag);
     if (rc == MWL_OK)
+        rc = mwl_hl7_feed_config_check(&next.hl7, diag);
+    if (rc == MWL_OK)
         rc = mwl_server_reconfigure(srv, &next.server, diag);
     if (rc == MWL_OK)
         rc = mwl_worklist_service_reconfigure(r->wl, &next.worklist, diag);
+    if (rc == MWL_OK && r->hl7)
+        rc = mwl_hl7_feed_reconfigure(r->hl7, &next.hl7, diag);
     return rc;
 }
 
@@ -333,18 +346,41 @@ int mwl_cmd_serve(int argc, char **argv)
                 diag.msg[0] ? diag.msg : mwl_status_str(rc));
         return rc == MWL_E_INVALID ? MWL_EXIT_USAGE : MWL_EXIT_FAILURE;
     }
-    /* The service table: what the server answers, besides Verification. */
+    /* The HL7 order feed writes to the same database, through its own
+     * connection with durable commits. */
+    mwl_hl7_feed *hl7 = NULL;
+    if (mwl_hl7_feed_enabled(&cfg.hl7)) {
+        rc = mwl_hl7_feed_new(&cfg.hl7, &cfg.server, cfg.worklist.db, &hl7, &diag);
+        if (rc != MWL_OK) {
+            fprintf(stderr, "mwl serve: HL7 feed: %s\n", diag.msg[0] ? diag.msg : mwl_status_str(rc));
+            mwl_worklist_service_free(wl);
+            return rc == MWL_E_INVALID ? MWL_EXIT_USAGE : MWL_EXIT_FAILURE;
+        }
+    }
+    /* The service table: what the server answers, besides Verification;
+     * and the listeners beside the DICOM ones. */
     const mwl_service services[] = {
         {&mwl_scp_find, MWL_UID_ModalityWorklistInformationModelFind, mwl_worklist_service_provider(wl)},
     };
-    mwl_server_setup setup = {services, sizeof services / sizeof services[0], NULL, 0, NULL};
+    mwl_listener_spec listeners[1];
+    size_t listener_count = 0;
+    if (hl7)
+        mwl_hl7_feed_listener(hl7, &listeners[listener_count++]);
+    mwl_server_setup setup = {services, sizeof services / sizeof services[0], listeners, listener_count,
+                              NULL};
     mwl_server *srv = NULL;
     rc = mwl_server_new(&cfg.server, &setup, &srv, &diag);
     if (rc != MWL_OK) {
         fprintf(stderr, "mwl serve: %s: %s\n", mwl_status_str(rc), diag.msg);
+        mwl_hl7_feed_free(hl7);
         mwl_worklist_service_free(wl);
         return rc == MWL_E_IO ? MWL_EXIT_NETWORK : rc == MWL_E_INVALID ? MWL_EXIT_USAGE : MWL_EXIT_FAILURE;
     }
+    /* The HL7 listener comes after the DICOM one and the TLS one. */
+    uint16_t hl7_port = hl7 ? mwl_server_listener_port(srv, cfg.server.tls_port[0] ? 2 : 1) : 0;
+    if (hl7)
+        mwl_log(MWL_LOG_INFO, "listening for HL7 v2 over MLLP%s on port %u", cfg.hl7.tls ? " over TLS" : "",
+                (unsigned)hl7_port);
     mwl_log(MWL_LOG_INFO, "worklist database %s", cfg.worklist.db);
     /* Always started, doing nothing while expire-* is off: a reload may
      * turn it on. */
@@ -352,34 +388,44 @@ int mwl_cmd_serve(int argc, char **argv)
     if (rc != MWL_OK) {
         fprintf(stderr, "mwl serve: %s\n", diag.msg);
         mwl_server_free(srv);
+        mwl_hl7_feed_free(hl7);
         mwl_worklist_service_free(wl);
         return MWL_EXIT_FAILURE;
     }
     /* Signals before the port files: scripts take a port file as "ready",
      * and a SIGHUP or SIGTERM from then on must be handled, not fatal. */
-    reload_ctx reload = {config_path, argc, argv, wl};
+    reload_ctx reload = {config_path, argc, argv, wl, hl7};
     mwl_server_set_reload(srv, on_reload, &reload);
     rc = mwl_server_install_signals(srv);
     if (rc != MWL_OK) {
         fprintf(stderr, "mwl serve: cannot install signal handlers: %s\n", mwl_status_str(rc));
         mwl_server_free(srv);
+        mwl_hl7_feed_free(hl7);
         mwl_worklist_service_free(wl);
         return MWL_EXIT_FAILURE;
     }
-    if ((cfg.server.port_file[0] && write_port_file(cfg.server.port_file, mwl_server_port(srv)) != 0) ||
+    /* The HL7 port file before the DICOM one: scripts wait for port-file. */
+    if ((cfg.hl7.port_file[0] && write_port_file(cfg.hl7.port_file, hl7_port) != 0) ||
         (cfg.server.tls_port_file[0] &&
-         write_port_file(cfg.server.tls_port_file, mwl_server_tls_port(srv)) != 0)) {
+         write_port_file(cfg.server.tls_port_file, mwl_server_tls_port(srv)) != 0) ||
+        (cfg.server.port_file[0] && write_port_file(cfg.server.port_file, mwl_server_port(srv)) != 0)) {
         mwl_server_free(srv);
+        mwl_hl7_feed_free(hl7);
         mwl_worklist_service_free(wl);
         return MWL_EXIT_FAILURE;
     }
     rc = mwl_server_run(srv);
+    /* The intake thread finishes before the loop it answers to is freed. */
+    mwl_hl7_feed_stop(hl7);
     mwl_server_free(srv);
+    mwl_hl7_feed_free(hl7);
     mwl_worklist_service_free(wl);
     if (cfg.server.port_file[0])
         remove(cfg.server.port_file);
     if (cfg.server.tls_port_file[0])
         remove(cfg.server.tls_port_file);
+    if (cfg.hl7.port_file[0])
+        remove(cfg.hl7.port_file);
     if (rc != MWL_OK) {
         fprintf(stderr, "mwl serve: %s\n", mwl_status_str(rc));
         return MWL_EXIT_FAILURE;
