@@ -174,6 +174,15 @@ static atomic_int slot_state;
 static char slot_accession[32];
 static uint64_t slot_t0;
 
+/* Every sender and the watcher wait here until all are connected, so the
+ * orders start together; whichever thread the barrier picks takes the
+ * start time (the others read it only after joining). */
+static void start_together(void)
+{
+    if (pthread_barrier_wait(&start_barrier) == PTHREAD_BARRIER_SERIAL_THREAD)
+        t_start = now_ns();
+}
+
 /* ---- the ORM^O01 -------------------------------------------------------- */
 
 static uint64_t splitmix64(uint64_t x)
@@ -366,9 +375,7 @@ static void *sender_main(void *arg)
         s->failed = 3;
         atomic_store(&stop_flag, 1);
     }
-    /* everyone starts sending together, after every connection is up */
-    if (pthread_barrier_wait(&start_barrier) == PTHREAD_BARRIER_SERIAL_THREAD)
-        t_start = now_ns();
+    start_together();
     mllp_reader *r = &s->reader;
     char msg[2048], ack[4096], acc[32], code[8], ref[64];
     uint8_t frame[2100];
@@ -497,7 +504,7 @@ static void *watcher_main(void *arg)
     }
     if (w->failed)
         atomic_store(&stop_flag, 1);
-    pthread_barrier_wait(&start_barrier);
+    start_together();
     mwl_arena arena;
     mwl_arena_init(&arena, NULL);
     char want[32];
