@@ -15,7 +15,9 @@ committed durably. That is what this checks, from the outside:
     database with new ports;
   - an order whose ACK was cut off by the kill is resent on the next
     connection with the same MSH-10, as interface engines do: it must not
-    become a second item whether or not its first copy was committed;
+    become a second item whether or not its first copy was committed (the
+    script reads the database between kill and restart and prints how many
+    of these orders were already committed: the resends that test that);
   - after the last round a final server takes a few more orders, and the
     worklist is read twice: by C-FIND through that server (`mwl find`,
     every item's Accession Number) and, after it stopped, from the
@@ -113,6 +115,7 @@ class Feed:
         self.sent = set()        # accession numbers sent at least once
         self.acked = {}          # accession -> generation whose server sent AA
         self.resent = 0
+        self.inflight = {}       # sender -> accession sent and not yet answered
         self.bad = []            # (accession, MSA-1, text): anything but AA
         self.errors = []         # sender failures that are not the kill
 
@@ -135,6 +138,7 @@ def sender(feed, start, deadline):
     A connection the kill breaks is replaced once the next server is up,
     and the order in flight is resent there with the same MSH-10."""
     pending = None  # (message, control ID, accession) not yet acknowledged
+    me = threading.get_ident()
     failed_generation = -1
     while time.monotonic() < deadline:
         got = feed.wait_server(failed_generation)
@@ -160,6 +164,7 @@ def sender(feed, start, deadline):
                 msg, control, acc = pending
                 with feed.lock:
                     feed.sent.add(acc)
+                    feed.inflight[me] = acc
                 sock.sendall(VT + msg + FS + CR)
                 payload = read_ack(sock, time.monotonic() + ACK_TIMEOUT)
                 if payload is None:
@@ -170,6 +175,7 @@ def sender(feed, start, deadline):
                         feed.acked[acc] = generation
                     else:
                         feed.bad.append((acc, code, ref, text))
+                    feed.inflight.pop(me, None)
                 pending = None
         except socket.timeout as e:
             # a live server that does not answer is a failure, not the kill
@@ -254,6 +260,19 @@ def find_accessions(mwl, port):
     return out
 
 
+def committed(db, accessions):
+    """Which of `accessions` the database holds (read-only, between a kill
+    and the restart)."""
+    if not accessions:
+        return set()
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=30)
+    try:
+        q = "SELECT accession FROM sps WHERE accession IN (%s)" % ",".join("?" * len(accessions))
+        return {r[0] for r in con.execute(q, list(accessions))}
+    finally:
+        con.close()
+
+
 def db_accessions(db):
     con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=30)
     try:
@@ -296,6 +315,7 @@ def main():
         for t in threads:
             t.start()
         per_round = []
+        cut_total = cut_committed = 0
         for rnd in range(a.rounds + 1):
             final = rnd == a.rounds
             srv = Server(a.mwl, work, db, rnd + 1)
@@ -323,6 +343,14 @@ def main():
                     feed.port = None  # the senders wait for the next one
                 srv.kill9()
                 srv = None
+                # The orders whose ACK the kill cut off: those already
+                # committed are resent all the same, which is the case the
+                # "once" check is about (the server must answer, not apply).
+                with feed.lock:
+                    cut = set(feed.inflight.values())
+                done = committed(db, cut)
+                cut_total += len(cut)
+                cut_committed += len(done)
             else:
                 # stop the senders first so no order is in flight at the end
                 with feed.lock:
@@ -338,6 +366,8 @@ def main():
 
         with feed.lock:
             sent, acked, bad, resent = set(feed.sent), dict(feed.acked), list(feed.bad), feed.resent
+        print("in flight at a kill: %d orders (sent, no ACK read yet), %d of them already committed"
+              % (cut_total, cut_committed))
         check(not bad, "%d orders answered with other than AA, e.g. %s" % (len(bad), bad[:3]))
         check(all(n > 0 for _, n in per_round),
               "a round without any AA checks nothing: %s" % per_round)
