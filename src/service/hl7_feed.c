@@ -530,7 +530,11 @@ static outcome process(mwl_hl7_feed *feed, feed_msg *msg, const mwl_hl7_map_conf
             (void)mwl_store_rollback_to(store);
             /* The store's checks (mwl_worklist_check_item) refused what the
              * mapping made: a content error of the message. */
-            mwl_hl7_error_set(&err, MWL_HL7_AE, MWL_HL7_ERR_DATA_TYPE, "", 0, 0, 0, "%s",
+            char seg[4];
+            unsigned field = 0;
+            if (!diag.tag || !mwl_hl7_locate(m, diag.tag, seg, &field))
+                seg[0] = 0;
+            mwl_hl7_error_set(&err, MWL_HL7_AE, MWL_HL7_ERR_DATA_TYPE, seg, seg[0] ? 1 : 0, field, 0, "%s",
                               diag.msg[0] ? diag.msg : mwl_status_str(rc));
         } else {
             applied = true;
