@@ -381,16 +381,38 @@ static int set_item_status(mwl_ds *item, const char *status)
 /* Applies one step. MWL_OK; MWL_E_INVALID (the store refused the content:
  * diag); MWL_E_STORE / MWL_E_NOMEM (the batch is lost). */
 static int apply_step(mwl_store *store, const mwl_hl7_step *s, const char *source, mwl_arena *arena,
-                      mwl_diag *diag)
+                      int *hl7_code, mwl_diag *diag)
 {
     mwl_sps_ref ref = ref_of(s);
     switch (s->op) {
     case MWL_HL7_STEP_CREATE: {
-        if (s->status) {
-            int rc = set_item_status(s->item, s->status);
-            if (rc != MWL_OK)
-                return rc;
+        /* A new order for a step that is already finished (a RIS
+         * replaying old orders, a reused SPS ID) must not bring it back
+         * to the modalities as SCHEDULED: refused, AE 205. A resend of a
+         * step still open replaces it (the order sent again). */
+        mwl_ds *stored = NULL;
+        int rc = mwl_store_get(store, &ref, arena, &stored, NULL, diag);
+        if (rc == MWL_OK) {
+            const mwl_elem *se = mwl_ds_find(stored, MWL_TAG_ScheduledProcedureStepSequence);
+            char status[20] = "";
+            if (se && se->item_count >= 1 &&
+                mwl_ds_copy_str(se->items[0], MWL_TAG_ScheduledProcedureStepStatus, 0, status,
+                                sizeof status) != MWL_OK)
+                status[0] = 0;
+            if (strcmp(status, "COMPLETED") == 0 || strcmp(status, "DISCONTINUED") == 0 ||
+                strcmp(status, "CANCELED") == 0) {
+                mwl_diag_set(diag, 0, MWL_TAG_ScheduledProcedureStepID,
+                             "step %s of study %s exists and is %s: a new order needs a new SPS ID",
+                             s->sps_id ? s->sps_id : "", s->study_uid ? s->study_uid : "", status);
+                *hl7_code = MWL_HL7_ERR_DUPLICATE_KEY;
+                return MWL_E_INVALID;
+            }
+        } else if (rc != MWL_E_NOTFOUND && rc != MWL_E_INVALID) {
+            return rc;
         }
+        mwl_diag_clear(diag);
+        if (s->status && (rc = set_item_status(s->item, s->status)) != MWL_OK)
+            return rc;
         return mwl_store_put_item(store, s->item, source, NULL, NULL, diag);
     }
     case MWL_HL7_STEP_UPDATE: {
@@ -433,14 +455,14 @@ static int apply_step(mwl_store *store, const mwl_hl7_step *s, const char *sourc
 
 /* Applies a plan inside the open savepoint. As apply_step. */
 static int apply_plan(mwl_store *store, const mwl_hl7_plan *p, const char *source, mwl_arena *arena,
-                      mwl_diag *diag)
+                      int *hl7_code, mwl_diag *diag)
 {
     size_t n = 0;
     switch (p->action) {
     case MWL_HL7_IGNORE: return MWL_OK;
     case MWL_HL7_ORDER:
         for (size_t i = 0; i < p->step_count; i++) {
-            int rc = apply_step(store, &p->steps[i], source, arena, diag);
+            int rc = apply_step(store, &p->steps[i], source, arena, hl7_code, diag);
             if (rc != MWL_OK)
                 return rc;
         }
@@ -521,7 +543,8 @@ static outcome process(mwl_hl7_feed *feed, feed_msg *msg, const mwl_hl7_map_conf
                  h->control_id);
         if (mwl_store_savepoint(store, &diag) != MWL_OK)
             return DONE_LOST;
-        rc = apply_plan(store, &plan, source, arena, &diag);
+        int hl7_code = MWL_HL7_ERR_DATA_TYPE; /* what a refusal of the store's checks is */
+        rc = apply_plan(store, &plan, source, arena, &hl7_code, &diag);
         if (rc == MWL_E_STORE || rc == MWL_E_NOMEM || rc == MWL_E_INTERNAL) {
             mwl_log(MWL_LOG_ERROR, "hl7: store: %s", diag.msg[0] ? diag.msg : mwl_status_str(rc));
             return DONE_LOST;
@@ -534,7 +557,7 @@ static outcome process(mwl_hl7_feed *feed, feed_msg *msg, const mwl_hl7_map_conf
             unsigned field = 0;
             if (!diag.tag || !mwl_hl7_locate(m, diag.tag, seg, &field))
                 seg[0] = 0;
-            mwl_hl7_error_set(&err, MWL_HL7_AE, MWL_HL7_ERR_DATA_TYPE, seg, seg[0] ? 1 : 0, field, 0, "%s",
+            mwl_hl7_error_set(&err, MWL_HL7_AE, hl7_code, seg, seg[0] ? 1 : 0, field, 0, "%s",
                               diag.msg[0] ? diag.msg : mwl_status_str(rc));
         } else {
             applied = true;
