@@ -303,19 +303,33 @@ static void build_ack(mwl_hl7_feed *feed, const mwl_hl7_msg *m, const mwl_hl7_er
     msg->code = err ? err->ack : MWL_HL7_AA;
 }
 
-/* The intake log's key of a message: who sent it and its control ID.
- * NULL when the message has no control ID (it cannot be told apart from
- * the next one, so it is never taken for a resend). */
-static const char *dedup_key(const mwl_hl7_msg *m, mwl_arena *arena)
+/* The intake log's key of a message: who sent it, its control ID, and a
+ * digest of everything after its MSH. NULL when the message has no control
+ * ID (it cannot be told apart from the next one, so it is never taken for
+ * a resend). The digest keeps a RIS that reuses control IDs (counters reset
+ * daily, two interfaces with one name) from having a new order answered
+ * from the log and dropped; the MSH is left out because engines that
+ * resend may stamp a new MSH-7. FNV-1a: telling a resend from another
+ * message of the same sender needs no cryptographic hash. */
+static const char *dedup_key(const mwl_hl7_msg *m, const uint8_t *data, size_t len, mwl_arena *arena)
 {
     const mwl_hl7_msh *h = mwl_hl7_header(m);
     if (!h || !h->control_id[0])
         return NULL;
-    size_t n = strlen(h->sending_application) + strlen(h->sending_facility) + strlen(h->control_id) + 16;
+    size_t body = 0;
+    while (body < len && data[body] != '\r' && data[body] != '\n')
+        body++;
+    uint64_t fnv = 14695981039346656037ull;
+    for (size_t i = body; i < len; i++) {
+        fnv ^= data[i];
+        fnv *= 1099511628211ull;
+    }
+    size_t n = strlen(h->sending_application) + strlen(h->sending_facility) + strlen(h->control_id) + 40;
     char *k = mwl_arena_alloc(arena, n);
     if (!k)
         return NULL;
-    snprintf(k, n, "hl7|%s|%s|%s", h->sending_application, h->sending_facility, h->control_id);
+    snprintf(k, n, "hl7|%s|%s|%s|%016llx", h->sending_application, h->sending_facility, h->control_id,
+             (unsigned long long)fnv);
     return k;
 }
 
@@ -503,7 +517,7 @@ static outcome process(mwl_hl7_feed *feed, feed_msg *msg, const mwl_hl7_map_conf
     const mwl_hl7_msh *h = mwl_hl7_header(m);
     mwl_diag diag;
     mwl_diag_clear(&diag);
-    const char *key = dedup_key(m, arena);
+    const char *key = dedup_key(m, msg->data, msg->len, arena);
     if (key) {
         const char *reply = NULL;
         int lr = mwl_store_intake_lookup(store, key, arena, &reply, &diag);
@@ -550,7 +564,8 @@ static outcome process(mwl_hl7_feed *feed, feed_msg *msg, const mwl_hl7_map_conf
             return DONE_LOST;
         }
         if (rc != MWL_OK) {
-            (void)mwl_store_rollback_to(store);
+            if (mwl_store_rollback_to(store) != MWL_OK)
+                return DONE_LOST;
             /* The store's checks (mwl_worklist_check_item) refused what the
              * mapping made: a content error of the message. */
             char seg[4];
