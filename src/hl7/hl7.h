@@ -350,6 +350,12 @@ typedef struct mwl_hl7_plan {
  * no Study UID under REJECT, a value too long for its DICOM VR, an
  * order control and status pair that changes nothing is IGNORE, not an
  * error). MWL_E_NOMEM. */
+/* The HL7 field the mapping takes attribute `tag` from in messages like
+ * `m` (the first source the message sent, else the table's first): for an
+ * ERR segment when a later check (the store's) refuses the value. false
+ * when no row maps `tag`. */
+MWL_API bool mwl_hl7_locate(const mwl_hl7_msg *m, uint32_t tag, char segment[4], unsigned *field);
+
 MWL_API MWL_MUST_CHECK int mwl_hl7_map(const mwl_hl7_msg *m, const mwl_hl7_map_config *cfg, mwl_arena *arena,
                                        mwl_hl7_plan *plan, mwl_hl7_error *err);
 

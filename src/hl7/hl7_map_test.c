@@ -898,6 +898,23 @@ static void test_out_of_memory(void)
     CHECK(completed);
 }
 
+/* mwl_hl7_locate: where an attribute came from, for the ERR of a value a
+ * later check refuses. */
+static void test_locate(void)
+{
+    const mwl_hl7_msg *m = parse(worked_example);
+    char seg[4];
+    unsigned field = 0;
+    CHECK(mwl_hl7_locate(m, MWL_TAG_ReferringPhysicianName, seg, &field));
+    CHECK_EQ_STR(seg, "PV1");
+    CHECK_EQ_INT(field, 8);
+    CHECK(mwl_hl7_locate(m, MWL_TAG_AccessionNumber, seg, &field)); /* OMI: IPC-1 */
+    CHECK_EQ_STR(seg, "IPC");
+    CHECK_EQ_INT(field, 1);
+    CHECK(!mwl_hl7_locate(m, MWL_TAG_SOPClassUID, seg, &field));
+    CHECK_EQ_STR(seg, "");
+}
+
 int main(void)
 {
     mwl_arena_init(&arena, NULL);
@@ -916,6 +933,7 @@ int main(void)
     RUN_TEST(test_prefixes);
     RUN_TEST(test_out_of_memory);
     RUN_TEST(test_docs_in_sync);
+    RUN_TEST(test_locate);
     mwl_arena_clear(&arena);
     return check_report("hl7_map_test");
 }

@@ -341,6 +341,18 @@ static void test_charsets(void)
     CHECK_EQ_STR(value(m, "PID", 5, 1, 2, 1), "TARO");
     CHECK(strlen(value(m, "PID", 5, 1, 1, 1)) == 6); /* two kanji/kana, 3 bytes each */
 
+    /* JAHIS: MSH-18 "~ISO IR87" (ASCII first, the code extension named
+     * after it), and a Japanese RIS that names no set at all: both read
+     * as ISO 2022 JP. */
+    const char *jahis = "MSH|^~\\&|A||||||ADT^A08|1|P|2.5||||||~ISO IR87||ISO 2022-1994\r"
+                        "PID|||1||\x1b$B;3ED\x1b(B^\x1b$BB@O:\x1b(B\r";
+    m = parse_opt(jahis, strlen(jahis), NULL, MWL_OK, NULL);
+    CHECK_EQ_STR(value(m, "PID", 5, 1, 1, 1), "\xe5\xb1\xb1\xe7\x94\xb0"); /* 山田 */
+    CHECK_EQ_STR(value(m, "PID", 5, 1, 2, 1), "\xe5\xa4\xaa\xe9\x83\x8e"); /* 太郎 */
+    const char *unnamed = "MSH|^~\\&|A||||||ADT^A08|1|P|2.5\rPID|||1||\x1b$B;3ED\x1b(B\r";
+    m = parse_opt(unnamed, strlen(unnamed), NULL, MWL_OK, NULL);
+    CHECK_EQ_STR(value(m, "PID", 5, 1, 1, 1), "\xe5\xb1\xb1\xe7\x94\xb0");
+
     /* ISO IR14: half-width katakana, '\' stays the escape character */
     const char *kana = "MSH|^~\\&|A||||||ADT^A08|1|P|2.5||||||ISO IR14\rPID|||1||\xb1\\S\\\xb2\r";
     m = parse_opt(kana, strlen(kana), NULL, MWL_OK, NULL);

@@ -1511,3 +1511,29 @@ int mwl_hl7_map(const mwl_hl7_msg *m, const mwl_hl7_map_config *cfg, mwl_arena *
              type);
     return MWL_E_INVALID;
 }
+
+bool mwl_hl7_locate(const mwl_hl7_msg *m, uint32_t tag, char segment[4], unsigned *field)
+{
+    segment[0] = '\0';
+    *field = 0;
+    const mwl_hl7_map_row *row = mwl_hl7_map_row_find(tag);
+    if (!row || !m)
+        return false;
+    const mwl_hl7_msh *h = mwl_hl7_header(m);
+    const mwl_hl7_src *alts = h && strcmp(h->message_type, "OMI") == 0 ? row->omi : row->orm;
+    /* The first source the message sent, as the mapping reads them; else
+     * the first the table names. */
+    for (size_t i = 0; i < MWL_HL7_ALTS && alts[i].seg[0]; i++) {
+        const mwl_hl7_seg *s = mwl_hl7_find(m, alts[i].seg, 0, NULL);
+        if (s && mwl_hl7_reps(m, s, alts[i].field) > 0) {
+            memcpy(segment, alts[i].seg, 4);
+            *field = alts[i].field;
+            return true;
+        }
+    }
+    if (!alts[0].seg[0])
+        return false;
+    memcpy(segment, alts[0].seg, 4);
+    *field = alts[0].field;
+    return true;
+}

@@ -60,6 +60,7 @@ typedef struct hl7_charset {
  * "ISO_IR 192" is what they become. */
 static const hl7_charset charsets[] = {
     {"ASCII", CS_ASCII, NULL, ""},
+    {"ISOIR6", CS_ASCII, NULL, ""}, /* JAHIS names ASCII so */
     {"88591", CS_ICONV, "ISO-8859-1", "ISO_IR 100"},
     {"88592", CS_ICONV, "ISO-8859-2", "ISO_IR 101"},
     {"88593", CS_ICONV, "ISO-8859-3", "ISO_IR 109"},
@@ -783,6 +784,57 @@ static void raw_msh18(const uint8_t *d, size_t len, const char delims[6], const 
     *vlen = j - i;
 }
 
+/* JAHIS (the Japanese HL7 profile) writes MSH-18 as "~ISO IR87": the first
+ * repetition empty (ASCII), the code extension named in a later one and
+ * reached by ISO 2022 escapes in the text. The set of such a message is
+ * ISO 2022 JP (-2 when ISO IR159 is named, its superset in glibc). -1 when
+ * no later repetition names either. */
+static int msh18_code_extension(const uint8_t *d, size_t len, const char delims[6])
+{
+    size_t end = 0;
+    while (end < len && d[end] != '\r' && d[end] != '\n')
+        end++;
+    unsigned chunk = 0;
+    size_t i = 3;
+    while (i < end && chunk < 17) {
+        if (d[i] == (uint8_t)delims[0])
+            chunk++;
+        i++;
+    }
+    if (chunk != 17)
+        return -1;
+    int found = -1;
+    bool first = true;
+    while (i <= end) {
+        size_t j = i;
+        while (j < end && d[j] != (uint8_t)delims[0] && d[j] != (uint8_t)delims[MWL_HL7_D_REP])
+            j++;
+        if (!first) {
+            int cs = charset_lookup((const char *)d + i, j - i);
+            if (cs >= 0 && strcmp(charsets[cs].key, "ISOIR159") == 0)
+                found = cs;
+            else if (cs >= 0 && strcmp(charsets[cs].key, "ISOIR87") == 0 && found < 0)
+                found = cs;
+        }
+        first = false;
+        if (j >= end || d[j] == (uint8_t)delims[0])
+            break;
+        i = j + 1;
+    }
+    return found;
+}
+
+/* ISO 2022 escapes that designate JIS X 0208 or 0212 (ESC $ @, ESC $ B,
+ * ESC $ ( D) in a message whose MSH-18 is empty: a Japanese RIS that names
+ * no character set; no other set such a feed uses has ESC in its text. */
+static bool has_jis_escapes(const uint8_t *d, size_t len)
+{
+    for (size_t i = 0; i + 2 < len; i++)
+        if (d[i] == 0x1B && d[i + 1] == '$' && (d[i + 2] == '@' || d[i + 2] == 'B' || d[i + 2] == '('))
+            return true;
+    return false;
+}
+
 /* Where a raw byte offset lies: the name and ordinal of its segment, found
  * by the raw terminators (exact for every ASCII-compatible set). */
 static void locate_raw(const uint8_t *d, size_t len, size_t at, char name[4], unsigned *seq)
@@ -865,6 +917,13 @@ int mwl_hl7_parse(const uint8_t *data, size_t len, const mwl_hl7_parse_options *
     size_t cs_len;
     raw_msh18(d, len, m->delims, &cs_name, &cs_len);
     int cs = cs_len ? charset_lookup(cs_name, cs_len) : charset_lookup(def, strlen(def));
+    if (cs_len == 0 || (cs >= 0 && charsets[cs].kind == CS_ASCII)) {
+        int ext = msh18_code_extension(d, len, m->delims);
+        if (ext < 0 && cs_len == 0 && has_jis_escapes(d, len))
+            ext = charset_lookup("ISOIR159", 8);
+        if (ext >= 0)
+            cs = ext;
+    }
     if (cs < 0 || charsets[cs].kind == CS_UNSUPPORTED) {
         char shown[32];
         const char *v = cs_len ? cs_name : def;

@@ -303,19 +303,33 @@ static void build_ack(mwl_hl7_feed *feed, const mwl_hl7_msg *m, const mwl_hl7_er
     msg->code = err ? err->ack : MWL_HL7_AA;
 }
 
-/* The intake log's key of a message: who sent it and its control ID.
- * NULL when the message has no control ID (it cannot be told apart from
- * the next one, so it is never taken for a resend). */
-static const char *dedup_key(const mwl_hl7_msg *m, mwl_arena *arena)
+/* The intake log's key of a message: who sent it, its control ID, and a
+ * digest of everything after its MSH. NULL when the message has no control
+ * ID (it cannot be told apart from the next one, so it is never taken for
+ * a resend). The digest keeps a RIS that reuses control IDs (counters reset
+ * daily, two interfaces with one name) from having a new order answered
+ * from the log and dropped; the MSH is left out because engines that
+ * resend may stamp a new MSH-7. FNV-1a: telling a resend from another
+ * message of the same sender needs no cryptographic hash. */
+static const char *dedup_key(const mwl_hl7_msg *m, const uint8_t *data, size_t len, mwl_arena *arena)
 {
     const mwl_hl7_msh *h = mwl_hl7_header(m);
     if (!h || !h->control_id[0])
         return NULL;
-    size_t n = strlen(h->sending_application) + strlen(h->sending_facility) + strlen(h->control_id) + 16;
+    size_t body = 0;
+    while (body < len && data[body] != '\r' && data[body] != '\n')
+        body++;
+    uint64_t fnv = 14695981039346656037ull;
+    for (size_t i = body; i < len; i++) {
+        fnv ^= data[i];
+        fnv *= 1099511628211ull;
+    }
+    size_t n = strlen(h->sending_application) + strlen(h->sending_facility) + strlen(h->control_id) + 40;
     char *k = mwl_arena_alloc(arena, n);
     if (!k)
         return NULL;
-    snprintf(k, n, "hl7|%s|%s|%s", h->sending_application, h->sending_facility, h->control_id);
+    snprintf(k, n, "hl7|%s|%s|%s|%016llx", h->sending_application, h->sending_facility, h->control_id,
+             (unsigned long long)fnv);
     return k;
 }
 
@@ -381,16 +395,38 @@ static int set_item_status(mwl_ds *item, const char *status)
 /* Applies one step. MWL_OK; MWL_E_INVALID (the store refused the content:
  * diag); MWL_E_STORE / MWL_E_NOMEM (the batch is lost). */
 static int apply_step(mwl_store *store, const mwl_hl7_step *s, const char *source, mwl_arena *arena,
-                      mwl_diag *diag)
+                      int *hl7_code, mwl_diag *diag)
 {
     mwl_sps_ref ref = ref_of(s);
     switch (s->op) {
     case MWL_HL7_STEP_CREATE: {
-        if (s->status) {
-            int rc = set_item_status(s->item, s->status);
-            if (rc != MWL_OK)
-                return rc;
+        /* A new order for a step that is already finished (a RIS
+         * replaying old orders, a reused SPS ID) must not bring it back
+         * to the modalities as SCHEDULED: refused, AE 205. A resend of a
+         * step still open replaces it (the order sent again). */
+        mwl_ds *stored = NULL;
+        int rc = mwl_store_get(store, &ref, arena, &stored, NULL, diag);
+        if (rc == MWL_OK) {
+            const mwl_elem *se = mwl_ds_find(stored, MWL_TAG_ScheduledProcedureStepSequence);
+            char status[20] = "";
+            if (se && se->item_count >= 1 &&
+                mwl_ds_copy_str(se->items[0], MWL_TAG_ScheduledProcedureStepStatus, 0, status,
+                                sizeof status) != MWL_OK)
+                status[0] = 0;
+            if (strcmp(status, "COMPLETED") == 0 || strcmp(status, "DISCONTINUED") == 0 ||
+                strcmp(status, "CANCELED") == 0) {
+                mwl_diag_set(diag, 0, MWL_TAG_ScheduledProcedureStepID,
+                             "step %s of study %s exists and is %s: a new order needs a new SPS ID",
+                             s->sps_id ? s->sps_id : "", s->study_uid ? s->study_uid : "", status);
+                *hl7_code = MWL_HL7_ERR_DUPLICATE_KEY;
+                return MWL_E_INVALID;
+            }
+        } else if (rc != MWL_E_NOTFOUND && rc != MWL_E_INVALID) {
+            return rc;
         }
+        mwl_diag_clear(diag);
+        if (s->status && (rc = set_item_status(s->item, s->status)) != MWL_OK)
+            return rc;
         return mwl_store_put_item(store, s->item, source, NULL, NULL, diag);
     }
     case MWL_HL7_STEP_UPDATE: {
@@ -433,14 +469,14 @@ static int apply_step(mwl_store *store, const mwl_hl7_step *s, const char *sourc
 
 /* Applies a plan inside the open savepoint. As apply_step. */
 static int apply_plan(mwl_store *store, const mwl_hl7_plan *p, const char *source, mwl_arena *arena,
-                      mwl_diag *diag)
+                      int *hl7_code, mwl_diag *diag)
 {
     size_t n = 0;
     switch (p->action) {
     case MWL_HL7_IGNORE: return MWL_OK;
     case MWL_HL7_ORDER:
         for (size_t i = 0; i < p->step_count; i++) {
-            int rc = apply_step(store, &p->steps[i], source, arena, diag);
+            int rc = apply_step(store, &p->steps[i], source, arena, hl7_code, diag);
             if (rc != MWL_OK)
                 return rc;
         }
@@ -481,7 +517,7 @@ static outcome process(mwl_hl7_feed *feed, feed_msg *msg, const mwl_hl7_map_conf
     const mwl_hl7_msh *h = mwl_hl7_header(m);
     mwl_diag diag;
     mwl_diag_clear(&diag);
-    const char *key = dedup_key(m, arena);
+    const char *key = dedup_key(m, msg->data, msg->len, arena);
     if (key) {
         const char *reply = NULL;
         int lr = mwl_store_intake_lookup(store, key, arena, &reply, &diag);
@@ -521,16 +557,22 @@ static outcome process(mwl_hl7_feed *feed, feed_msg *msg, const mwl_hl7_map_conf
                  h->control_id);
         if (mwl_store_savepoint(store, &diag) != MWL_OK)
             return DONE_LOST;
-        rc = apply_plan(store, &plan, source, arena, &diag);
+        int hl7_code = MWL_HL7_ERR_DATA_TYPE; /* what a refusal of the store's checks is */
+        rc = apply_plan(store, &plan, source, arena, &hl7_code, &diag);
         if (rc == MWL_E_STORE || rc == MWL_E_NOMEM || rc == MWL_E_INTERNAL) {
             mwl_log(MWL_LOG_ERROR, "hl7: store: %s", diag.msg[0] ? diag.msg : mwl_status_str(rc));
             return DONE_LOST;
         }
         if (rc != MWL_OK) {
-            (void)mwl_store_rollback_to(store);
+            if (mwl_store_rollback_to(store) != MWL_OK)
+                return DONE_LOST;
             /* The store's checks (mwl_worklist_check_item) refused what the
              * mapping made: a content error of the message. */
-            mwl_hl7_error_set(&err, MWL_HL7_AE, MWL_HL7_ERR_DATA_TYPE, "", 0, 0, 0, "%s",
+            char seg[4];
+            unsigned field = 0;
+            if (!diag.tag || !mwl_hl7_locate(m, diag.tag, seg, &field))
+                seg[0] = 0;
+            mwl_hl7_error_set(&err, MWL_HL7_AE, hl7_code, seg, seg[0] ? 1 : 0, field, 0, "%s",
                               diag.msg[0] ? diag.msg : mwl_status_str(rc));
         } else {
             applied = true;
