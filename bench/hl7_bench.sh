@@ -64,7 +64,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-fs=$(stat -f -c %T "$work" 2>/dev/null || echo unknown)
+fs=$(df -PT "$work" 2>/dev/null | awk 'NR == 2 { print $2 }')
 echo "databases in $work (file system: $fs)"
 
 # The floor: what one durable commit costs here (SQLite WAL, synchronous
