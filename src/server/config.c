@@ -26,6 +26,10 @@ static const mwl_config_list_ops allow_ops = {sizeof(mwl_allow_rule), offsetof(m
                                               "AE[@ADDR[/N]]",        allow_parse,
                                               allow_format,           allow_equal};
 
+/* log-format: how `mwl serve` writes each log line (its sink, not the
+ * library, formats them; the server only keeps the setting). */
+static const char *const log_format_choices[] = {"text", "json", NULL};
+
 static const mwl_config_key config_keys[] = {
     {"port", MWL_CONFIG_UINT, "11112", 0, 65535, FIELD(port),
      "TCP port to listen on; 0 lets the kernel pick one (see port-file)", NULL},
@@ -79,6 +83,8 @@ static const mwl_config_key config_keys[] = {
      "longest a worker spends on one C-FIND step; a longer query continues behind the other work", NULL},
     {"log-level", MWL_CONFIG_LOG_LEVEL, "info", 0, 4, FIELD(log_level), "error, warn, info, debug or trace",
      NULL},
+    {"log-format", MWL_CONFIG_ENUM, "text", 0, 4, FIELD(log_format),
+     "text (one line per event) or json (one object per line: time, pid, level, msg)", log_format_choices},
     {"port-file", MWL_CONFIG_STRING, "", 0, MWL_SERVER_PATH_MAX - 1, FIELD(port_file),
      "write the bound port number to this file once listening (for --port 0)", NULL},
     {"audit-log", MWL_CONFIG_STRING, "", 0, MWL_SERVER_PATH_MAX - 1, FIELD(audit_log),
@@ -175,6 +181,8 @@ int mwl_server_config_check(const mwl_server_config *cfg, mwl_diag *diag)
     }
     if (!bad && cfg->log_level > MWL_LOG_TRACE)
         bad = "log-level";
+    if (!bad && strcmp(cfg->log_format, "text") != 0 && strcmp(cfg->log_format, "json") != 0)
+        bad = "log-format";
     if (bad) {
         mwl_diag_set(diag, 0, 0, "%s: invalid value", bad);
         return MWL_E_INVALID;

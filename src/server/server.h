@@ -114,6 +114,7 @@ typedef struct mwl_server_config {
     uint32_t find_batch;         /* find-batch: matches per worker step */
     uint32_t find_step_ms;       /* find-step-time: a worker step's time budget */
     mwl_log_level log_level;     /* log-level */
+    char log_format[5];          /* log-format: "text" or "json" (the program's sink reads it) */
     char port_file[MWL_SERVER_PATH_MAX]; /* port-file: "" = none */
     char audit_log[MWL_SERVER_PATH_MAX]; /* audit-log: "" = none */
     /* DICOM over TLS (PS3.15 Annex B): a second listener when tls-port is

@@ -59,6 +59,7 @@ static void test_defaults(void)
     CHECK_EQ_INT(cfg.background_workers, 0);
     CHECK_EQ_INT(cfg.find_batch, 64);
     CHECK_EQ_INT(cfg.log_level, MWL_LOG_INFO);
+    CHECK_EQ_STR(cfg.log_format, "text");
     CHECK_EQ_STR(cfg.port_file, "");
     /* The worklist's keys are the worklist service's (src/service/). */
     CHECK(mwl_server_config_find_key("db") == NULL);
@@ -68,7 +69,7 @@ static void test_defaults(void)
     /* Every default parses with its own key, and names are unique. */
     size_t n = 0;
     const mwl_config_key *keys = mwl_server_config_keys(&n);
-    CHECK_EQ_INT(n, 32);
+    CHECK_EQ_INT(n, 33);
     for (size_t i = 0; i < n; i++) {
         mwl_server_config c;
         mwl_server_config_init(&c);
@@ -110,6 +111,7 @@ static void test_every_key(void)
                        "find-batch = 1\n"
                        "find-step-time = 0.02\n"
                        "log-level = debug\n"
+                       "log-format = json\n"
                        "port-file = \"/tmp/with space.port\"\n";
     mwl_server_config cfg;
     mwl_server_config_init(&cfg);
@@ -141,6 +143,7 @@ static void test_every_key(void)
     CHECK_EQ_INT(cfg.workers, 8);
     CHECK_EQ_INT(cfg.find_batch, 1);
     CHECK_EQ_INT(cfg.log_level, MWL_LOG_DEBUG);
+    CHECK_EQ_STR(cfg.log_format, "json");
     CHECK_EQ_STR(cfg.port_file, "/tmp/with space.port");
 }
 
@@ -241,6 +244,9 @@ static void test_value_syntax(void)
         {"calling-aet-allow", "A,SEVENTEEN_CHARS_X", MWL_E_INVALID},
         {"log-level", "trace", MWL_OK},
         {"log-level", "verbose", MWL_E_INVALID},
+        {"log-format", "text", MWL_OK},
+        {"log-format", "JSON", MWL_E_INVALID},
+        {"log-format", "", MWL_E_INVALID},
         {"port-file", "x\x01y", MWL_E_INVALID},
         {"port-file", "", MWL_OK},
         {"bind", "*", MWL_OK},

@@ -5,6 +5,7 @@
  * one item per line or flag; its first flag drops the file's items, so the
  * command line overrides it as it does every other key. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,38 @@
 
 /* ---- logging --------------------------------------------------------------- */
 
+/* log-format json: read by the sink on every line, set at start-up and by
+ * a reload (any thread may log meanwhile, hence atomic). */
+static atomic_bool log_json;
+
+/* Appends `msg` as the body of a JSON string (without the quotes). mwl_log
+ * has already escaped it (no control characters, well-formed UTF-8), so
+ * only '"' and '\\' are left to escape here; controls are handled anyway
+ * so the sink never writes invalid JSON whatever it is given. Stops
+ * before an escape that would not fit; returns the bytes written. */
+static size_t json_escape(const char *msg, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+        char esc[8];
+        size_t len = 1;
+        esc[0] = (char)*p;
+        if (*p == '"' || *p == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)*p;
+            len = 2;
+        } else if (*p < 0x20 || *p == 0x7f) {
+            len = (size_t)snprintf(esc, sizeof esc, "\\u%04x", *p);
+        }
+        if (n + len >= cap)
+            break;
+        memcpy(out + n, esc, len);
+        n += len;
+    }
+    out[n] = 0;
+    return n;
+}
+
 static void stderr_sink(void *user, mwl_log_level level, const char *msg)
 {
     (void)user;
@@ -29,10 +62,22 @@ static void stderr_sink(void *user, mwl_log_level level, const char *msg)
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    char line[1200];
-    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ mwl[%ld] %s: %s\n",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     ts.tv_nsec / 1000000L, (long)getpid(), mwl_log_level_name(level), msg);
+    char time_text[64]; /* room for any year the compiler imagines */
+    snprintf(time_text, sizeof time_text, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L);
+    /* A message is at most 1023 bytes before escaping; JSON escaping can
+     * double the backslashes and quotes, hence the larger buffers. */
+    char line[2400];
+    int n;
+    if (atomic_load_explicit(&log_json, memory_order_relaxed)) {
+        char body[2200];
+        json_escape(msg, body, sizeof body);
+        n = snprintf(line, sizeof line, "{\"time\":\"%s\",\"pid\":%ld,\"level\":\"%s\",\"msg\":\"%s\"}\n",
+                     time_text, (long)getpid(), mwl_log_level_name(level), body);
+    } else {
+        n = snprintf(line, sizeof line, "%s mwl[%ld] %s: %s\n", time_text, (long)getpid(),
+                     mwl_log_level_name(level), msg);
+    }
     if (n < 0)
         return;
     size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
@@ -305,6 +350,9 @@ static int on_reload(void *user, mwl_server *srv, mwl_diag *diag)
         rc = mwl_worklist_service_reconfigure(r->wl, &next.worklist, diag);
     if (rc == MWL_OK && r->hl7)
         rc = mwl_hl7_feed_reconfigure(r->hl7, &next.hl7, diag);
+    /* The log format applies at once, like the log level. */
+    if (rc == MWL_OK)
+        atomic_store(&log_json, strcmp(next.server.log_format, "json") == 0);
     return rc;
 }
 
@@ -335,6 +383,7 @@ int mwl_cmd_serve(int argc, char **argv)
         return MWL_EXIT_USAGE;
     }
 
+    atomic_store(&log_json, strcmp(cfg.server.log_format, "json") == 0);
     mwl_log_set_sink(stderr_sink, NULL);
     mwl_log_set_level(cfg.server.log_level);
 
