@@ -110,6 +110,17 @@ int mwl_conn_fd(const mwl_conn *c)
 {
     return c->fd;
 }
+
+int mwl_conn_release_fd(mwl_conn *c, int *fd)
+{
+    /* Only TCP: its whole state is the fd. */
+    if (!c || !fd || c->ops != &mwl_tcp_conn_ops || c->fd < 0)
+        return MWL_E_INVALID;
+    *fd = c->fd;
+    c->fd = -1;
+    mwl_mem_free(c->mem, c);
+    return MWL_OK;
+}
 unsigned mwl_conn_wants(const mwl_conn *c)
 {
     return c->wants;

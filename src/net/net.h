@@ -179,6 +179,15 @@ MWL_API void mwl_conn_close(mwl_conn *c);
 
 /* The fd to poll; stays owned by the connection. */
 MWL_API int mwl_conn_fd(const mwl_conn *c);
+/* Takes the socket out of a plain TCP connection and frees `c` without
+ * closing it, for a protocol library that drives sockets itself (the HTTP
+ * listener hands accepted connections to libmicrohttpd). On MWL_OK *fd
+ * (out) is the socket, unchanged (blocking mode, close-on-exec,
+ * TCP_NODELAY), now the caller's to close, and `c` is gone. MWL_E_INVALID
+ * for NULL or a transport with state of its own over the fd (TLS: bytes
+ * it has decrypted or must still write would be lost); `c` is then
+ * untouched and still the caller's. */
+MWL_API MWL_MUST_CHECK int mwl_conn_release_fd(mwl_conn *c, int *fd /* out */);
 /* What the last MWL_AGAIN was waiting for: MWL_NET_READ and/or
  * MWL_NET_WRITE. For TCP a read waits for READ and a write for WRITE; a TLS
  * read may need WRITE during a handshake. 0 before any MWL_AGAIN. */

@@ -219,6 +219,33 @@ static void test_new_checks(void)
     mwl_conn_close(c);
 }
 
+/* mwl_conn_release_fd: a TCP connection gives up its socket, which stays
+ * open and usable; any other transport keeps it. */
+static void test_release_fd(void)
+{
+    int sv[2];
+    CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    mwl_conn *c = NULL;
+    CHECK_EQ_INT(mwl_net_conn_from_fd(sv[0], true, NULL, &c, NULL), MWL_OK);
+    int fd = -1;
+    CHECK_EQ_INT(mwl_conn_release_fd(NULL, &fd), MWL_E_INVALID);
+    CHECK_EQ_INT(mwl_conn_release_fd(c, &fd), MWL_OK);
+    CHECK_EQ_INT(fd, sv[0]);
+    CHECK_EQ_INT(write(fd, "x", 1), 1); /* still open */
+    char b = 0;
+    CHECK_EQ_INT(read(sv[1], &b, 1), 1);
+    CHECK_EQ_INT(b, 'x');
+    close(fd);
+    close(sv[1]);
+    /* A double (as TLS) is not TCP: refused, still the caller's. */
+    fake f;
+    memset(&f, 0, sizeof f);
+    CHECK_EQ_INT(mwl_conn_new(&fake_ops, &f, -1, true, NULL, NULL, &c), MWL_OK);
+    CHECK_EQ_INT(mwl_conn_release_fd(c, &fd), MWL_E_INVALID);
+    mwl_conn_close(c);
+    CHECK(f.closed);
+}
+
 int main(void)
 {
     size_t before = 0, after = 0;
@@ -226,6 +253,7 @@ int main(void)
     RUN_TEST(test_write_all_across_short_writes);
     RUN_TEST(test_wants_and_pending);
     RUN_TEST(test_new_checks);
+    RUN_TEST(test_release_fd);
     CHECK_EQ_INT(mwl_net_count_fds(&after), MWL_OK);
     CHECK_EQ_INT(after, before);
     return check_report("net_conn_test");

@@ -15,6 +15,7 @@
 #include "base/file.h"
 #include "commands.h"
 #include "dicom/tag.h"
+#include "http/http.h"
 #include "server/server.h"
 #include "service/hl7_feed.h"
 #include "service/worklist.h"
@@ -96,9 +97,10 @@ typedef struct serve_config {
     mwl_server_config server;
     mwl_worklist_config worklist;
     mwl_hl7_feed_config hl7;
+    mwl_http_config http;
 } serve_config;
 
-enum { TABLES = 3 };
+enum { TABLES = 4 };
 
 static void tables_of(serve_config *c, const mwl_config_table *tables[TABLES], void *objs[TABLES])
 {
@@ -108,6 +110,8 @@ static void tables_of(serve_config *c, const mwl_config_table *tables[TABLES], v
     objs[1] = &c->worklist;
     tables[2] = mwl_hl7_feed_config_table();
     objs[2] = &c->hl7;
+    tables[3] = mwl_http_config_table();
+    objs[3] = &c->http;
 }
 
 static void usage(FILE *out)
@@ -129,7 +133,8 @@ static void usage(FILE *out)
                  "options (each is also a config file key; flags override the file):\n");
     for (size_t t = 0; t < TABLES; t++) {
         static const char *const part[TABLES] = {"server (protocol and transport)", "worklist service",
-                                                 "HL7 v2 order feed (MLLP; docs/hl7.md)"};
+                                                 "HL7 v2 order feed (MLLP; docs/hl7.md)",
+                                                 "HTTP: health and metrics (docs/http.md)"};
         fprintf(out, "\n %s:\n", part[t]);
         for (size_t i = 0; i < tables[t]->count; i++) {
             const mwl_config_key *k = &tables[t]->keys[i];
@@ -295,6 +300,7 @@ static int load_config(const char *config_path, int argc, char **argv, serve_con
     mwl_server_config_init(&cfg->server);
     mwl_worklist_config_init(&cfg->worklist);
     mwl_hl7_feed_config_init(&cfg->hl7);
+    mwl_http_config_init(&cfg->http);
     if (config_path) {
         char *text = NULL;
         size_t len = 0;
@@ -330,6 +336,7 @@ typedef struct reload_ctx {
     char **argv;
     mwl_worklist_service *wl;
     mwl_hl7_feed *hl7; /* NULL without hl7-port */
+    mwl_http *http;    /* NULL without http-port */
 } reload_ctx;
 
 /* SIGHUP: the file again, the flags over it, then the server's keys and
@@ -345,11 +352,15 @@ static int on_reload(void *user, mwl_server *srv, mwl_diag *diag)
     if (rc == MWL_OK)
         rc = mwl_hl7_feed_config_check(&next.hl7, diag);
     if (rc == MWL_OK)
+        rc = mwl_http_config_check(&next.http, diag);
+    if (rc == MWL_OK)
         rc = mwl_server_reconfigure(srv, &next.server, diag);
     if (rc == MWL_OK)
         rc = mwl_worklist_service_reconfigure(r->wl, &next.worklist, diag);
     if (rc == MWL_OK && r->hl7)
         rc = mwl_hl7_feed_reconfigure(r->hl7, &next.hl7, diag);
+    if (rc == MWL_OK && r->http)
+        rc = mwl_http_reconfigure(r->http, &next.http, diag);
     /* The log format applies at once, like the log level. */
     if (rc == MWL_OK)
         atomic_store(&log_json, strcmp(next.server.log_format, "json") == 0);
@@ -406,21 +417,35 @@ int mwl_cmd_serve(int argc, char **argv)
             return rc == MWL_E_INVALID ? MWL_EXIT_USAGE : MWL_EXIT_FAILURE;
         }
     }
+    /* The HTTP listener shows the feed's counters, so it comes after it. */
+    mwl_http *http = NULL;
+    if (mwl_http_enabled(&cfg.http)) {
+        rc = mwl_http_new(&cfg.http, hl7, &http, &diag);
+        if (rc != MWL_OK) {
+            fprintf(stderr, "mwl serve: HTTP: %s\n", diag.msg[0] ? diag.msg : mwl_status_str(rc));
+            mwl_hl7_feed_free(hl7);
+            mwl_worklist_service_free(wl);
+            return rc == MWL_E_INVALID || rc == MWL_E_IO ? MWL_EXIT_USAGE : MWL_EXIT_FAILURE;
+        }
+    }
     /* The service table: what the server answers, besides Verification;
      * and the listeners beside the DICOM ones. */
     const mwl_service services[] = {
         {&mwl_scp_find, MWL_UID_ModalityWorklistInformationModelFind, mwl_worklist_service_provider(wl)},
     };
-    mwl_listener_spec listeners[1];
+    mwl_listener_spec listeners[2];
     size_t listener_count = 0;
     if (hl7)
         mwl_hl7_feed_listener(hl7, &listeners[listener_count++]);
+    if (http)
+        mwl_http_listener(http, &listeners[listener_count++]);
     mwl_server_setup setup = {services, sizeof services / sizeof services[0], listeners, listener_count,
                               NULL};
     mwl_server *srv = NULL;
     rc = mwl_server_new(&cfg.server, &setup, &srv, &diag);
     if (rc != MWL_OK) {
         fprintf(stderr, "mwl serve: %s: %s\n", mwl_status_str(rc), diag.msg);
+        mwl_http_free(http);
         mwl_hl7_feed_free(hl7);
         mwl_worklist_service_free(wl);
         return rc == MWL_E_IO ? MWL_EXIT_NETWORK : rc == MWL_E_INVALID ? MWL_EXIT_USAGE : MWL_EXIT_FAILURE;
@@ -430,6 +455,13 @@ int mwl_cmd_serve(int argc, char **argv)
     if (hl7)
         mwl_log(MWL_LOG_INFO, "listening for HL7 v2 over MLLP%s on port %u", cfg.hl7.tls ? " over TLS" : "",
                 (unsigned)hl7_port);
+    /* The HTTP listener comes after those and the HL7 one. */
+    uint16_t http_port =
+        http ? mwl_server_listener_port(srv, (size_t)1 + (cfg.server.tls_port[0] ? 1 : 0) + (hl7 ? 1 : 0))
+             : 0;
+    if (http)
+        mwl_log(MWL_LOG_INFO, "listening for HTTP on %s port %u%s", cfg.http.bind, (unsigned)http_port,
+                cfg.http.tokens_file[0] ? " (bearer tokens required)" : "");
     mwl_log(MWL_LOG_INFO, "worklist database %s", cfg.worklist.db);
     /* Always started, doing nothing while expire-* is off: a reload may
      * turn it on. */
@@ -437,28 +469,33 @@ int mwl_cmd_serve(int argc, char **argv)
     if (rc != MWL_OK) {
         fprintf(stderr, "mwl serve: %s\n", diag.msg);
         mwl_server_free(srv);
+        mwl_http_free(http);
         mwl_hl7_feed_free(hl7);
         mwl_worklist_service_free(wl);
         return MWL_EXIT_FAILURE;
     }
     /* Signals before the port files: scripts take a port file as "ready",
      * and a SIGHUP or SIGTERM from then on must be handled, not fatal. */
-    reload_ctx reload = {config_path, argc, argv, wl, hl7};
+    reload_ctx reload = {config_path, argc, argv, wl, hl7, http};
     mwl_server_set_reload(srv, on_reload, &reload);
     rc = mwl_server_install_signals(srv);
     if (rc != MWL_OK) {
         fprintf(stderr, "mwl serve: cannot install signal handlers: %s\n", mwl_status_str(rc));
         mwl_server_free(srv);
+        mwl_http_free(http);
         mwl_hl7_feed_free(hl7);
         mwl_worklist_service_free(wl);
         return MWL_EXIT_FAILURE;
     }
-    /* The HL7 port file before the DICOM one: scripts wait for port-file. */
+    /* The HL7 and HTTP port files before the DICOM one: scripts wait for
+     * port-file. */
     if ((cfg.hl7.port_file[0] && write_port_file(cfg.hl7.port_file, hl7_port) != 0) ||
+        (cfg.http.port_file[0] && write_port_file(cfg.http.port_file, http_port) != 0) ||
         (cfg.server.tls_port_file[0] &&
          write_port_file(cfg.server.tls_port_file, mwl_server_tls_port(srv)) != 0) ||
         (cfg.server.port_file[0] && write_port_file(cfg.server.port_file, mwl_server_port(srv)) != 0)) {
         mwl_server_free(srv);
+        mwl_http_free(http);
         mwl_hl7_feed_free(hl7);
         mwl_worklist_service_free(wl);
         return MWL_EXIT_FAILURE;
@@ -466,7 +503,11 @@ int mwl_cmd_serve(int argc, char **argv)
     rc = mwl_server_run(srv);
     /* The intake thread finishes before the loop it answers to is freed. */
     mwl_hl7_feed_stop(hl7);
+    /* Requests read the server's counters: libmicrohttpd's thread ends
+     * before the server is freed. */
+    mwl_http_stop(http);
     mwl_server_free(srv);
+    mwl_http_free(http);
     mwl_hl7_feed_free(hl7);
     mwl_worklist_service_free(wl);
     if (cfg.server.port_file[0])
@@ -475,6 +516,8 @@ int mwl_cmd_serve(int argc, char **argv)
         remove(cfg.server.tls_port_file);
     if (cfg.hl7.port_file[0])
         remove(cfg.hl7.port_file);
+    if (cfg.http.port_file[0])
+        remove(cfg.http.port_file);
     if (rc != MWL_OK) {
         fprintf(stderr, "mwl serve: %s\n", mwl_status_str(rc));
         return MWL_EXIT_FAILURE;

@@ -1,0 +1,112 @@
+/* The HTTP listener of `mwl serve` (issue 13, first part): GET /healthz and
+ * GET /metrics (the Prometheus text format, version 0.0.4) over HTTP/1.1,
+ * with bearer tokens read from a file. libmicrohttpd does the HTTP; it is
+ * confined to this module (server.c is the only file that includes it).
+ *
+ * The listening socket is the server's (a protocol listener, server.h):
+ * the loop accepts, applies the allow rules' addresses and the shutdown,
+ * and hands each accepted socket to libmicrohttpd, whose own thread parses
+ * the request and answers it, so no request ever runs on the loop thread.
+ *
+ * Its settings are a configuration table of their own (http-*), like the
+ * HL7 feed's, merged into `mwl serve`'s flags and file. */
+#ifndef MWL_HTTP_HTTP_H
+#define MWL_HTTP_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/config.h"
+#include "server/server.h"
+#include "service/hl7_feed.h"
+
+#define MWL_HTTP_PATH_MAX 1024
+/* Most tokens a tokens file may hold, and the longest token. */
+#define MWL_HTTP_TOKENS_MAX 64
+#define MWL_HTTP_TOKEN_MAX 256
+/* The shortest token accepted: a guessable token is no authentication. */
+#define MWL_HTTP_TOKEN_MIN 16
+
+typedef struct mwl_http_config {
+    char port[8];                        /* http-port: "" = no HTTP listener, "0" = the kernel picks */
+    char bind[MWL_NET_HOST_MAX];         /* http-bind: default 127.0.0.1, "*" = all addresses */
+    char port_file[MWL_HTTP_PATH_MAX];   /* http-port-file */
+    char tokens_file[MWL_HTTP_PATH_MAX]; /* http-tokens-file: "" = no authentication (loopback only) */
+    uint32_t max_connections;            /* http-max-connections */
+} mwl_http_config;
+
+const mwl_config_table *mwl_http_config_table(void);
+void mwl_http_config_init(mwl_http_config *cfg);
+/* Bounds and the port's syntax, as the parser checks them, for a config
+ * built by hand; and the rule that without http-tokens-file http-bind must
+ * be a loopback address (127.0.0.0/8, ::1 or localhost). MWL_OK or
+ * MWL_E_INVALID with diag naming the key. Reads no file. */
+MWL_MUST_CHECK int mwl_http_config_check(const mwl_http_config *cfg, mwl_diag *diag);
+/* True when http-port is set. */
+bool mwl_http_enabled(const mwl_http_config *cfg);
+
+/* A token's role: read may GET, write may also change things (nothing
+ * does yet). */
+typedef enum mwl_http_role {
+    MWL_HTTP_ROLE_NONE = 0,
+    MWL_HTTP_ROLE_READ = 1,
+    MWL_HTTP_ROLE_WRITE = 2
+} mwl_http_role;
+
+typedef struct mwl_http_tokens {
+    size_t count;
+    struct {
+        char token[MWL_HTTP_TOKEN_MAX + 1];
+        size_t len;
+        mwl_http_role role;
+    } item[MWL_HTTP_TOKENS_MAX];
+} mwl_http_tokens;
+
+/* Parses a tokens file's text: one `TOKEN ROLE` per line (blanks between,
+ * ROLE read or write), blank lines and lines starting with # ignored. A
+ * token is MWL_HTTP_TOKEN_MIN..MWL_HTTP_TOKEN_MAX printable ASCII
+ * characters other than blanks; a token may appear once. MWL_OK, or
+ * MWL_E_INVALID with diag giving the line (never the token). */
+MWL_MUST_CHECK int mwl_http_tokens_parse(const char *text, size_t len, mwl_http_tokens *out /* out */,
+                                         mwl_diag *diag);
+/* The role of the bearer token in an Authorization header value
+ * ("Bearer TOKEN"; NULL = no header): MWL_HTTP_ROLE_NONE when absent,
+ * malformed or unknown. Every stored token is compared, each in time that
+ * depends only on the stored token's length, so the time taken does not
+ * tell how much of a guess was right. */
+mwl_http_role mwl_http_tokens_check(const mwl_http_tokens *tokens, const char *authorization);
+
+typedef struct mwl_http mwl_http;
+
+/* Checks the config, reads the tokens file and starts libmicrohttpd (its
+ * thread; no socket of its own). `hl7`: the HL7 feed whose counters
+ * /metrics shows, or NULL. Returns MWL_OK, MWL_E_INVALID (a key or the
+ * tokens file: diag says which), MWL_E_IO (the tokens file cannot be
+ * read), MWL_E_NOMEM. */
+MWL_MUST_CHECK int mwl_http_new(const mwl_http_config *cfg, mwl_hl7_feed *hl7, mwl_http **out,
+                                mwl_diag *diag);
+/* The listener to put in mwl_server_setup.listeners. */
+void mwl_http_listener(mwl_http *http, mwl_listener_spec *spec);
+/* SIGHUP: reads the tokens file again (a file that does not parse changes
+ * nothing: MWL_E_INVALID / MWL_E_IO with diag). http-port, http-bind,
+ * http-max-connections and turning tokens on or off keep their running
+ * values until a restart, with a warning. Loop thread. */
+MWL_MUST_CHECK int mwl_http_reconfigure(mwl_http *http, const mwl_http_config *cfg, mwl_diag *diag);
+
+typedef struct mwl_http_stats {
+    uint64_t connections;  /* handed to libmicrohttpd */
+    uint64_t refused;      /* closed at once: not allowed, shutting down */
+    uint64_t requests;     /* answered by us (libmicrohttpd answers malformed ones itself) */
+    uint64_t unauthorized; /* of which 401 */
+} mwl_http_stats;
+void mwl_http_get_stats(const mwl_http *http, mwl_http_stats *out);
+
+/* After mwl_server_run returns and before mwl_server_free: closes every
+ * HTTP connection and joins libmicrohttpd's thread (requests read the
+ * server's counters). NULL-safe. */
+void mwl_http_stop(mwl_http *http);
+/* After mwl_server_free. NULL-safe. */
+void mwl_http_free(mwl_http *http);
+
+#endif

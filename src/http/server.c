@@ -1,0 +1,744 @@
+/* The HTTP listener: accepted on the server's loop, served by libmicrohttpd
+ * (http.h).
+ *
+ * Why libmicrohttpd gets the accepted sockets (MHD_USE_NO_LISTEN_SOCKET and
+ * MHD_add_connection) and runs its own polling thread:
+ *   - The listening socket stays the server's: bind, port 0 and the port
+ *     file, the allow rules' addresses, and the shutdown (no new
+ *     connections once draining) work as for every other listener, and the
+ *     loop and its fd budget are not touched by HTTP connections after the
+ *     accept.
+ *   - A request never runs on the loop thread, which must never block
+ *     (docs/architecture.md): the REST API to come reads and writes the
+ *     store. libmicrohttpd's "external select" mode would put its fds in
+ *     our loop instead, but its set changes with every request and its
+ *     callbacks would then run on the loop thread.
+ * The cost is one thread, bounded by http-max-connections connections. The
+ * socket leaves its mwl_conn with mwl_conn_release_fd, so this listener
+ * takes plain TCP only (TLS for HTTP is not built yet).
+ *
+ * Threads: on_accept, on_stop, on_active and reconfigure run on the loop
+ * thread; the request callbacks on libmicrohttpd's. They share the tokens
+ * (under a mutex), the counters (under the same mutex) and atomics. */
+#include "http/http.h"
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/file.h"
+#include "base/log.h"
+#include "net/net.h"
+
+/* ---- configuration ----------------------------------------------------------- */
+
+#define FIELD(f) offsetof(mwl_http_config, f)
+
+static const mwl_config_key http_keys[] = {
+    {"http-port", MWL_CONFIG_STRING, "", 0, 5, FIELD(port),
+     "also serve HTTP (GET /healthz, /metrics; docs/http.md) on this port (0 = the kernel picks; empty = no "
+     "HTTP listener)",
+     NULL},
+    {"http-bind", MWL_CONFIG_STRING, "127.0.0.1", 1, MWL_NET_HOST_MAX - 1, FIELD(bind),
+     "address for the HTTP listener; * = all addresses; anything but loopback needs http-tokens-file", NULL},
+    {"http-port-file", MWL_CONFIG_STRING, "", 0, MWL_HTTP_PATH_MAX - 1, FIELD(port_file),
+     "write the HTTP listener's port to this file once listening", NULL},
+    {"http-tokens-file", MWL_CONFIG_STRING, "", 0, MWL_HTTP_PATH_MAX - 1, FIELD(tokens_file),
+     "bearer tokens, one 'TOKEN ROLE' per line (ROLE read or write); with it every request but /healthz "
+     "needs one",
+     NULL},
+    {"http-max-connections", MWL_CONFIG_UINT, "32", 1, 1000, FIELD(max_connections),
+     "HTTP connections at once; more are refused by the HTTP library", NULL},
+};
+
+static const mwl_config_table http_table = {"http", http_keys, sizeof http_keys / sizeof http_keys[0],
+                                            sizeof(mwl_http_config)};
+
+const mwl_config_table *mwl_http_config_table(void)
+{
+    return &http_table;
+}
+
+void mwl_http_config_init(mwl_http_config *cfg)
+{
+    mwl_config_init(&http_table, cfg);
+}
+
+bool mwl_http_enabled(const mwl_http_config *cfg)
+{
+    return cfg->port[0] != 0;
+}
+
+/* Loopback only, decided without resolving names: a name other than
+ * localhost could resolve to anything. */
+static bool is_loopback(const char *bind)
+{
+    if (strcmp(bind, "localhost") == 0)
+        return true;
+    mwl_net_addr a;
+    if (mwl_net_addr_parse(bind, strlen(bind), &a) != MWL_OK)
+        return false;
+    if (a.family == 4)
+        return a.bytes[0] == 127;
+    static const uint8_t v6_loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    return memcmp(a.bytes, v6_loopback, 16) == 0;
+}
+
+int mwl_http_config_check(const mwl_http_config *cfg, mwl_diag *diag)
+{
+    const struct {
+        const char *text;
+        size_t size;
+        const char *key;
+    } strings[] = {{cfg->port, sizeof cfg->port, "http-port"},
+                   {cfg->bind, sizeof cfg->bind, "http-bind"},
+                   {cfg->port_file, sizeof cfg->port_file, "http-port-file"},
+                   {cfg->tokens_file, sizeof cfg->tokens_file, "http-tokens-file"}};
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
+        if (!memchr(strings[i].text, '\0', strings[i].size)) {
+            mwl_diag_set(diag, 0, 0, "%s: too long", strings[i].key);
+            return MWL_E_INVALID;
+        }
+    if (cfg->max_connections < 1 || cfg->max_connections > 1000) {
+        mwl_diag_set(diag, 0, 0, "http-max-connections: out of range");
+        return MWL_E_INVALID;
+    }
+    if (cfg->port[0]) {
+        uint16_t port;
+        mwl_diag d;
+        if (mwl_net_parse_port(cfg->port, &port, &d) != MWL_OK) {
+            mwl_diag_set(diag, 0, 0, "http-port: %s", d.msg);
+            return MWL_E_INVALID;
+        }
+    }
+    if (!cfg->port[0] && cfg->port_file[0]) {
+        mwl_diag_set(diag, 0, 0, "http-port-file: needs http-port");
+        return MWL_E_INVALID;
+    }
+    if (!cfg->bind[0]) {
+        mwl_diag_set(diag, 0, 0, "http-bind: empty (use * for all addresses)");
+        return MWL_E_INVALID;
+    }
+    /* Without tokens anyone who reaches the port may read it: only this
+     * machine may then. */
+    if (cfg->port[0] && !cfg->tokens_file[0] && !is_loopback(cfg->bind)) {
+        mwl_diag_set(diag, 0, 0,
+                     "http-bind: '%s' is not a loopback address; serving HTTP beyond this machine needs "
+                     "http-tokens-file",
+                     cfg->bind);
+        return MWL_E_INVALID;
+    }
+    return MWL_OK;
+}
+
+/* ---- tokens ------------------------------------------------------------------ */
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+int mwl_http_tokens_parse(const char *text, size_t len, mwl_http_tokens *out, mwl_diag *diag)
+{
+    memset(out, 0, sizeof *out);
+    size_t line_no = 0;
+    for (size_t pos = 0; pos < len;) {
+        const char *line = text + pos;
+        const char *nl = memchr(line, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - line) : len - pos;
+        pos += n + (nl ? 1 : 0);
+        line_no++;
+        if (n > 0 && line[n - 1] == '\r')
+            n--;
+        size_t i = 0;
+        while (i < n && is_blank(line[i]))
+            i++;
+        if (i == n || line[i] == '#')
+            continue;
+        size_t tok = i;
+        while (i < n && !is_blank(line[i]))
+            i++;
+        size_t tok_len = i - tok;
+        while (i < n && is_blank(line[i]))
+            i++;
+        size_t role = i;
+        while (i < n && !is_blank(line[i]))
+            i++;
+        size_t role_len = i - role;
+        while (i < n && is_blank(line[i]))
+            i++;
+        /* The message names the line, never the token: logs are not for
+         * secrets. */
+        if (role_len == 0 || i != n) {
+            mwl_diag_set(diag, 0, 0, "line %zu: expected 'TOKEN ROLE'", line_no);
+            return MWL_E_INVALID;
+        }
+        mwl_http_role r = MWL_HTTP_ROLE_NONE;
+        if (role_len == 4 && memcmp(line + role, "read", 4) == 0)
+            r = MWL_HTTP_ROLE_READ;
+        else if (role_len == 5 && memcmp(line + role, "write", 5) == 0)
+            r = MWL_HTTP_ROLE_WRITE;
+        if (r == MWL_HTTP_ROLE_NONE) {
+            mwl_diag_set(diag, 0, 0, "line %zu: the role is read or write", line_no);
+            return MWL_E_INVALID;
+        }
+        if (tok_len < MWL_HTTP_TOKEN_MIN || tok_len > MWL_HTTP_TOKEN_MAX) {
+            mwl_diag_set(diag, 0, 0, "line %zu: a token has %d to %d characters", line_no, MWL_HTTP_TOKEN_MIN,
+                         MWL_HTTP_TOKEN_MAX);
+            return MWL_E_INVALID;
+        }
+        for (size_t k = tok; k < tok + tok_len; k++)
+            if ((unsigned char)line[k] < 0x21 || (unsigned char)line[k] > 0x7e) {
+                mwl_diag_set(diag, 0, 0, "line %zu: a token is printable ASCII", line_no);
+                return MWL_E_INVALID;
+            }
+        for (size_t k = 0; k < out->count; k++)
+            if (out->item[k].len == tok_len && memcmp(out->item[k].token, line + tok, tok_len) == 0) {
+                mwl_diag_set(diag, 0, 0, "line %zu: the token of an earlier line again", line_no);
+                return MWL_E_INVALID;
+            }
+        if (out->count == MWL_HTTP_TOKENS_MAX) {
+            mwl_diag_set(diag, 0, 0, "line %zu: more than %d tokens", line_no, MWL_HTTP_TOKENS_MAX);
+            return MWL_E_INVALID;
+        }
+        memcpy(out->item[out->count].token, line + tok, tok_len);
+        out->item[out->count].token[tok_len] = 0;
+        out->item[out->count].len = tok_len;
+        out->item[out->count].role = r;
+        out->count++;
+    }
+    return MWL_OK;
+}
+
+/* Equality in time that depends on `want`'s length only: every byte of the
+ * stored token is looked at whatever `given` holds, and differences are
+ * OR-ed together rather than ending the loop. (OpenSSL's CRYPTO_memcmp
+ * would do, but OpenSSL stays in net/tls.c.) */
+static bool token_equal(const char *given, size_t given_len, const char *want, size_t want_len)
+{
+    volatile unsigned char diff = given_len != want_len;
+    for (size_t i = 0; i < want_len; i++) {
+        unsigned char g = i < given_len ? (unsigned char)given[i] : 0;
+        diff |= (unsigned char)(g ^ (unsigned char)want[i]);
+    }
+    return diff == 0;
+}
+
+mwl_http_role mwl_http_tokens_check(const mwl_http_tokens *tokens, const char *authorization)
+{
+    if (!authorization)
+        return MWL_HTTP_ROLE_NONE;
+    /* RFC 6750 2.1: "Bearer" (the scheme is case-insensitive, RFC 9110
+     * 11.1), one or more spaces, the token. */
+    static const char scheme[] = "bearer";
+    for (size_t i = 0; i < 6; i++) {
+        char c = authorization[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (c != scheme[i])
+            return MWL_HTTP_ROLE_NONE;
+    }
+    const char *t = authorization + 6;
+    if (*t != ' ')
+        return MWL_HTTP_ROLE_NONE;
+    while (*t == ' ')
+        t++;
+    size_t len = strnlen(t, MWL_HTTP_TOKEN_MAX + 1);
+    while (len > 0 && (t[len - 1] == ' ' || t[len - 1] == '\t'))
+        len--;
+    if (len == 0 || len > MWL_HTTP_TOKEN_MAX)
+        return MWL_HTTP_ROLE_NONE;
+    /* Every token is compared, no early exit. */
+    mwl_http_role role = MWL_HTTP_ROLE_NONE;
+    for (size_t i = 0; i < tokens->count; i++)
+        if (token_equal(t, len, tokens->item[i].token, tokens->item[i].len))
+            role = tokens->item[i].role;
+    return role;
+}
+
+static int load_tokens(const char *path, mwl_http_tokens *out, mwl_diag *diag)
+{
+    uint8_t *text = NULL;
+    size_t len = 0;
+    mwl_diag d;
+    int rc = mwl_file_read(path, NULL, 1024 * 1024, &text, &len, &d);
+    if (rc != MWL_OK) {
+        mwl_diag_set(diag, 0, 0, "http-tokens-file: %s: %s", path, d.msg);
+        return rc == MWL_E_NOMEM ? rc : MWL_E_IO;
+    }
+    rc = mwl_http_tokens_parse((const char *)text, len, out, &d);
+    mwl_mem_free(NULL, text);
+    if (rc != MWL_OK) {
+        mwl_diag_set(diag, 0, 0, "http-tokens-file: %s: %s", path, d.msg);
+        return rc;
+    }
+    if (out->count == 0) {
+        mwl_diag_set(diag, 0, 0, "http-tokens-file: %s: no token", path);
+        return MWL_E_INVALID;
+    }
+    return MWL_OK;
+}
+
+/* ---- state ------------------------------------------------------------------- */
+
+struct mwl_http {
+    mwl_http_config cfg;         /* the running settings (loop thread) */
+    char bind[MWL_NET_HOST_MAX]; /* for the listener: "" = all addresses */
+    struct MHD_Daemon *daemon;
+    mwl_hl7_feed *hl7;
+    _Atomic(mwl_server *) srv; /* set at the first accept, read by requests */
+    atomic_bool stopping;      /* draining: no new connections, answers close theirs */
+    atomic_bool closed;        /* shutdown-grace over: nothing is waited for */
+    atomic_size_t in_flight;   /* requests begun and not completed */
+
+    pthread_mutex_t mu;
+    bool auth;              /* a tokens file is in use */
+    mwl_http_tokens tokens; /* under mu */
+    mwl_http_stats stats;   /* under mu */
+};
+
+/* *con_cls of a request we have seen, so completion knows to count it. */
+static int request_seen;
+
+/* ---- requests (libmicrohttpd's thread) ------------------------------------- */
+
+static enum MHD_Result respond(mwl_http *http, struct MHD_Connection *conn, unsigned status,
+                               const char *content_type, const char *body, size_t len, const char *allow)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO; /* out of memory: libmicrohttpd closes the connection */
+    enum MHD_Result ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    if (ok == MHD_YES && allow)
+        ok = MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    if (ok == MHD_YES && status == MHD_HTTP_UNAUTHORIZED)
+        ok = MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"mwl\"");
+    /* Draining: the answer ends the connection, so shutdown need not wait
+     * for an idle keep-alive client. */
+    if (ok == MHD_YES && atomic_load(&http->stopping))
+        ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (ok == MHD_YES)
+        ok = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+static enum MHD_Result respond_json_error(mwl_http *http, struct MHD_Connection *conn, unsigned status,
+                                          const char *error, const char *allow)
+{
+    /* `error` is one of our fixed phrases: nothing from the request is
+     * echoed, so nothing needs JSON escaping. */
+    char body[128];
+    int n = snprintf(body, sizeof body, "{\"error\":\"%s\",\"status\":%u}\n", error, status);
+    return respond(http, conn, status, "application/json", body, (size_t)n, allow);
+}
+
+/* Appends one counter or gauge with its HELP and TYPE lines (Prometheus
+ * text format 0.0.4). `labels` NULL: one unlabelled sample; otherwise
+ * `count` samples `name{labels[i]} values[i]` under one HELP/TYPE. */
+typedef struct text_out {
+    char *buf;
+    size_t cap, len;
+    bool truncated;
+} text_out;
+
+static void put(text_out *o, const char *fmt, ...) MWL_PRINTF(2, 3);
+static void put(text_out *o, const char *fmt, ...)
+{
+    if (o->truncated)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= o->cap - o->len) {
+        o->truncated = true;
+        return;
+    }
+    o->len += (size_t)n;
+}
+
+static void metric(text_out *o, const char *name, const char *type, const char *help, uint64_t value)
+{
+    put(o, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, (unsigned long long)value);
+}
+
+static enum MHD_Result serve_metrics(mwl_http *http, struct MHD_Connection *conn)
+{
+    char buf[8192];
+    text_out o = {buf, sizeof buf, 0, false};
+    mwl_server *srv = atomic_load(&http->srv);
+    mwl_server_stats s;
+    memset(&s, 0, sizeof s);
+    if (srv)
+        mwl_server_get_stats(srv, &s);
+    metric(&o, "mwl_connections_total", "counter", "DICOM connections accepted.", s.connections);
+    metric(&o, "mwl_associations_total", "counter", "Associations accepted (A-ASSOCIATE-AC sent).",
+           s.associations);
+    metric(&o, "mwl_associations_rejected_total", "counter", "A-ASSOCIATE-RJ sent, for any reason.",
+           s.rejected);
+    metric(&o, "mwl_associations_rejected_busy_total", "counter",
+           "A-ASSOCIATE-RJ sent because max-associations was reached.", s.rejected_busy);
+    metric(&o, "mwl_associations_aborted_total", "counter",
+           "Associations that ended in A-ABORT or a lost transport.", s.aborted);
+    metric(&o, "mwl_connections_evicted_total", "counter",
+           "Connections without an association closed to make room (max-pending, max-peer-connections).",
+           s.evicted);
+    metric(&o, "mwl_connections_dropped_total", "counter",
+           "Connections closed at once because their peer's connections were all associated.", s.dropped);
+    metric(&o, "mwl_associations_active", "gauge", "DICOM sessions open now.", (uint64_t)s.active);
+    metric(&o, "mwl_echo_total", "counter", "C-ECHO responses sent.", s.echoes);
+    metric(&o, "mwl_cfind_total", "counter", "C-FIND final responses sent.", s.finds);
+    metric(&o, "mwl_cfind_matches_total", "counter", "C-FIND Pending responses (matches) sent.",
+           s.find_matches);
+    metric(&o, "mwl_cfind_cancels_total", "counter", "C-FIND final responses with status FE00 (Cancel).",
+           s.find_cancels);
+    if (http->hl7) {
+        mwl_hl7_feed_stats h;
+        mwl_hl7_feed_get_stats(http->hl7, &h);
+        metric(&o, "mwl_hl7_connections_total", "counter", "HL7 (MLLP) connections accepted.", h.connections);
+        metric(&o, "mwl_hl7_connections_refused_total", "counter", "HL7 connections closed at once.",
+               h.refused);
+        put(&o,
+            "# HELP mwl_hl7_messages_total HL7 messages answered, by the ACK code (MSA-1).\n"
+            "# TYPE mwl_hl7_messages_total counter\n"
+            "mwl_hl7_messages_total{ack=\"AA\"} %llu\n"
+            "mwl_hl7_messages_total{ack=\"AE\"} %llu\n"
+            "mwl_hl7_messages_total{ack=\"AR\"} %llu\n",
+            (unsigned long long)h.aa, (unsigned long long)h.ae, (unsigned long long)h.ar);
+        metric(&o, "mwl_hl7_duplicates_total", "counter", "HL7 resends answered from the intake log.",
+               h.duplicates);
+        metric(&o, "mwl_hl7_commits_total", "counter", "HL7 intake transactions synced to disk.", h.commits);
+    }
+    mwl_http_stats hs;
+    pthread_mutex_lock(&http->mu);
+    hs = http->stats;
+    pthread_mutex_unlock(&http->mu);
+    metric(&o, "mwl_http_requests_total", "counter", "HTTP requests answered (this one included).",
+           hs.requests);
+    metric(&o, "mwl_http_unauthorized_total", "counter", "HTTP requests refused 401.", hs.unauthorized);
+    if (o.truncated) /* cannot happen with the fixed set above; never send half a page */
+        return respond_json_error(http, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "metrics too large", NULL);
+    return respond(http, conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", buf, o.len, NULL);
+}
+
+static enum MHD_Result serve_healthz(mwl_http *http, struct MHD_Connection *conn)
+{
+    return respond(http, conn, MHD_HTTP_OK, "text/plain; charset=utf-8", "ok\n", 3, NULL);
+}
+
+/* The endpoints. /healthz needs no token: a liveness probe carries no
+ * secret, and the answer tells nothing but that the process answers. */
+static const struct route {
+    const char *path;
+    mwl_http_role role;
+    enum MHD_Result (*fn)(mwl_http *http, struct MHD_Connection *conn);
+} routes[] = {
+    {"/healthz", MWL_HTTP_ROLE_NONE, serve_healthz},
+    {"/metrics", MWL_HTTP_ROLE_READ, serve_metrics},
+};
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    (void)upload_data;
+    mwl_http *http = cls;
+    if (!*con_cls) {
+        *con_cls = &request_seen;
+        atomic_fetch_add(&http->in_flight, 1);
+    }
+    /* Every answer is given on the first call, before any body: none of
+     * the endpoints takes one, and libmicrohttpd closes a connection whose
+     * body was not read rather than reading it. */
+    *upload_data_size = 0;
+    const struct route *route = NULL;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (strcmp(url, routes[i].path) == 0)
+            route = &routes[i];
+    bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    unsigned status = 0;
+    enum MHD_Result rc;
+    pthread_mutex_lock(&http->mu);
+    http->stats.requests++;
+    /* With tokens, everything but /healthz needs one, unknown paths too, so
+     * that what exists cannot be probed without a token. */
+    bool need_token = http->auth && (!route || route->role != MWL_HTTP_ROLE_NONE);
+    mwl_http_role role = MWL_HTTP_ROLE_NONE;
+    if (need_token) {
+        const char *authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+        role = mwl_http_tokens_check(&http->tokens, authorization);
+        if (role == MWL_HTTP_ROLE_NONE || (route && role < route->role)) {
+            status = MHD_HTTP_UNAUTHORIZED;
+            http->stats.unauthorized++;
+        }
+    }
+    pthread_mutex_unlock(&http->mu);
+    if (status == MHD_HTTP_UNAUTHORIZED) {
+        mwl_log(MWL_LOG_INFO, "http %s %.200s: 401, no valid bearer token", method, url);
+        return respond_json_error(http, conn, status, "unauthorized", NULL);
+    }
+    if (!route) {
+        status = MHD_HTTP_NOT_FOUND;
+        rc = respond_json_error(http, conn, status, "not found", NULL);
+    } else if (!get) {
+        status = MHD_HTTP_METHOD_NOT_ALLOWED;
+        rc = respond_json_error(http, conn, status, "method not allowed", "GET, HEAD");
+    } else {
+        status = MHD_HTTP_OK;
+        rc = route->fn(http, conn);
+    }
+    mwl_log(MWL_LOG_DEBUG, "http %s %.200s: %u", method, url, status);
+    return rc;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    (void)toe;
+    mwl_http *http = cls;
+    if (*con_cls == &request_seen) {
+        *con_cls = NULL;
+        atomic_fetch_sub(&http->in_flight, 1);
+    }
+}
+
+/* libmicrohttpd's own messages (a malformed request, a failed send) go to
+ * our log; mwl_log escapes whatever they quote. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char text[512];
+    vsnprintf(text, sizeof text, fmt, ap);
+    size_t n = strlen(text);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+        text[--n] = 0;
+    mwl_log(MWL_LOG_DEBUG, "http: %s", text);
+}
+
+/* ---- the loop side ----------------------------------------------------------- */
+
+/* The allow rules' addresses apply to HTTP peers as to HL7 ones (a
+ * request names no AE title): with rules, the peer must be in a range. */
+static bool peer_allowed(const mwl_server_config *sc, const char *peer)
+{
+    if (sc->allow.count == 0)
+        return true;
+    mwl_net_addr a;
+    if (mwl_net_addr_from_peer(peer, &a) != MWL_OK)
+        return false;
+    for (size_t i = 0; i < sc->allow.count; i++) {
+        const mwl_allow_rule *r = &sc->allow.rule[i];
+        if (r->any_address || mwl_net_cidr_contains(&r->from, &a))
+            return true;
+    }
+    return false;
+}
+
+static int on_accept(void *user, mwl_server *srv, mwl_conn *conn)
+{
+    mwl_http *http = user;
+    atomic_store(&http->srv, srv);
+    char peer[MWL_NET_ADDRSTRLEN];
+    snprintf(peer, sizeof peer, "%s", mwl_conn_peer(conn));
+    const char *refuse = NULL;
+    if (atomic_load(&http->stopping))
+        refuse = "shutting down";
+    else if (!peer_allowed(mwl_server_get_config(srv), peer))
+        refuse = "address not allowed (allow rules)";
+    bool own_conn = true; /* until the socket leaves it */
+    int fd = -1;
+    if (!refuse) {
+        if (mwl_conn_release_fd(conn, &fd) == MWL_OK)
+            own_conn = false;
+        else
+            refuse = "not a plain TCP connection";
+    }
+    /* libmicrohttpd wants the peer's address (for its logs and limits);
+     * the socket is no longer an mwl_conn, so ask the kernel. */
+    struct sockaddr_storage addr;
+    socklen_t addr_len = sizeof addr;
+    memset(&addr, 0, sizeof addr);
+    if (!refuse && getpeername(fd, (struct sockaddr *)&addr, &addr_len) != 0) {
+        close(fd);
+        refuse = "peer gone";
+    }
+    if (refuse) {
+        mwl_log(MWL_LOG_WARN, "http %s: connection refused: %s", peer, refuse);
+        if (own_conn)
+            mwl_conn_close(conn);
+        pthread_mutex_lock(&http->mu);
+        http->stats.refused++;
+        pthread_mutex_unlock(&http->mu);
+        return MWL_E_LIMIT;
+    }
+    /* From here the socket is libmicrohttpd's, which closes it in every
+     * case, also when it cannot take it (over http-max-connections). */
+    /* Logged first: the request may be answered before the call returns. */
+    mwl_log(MWL_LOG_DEBUG, "http %s: connected", peer);
+    if (MHD_add_connection(http->daemon, fd, (const struct sockaddr *)&addr, addr_len) != MHD_YES) {
+        mwl_log(MWL_LOG_WARN, "http %s: connection refused by the HTTP library (http-max-connections?)",
+                peer);
+        pthread_mutex_lock(&http->mu);
+        http->stats.refused++;
+        pthread_mutex_unlock(&http->mu);
+        return MWL_E_LIMIT;
+    }
+    pthread_mutex_lock(&http->mu);
+    http->stats.connections++;
+    pthread_mutex_unlock(&http->mu);
+    return MWL_OK;
+}
+
+static void on_stop(void *user, bool now)
+{
+    mwl_http *http = user;
+    atomic_store(&http->stopping, true);
+    /* After shutdown-grace nothing is waited for: mwl_http_stop closes
+     * what is left once the loop has stopped. */
+    if (now)
+        atomic_store(&http->closed, true);
+}
+
+/* What the shutdown waits for: requests being answered. Idle keep-alive
+ * connections do not hold it up; they are closed by mwl_http_stop. */
+static size_t on_active(void *user)
+{
+    mwl_http *http = user;
+    if (atomic_load(&http->closed))
+        return 0;
+    return atomic_load(&http->in_flight);
+}
+
+/* ---- life cycle -------------------------------------------------------------- */
+
+int mwl_http_new(const mwl_http_config *cfg, mwl_hl7_feed *hl7, mwl_http **out, mwl_diag *diag)
+{
+    *out = NULL;
+    int rc = mwl_http_config_check(cfg, diag);
+    if (rc != MWL_OK)
+        return rc;
+    mwl_http *http = calloc(1, sizeof *http);
+    if (!http)
+        return MWL_E_NOMEM;
+    http->cfg = *cfg;
+    http->hl7 = hl7;
+    snprintf(http->bind, sizeof http->bind, "%s", strcmp(cfg->bind, "*") == 0 ? "" : cfg->bind);
+    atomic_init(&http->srv, NULL);
+    atomic_init(&http->stopping, false);
+    atomic_init(&http->closed, false);
+    atomic_init(&http->in_flight, 0);
+    pthread_mutex_init(&http->mu, NULL);
+    if (cfg->tokens_file[0]) {
+        rc = load_tokens(cfg->tokens_file, &http->tokens, diag);
+        if (rc != MWL_OK) {
+            mwl_http_free(http);
+            return rc;
+        }
+        http->auth = true;
+    }
+    /* MHD_USE_ITC: a connection added from the loop thread wakes
+     * libmicrohttpd's thread at once. The memory limit bounds one
+     * connection's request line and headers (more: 431/413, answered by
+     * libmicrohttpd); the timeout closes idle keep-alive connections. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    http->daemon =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, http, MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768, MHD_OPTION_NOTIFY_COMPLETED,
+                         on_completed, http, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, http, MHD_OPTION_END);
+    if (!http->daemon) {
+        mwl_diag_set(diag, 0, 0, "http: the HTTP library (libmicrohttpd) did not start");
+        mwl_http_free(http);
+        return MWL_E_NOMEM;
+    }
+    *out = http;
+    return MWL_OK;
+}
+
+void mwl_http_listener(mwl_http *http, mwl_listener_spec *spec)
+{
+    memset(spec, 0, sizeof *spec);
+    spec->name = "http";
+    spec->bind = http->bind;
+    uint16_t port = 0;
+    mwl_diag d;
+    if (mwl_net_parse_port(http->cfg.port, &port, &d) != MWL_OK)
+        port = 0; /* checked in mwl_http_new */
+    spec->port = port;
+    spec->accept = on_accept;
+    spec->stop = on_stop;
+    spec->active = on_active;
+    spec->user = http;
+    /* An accepted socket leaves the loop at once (to libmicrohttpd): the
+     * loop needs no room for HTTP connections. */
+    spec->max_connections = 1;
+    spec->max_jobs = 0;
+}
+
+int mwl_http_reconfigure(mwl_http *http, const mwl_http_config *cfg, mwl_diag *diag)
+{
+    int rc = mwl_http_config_check(cfg, diag);
+    if (rc != MWL_OK)
+        return rc;
+    if (strcmp(cfg->port, http->cfg.port) != 0 || strcmp(cfg->bind, http->cfg.bind) != 0 ||
+        strcmp(cfg->port_file, http->cfg.port_file) != 0 ||
+        cfg->max_connections != http->cfg.max_connections || (cfg->tokens_file[0] != 0) != http->auth)
+        mwl_log(MWL_LOG_WARN, "reload: http-port, http-bind, http-port-file, http-max-connections and "
+                              "turning http-tokens-file on or off change only with a restart");
+    if (!http->auth)
+        return MWL_OK;
+    /* The tokens file (maybe another path) again: a new token works and a
+     * removed one stops working at once. */
+    const char *path = cfg->tokens_file[0] ? cfg->tokens_file : http->cfg.tokens_file;
+    mwl_http_tokens *next = malloc(sizeof *next);
+    if (!next)
+        return MWL_E_NOMEM;
+    rc = load_tokens(path, next, diag);
+    if (rc == MWL_OK) {
+        pthread_mutex_lock(&http->mu);
+        http->tokens = *next;
+        pthread_mutex_unlock(&http->mu);
+        snprintf(http->cfg.tokens_file, sizeof http->cfg.tokens_file, "%s", path);
+    }
+    memset(next, 0, sizeof *next);
+    free(next);
+    return rc;
+}
+
+void mwl_http_get_stats(const mwl_http *http, mwl_http_stats *out)
+{
+    mwl_http *h = (mwl_http *)http;
+    pthread_mutex_lock(&h->mu);
+    *out = h->stats;
+    pthread_mutex_unlock(&h->mu);
+}
+
+void mwl_http_stop(mwl_http *http)
+{
+    if (!http || !http->daemon)
+        return;
+    atomic_store(&http->stopping, true);
+    MHD_stop_daemon(http->daemon);
+    http->daemon = NULL;
+}
+
+void mwl_http_free(mwl_http *http)
+{
+    if (!http)
+        return;
+    mwl_http_stop(http);
+    pthread_mutex_destroy(&http->mu);
+    /* Tokens are secrets: do not leave them in freed memory. */
+    memset(&http->tokens, 0, sizeof http->tokens);
+    free(http);
+}
