@@ -407,11 +407,11 @@ static const char *different_phrase(const mwl_explain_key *k)
     default: break;
     }
     if (is_temporal(k->vr))
-        return "outside the range (a single date or time stands for the whole period it names)";
+        return "outside the range (a single date or time names a whole period)";
     if (k->vr == MWL_VR_IS || k->vr == MWL_VR_DS)
         return "a different number";
     if (k->vr == MWL_VR_PN)
-        return "a different name (names: case-insensitive unless pn-case-sensitive)";
+        return "a different name";
     return "single value matching is exact";
 }
 
