@@ -212,8 +212,10 @@ static bool temporal_key(mwl_vr vr, const char *s, size_t len, int64_t *key)
     }
 }
 
-/* One stored value (trimmed, non-empty) against the key's values: any. */
-static bool match_string_value(mwl_matcher *m, const mwl_qkey *k, const char *sv, size_t svlen)
+/* One stored value (trimmed, non-empty) against the key's values: any.
+ * 1 matched, 0 not, -1 a DA/TM/DT value that does not parse (which matches
+ * nothing either; told apart only so that explain can say so). */
+static int match_string_value(mwl_matcher *m, const mwl_qkey *k, const char *sv, size_t svlen)
 {
     mwl_vr vr = (mwl_vr)k->vr;
     switch (vr) {
@@ -222,21 +224,21 @@ static bool match_string_value(mwl_matcher *m, const mwl_qkey *k, const char *sv
     case MWL_VR_DT: {
         int64_t key;
         if (!temporal_key(vr, sv, svlen, &key))
-            return false;
+            return -1;
         for (size_t i = 0; i < k->value_count; i++) {
             const mwl_qvalue *qv = &k->values[i];
             if (mwl_match_range(qv->has_lo, qv->lo, qv->has_hi, qv->hi, key))
-                return true;
+                return 1;
         }
-        return false;
+        return 0;
     }
     case MWL_VR_IS:
     case MWL_VR_DS:
         for (size_t i = 0; i < k->value_count; i++) {
             if (mwl_match_number(k->values[i].number, sv, svlen))
-                return true;
+                return 1;
         }
-        return false;
+        return 0;
     case MWL_VR_UI: return mwl_match_uid_list(k->values, k->value_count, sv, svlen);
     case MWL_VR_PN: {
         mwl_wbuf *norm = &m->norm;
@@ -244,14 +246,14 @@ static bool match_string_value(mwl_matcher *m, const mwl_qkey *k, const char *sv
         norm->status = MWL_OK;
         mwl_pn_normalize(sv, svlen, norm);
         if (norm->status != MWL_OK)
-            return false; /* reported by the caller through norm.status */
+            return 0; /* reported by the caller through norm.status */
         const char *nv = norm->len ? (const char *)norm->data : "";
         for (size_t i = 0; i < k->value_count; i++) {
             const mwl_qvalue *qv = &k->values[i];
             if (mwl_match_pn(qv->text, qv->len, qv->kind == MWL_Q_WILDCARD, nv, norm->len, pn_fold(m)))
-                return true;
+                return 1;
         }
-        return false;
+        return 0;
     }
     default:
         for (size_t i = 0; i < k->value_count; i++) {
@@ -259,18 +261,19 @@ static bool match_string_value(mwl_matcher *m, const mwl_qkey *k, const char *sv
             bool hit = qv->kind == MWL_Q_WILDCARD ? mwl_match_wildcard(qv->text, qv->len, sv, svlen, 0)
                                                   : mwl_match_single(qv->text, qv->len, sv, svlen, 0);
             if (hit)
-                return true;
+                return 1;
         }
-        return false;
+        return 0;
     }
 }
 
 /* Single value / wild card / UID list / range matching of one key against
  * a stored element: any stored value matching any key value (C.2.2.3). */
 static int match_values(mwl_matcher *m, const mwl_qkey *k, const mwl_elem *e, const mwl_charset *cs,
-                        bool *matched, mwl_diag *diag)
+                        bool *matched, mwl_explain_reason *why, mwl_diag *diag)
 {
     *matched = false;
+    *why = MWL_WHY_DIFFERENT;
     mwl_vr vr = (mwl_vr)k->vr;
     const mwl_vr_info *info = mwl_vr_get_info(vr);
     if (info->kind == MWL_VR_KIND_STRING || info->kind == MWL_VR_KIND_TEXT) {
@@ -287,10 +290,14 @@ static int match_values(mwl_matcher *m, const mwl_qkey *k, const mwl_elem *e, co
         size_t svlen;
         while (mwl_wl_next_value(vr, text, len, &pos, &sv, &svlen)) {
             /* An empty value among several is unknown: it matches nothing. */
-            if (svlen && match_string_value(m, k, sv, svlen)) {
+            int hit = svlen ? match_string_value(m, k, sv, svlen) : 0;
+            if (hit > 0) {
                 *matched = true;
+                *why = MWL_WHY_MATCHED;
                 break;
             }
+            if (hit < 0)
+                *why = MWL_WHY_BAD_VALUE;
         }
         return vr == MWL_VR_PN && m->norm.status != MWL_OK ? MWL_E_NOMEM : MWL_OK;
     }
@@ -302,6 +309,7 @@ static int match_values(mwl_matcher *m, const mwl_qkey *k, const mwl_elem *e, co
             const mwl_qvalue *qv = &k->values[i];
             if (qv->len == unit && memcmp(qv->text, e->value + off, unit) == 0) {
                 *matched = true;
+                *why = MWL_WHY_MATCHED;
                 return MWL_OK;
             }
         }
@@ -353,12 +361,13 @@ static size_t temporal_count(const mwl_elem *e, mwl_vr vr)
 /* C.2.2.2.5.4 and the Table K.6-1 remark on (0040,0002)/(0040,0003): the
  * date and time ranges are one date-time range; an item matches when any of
  * its date values with any of its time values falls inside. */
-static bool match_datetime(const mwl_qkey *k, const mwl_ds *ds)
+static bool match_datetime(const mwl_qkey *k, const mwl_ds *ds, mwl_explain_reason *why)
 {
     const mwl_wlkey *time_key = &mwl_wlkeys[k->key->pair];
     const mwl_elem *de = mwl_ds_find(ds, k->tag);
     const mwl_elem *te = mwl_ds_find(ds, time_key->tag);
     size_t dn = temporal_count(de, MWL_VR_DA), tn = temporal_count(te, MWL_VR_TM);
+    *why = dn && tn ? MWL_WHY_DIFFERENT : MWL_WHY_NO_VALUE;
     for (size_t i = 0; i < dn; i++) {
         int64_t dk, tk;
         if (!temporal_at(de, MWL_VR_DA, i, &dk))
@@ -367,19 +376,23 @@ static bool match_datetime(const mwl_qkey *k, const mwl_ds *ds)
             if (!temporal_at(te, MWL_VR_TM, j, &tk))
                 continue;
             int64_t key = mwl_wl_datetime_key((int32_t)dk, tk);
-            if (mwl_match_range(k->dt_has_lo, k->dt_lo, k->dt_has_hi, k->dt_hi, key))
+            if (mwl_match_range(k->dt_has_lo, k->dt_lo, k->dt_has_hi, k->dt_hi, key)) {
+                *why = MWL_WHY_MATCHED;
                 return true;
+            }
         }
     }
     return false;
 }
 
 static int match_sequence(mwl_matcher *m, const mwl_qkey *k, const mwl_ds *ds, const mwl_charset *cs,
-                          bool top, size_t expand_index, bool *matched, mwl_diag *diag)
+                          bool top, size_t expand_index, bool *matched, mwl_explain_reason *why,
+                          mwl_diag *diag)
 {
     /* C.2.2.2.6: the entity matches when one item of its sequence matches
      * every key of the query's item. */
     *matched = false;
+    *why = MWL_WHY_NO_SEQUENCE;
     const mwl_elem *e = mwl_ds_find(ds, k->tag);
     if (!e || e->vr != MWL_VR_SQ)
         return MWL_OK;
@@ -387,14 +400,56 @@ static int match_sequence(mwl_matcher *m, const mwl_qkey *k, const mwl_ds *ds, c
     for (size_t i = 0; i < e->item_count; i++) {
         if (expanded && i != expand_index)
             continue;
+        *why = MWL_WHY_NO_ITEM;
         mwl_charset item_cs;
         int rc = mwl_wl_charset(e->items[i], cs, &item_cs, diag);
         if (rc != MWL_OK)
             return rc;
         rc = mwl_wl_match_level(m, k->children, k->child_count, e->items[i], &item_cs, false, SIZE_MAX,
                                 matched, diag);
-        if (rc != MWL_OK || *matched)
+        if (rc != MWL_OK)
             return rc;
+        if (*matched) {
+            *why = MWL_WHY_MATCHED;
+            return MWL_OK;
+        }
+    }
+    return MWL_OK;
+}
+
+int mwl_wl_match_key(mwl_matcher *m, const mwl_qkey *k, const mwl_ds *ds, const mwl_charset *cs, bool top,
+                     size_t expand_index, bool *hit, mwl_explain_reason *why, mwl_diag *diag)
+{
+    *hit = true;
+    *why = MWL_WHY_MATCHED;
+    if (k->paired) {
+        *why = MWL_WHY_NOT_MATCHED_ON; /* matched with its date (MWL_Q_DATETIME) */
+        return MWL_OK;
+    }
+    switch ((mwl_qkind)k->kind) {
+    case MWL_Q_UNIVERSAL: *why = MWL_WHY_UNIVERSAL; return MWL_OK;
+    case MWL_Q_IGNORED: *why = MWL_WHY_NOT_MATCHED_ON; return MWL_OK;
+    case MWL_Q_EMPTY:
+        *hit = elem_is_empty(mwl_ds_find(ds, k->tag));
+        if (!*hit)
+            *why = MWL_WHY_HAS_VALUE;
+        return MWL_OK;
+    case MWL_Q_SEQUENCE: return match_sequence(m, k, ds, cs, top, expand_index, hit, why, diag);
+    case MWL_Q_DATETIME: *hit = match_datetime(k, ds, why); return MWL_OK;
+    case MWL_Q_SINGLE:
+    case MWL_Q_UID_LIST:
+    case MWL_Q_WILDCARD:
+    case MWL_Q_RANGE: {
+        /* K.2.2.1.1.1: an unknown (absent or empty) value never matches
+         * a non-universal key. */
+        const mwl_elem *e = mwl_ds_find(ds, k->tag);
+        if (!e || e->length == 0 || e->vr == MWL_VR_SQ) {
+            *hit = false;
+            *why = MWL_WHY_NO_VALUE;
+            return MWL_OK;
+        }
+        return match_values(m, k, e, cs, hit, why, diag);
+    }
     }
     return MWL_OK;
 }
@@ -402,32 +457,13 @@ static int match_sequence(mwl_matcher *m, const mwl_qkey *k, const mwl_ds *ds, c
 int mwl_wl_match_level(mwl_matcher *m, const mwl_qkey *keys, size_t count, const mwl_ds *ds,
                        const mwl_charset *cs, bool top, size_t expand_index, bool *matched, mwl_diag *diag)
 {
+    /* The fast path of the C-FIND: the first key that fails decides, and
+     * the reason mwl_wl_match_key gives is dropped (mwl_explain keeps it). */
     *matched = false;
     for (size_t i = 0; i < count; i++) {
-        const mwl_qkey *k = &keys[i];
-        bool hit = true;
-        int rc = MWL_OK;
-        if (k->paired)
-            continue; /* matched with its date (MWL_Q_DATETIME) */
-        switch ((mwl_qkind)k->kind) {
-        case MWL_Q_UNIVERSAL:
-        case MWL_Q_IGNORED: continue;
-        case MWL_Q_EMPTY: hit = elem_is_empty(mwl_ds_find(ds, k->tag)); break;
-        case MWL_Q_SEQUENCE: rc = match_sequence(m, k, ds, cs, top, expand_index, &hit, diag); break;
-        case MWL_Q_DATETIME: hit = match_datetime(k, ds); break;
-        case MWL_Q_SINGLE:
-        case MWL_Q_UID_LIST:
-        case MWL_Q_WILDCARD:
-        case MWL_Q_RANGE: {
-            /* K.2.2.1.1.1: an unknown (absent or empty) value never matches
-             * a non-universal key. */
-            const mwl_elem *e = mwl_ds_find(ds, k->tag);
-            if (!e || e->length == 0 || e->vr == MWL_VR_SQ)
-                return MWL_OK;
-            rc = match_values(m, k, e, cs, &hit, diag);
-            break;
-        }
-        }
+        bool hit;
+        mwl_explain_reason why;
+        int rc = mwl_wl_match_key(m, &keys[i], ds, cs, top, expand_index, &hit, &why, diag);
         if (rc != MWL_OK || !hit)
             return rc;
     }

@@ -277,6 +277,96 @@ MWL_API void mwl_matcher_clear(mwl_matcher *m);
 MWL_API MWL_MUST_CHECK int mwl_match_dataset(mwl_matcher *m, const mwl_query *q, const mwl_ds *item,
                                              size_t expand_index, bool *matched, mwl_diag *diag);
 
+/* ---- explaining a match: why an item is (not) a response ---------------- */
+
+/* What decided one key, as the matcher itself decided it: mwl_match_dataset
+ * and mwl_explain call the same per-key function, which gives one of
+ * these (the C-FIND path drops it and stops at the first failing key). */
+typedef enum mwl_explain_reason {
+    MWL_WHY_MATCHED = 0,    /* a value of the item matched a value of the key */
+    MWL_WHY_UNIVERSAL,      /* universal matching (C.2.2.2.3): a return key only */
+    MWL_WHY_NOT_MATCHED_ON, /* ignored for matching: unsupported, not a matching key
+                               (FF01), or a time matched together with its date */
+    MWL_WHY_NO_VALUE,       /* the item lacks the attribute or it is empty (K.2.2.1.1.1) */
+    MWL_WHY_DIFFERENT,      /* the item has values and none matches */
+    MWL_WHY_BAD_VALUE,      /* the item's DA/TM/DT values do not parse, so none matches */
+    MWL_WHY_HAS_VALUE,      /* empty value matching (C.2.2.2.7) and the item has a value */
+    MWL_WHY_NO_SEQUENCE,    /* the item lacks the sequence or it has no item to look at */
+    MWL_WHY_NO_ITEM,        /* no item of the sequence matches every key of the query's item */
+    MWL_WHY_ITEM_KEY,       /* (an entry for one sequence item) a key of the item does not match */
+} mwl_explain_reason;
+
+typedef enum mwl_explain_result {
+    MWL_EXPLAIN_MATCH = 0,
+    MWL_EXPLAIN_NOMATCH,
+    MWL_EXPLAIN_NA /* the key does not constrain: universal or ignored */
+} mwl_explain_result;
+
+/* Bits of an index into mwl_explain_key.pn_matches: one option combination. */
+enum { MWL_EXPLAIN_PN_CASE_SENSITIVE = 1, MWL_EXPLAIN_PN_ACCENT_INSENSITIVE = 2 };
+
+typedef struct mwl_explain_key {
+    /* Keywords from the top level, '>' between levels:
+     * "ScheduledProcedureStepSequence>Modality" ("(gggg,eeee)" for a tag
+     * without keyword). */
+    const char *path;
+    uint32_t tag;
+    uint8_t vr;
+    size_t depth; /* 0 at top level */
+    /* Inside a sequence: the item (0-based) of the innermost enclosing
+     * sequence that the entry is about; SIZE_MAX at top level. */
+    size_t item;
+    /* An entry that stands for one whole item of a sequence (`item`): the
+     * item matches when every key of the query's item does (C.2.2.2.6). */
+    bool is_item;
+    mwl_qkind kind;          /* the matching applied */
+    const char *query_value; /* UTF-8, '\' between values; MWL_Q_DATETIME: "DATE TIME" */
+    /* UTF-8 (decoded with the item's character set), '\' between values;
+     * NULL when the item lacks the attribute; "(N items)" for a sequence. */
+    const char *item_value;
+    mwl_explain_result result;
+    mwl_explain_reason reason;
+    /* PN keys compared with a stored value: bit c of pn_matches set when the
+     * key matches under option combination c (MWL_EXPLAIN_PN_* bits), each
+     * computed by running the same comparison with those options. */
+    bool pn_checked;
+    uint8_t pn_matches;
+} mwl_explain_key;
+
+typedef struct mwl_explain {
+    bool matched; /* the verdict: always mwl_match_dataset's for the same arguments */
+    mwl_match_opts opts;
+    /* In query order; a sequence key is followed, for each item it looked
+     * at, by the item's entry (is_item) and then that item's keys. */
+    mwl_explain_key *keys;
+    size_t count;
+} mwl_explain;
+
+/* Evaluates every key of `q` against `item` (seen through `expand_index`,
+ * as for mwl_match_dataset) with the matcher's options and fills *out, all
+ * in `arena`. Unlike mwl_match_dataset it does not stop at the first key
+ * that fails, and it looks into every item of a sequence. For tools and
+ * tests: it allocates and formats. Returns MWL_OK, or the errors of
+ * mwl_match_dataset (MWL_E_UNSUPPORTED, MWL_E_CHARSET, MWL_E_NOMEM), which
+ * it may also meet on a key that mwl_match_dataset, stopping early, never
+ * reached. */
+MWL_API MWL_MUST_CHECK int mwl_explain_match(mwl_matcher *m, const mwl_query *q, const mwl_ds *item,
+                                             size_t expand_index, mwl_arena *arena, mwl_explain *out,
+                                             mwl_diag *diag);
+
+/* "universal", "single value", "list of UIDs", "wildcard", "range",
+ * "date-time range", "sequence", "empty value", "not matched". */
+MWL_API const char *mwl_explain_kind_name(mwl_qkind kind);
+/* "match", "no match", "n/a". */
+MWL_API const char *mwl_explain_result_name(mwl_explain_result result);
+/* A short phrase saying why, for people: "single value matching is exact",
+ * "outside the range", "the item has no value", ... */
+MWL_API const char *mwl_explain_phrase(const mwl_explain_key *k);
+/* For a PN key that does not match under `opts` but would under other name
+ * options: writes e.g. "matches only with pn-accent-insensitive" (the
+ * fewest options changed) into buf and returns true; false otherwise. */
+MWL_API bool mwl_explain_pn_hint(const mwl_explain_key *k, const mwl_match_opts *opts, char *buf, size_t cap);
+
 /* ---- expansion: one response per Scheduled Procedure Step (K.6.1.2.1) ---- */
 
 /* Number of responses `item` can give: the item count of its expanded

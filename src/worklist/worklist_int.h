@@ -157,7 +157,14 @@ static inline bool mwl_wl_plain_ascii(const mwl_elem *e)
 int mwl_wl_value_count(const mwl_ds *ds, const mwl_elem *e, mwl_arena *scratch, size_t *count,
                        mwl_diag *diag);
 
-/* Matches one item level (match.c); used by the projection to select the
+/* The decision on one key `k` at one level `ds` (match.c): *hit, and in
+ * *why the reason (never formatted, nothing allocated). The one place a key
+ * is judged: mwl_wl_match_level and mwl_explain_match both call it. */
+int mwl_wl_match_key(mwl_matcher *m, const mwl_qkey *k, const mwl_ds *ds, const mwl_charset *cs, bool top,
+                     size_t expand_index, bool *hit, mwl_explain_reason *why, mwl_diag *diag);
+
+/* Matches one item level (match.c): every key, stopping at the first that
+ * fails; used by mwl_match_dataset and by the projection to select the
  * items of sequence keys. */
 int mwl_wl_match_level(mwl_matcher *m, const mwl_qkey *keys, size_t count, const mwl_ds *ds,
                        const mwl_charset *cs, bool top, size_t expand_index, bool *matched, mwl_diag *diag);

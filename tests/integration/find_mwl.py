@@ -770,7 +770,7 @@ def test_exit(mwl):
 # ---------------------------------------------------------------------------
 # The man page against every command's --help
 
-COMMANDS = ("serve", "find", "echo", "import", "ls", "export", "rm", "expire", "demo", "dump", "hl7send")
+COMMANDS = ("serve", "find", "echo", "import", "ls", "export", "rm", "expire", "explain", "demo", "dump", "hl7send")
 LONG_OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 
 

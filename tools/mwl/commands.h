@@ -22,6 +22,7 @@ MWL_COMMAND(import);
 MWL_COMMAND(ls);
 MWL_COMMAND(rm);
 MWL_COMMAND(expire);
+MWL_COMMAND(explain);
 MWL_COMMAND(export);
 MWL_COMMAND(demo);
 MWL_COMMAND(hl7send);

@@ -26,10 +26,11 @@
 #include "dicom/format.h"
 #include "dicom/json.h"
 #include "dicom/keypath.h"
+#include "query_args.h"
 #include "table.h"
 #include "util.h"
 
-#define SPS "ScheduledProcedureStepSequence."
+#define SPS TOOL_SPS
 
 /* The return keys sent unless --keys-only or --query: what a modality
  * reads to start an exam (PS3.4 Table K.6-1, and DICOM's modality
@@ -176,13 +177,6 @@ static void usage(FILE *out)
 
 /* ---- options -------------------------------------------------------------- */
 
-/* A key to set: a path and a value, or none (a return key). */
-typedef struct key_arg {
-    const char *path;
-    const char *value; /* NULL = empty */
-    size_t path_len;
-} key_arg;
-
 typedef struct options {
     const char *host;
     uint16_t port;
@@ -190,43 +184,10 @@ typedef struct options {
     int timeout_ms;
     long limit; /* 0 = none */
     bool verbose, keys_only, json, dump;
-    const char *query_file;
     const char *out_dir;
-    const char *charset; /* NULL = automatic */
-    bool date_given;
-    char date_value[20]; /* "", "YYYYMMDD" or a range */
-    key_arg *keys;       /* plain options and -k, in command-line order */
-    size_t key_count;
+    tool_query_args query; /* the keys and where they come from */
     tool_tls tls;
 } options;
-
-static void add_key(options *o, const char *path, const char *value)
-{
-    key_arg *k = &o->keys[o->key_count++];
-    k->path = path;
-    k->path_len = strlen(path);
-    k->value = value;
-}
-
-/* Splits "-k KEY=VALUE". */
-static void add_k_option(options *o, const char *arg)
-{
-    const char *eq = strchr(arg, '=');
-    size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
-    /* A Specific Character Set given as a key says how to encode the other
-     * values: the same as --charset (findscu users write it this way). */
-    if (eq &&
-        ((n == 20 && strncmp(arg, "SpecificCharacterSet", n) == 0) ||
-         (n == 9 && strncmp(arg, "0008,0005", n) == 0) || (n == 11 && strncmp(arg, "(0008,0005)", n) == 0) ||
-         (n == 8 && strncmp(arg, "00080005", n) == 0))) {
-        o->charset = eq + 1;
-        return;
-    }
-    key_arg *k = &o->keys[o->key_count++];
-    k->path = arg;
-    k->path_len = eq ? (size_t)(eq - arg) : strlen(arg);
-    k->value = eq ? eq + 1 : NULL;
-}
 
 /* Parses argv into *o. Returns -1 to go on, or an exit status. */
 static int parse_args(int argc, char **argv, options *o)
@@ -235,32 +196,16 @@ static int parse_args(int argc, char **argv, options *o)
     o->calling_ae = MWL_SCU_DEFAULT_CALLING_AE;
     o->called_ae = MWL_SCU_DEFAULT_CALLED_AE;
     o->timeout_ms = 10000;
-    /* Every argument is at most one key: argc bounds the list. */
-    o->keys = calloc((size_t)argc + 1, sizeof *o->keys);
-    if (!o->keys) {
+    if (!tool_query_args_init(&o->query, argc)) {
         fprintf(stderr, "mwl find: out of memory\n");
         return MWL_EXIT_FAILURE;
     }
-    static const struct {
-        const char *option;
-        const char *path;
-    } plain[] = {
-        {"--station", SPS "ScheduledStationAETitle"},
-        {"--time", SPS "ScheduledProcedureStepStartTime"},
-        {"--modality", SPS "Modality"},
-        {"--patient-id", "PatientID"},
-        {"--patient-name", "PatientName"},
-        {"--accession", "AccessionNumber"},
-        {"--study-uid", "StudyInstanceUID"},
-        {"--sps-status", SPS "ScheduledProcedureStepStatus"},
-    };
     const char *positional[2];
     int npos = 0;
     bool missing = false;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         const char *v = NULL;
-        bool matched = false;
         if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
             usage(stdout);
             return MWL_EXIT_OK;
@@ -288,53 +233,12 @@ static int parse_args(int argc, char **argv, options *o)
             o->dump = true;
             continue;
         }
-        for (size_t p = 0; p < sizeof plain / sizeof plain[0] && !matched; p++) {
-            if ((v = tool_option_value("find", argc, argv, &i, plain[p].option, &missing))) {
-                matched = true;
-                if (strcmp(plain[p].option, "--time") == 0) {
-                    mwl_time_range tr;
-                    if (!missing && mwl_time_range_parse(v, strlen(v), &tr) != MWL_OK) {
-                        fprintf(stderr, "mwl find: --time wants HHMM[SS] or a range HHMM-HHMM, not '%s'\n",
-                                v);
-                        return MWL_EXIT_USAGE;
-                    }
-                }
-                add_key(o, plain[p].path, v);
-            }
-        }
-        if (matched) {
-            if (missing)
-                return MWL_EXIT_USAGE;
+        int q = tool_query_option("find", argc, argv, &i, &o->query);
+        if (q < 0)
+            return MWL_EXIT_USAGE;
+        if (q > 0)
             continue;
-        }
-        if (strncmp(arg, "-k", 2) == 0) {
-            /* findscu takes "-k KEY"; "-kKEY" is accepted too. */
-            v = arg[2] ? arg + 2 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!v || !*v) {
-                fprintf(stderr, "mwl find: -k needs KEY or KEY=VALUE\n");
-                return MWL_EXIT_USAGE;
-            }
-            add_k_option(o, v);
-        } else if ((v = tool_option_value("find", argc, argv, &i, "--date", &missing))) {
-            char lo[9], hi[9];
-            if (missing)
-                return MWL_EXIT_USAGE;
-            if (!tool_parse_date_option(v, lo, hi)) {
-                fprintf(stderr,
-                        "mwl find: --date wants today, tomorrow, yesterday, YYYYMMDD, FROM-TO, FROM-, -TO "
-                        "or all, not '%s'\n",
-                        v);
-                return MWL_EXIT_USAGE;
-            }
-            o->date_given = true;
-            if (lo[0] && strcmp(lo, hi) == 0)
-                snprintf(o->date_value, sizeof o->date_value, "%s", lo);
-            else if (lo[0] || hi[0])
-                snprintf(o->date_value, sizeof o->date_value, "%s-%s", lo, hi);
-            else
-                o->date_value[0] = '\0'; /* all: universal matching */
-            add_key(o, SPS "ScheduledProcedureStepStartDate", o->date_value);
-        } else if ((v = tool_option_value("find", argc, argv, &i, "--aet", &missing))) {
+        if ((v = tool_option_value("find", argc, argv, &i, "--aet", &missing))) {
             o->calling_ae = v;
         } else if ((v = tool_option_value("find", argc, argv, &i, "--aec", &missing))) {
             o->called_ae = v;
@@ -348,12 +252,8 @@ static int parse_args(int argc, char **argv, options *o)
                 fprintf(stderr, "mwl find: --limit wants a count from 1, not '%s'\n", v);
                 return MWL_EXIT_USAGE;
             }
-        } else if ((v = tool_option_value("find", argc, argv, &i, "--query", &missing))) {
-            o->query_file = v;
         } else if ((v = tool_option_value("find", argc, argv, &i, "--out-dir", &missing))) {
             o->out_dir = v;
-        } else if ((v = tool_option_value("find", argc, argv, &i, "--charset", &missing))) {
-            o->charset = v;
         } else if (arg[0] == '-' && arg[1] != '\0') {
             fprintf(stderr, "mwl find: unknown option '%s' (see 'mwl find --help')\n", arg);
             return MWL_EXIT_USAGE;
@@ -386,151 +286,6 @@ static int parse_args(int argc, char **argv, options *o)
         return MWL_EXIT_USAGE;
     }
     return -1;
-}
-
-/* ---- building the identifier --------------------------------------------- */
-
-/* Sets the element a path names to `value` (UTF-8 from the command line,
- * NULL = empty) through dicom/keypath.h, values of VRs the character set
- * affects encoded into `cs`; on failure writes why into err. */
-static int set_key(mwl_ds *root, const char *path, size_t path_len, const char *value, const mwl_charset *cs,
-                   char *err, size_t errcap)
-{
-    mwl_diag diag;
-    int rc = mwl_ds_set_path(root, path, path_len, value, cs, &diag);
-    if (rc == MWL_E_CHARSET)
-        snprintf(err, errcap, "'%.200s' cannot be written in the query's character set (%s); see --charset",
-                 value ? value : "", diag.msg);
-    else if (rc != MWL_OK)
-        snprintf(err, errcap, "%s", diag.msg);
-    return rc;
-}
-
-static bool has_non_ascii(const char *s)
-{
-    for (; s && *s; s++) {
-        if ((unsigned char)*s >= 0x80)
-            return true;
-    }
-    return false;
-}
-
-/* Builds the identifier in `arena`: the query file or an empty data set,
- * its character set, the default keys, then the options in command-line
- * order. Returns false after printing why it cannot be built. */
-static bool build_query(const options *o, mwl_arena *arena, mwl_ds **out)
-{
-    mwl_diag diag;
-    mwl_diag_clear(&diag);
-    mwl_ds *ds = NULL;
-    int rc;
-    if (o->query_file) {
-        uint8_t *data = NULL;
-        size_t len = 0;
-        rc = mwl_file_read(o->query_file, NULL, 0, &data, &len, &diag);
-        if (rc != MWL_OK) {
-            fprintf(stderr, "mwl find: %s\n", diag.msg[0] ? diag.msg : mwl_status_str(rc));
-            return false;
-        }
-        mwl_part10 p10;
-        rc = mwl_part10_decode(data, len, arena, NULL, &p10, &diag);
-        mwl_mem_free(NULL, data);
-        if (rc != MWL_OK) {
-            fprintf(stderr, "mwl find: %s: %s at offset %zu\n", o->query_file,
-                    diag.msg[0] ? diag.msg : mwl_status_str(rc), diag.offset);
-            return false;
-        }
-        ds = p10.dataset;
-    } else if (mwl_ds_new(arena, NULL, &ds) != MWL_OK) {
-        fprintf(stderr, "mwl find: out of memory\n");
-        return false;
-    }
-
-    /* The character set: asked for (the file's text is converted to it),
-     * else the file's, else UTF-8 as soon as a value needs more than
-     * ASCII (K.4.1.1.3: (0008,0005) only when needed). */
-    mwl_charset cs;
-    mwl_charset_init_default(&cs);
-    if (o->charset) {
-        rc = mwl_charset_parse(o->charset, strlen(o->charset), &cs, &diag);
-        if (rc != MWL_OK) {
-            fprintf(stderr, "mwl find: --charset '%s': %s\n", o->charset,
-                    diag.msg[0] ? diag.msg : mwl_status_str(rc));
-            return false;
-        }
-        rc = mwl_ds_recode(ds, &cs, &diag);
-        if (rc != MWL_OK) {
-            fprintf(stderr, "mwl find: the query cannot be written in '%s': %s\n", o->charset,
-                    diag.msg[0] ? diag.msg : mwl_status_str(rc));
-            return false;
-        }
-    } else if (mwl_ds_find(ds, MWL_TAG_SpecificCharacterSet)) {
-        rc = mwl_charset_of(ds, &cs, &diag);
-        if (rc != MWL_OK) {
-            fprintf(stderr, "mwl find: %s: %s\n", o->query_file, diag.msg[0] ? diag.msg : mwl_status_str(rc));
-            return false;
-        }
-    } else {
-        for (size_t i = 0; i < o->key_count; i++) {
-            if (has_non_ascii(o->keys[i].value)) {
-                rc = mwl_charset_parse("ISO_IR 192", 10, &cs, &diag);
-                if (rc == MWL_OK)
-                    rc = mwl_ds_set_str(ds, MWL_TAG_SpecificCharacterSet, MWL_VR_CS, "ISO_IR 192");
-                if (rc != MWL_OK) {
-                    fprintf(stderr, "mwl find: %s\n", mwl_status_str(rc));
-                    return false;
-                }
-                break;
-            }
-        }
-    }
-    if (o->charset) {
-        /* Say it even when no text needs it: the server may answer in it. */
-        char name[80];
-        rc = mwl_charset_name(&cs, name, sizeof name);
-        if (rc == MWL_OK)
-            rc = name[0] ? mwl_ds_set_str(ds, MWL_TAG_SpecificCharacterSet, MWL_VR_CS, name) : MWL_OK;
-        if (rc != MWL_OK) {
-            fprintf(stderr, "mwl find: %s\n", mwl_status_str(rc));
-            return false;
-        }
-    }
-
-    char err[400] = "";
-    if (!o->keys_only && !o->query_file) {
-        for (size_t i = 0; i < N_DEFAULT_KEYS; i++) {
-            rc = set_key(ds, default_keys[i], strlen(default_keys[i]), NULL, &cs, err, sizeof err);
-            if (rc != MWL_OK) {
-                fprintf(stderr, "mwl find: default key %s: %s\n", default_keys[i],
-                        err[0] ? err : mwl_status_str(rc));
-                return false;
-            }
-        }
-        if (!o->date_given) {
-            char today[9];
-            mwl_date d;
-            mwl_date_today(&d);
-            mwl_date_format(&d, today, sizeof today);
-            rc = set_key(ds, SPS "ScheduledProcedureStepStartDate",
-                         strlen(SPS "ScheduledProcedureStepStartDate"), today, &cs, err, sizeof err);
-            if (rc != MWL_OK) {
-                fprintf(stderr, "mwl find: %s\n", mwl_status_str(rc));
-                return false;
-            }
-        }
-    }
-    for (size_t i = 0; i < o->key_count; i++) {
-        const key_arg *k = &o->keys[i];
-        err[0] = '\0';
-        rc = set_key(ds, k->path, k->path_len, k->value, &cs, err, sizeof err);
-        if (rc != MWL_OK) {
-            fprintf(stderr, "mwl find: key '%.*s': %s\n", (int)k->path_len, k->path,
-                    err[0] ? err : mwl_status_str(rc));
-            return false;
-        }
-    }
-    *out = ds;
-    return true;
 }
 
 /* ---- the table ------------------------------------------------------------- */
@@ -953,7 +708,7 @@ int mwl_cmd_find(int argc, char **argv)
     options o;
     int code = parse_args(argc, argv, &o);
     if (code >= 0) {
-        free(o.keys);
+        tool_query_args_free(&o.query);
         return code;
     }
     if (o.verbose) {
@@ -962,19 +717,20 @@ int mwl_cmd_find(int argc, char **argv)
     }
     if (o.out_dir && mkdir(o.out_dir, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "mwl find: cannot create %s: %s\n", o.out_dir, strerror(errno));
-        free(o.keys);
+        tool_query_args_free(&o.query);
         return MWL_EXIT_FAILURE;
     }
     mwl_arena arena;
     mwl_arena_init(&arena, NULL);
     mwl_ds *query = NULL;
-    if (!build_query(&o, &arena, &query)) {
+    if (!tool_query_build("find", &o.query, default_keys, o.keys_only ? 0 : N_DEFAULT_KEYS, !o.keys_only,
+                          &arena, &query)) {
         mwl_arena_clear(&arena);
-        free(o.keys);
+        tool_query_args_free(&o.query);
         return MWL_EXIT_USAGE;
     }
     code = run_find(&o, query);
     mwl_arena_clear(&arena);
-    free(o.keys);
+    tool_query_args_free(&o.query);
     return code;
 }

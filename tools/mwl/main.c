@@ -16,6 +16,7 @@ static const struct {
     {"ls", mwl_cmd_ls, "list stored worklist items"},
     {"rm", mwl_cmd_rm, "remove stored worklist items"},
     {"expire", mwl_cmd_expire, "remove worklist items scheduled or finished too long ago"},
+    {"explain", mwl_cmd_explain, "say why a stored worklist item does (not) match a query"},
     {"export", mwl_cmd_export, "export stored worklist items as DICOM files"},
     {"demo", mwl_cmd_demo, "create a database with demo worklist items"},
     {"dump", mwl_cmd_dump, "print DICOM files as a tree"},
