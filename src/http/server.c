@@ -526,23 +526,6 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- the loop side ----------------------------------------------------------- */
 
-/* The allow rules' addresses apply to HTTP peers as to HL7 ones (a
- * request names no AE title): with rules, the peer must be in a range. */
-static bool peer_allowed(const mwl_server_config *sc, const char *peer)
-{
-    if (sc->allow.count == 0)
-        return true;
-    mwl_net_addr a;
-    if (mwl_net_addr_from_peer(peer, &a) != MWL_OK)
-        return false;
-    for (size_t i = 0; i < sc->allow.count; i++) {
-        const mwl_allow_rule *r = &sc->allow.rule[i];
-        if (r->any_address || mwl_net_cidr_contains(&r->from, &a))
-            return true;
-    }
-    return false;
-}
-
 static int on_accept(void *user, mwl_server *srv, mwl_conn *conn)
 {
     mwl_http *http = user;
@@ -552,7 +535,7 @@ static int on_accept(void *user, mwl_server *srv, mwl_conn *conn)
     const char *refuse = NULL;
     if (atomic_load(&http->stopping))
         refuse = "shutting down";
-    else if (!peer_allowed(mwl_server_get_config(srv), peer))
+    else if (!mwl_allow_peer_address(&mwl_server_get_config(srv)->allow, peer))
         refuse = "address not allowed (allow rules)";
     bool own_conn = true; /* until the socket leaves it */
     int fd = -1;

@@ -201,3 +201,18 @@ mwl_allow_verdict mwl_allow_check(const mwl_config_aet_list *titles, const mwl_a
         list_ranges(rules, calling_ae, true, why, cap, n > 0 ? (size_t)n : 0);
     return MWL_ALLOW_UNKNOWN_AE;
 }
+
+bool mwl_allow_peer_address(const mwl_allow_list *rules, const char *peer)
+{
+    if (rules->count == 0)
+        return true;
+    mwl_net_addr a;
+    if (mwl_net_addr_from_peer(peer, &a) != MWL_OK)
+        return false;
+    for (size_t i = 0; i < rules->count; i++) {
+        const mwl_allow_rule *r = &rules->rule[i];
+        if (r->any_address || mwl_net_cidr_contains(&r->from, &a))
+            return true;
+    }
+    return false;
+}

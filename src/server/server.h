@@ -90,6 +90,12 @@ typedef enum mwl_allow_verdict {
 mwl_allow_verdict mwl_allow_check(const mwl_config_aet_list *titles, const mwl_allow_list *rules,
                                   const char *calling_ae, const mwl_net_addr *peer, char *why, size_t cap);
 
+/* For listeners of protocols that name no AE title (HL7, HTTP): true when
+ * `rules` is empty or one of its rules admits `peer` (a mwl_conn_peer
+ * string, "10.0.0.7:51234" or "[::1]:51234") by address, whatever its AE
+ * title. A pure function. */
+bool mwl_allow_peer_address(const mwl_allow_list *rules, const char *peer);
+
 typedef struct mwl_server_config {
     uint32_t port;                         /* port: 0 = let the kernel pick */
     char bind[MWL_NET_HOST_MAX];           /* bind: "" = all addresses */

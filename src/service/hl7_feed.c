@@ -989,23 +989,6 @@ static void host_of(const char *peer, char *out, size_t cap)
     out[n] = 0;
 }
 
-/* The allow rules' addresses apply to HL7 peers too (an HL7 message names
- * no AE title): with rules, the peer must be in one of their ranges. */
-static bool peer_allowed(const mwl_server_config *sc, const char *host)
-{
-    if (sc->allow.count == 0)
-        return true;
-    mwl_net_addr a;
-    if (mwl_net_addr_parse(host, strlen(host), &a) != MWL_OK)
-        return false;
-    for (size_t i = 0; i < sc->allow.count; i++) {
-        const mwl_allow_rule *r = &sc->allow.rule[i];
-        if (r->any_address || mwl_net_cidr_contains(&r->from, &a))
-            return true;
-    }
-    return false;
-}
-
 static int on_accept(void *user, mwl_server *srv, mwl_conn *conn)
 {
     mwl_hl7_feed *feed = user;
@@ -1022,7 +1005,7 @@ static int on_accept(void *user, mwl_server *srv, mwl_conn *conn)
             same++;
     if (feed->stopping)
         refuse = "shutting down";
-    else if (!peer_allowed(sc, host))
+    else if (!mwl_allow_peer_address(&sc->allow, peer))
         refuse = "address not allowed (allow rules)";
     else if (feed->conn_count >= feed->cfg.max_connections)
         refuse = "hl7-max-connections reached";
