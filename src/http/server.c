@@ -34,6 +34,7 @@
 
 #include "base/file.h"
 #include "base/log.h"
+#include "http/web.h"
 #include "net/net.h"
 
 /* ---- configuration ----------------------------------------------------------- */
@@ -433,6 +434,53 @@ static enum MHD_Result serve_healthz(mwl_http *http, struct MHD_Connection *conn
     return respond(http, conn, MHD_HTTP_OK, "text/plain; charset=utf-8", "ok\n", 3, NULL);
 }
 
+/* The web page's files (web.h), from static storage: no copy. Served
+ * without a token: they are the same for everyone and hold no worklist
+ * data, and a browser cannot send a bearer token when it loads a page, so
+ * the page asks for the token itself when the API answers 401. */
+static enum MHD_Result serve_asset(mwl_http *http, struct MHD_Connection *conn, const char *path)
+{
+    const mwl_http_asset *a = mwl_http_web_find(path);
+    if (!a) /* cannot happen: the routes name existing files */
+        return respond_json_error(http, conn, MHD_HTTP_NOT_FOUND, "not found", NULL);
+    bool fresh =
+        mwl_http_web_not_modified(a, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-None-Match"));
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(fresh ? 0 : a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    enum MHD_Result ok = MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, a->etag);
+    if (ok == MHD_YES)
+        ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, MWL_HTTP_WEB_CACHE_CONTROL);
+    if (ok == MHD_YES && !fresh)
+        ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, mwl_http_web_content_type(a));
+    if (ok == MHD_YES)
+        ok = MHD_add_response_header(r, "Content-Security-Policy", MWL_HTTP_WEB_CSP);
+    if (ok == MHD_YES)
+        ok = MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (ok == MHD_YES && atomic_load(&http->stopping))
+        ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (ok == MHD_YES)
+        ok = MHD_queue_response(conn, fresh ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+static enum MHD_Result serve_page(mwl_http *http, struct MHD_Connection *conn)
+{
+    return serve_asset(http, conn, "/index.html");
+}
+
+static enum MHD_Result serve_app_js(mwl_http *http, struct MHD_Connection *conn)
+{
+    return serve_asset(http, conn, "/app.js");
+}
+
+static enum MHD_Result serve_app_css(mwl_http *http, struct MHD_Connection *conn)
+{
+    return serve_asset(http, conn, "/app.css");
+}
+
 /* The endpoints. /healthz needs no token: a liveness probe carries no
  * secret, and the answer tells nothing but that the process answers. */
 static const struct route {
@@ -440,8 +488,9 @@ static const struct route {
     mwl_http_role role;
     enum MHD_Result (*fn)(mwl_http *http, struct MHD_Connection *conn);
 } routes[] = {
-    {"/healthz", MWL_HTTP_ROLE_NONE, serve_healthz},
-    {"/metrics", MWL_HTTP_ROLE_READ, serve_metrics},
+    {"/healthz", MWL_HTTP_ROLE_NONE, serve_healthz}, {"/metrics", MWL_HTTP_ROLE_READ, serve_metrics},
+    {"/", MWL_HTTP_ROLE_NONE, serve_page},           {"/index.html", MWL_HTTP_ROLE_NONE, serve_page},
+    {"/app.js", MWL_HTTP_ROLE_NONE, serve_app_js},   {"/app.css", MWL_HTTP_ROLE_NONE, serve_app_css},
 };
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
