@@ -54,3 +54,27 @@ bool mwl_http_web_not_modified(const mwl_http_asset *asset, const char *if_none_
     }
     return false;
 }
+
+void mwl_http_web_serve(const mwl_http_request *req, mwl_http_response *res)
+{
+    const mwl_http_asset *a = mwl_http_web_find(req->path);
+    if (!a) { /* only routes naming a file lead here */
+        mwl_http_error(res, 404, NULL, "not found");
+        return;
+    }
+    res->headers[0][0] = "ETag";
+    res->headers[0][1] = a->etag;
+    res->headers[1][0] = "Cache-Control";
+    res->headers[1][1] = MWL_HTTP_WEB_CACHE_CONTROL;
+    res->headers[2][0] = "Content-Security-Policy";
+    res->headers[2][1] = MWL_HTTP_WEB_CSP;
+    res->headers[3][0] = "X-Content-Type-Options";
+    res->headers[3][1] = "nosniff";
+    if (mwl_http_web_not_modified(a, req->if_none_match)) {
+        res->status = 304; /* RFC 9110 15.4.5: no body, the same validators */
+        return;
+    }
+    res->status = 200;
+    res->content_type = mwl_http_web_content_type(a);
+    mwl_wbuf_put(&res->body, a->data, a->len);
+}

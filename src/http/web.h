@@ -1,12 +1,13 @@
 /* The worklist web page (docs/http.md "The page"): src/http/web/'s files,
- * embedded in the binary at build time (cmake/EmbedWeb.cmake), and what an
- * answer serving one of them needs. Private to the http module; server.c
- * does the HTTP. */
+ * embedded in the binary at build time (cmake/EmbedWeb.cmake), and the
+ * route handler that serves them. Private to the http module. */
 #ifndef MWL_HTTP_WEB_H
 #define MWL_HTTP_WEB_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "http/router.h"
 
 typedef struct mwl_http_asset {
     const char *path;          /* "/index.html", "/app.js", ... */
@@ -39,5 +40,15 @@ bool mwl_http_web_not_modified(const mwl_http_asset *asset, const char *if_none_
 #define MWL_HTTP_WEB_CSP                                                                                     \
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "    \
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+/* The route handler for the page's files (GET and HEAD of "/",
+ * "/index.html", "/app.js", "/app.css"): 200 with the file, its
+ * Content-Type, Cache-Control, ETag, the CSP and nosniff; 304 without a
+ * body when If-None-Match names the ETag; 404 for a path that names no
+ * file. Routed without a token: the files are the same for everyone and
+ * hold no worklist data, and a browser cannot send a bearer token when it
+ * loads a page, so the page asks for the token itself when the API answers
+ * 401. */
+void mwl_http_web_serve(const mwl_http_request *req, mwl_http_response *res);
 
 #endif

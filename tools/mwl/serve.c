@@ -420,7 +420,7 @@ int mwl_cmd_serve(int argc, char **argv)
     /* The HTTP listener shows the feed's counters, so it comes after it. */
     mwl_http *http = NULL;
     if (mwl_http_enabled(&cfg.http)) {
-        rc = mwl_http_new(&cfg.http, hl7, &http, &diag);
+        rc = mwl_http_new(&cfg.http, hl7, wl, &http, &diag);
         if (rc != MWL_OK) {
             fprintf(stderr, "mwl serve: HTTP: %s\n", diag.msg[0] ? diag.msg : mwl_status_str(rc));
             mwl_hl7_feed_free(hl7);
