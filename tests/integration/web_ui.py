@@ -14,7 +14,9 @@ with DCMTK's findscu.
    answers 401 without one;
 3. `web_ui.js create`: the page asks for the token (its dialog), refuses an
    empty form and a two-valued Patient ID in the browser (nothing sent),
-   and creates two items through the form (Study Instance UID left empty:
+   shows a 400 answer's message next to the field its "attribute" names
+   (that one answer made up by the driver: the browser already refuses
+   what the server would), and creates two items through the form (Study Instance UID left empty:
    the page makes a 2.25 UID) for today on station CT01: Yamada^Tarou=
    山田^太郎=やまだ^たろう and Müller^Hans; both rows show the names
    readably;
