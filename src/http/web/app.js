@@ -630,16 +630,17 @@ function renderQueries() {
     }
     const ul = el('ul');
     for (const q of list) {
-      const when = q.time || q.timestamp || q.at || '';
-      const keys = q.keys || q.query || q.identifier;
-      const status = q.status === undefined ? '' : String(q.status);
-      const dur = q.duration_ms ?? q.durationMs ?? q.duration;
+      // GET /queries: {id, time, callingAet, keys (a summary), matches,
+      // status, statusText, durationMs, identifier (DICOM JSON)}.
+      const status = q.statusText || (q.status === undefined ? '' : String(q.status));
+      const keys = q.keys ? keysText(q.keys) : keysText(q.identifier);
       ul.append(el('li', {},
-        el('span', { class: 'mono' }, String(when).replace('T', ' ').replace(/\.\d+/, '')),
-        ` — ${q.matches ?? '?'} match(es)` + (status ? `, ${status}` : '') + (dur !== undefined ? `, ${dur} ms` : ''),
-        el('span', { class: 'keys mono' }, keysText(keys)),
+        el('span', { class: 'mono' }, String(q.time || '').replace('T', ' ').replace(/\.\d+Z?$/, '')),
+        ` — ${q.matches ?? '?'} match(es)` + (status ? `, ${status}` : '') +
+          (q.durationMs !== undefined ? `, ${q.durationMs} ms` : ''),
+        el('span', { class: 'keys mono' }, keys),
         el('button', {
-          type: 'button', class: 'explain', disabled: !target,
+          type: 'button', class: 'explain', disabled: !target || q.id === undefined,
           title: target ? 'Why does this query match the selected item or not?' : 'Select a row first',
           onclick: () => explain(q, target),
         }, 'Explain')));
@@ -648,61 +649,82 @@ function renderQueries() {
   }
 }
 
+// GET /explain?query=ID&study_uid=…&sps_id=…: the logged query against
+// the chosen stored item, key by key ({matched, steps: [{spsId, matched,
+// failing, keys: [{path, query, value, result, reason, hint}]}]}).
 async function explain(q, target) {
   const out = $('explain-result');
   out.hidden = false;
   out.replaceChildren(el('p', { class: 'note' }, 'Explaining…'));
-  const r = await api('POST', '/explain', {
-    query: q.keys || q.query || q.identifier,
-    item: { StudyInstanceUID: get(target, 'StudyInstanceUID'), ScheduledProcedureStepID: get(target, 'ScheduledProcedureStepID') },
+  const p = new URLSearchParams({
+    query: String(q.id), study_uid: get(target, 'StudyInstanceUID'), sps_id: get(target, 'ScheduledProcedureStepID'),
   });
-  if (r.status === 404) {
-    out.replaceChildren(el('p', { class: 'note' }, 'This server cannot explain queries (/explain not found).'));
-    return;
-  }
+  const r = await api('GET', '/explain?' + p.toString());
   if (!r.ok) {
-    out.replaceChildren(el('p', { class: 'error' }, 'Explain: ' + (await errorText(r))));
+    const text = await errorText(r);
+    out.replaceChildren(el('p', { class: 'error' }, r.status === 404 && /^not found/.test(text)
+      ? 'This server cannot explain queries (/explain not found).' : 'Explain: ' + text));
     return;
   }
   const j = await r.json();
-  const res = Array.isArray(j) ? j[0] : j;
-  const keys = (res && res.keys) || [];
-  const verdict = res && res.matched;
-  out.replaceChildren(
-    el('p', {}, `SPS ${get(target, 'ScheduledProcedureStepID')}: `,
-      el('span', { class: verdict ? 'match' : 'nomatch' }, verdict ? 'match' : 'no match'),
-      res && res.failing && res.failing.length ? ` — failing: ${res.failing.join(', ')}` : ''),
-    el('table', {}, el('tbody', {}, ...keys.map((k) => el('tr', {},
-      el('td', { class: 'mono' }, k.path || k.name || ''),
-      el('td', { class: 'mono' }, k.query ?? ''),
-      el('td', { class: 'mono' }, k.value ?? ''),
-      el('td', { class: k.result === 'match' || k.result === 'universal' ? 'match' : 'nomatch' }, k.result || ''),
-      el('td', {}, (k.reason || '') + (k.hint ? ' — ' + k.hint : '')))))));
+  const steps = Array.isArray(j.steps) ? j.steps : [j];
+  out.replaceChildren(el('h3', {}, `Query ${q.id} from ${q.callingAet || '?'}`));
+  for (const st of steps) {
+    out.append(
+      el('p', {}, `SPS ${st.spsId || get(target, 'ScheduledProcedureStepID')}: `,
+        el('span', { class: st.matched ? 'match' : 'nomatch' }, st.matched ? 'match' : 'no match'),
+        st.failing && st.failing.length ? ` — failing: ${st.failing.join(', ')}` : ''),
+      el('table', {}, el('tbody', {}, ...(st.keys || []).map((k) => el('tr', {},
+        el('td', { class: 'mono' }, k.path || k.name || ''),
+        el('td', { class: 'mono' }, k.query ?? ''),
+        el('td', { class: 'mono' }, k.value ?? ''),
+        el('td', { class: k.result === 'no match' ? 'nomatch' : k.result === 'match' ? 'match' : undefined },
+          k.result || ''),
+        el('td', {}, (k.reason || '') + (k.hint ? ' — ' + k.hint : '')))))));
+  }
 }
 
 // ---- server status (/metrics) --------------------------------------------------
 
-// Prometheus text format 0.0.4: "name{labels} value" lines.
+// Prometheus text format 0.0.4: "name{labels} value" lines, as samples
+// {name, labels, value}.
 function parseMetrics(text) {
-  const m = new Map();
+  const out = [];
   for (const line of text.split('\n')) {
-    const r = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)/.exec(line);
-    if (r) m.set(r[1] + (r[2] || ''), Number(r[3]));
+    const r = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})? (\S+)/.exec(line);
+    if (!r) continue;
+    const labels = {};
+    for (const l of (r[2] || '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2];
+    out.push({ name: r[1], labels, value: Number(r[3]) });
   }
-  return m;
+  return out;
+}
+
+// The sum of a metric's samples whose labels include `want` (a counter
+// split by labels, such as C-FINDs by status and calling AE, adds up);
+// undefined when the server has no such metric.
+function total(samples, name, want) {
+  let sum;
+  for (const s of samples) {
+    if (s.name !== name) continue;
+    if (want && Object.entries(want).some(([k, v]) => s.labels[k] !== v)) continue;
+    sum = (sum || 0) + s.value;
+  }
+  return sum;
 }
 
 const SHOWN = [
-  ['mwl_associations_active', 'Associations open'],
-  ['mwl_associations_total', 'Associations'],
-  ['mwl_cfind_total', 'C-FINDs'],
-  ['mwl_cfind_matches_total', 'C-FIND matches'],
-  ['mwl_echo_total', 'C-ECHOs'],
-  ['mwl_associations_rejected_total', 'Associations rejected', true],
-  ['mwl_associations_aborted_total', 'Associations aborted', true],
-  ['mwl_hl7_messages_total{ack="AA"}', 'HL7 messages accepted'],
-  ['mwl_hl7_messages_total{ack="AE"}', 'HL7 errors (AE)', true],
-  ['mwl_hl7_messages_total{ack="AR"}', 'HL7 rejects (AR)', true],
+  ['mwl_associations_active', null, 'Associations open'],
+  ['mwl_associations_total', null, 'Associations'],
+  ['mwl_cfind_total', null, 'C-FINDs'],
+  ['mwl_cfind_matches_total', null, 'C-FIND matches'],
+  ['mwl_echo_total', null, 'C-ECHOs'],
+  ['mwl_items_stored', null, 'Items stored'],
+  ['mwl_associations_rejected_total', null, 'Associations rejected', true],
+  ['mwl_associations_aborted_total', null, 'Associations aborted', true],
+  ['mwl_hl7_messages_total', { ack: 'AA' }, 'HL7 messages accepted'],
+  ['mwl_hl7_messages_total', { ack: 'AE' }, 'HL7 errors (AE)', true],
+  ['mwl_hl7_messages_total', { ack: 'AR' }, 'HL7 rejects (AR)', true],
 ];
 
 async function refreshStatus() {
@@ -721,21 +743,24 @@ async function refreshStatus() {
   const m = parseMetrics(await r.text());
   const dl = $('status-list');
   dl.replaceChildren();
-  for (const [name, label, bad] of SHOWN) {
-    if (!m.has(name)) continue;
-    const v = m.get(name);
+  for (const [name, want, label, bad] of SHOWN) {
+    const v = total(m, name, want);
+    if (v === undefined) continue;
     dl.append(el('dt', {}, label), el('dd', { class: bad && v > 0 ? 'bad' : undefined }, String(v)));
   }
   // The HL7 feed's last message and error, when the server exposes them
-  // (any metric whose name says "last"; *_seconds as a time).
-  for (const [name, v] of m) {
-    if (!/_last_/.test(name)) continue;
-    const shown = /timestamp|_seconds/.test(name) && v > 0 ? new Date(v * 1000).toLocaleString() : String(v);
-    dl.append(el('dt', {}, name.replace(/^mwl_/, '').replace(/_/g, ' ')), el('dd', {}, shown));
+  // (any metric whose name says "last"; a *_timestamp_seconds as a time).
+  for (const s of m) {
+    if (!/_last_/.test(s.name)) continue;
+    const shown = /timestamp|_seconds$/.test(s.name) && s.value > 0 ? new Date(s.value * 1000).toLocaleString()
+      : String(s.value);
+    const labels = Object.entries(s.labels).map(([k, v]) => `${k}=${v}`).join(' ');
+    dl.append(el('dt', {}, s.name.replace(/^mwl_/, '').replace(/_/g, ' ') + (labels ? ` (${labels})` : '')),
+      el('dd', {}, shown));
   }
   $('status-note').textContent = 'Updated ' + new Date().toLocaleTimeString() + '.';
-  $('status-summary').textContent = `${m.get('mwl_associations_active') ?? 0} association(s) open · ` +
-    `${m.get('mwl_cfind_total') ?? 0} C-FIND(s)`;
+  $('status-summary').textContent = `${total(m, 'mwl_associations_active') ?? 0} association(s) open · ` +
+    `${total(m, 'mwl_cfind_total') ?? 0} C-FIND(s)`;
 }
 
 // ---- wiring --------------------------------------------------------------------
