@@ -61,9 +61,50 @@ static void test_etag(void)
     CHECK(!mwl_http_web_not_modified(a, "W/"));
 }
 
+/* The route handler: 200 with the file and its headers, 304 when the
+ * browser's copy is current, 404 for a path that names no file. */
+static void test_serve(void)
+{
+    mwl_http_request req;
+    mwl_http_response res;
+    memset(&req, 0, sizeof req);
+    memset(&res, 0, sizeof res);
+    mwl_wbuf_init(&res.body, NULL);
+    req.method = "GET";
+    req.path = "/app.css";
+    mwl_http_web_serve(&req, &res);
+    const mwl_http_asset *a = mwl_http_web_find("/app.css");
+    CHECK_EQ_INT(res.status, 200);
+    CHECK_EQ_STR(res.content_type, "text/css; charset=utf-8");
+    CHECK_EQ_MEM(res.body.data, res.body.len, a->data, a->len);
+    CHECK_EQ_STR(res.headers[0][0], "ETag");
+    CHECK_EQ_STR(res.headers[0][1], a->etag);
+    CHECK_EQ_STR(res.headers[1][1], "no-cache");
+    CHECK(strstr(res.headers[2][1], "default-src 'self'") != NULL);
+    mwl_wbuf_clear(&res.body);
+
+    memset(&res, 0, sizeof res);
+    mwl_wbuf_init(&res.body, NULL);
+    req.if_none_match = a->etag;
+    mwl_http_web_serve(&req, &res);
+    CHECK_EQ_INT(res.status, 304);
+    CHECK_EQ_INT(res.body.len, 0);
+    CHECK_EQ_STR(res.headers[0][1], a->etag);
+    mwl_wbuf_clear(&res.body);
+
+    memset(&res, 0, sizeof res);
+    mwl_wbuf_init(&res.body, NULL);
+    req.if_none_match = NULL;
+    req.path = "/missing.js";
+    mwl_http_web_serve(&req, &res);
+    CHECK_EQ_INT(res.status, 404);
+    mwl_wbuf_clear(&res.body);
+}
+
 int main(void)
 {
     RUN_TEST(test_assets);
     RUN_TEST(test_etag);
+    RUN_TEST(test_serve);
     return check_report("http_web_test");
 }
