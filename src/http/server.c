@@ -21,6 +21,7 @@
  * thread; the request callbacks on libmicrohttpd's. They share the tokens
  * (under a mutex), the counters (under the same mutex) and atomics. */
 #include "http/http.h"
+#include "http/http_int.h"
 
 #include <microhttpd.h>
 #include <pthread.h>
@@ -301,15 +302,31 @@ struct mwl_http {
     bool auth;              /* a tokens file is in use */
     mwl_http_tokens tokens; /* under mu */
     mwl_http_stats stats;   /* under mu */
+    http_observe *observe;  /* observe.c: /queries, /explain, the metrics beyond the counters */
 };
+
+mwl_server *http_server(mwl_http *http)
+{
+    return atomic_load(&http->srv);
+}
+
+mwl_hl7_feed *http_hl7(mwl_http *http)
+{
+    return http->hl7;
+}
+
+http_observe *http_get_observe(mwl_http *http)
+{
+    return http->observe;
+}
 
 /* *con_cls of a request we have seen, so completion knows to count it. */
 static int request_seen;
 
 /* ---- requests (libmicrohttpd's thread) ------------------------------------- */
 
-static enum MHD_Result respond(mwl_http *http, struct MHD_Connection *conn, unsigned status,
-                               const char *content_type, const char *body, size_t len, const char *allow)
+enum MHD_Result respond(mwl_http *http, struct MHD_Connection *conn, unsigned status,
+                        const char *content_type, const char *body, size_t len, const char *allow)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!r)
@@ -329,8 +346,8 @@ static enum MHD_Result respond(mwl_http *http, struct MHD_Connection *conn, unsi
     return ok;
 }
 
-static enum MHD_Result respond_json_error(mwl_http *http, struct MHD_Connection *conn, unsigned status,
-                                          const char *error, const char *allow)
+enum MHD_Result respond_json_error(mwl_http *http, struct MHD_Connection *conn, unsigned status,
+                                   const char *error, const char *allow)
 {
     /* `error` is one of our fixed phrases: nothing from the request is
      * echoed, so nothing needs JSON escaping. */
@@ -339,31 +356,34 @@ static enum MHD_Result respond_json_error(mwl_http *http, struct MHD_Connection 
     return respond(http, conn, status, "application/json", body, (size_t)n, allow);
 }
 
-/* Appends one counter or gauge with its HELP and TYPE lines (Prometheus
- * text format 0.0.4). `labels` NULL: one unlabelled sample; otherwise
- * `count` samples `name{labels[i]} values[i]` under one HELP/TYPE. */
-typedef struct text_out {
-    char *buf;
-    size_t cap, len;
-    bool truncated;
-} text_out;
-
-static void put(text_out *o, const char *fmt, ...) MWL_PRINTF(2, 3);
-static void put(text_out *o, const char *fmt, ...)
+/* Appends printf-style text to the metrics page, growing it up to
+ * HTTP_TEXT_MAX; beyond that the page is marked truncated. */
+void put(text_out *o, const char *fmt, ...)
 {
     if (o->truncated)
         return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= o->cap - o->len) {
-        o->truncated = true;
-        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = o->buf ? vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap) : -1;
+        va_end(ap);
+        if (o->buf && n >= 0 && (size_t)n < o->cap - o->len) {
+            o->len += (size_t)n;
+            return;
+        }
+        size_t cap = o->cap ? o->cap * 2 : 16384;
+        char *grown = cap <= HTTP_TEXT_MAX ? realloc(o->buf, cap) : NULL;
+        if (!grown || (n < 0 && o->buf)) {
+            o->truncated = true;
+            return;
+        }
+        o->buf = grown;
+        o->cap = cap;
     }
-    o->len += (size_t)n;
 }
 
+/* Appends one counter or gauge with its HELP and TYPE lines (Prometheus
+ * text format 0.0.4). */
 static void metric(text_out *o, const char *name, const char *type, const char *help, uint64_t value)
 {
     put(o, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, (unsigned long long)value);
@@ -371,8 +391,7 @@ static void metric(text_out *o, const char *name, const char *type, const char *
 
 static enum MHD_Result serve_metrics(mwl_http *http, struct MHD_Connection *conn)
 {
-    char buf[8192];
-    text_out o = {buf, sizeof buf, 0, false};
+    text_out o = {NULL, 0, 0, false};
     mwl_server *srv = atomic_load(&http->srv);
     mwl_server_stats s;
     memset(&s, 0, sizeof s);
@@ -394,7 +413,7 @@ static enum MHD_Result serve_metrics(mwl_http *http, struct MHD_Connection *conn
            "Connections closed at once because their peer's connections were all associated.", s.dropped);
     metric(&o, "mwl_associations_active", "gauge", "DICOM sessions open now.", (uint64_t)s.active);
     metric(&o, "mwl_echo_total", "counter", "C-ECHO responses sent.", s.echoes);
-    metric(&o, "mwl_cfind_total", "counter", "C-FIND final responses sent.", s.finds);
+    observe_metrics_find(http, &o);
     metric(&o, "mwl_cfind_matches_total", "counter", "C-FIND Pending responses (matches) sent.",
            s.find_matches);
     metric(&o, "mwl_cfind_cancels_total", "counter", "C-FIND final responses with status FE00 (Cancel).",
@@ -405,13 +424,7 @@ static enum MHD_Result serve_metrics(mwl_http *http, struct MHD_Connection *conn
         metric(&o, "mwl_hl7_connections_total", "counter", "HL7 (MLLP) connections accepted.", h.connections);
         metric(&o, "mwl_hl7_connections_refused_total", "counter", "HL7 connections closed at once.",
                h.refused);
-        put(&o,
-            "# HELP mwl_hl7_messages_total HL7 messages answered, by the ACK code (MSA-1).\n"
-            "# TYPE mwl_hl7_messages_total counter\n"
-            "mwl_hl7_messages_total{ack=\"AA\"} %llu\n"
-            "mwl_hl7_messages_total{ack=\"AE\"} %llu\n"
-            "mwl_hl7_messages_total{ack=\"AR\"} %llu\n",
-            (unsigned long long)h.aa, (unsigned long long)h.ae, (unsigned long long)h.ar);
+        observe_metrics_hl7(&h, &o);
         metric(&o, "mwl_hl7_duplicates_total", "counter", "HL7 resends answered from the intake log.",
                h.duplicates);
         metric(&o, "mwl_hl7_commits_total", "counter", "HL7 intake transactions synced to disk.", h.commits);
@@ -423,9 +436,14 @@ static enum MHD_Result serve_metrics(mwl_http *http, struct MHD_Connection *conn
     metric(&o, "mwl_http_requests_total", "counter", "HTTP requests answered (this one included).",
            hs.requests);
     metric(&o, "mwl_http_unauthorized_total", "counter", "HTTP requests refused 401.", hs.unauthorized);
-    if (o.truncated) /* cannot happen with the fixed set above; never send half a page */
-        return respond_json_error(http, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "metrics too large", NULL);
-    return respond(http, conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", buf, o.len, NULL);
+    observe_metrics_more(http, &s, &o);
+    enum MHD_Result rc;
+    if (o.truncated) /* out of memory, or over HTTP_TEXT_MAX: never send half a page */
+        rc = respond_json_error(http, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "metrics too large", NULL);
+    else
+        rc = respond(http, conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", o.buf, o.len, NULL);
+    free(o.buf);
+    return rc;
 }
 
 static enum MHD_Result serve_healthz(mwl_http *http, struct MHD_Connection *conn)
@@ -440,8 +458,9 @@ static const struct route {
     mwl_http_role role;
     enum MHD_Result (*fn)(mwl_http *http, struct MHD_Connection *conn);
 } routes[] = {
-    {"/healthz", MWL_HTTP_ROLE_NONE, serve_healthz},
-    {"/metrics", MWL_HTTP_ROLE_READ, serve_metrics},
+    {"/healthz", MWL_HTTP_ROLE_NONE, serve_healthz},      {"/metrics", MWL_HTTP_ROLE_READ, serve_metrics},
+    {"/queries", MWL_HTTP_ROLE_READ, serve_queries},      {"/explain", MWL_HTTP_ROLE_READ, serve_explain},
+    {"/openapi.json", MWL_HTTP_ROLE_READ, serve_openapi},
 };
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -620,6 +639,11 @@ int mwl_http_new(const mwl_http_config *cfg, mwl_hl7_feed *hl7, mwl_http **out, 
     atomic_init(&http->closed, false);
     atomic_init(&http->in_flight, 0);
     pthread_mutex_init(&http->mu, NULL);
+    http->observe = observe_new();
+    if (!http->observe) {
+        mwl_http_free(http);
+        return MWL_E_NOMEM;
+    }
     if (cfg->tokens_file[0]) {
         rc = load_tokens(cfg->tokens_file, &http->tokens, diag);
         if (rc != MWL_OK) {
@@ -720,6 +744,7 @@ void mwl_http_free(mwl_http *http)
     if (!http)
         return;
     mwl_http_stop(http);
+    observe_free(http->observe);
     pthread_mutex_destroy(&http->mu);
     /* Tokens are secrets: do not leave them in freed memory. */
     memset(&http->tokens, 0, sizeof http->tokens);
