@@ -20,6 +20,7 @@
 #include "base/config.h"
 #include "server/server.h"
 #include "service/hl7_feed.h"
+#include "service/worklist.h"
 
 #define MWL_HTTP_PATH_MAX 1024
 /* Most tokens a tokens file may hold, and the longest token. */
@@ -34,6 +35,7 @@ typedef struct mwl_http_config {
     char port_file[MWL_HTTP_PATH_MAX];   /* http-port-file */
     char tokens_file[MWL_HTTP_PATH_MAX]; /* http-tokens-file: "" = no authentication (loopback only) */
     uint32_t max_connections;            /* http-max-connections */
+    uint32_t max_body;                   /* http-max-body: bytes; a reload applies it at once */
 } mwl_http_config;
 
 const mwl_config_table *mwl_http_config_table(void);
@@ -46,8 +48,8 @@ MWL_MUST_CHECK int mwl_http_config_check(const mwl_http_config *cfg, mwl_diag *d
 /* True when http-port is set. */
 bool mwl_http_enabled(const mwl_http_config *cfg);
 
-/* A token's role: read may GET, write may also change things (nothing
- * does yet). */
+/* A token's role: read may GET, write may also change the worklist
+ * (POST, PUT, DELETE on /mwlitems). */
 typedef enum mwl_http_role {
     MWL_HTTP_ROLE_NONE = 0,
     MWL_HTTP_ROLE_READ = 1,
@@ -80,12 +82,14 @@ mwl_http_role mwl_http_tokens_check(const mwl_http_tokens *tokens, const char *a
 typedef struct mwl_http mwl_http;
 
 /* Checks the config, reads the tokens file and starts libmicrohttpd (its
- * thread; no socket of its own). `hl7`: the HL7 feed whose counters
- * /metrics shows, or NULL. Returns MWL_OK, MWL_E_INVALID (a key or the
+ * threads; no socket of its own). `hl7`: the HL7 feed whose counters
+ * /metrics shows, or NULL. `wl`: the worklist service /mwlitems searches
+ * and reads through (its database is also where writes go), or NULL (then
+ * /mwlitems answers 503); it must outlive the listener. Returns MWL_OK, MWL_E_INVALID (a key or the
  * tokens file: diag says which), MWL_E_IO (the tokens file cannot be
  * read), MWL_E_NOMEM. */
-MWL_MUST_CHECK int mwl_http_new(const mwl_http_config *cfg, mwl_hl7_feed *hl7, mwl_http **out,
-                                mwl_diag *diag);
+MWL_MUST_CHECK int mwl_http_new(const mwl_http_config *cfg, mwl_hl7_feed *hl7, mwl_worklist_service *wl,
+                                mwl_http **out, mwl_diag *diag);
 /* The listener to put in mwl_server_setup.listeners. */
 void mwl_http_listener(mwl_http *http, mwl_listener_spec *spec);
 /* SIGHUP: reads the tokens file again (a file that does not parse changes

@@ -1,18 +1,19 @@
-/* What the files of the HTTP module share: server.c (the listener, the
- * routes, /healthz, /metrics) and observe.c (/queries, /explain,
- * /openapi.json and the metrics beyond the server's counters).
+/* What server.c (the listener, the routes, /healthz, /metrics) and
+ * observe.c (/queries, /explain, /openapi.json and the metrics beyond the
+ * server's counters) share. Handlers see router.h's plain request and
+ * response, no libmicrohttpd type.
  *
  * Private to the http module. Request handlers run on libmicrohttpd's
- * thread. */
+ * threads. */
 #ifndef MWL_HTTP_HTTP_INT_H
 #define MWL_HTTP_HTTP_INT_H
 
-#include <microhttpd.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "base/log.h"
 #include "http/http.h"
+#include "http/router.h"
 
 /* Largest text page (/metrics) built: the label sets are bounded (256
  * calling AE titles, 32 HL7 types), so this is never reached in practice;
@@ -28,13 +29,6 @@ typedef struct text_out {
 
 void put(text_out *o, const char *fmt, ...) MWL_PRINTF(2, 3);
 
-/* Queues an answer (the body is copied). `allow`: an Allow header, or NULL. */
-enum MHD_Result respond(mwl_http *http, struct MHD_Connection *conn, unsigned status,
-                        const char *content_type, const char *body, size_t len, const char *allow);
-/* {"error":ERROR,"status":N}: `error` is a fixed phrase, not escaped. */
-enum MHD_Result respond_json_error(mwl_http *http, struct MHD_Connection *conn, unsigned status,
-                                   const char *error, const char *allow);
-
 /* The server (NULL before the first accepted connection, so never for a
  * request) and the HL7 feed (NULL without one). */
 mwl_server *http_server(mwl_http *http);
@@ -46,9 +40,10 @@ http_observe *observe_new(void); /* NULL: out of memory */
 void observe_free(http_observe *o);
 http_observe *http_get_observe(mwl_http *http);
 
-enum MHD_Result serve_queries(mwl_http *http, struct MHD_Connection *conn);
-enum MHD_Result serve_explain(mwl_http *http, struct MHD_Connection *conn);
-enum MHD_Result serve_openapi(mwl_http *http, struct MHD_Connection *conn);
+/* GET /queries, GET and POST /explain, GET /openapi.json. */
+void serve_queries(const mwl_http_request *req, mwl_http_response *res);
+void serve_explain(const mwl_http_request *req, mwl_http_response *res);
+void serve_openapi(const mwl_http_request *req, mwl_http_response *res);
 
 /* The C-FIND counters by status and calling AE title and the latency
  * histogram (in place of the plain C-FIND count). */

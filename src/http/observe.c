@@ -136,42 +136,20 @@ static void put_label(text_out *o, const char *s)
     put(o, "%s", esc);
 }
 
-static enum MHD_Result respond_wbuf(mwl_http *http, struct MHD_Connection *conn, unsigned status, mwl_wbuf *w)
+/* The value of query argument `name`, NULL when absent. */
+static const char *arg(const mwl_http_request *req, const char *name)
 {
-    enum MHD_Result rc;
-    if (w->status != MWL_OK)
-        rc = respond_json_error(http, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL);
-    else
-        rc = respond(http, conn, status, "application/json", (const char *)w->data, w->len, NULL);
-    mwl_wbuf_clear(w);
-    return rc;
+    for (size_t i = 0; i < req->arg_count; i++)
+        if (strcmp(req->args[i].key, name) == 0)
+            return req->args[i].value ? req->args[i].value : "";
+    return NULL;
 }
 
-/* {"error":MESSAGE,"status":N} with a message that may quote the request
- * (escaped). */
-static enum MHD_Result respond_error_text(mwl_http *http, struct MHD_Connection *conn, unsigned status,
-                                          const char *fmt, ...) MWL_PRINTF(4, 5);
-static enum MHD_Result respond_error_text(mwl_http *http, struct MHD_Connection *conn, unsigned status,
-                                          const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    mwl_wbuf w;
-    mwl_wbuf_init(&w, NULL);
-    put_raw(&w, "{\"error\":");
-    put_str(&w, msg);
-    put_fmt(&w, ",\"status\":%u}\n", status);
-    return respond_wbuf(http, conn, status, &w);
-}
-
-/* A decimal argument in 1..max; false when absent (dflt) or malformed. */
-static bool arg_uint(struct MHD_Connection *conn, const char *name, uint64_t dflt, uint64_t max,
+/* A decimal argument up to max; false when malformed (absent: dflt). */
+static bool arg_uint(const mwl_http_request *req, const char *name, uint64_t dflt, uint64_t max,
                      uint64_t *out)
 {
-    const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+    const char *v = arg(req, name);
     if (!v) {
         *out = dflt;
         return true;
@@ -185,6 +163,17 @@ static bool arg_uint(struct MHD_Connection *conn, const char *name, uint64_t dfl
         return false;
     *out = n;
     return true;
+}
+
+static void json_ok(mwl_http_response *res, mwl_wbuf *w)
+{
+    if (w->status != MWL_OK) {
+        mwl_http_error(res, 503, NULL, "out of memory");
+        return;
+    }
+    res->status = 200;
+    res->content_type = "application/json";
+    mwl_wbuf_put(&res->body, w->data, w->len);
 }
 
 /* ---- GET /queries ----------------------------------------------------------- */
@@ -246,19 +235,23 @@ static void put_record(mwl_wbuf *w, const mwl_query_record *r)
     put_raw(w, "}");
 }
 
-enum MHD_Result serve_queries(mwl_http *http, struct MHD_Connection *conn)
+void serve_queries(const mwl_http_request *req, mwl_http_response *res)
 {
-    mwl_query_log *log = mwl_server_query_log(http_server(http));
+    mwl_query_log *log = mwl_server_query_log(http_server(req->http));
     size_t capacity = mwl_query_log_capacity(log);
     uint64_t limit = 0;
-    if (!arg_uint(conn, "limit", QUERIES_DEFAULT_LIMIT, UINT32_MAX, &limit))
-        return respond_error_text(http, conn, MHD_HTTP_BAD_REQUEST, "limit: a number from 0");
+    if (!arg_uint(req, "limit", QUERIES_DEFAULT_LIMIT, UINT32_MAX, &limit)) {
+        mwl_http_error(res, 400, NULL, "limit: a number from 0");
+        return;
+    }
     if (limit > capacity)
         limit = capacity;
-    const char *calling = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "calling");
+    const char *calling = arg(req, "calling");
     mwl_query_record *recs = limit ? malloc((size_t)limit * sizeof *recs) : NULL;
-    if (limit && !recs)
-        return respond_json_error(http, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL);
+    if (limit && !recs) {
+        mwl_http_error(res, 503, NULL, "out of memory");
+        return;
+    }
     /* Copied under the log's mutex, formatted after it is released. */
     size_t n = recs ? mwl_query_log_list(log, calling, recs, (size_t)limit) : 0;
     mwl_wbuf w;
@@ -270,37 +263,337 @@ enum MHD_Result serve_queries(mwl_http *http, struct MHD_Connection *conn)
     }
     put_raw(&w, "]\n");
     free(recs);
-    return respond_wbuf(http, conn, MHD_HTTP_OK, &w);
+    json_ok(res, &w);
+    mwl_wbuf_clear(&w);
 }
 
-/* ---- GET /explain ----------------------------------------------------------- */
+/* ---- the POST /explain envelope ------------------------------------------------
+ *
+ * {"query": <DICOM JSON> | {"keys": {"KEYPATH": "VALUE", ...}},
+ *  "item": {"accession": "A"} | {"sps_id": "S", "study_uid": "U"}}
+ *
+ * The identifier itself is DICOM JSON (dicom/json.h decodes it); only this
+ * envelope is read here: a JSON value skipper that returns members as byte
+ * spans, and a string decoder. Depth is bounded so a body of brackets
+ * cannot exhaust the stack. */
 
-typedef struct explain_args {
+#define ENVELOPE_DEPTH_MAX 64
+
+typedef struct span {
+    const char *p, *end;
+} span;
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* End of the string starting at p ('"'), past its closing quote; NULL when
+ * unterminated. */
+static const char *skip_string(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        if (*p == '\\') {
+            p++;
+            continue;
+        }
+        if (*p == '"')
+            return p + 1;
+    }
+    return NULL;
+}
+
+static const char *skip_value(const char *p, const char *end, int depth)
+{
+    p = skip_ws(p, end);
+    if (p >= end || depth > ENVELOPE_DEPTH_MAX)
+        return NULL;
+    if (*p == '"')
+        return skip_string(p, end);
+    if (*p == '{' || *p == '[') {
+        char close = *p == '{' ? '}' : ']';
+        p = skip_ws(p + 1, end);
+        if (p < end && *p == close)
+            return p + 1;
+        for (;;) {
+            if (close == '}') {
+                if (p >= end || *p != '"' || !(p = skip_string(p, end)))
+                    return NULL;
+                p = skip_ws(p, end);
+                if (p >= end || *p != ':')
+                    return NULL;
+                p++;
+            }
+            if (!(p = skip_value(p, end, depth + 1)))
+                return NULL;
+            p = skip_ws(p, end);
+            if (p < end && *p == ',') {
+                p = skip_ws(p + 1, end);
+                continue;
+            }
+            return p < end && *p == close ? p + 1 : NULL;
+        }
+    }
+    /* number, true, false, null: their characters */
+    const char *start = p;
+    while (p < end && (strchr("+-.eE", *p) || (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z')))
+        p++;
+    return p > start ? p : NULL;
+}
+
+/* Calls fn for every member of the object `obj`; false when `obj` is not
+ * an object or fn refuses. The key is given raw (between its quotes). */
+static bool each_member(span obj, bool (*fn)(void *user, span key, span value), void *user)
+{
+    const char *p = skip_ws(obj.p, obj.end);
+    if (p >= obj.end || *p != '{')
+        return false;
+    p = skip_ws(p + 1, obj.end);
+    if (p < obj.end && *p == '}')
+        return true;
+    for (;;) {
+        if (p >= obj.end || *p != '"')
+            return false;
+        const char *k_end = skip_string(p, obj.end);
+        if (!k_end)
+            return false;
+        span key = {p + 1, k_end - 1};
+        p = skip_ws(k_end, obj.end);
+        if (p >= obj.end || *p != ':')
+            return false;
+        const char *v = skip_ws(p + 1, obj.end);
+        const char *v_end = skip_value(v, obj.end, 1);
+        if (!v_end || !fn(user, key, (span){v, v_end}))
+            return false;
+        p = skip_ws(v_end, obj.end);
+        if (p < obj.end && *p == ',') {
+            p = skip_ws(p + 1, obj.end);
+            continue;
+        }
+        return p < obj.end && *p == '}';
+    }
+}
+
+static bool key_is(span key, const char *name)
+{
+    size_t n = strlen(name);
+    return (size_t)(key.end - key.p) == n && memcmp(key.p, name, n) == 0;
+}
+
+static int hex4(const char *p, const char *end, unsigned *out)
+{
+    if (end - p < 4)
+        return -1;
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (unsigned)(c - 'A' + 10);
+        else
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* A JSON string value decoded to UTF-8 in `arena`; NULL when `v` is not a
+ * string (or holds \u0000, which no DICOM value can). */
+static char *string_value(span v, mwl_arena *arena)
+{
+    if (v.end - v.p < 2 || *v.p != '"' || v.end[-1] != '"')
+        return NULL;
+    char *out = mwl_arena_alloc(arena, (size_t)(v.end - v.p));
+    if (!out)
+        return NULL;
+    size_t n = 0;
+    for (const char *p = v.p + 1; p < v.end - 1; p++) {
+        if (*p != '\\') {
+            if ((unsigned char)*p < 0x20)
+                return NULL;
+            out[n++] = *p;
+            continue;
+        }
+        if (++p >= v.end - 1)
+            return NULL;
+        unsigned cp;
+        switch (*p) {
+        case '"': out[n++] = '"'; continue;
+        case '\\': out[n++] = '\\'; continue;
+        case '/': out[n++] = '/'; continue;
+        case 'b': out[n++] = '\b'; continue;
+        case 'f': out[n++] = '\f'; continue;
+        case 'n': out[n++] = '\n'; continue;
+        case 'r': out[n++] = '\r'; continue;
+        case 't': out[n++] = '\t'; continue;
+        case 'u':
+            if (hex4(p + 1, v.end - 1, &cp) != 0)
+                return NULL;
+            p += 4;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                unsigned lo;
+                if (v.end - 1 - p < 7 || p[1] != '\\' || p[2] != 'u' || hex4(p + 3, v.end - 1, &lo) != 0 ||
+                    lo < 0xDC00 || lo > 0xDFFF)
+                    return NULL;
+                p += 6;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            } else if ((cp >= 0xDC00 && cp <= 0xDFFF) || cp == 0) {
+                return NULL;
+            }
+            /* Every escape is at least as long as its UTF-8 (\uXXXX: 6
+             * bytes for at most 3; a pair: 12 for 4): `out` is big enough. */
+            if (cp < 0x80) {
+                out[n++] = (char)cp;
+            } else if (cp < 0x800) {
+                out[n++] = (char)(0xC0 | (cp >> 6));
+                out[n++] = (char)(0x80 | (cp & 0x3F));
+            } else if (cp < 0x10000) {
+                out[n++] = (char)(0xE0 | (cp >> 12));
+                out[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                out[n++] = (char)(0x80 | (cp & 0x3F));
+            } else {
+                out[n++] = (char)(0xF0 | (cp >> 18));
+                out[n++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+                out[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                out[n++] = (char)(0x80 | (cp & 0x3F));
+            }
+            continue;
+        default: return NULL;
+        }
+    }
+    out[n] = '\0';
+    return out;
+}
+
+/* ---- /explain ---------------------------------------------------------------- */
+
+typedef struct explain_input {
+    const char *accession, *sps_id, *study_uid;
+    uint64_t query_id; /* a logged C-FIND; 0 = none */
     struct {
         const char *key, *value;
     } keys[EXPLAIN_MAX_KEYS];
     size_t count;
     bool too_many;
-} explain_args;
+    mwl_ds *identifier; /* POST: a DICOM JSON identifier */
+    mwl_arena *arena;
+    char problem[160]; /* the envelope's first problem, "" = none */
+} explain_input;
 
-/* Every query parameter but the item selectors and `query` is a key of
- * the query: a key path (keypath.h) and its value. */
-static enum MHD_Result collect_key(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static void add_key(explain_input *in, const char *key, const char *value)
 {
-    (void)kind;
-    explain_args *a = cls;
-    static const char *const reserved[] = {"accession", "sps_id", "study_uid", "query", NULL};
-    for (size_t i = 0; reserved[i]; i++)
-        if (strcmp(key, reserved[i]) == 0)
-            return MHD_YES;
-    if (a->count == EXPLAIN_MAX_KEYS) {
-        a->too_many = true;
-        return MHD_NO;
+    if (in->count == EXPLAIN_MAX_KEYS) {
+        in->too_many = true;
+        return;
     }
-    a->keys[a->count].key = key;
-    a->keys[a->count].value = value ? value : "";
-    a->count++;
-    return MHD_YES;
+    in->keys[in->count].key = key;
+    in->keys[in->count].value = value ? value : "";
+    in->count++;
+}
+
+static bool on_key_member(void *user, span key, span value)
+{
+    explain_input *in = user;
+    char *k = string_value((span){key.p - 1, key.end + 1}, in->arena);
+    char *v = string_value(value, in->arena);
+    if (!k || !v) {
+        snprintf(in->problem, sizeof in->problem, "query.keys: every key and value is a JSON string");
+        return false;
+    }
+    add_key(in, k, v);
+    return true;
+}
+
+static bool on_item_member(void *user, span key, span value)
+{
+    explain_input *in = user;
+    const char **slot = key_is(key, "accession")   ? &in->accession
+                        : key_is(key, "sps_id")    ? &in->sps_id
+                        : key_is(key, "study_uid") ? &in->study_uid
+                                                   : NULL;
+    if (!slot) {
+        snprintf(in->problem, sizeof in->problem, "item: only accession, sps_id and study_uid");
+        return false;
+    }
+    if (!(*slot = string_value(value, in->arena))) {
+        snprintf(in->problem, sizeof in->problem, "item: values are JSON strings");
+        return false;
+    }
+    return true;
+}
+
+typedef struct envelope {
+    span query, item;
+    bool has_query, has_item;
+} envelope;
+
+static bool on_top_member(void *user, span key, span value)
+{
+    envelope *e = user;
+    if (key_is(key, "query")) {
+        e->query = value;
+        e->has_query = true;
+    } else if (key_is(key, "item")) {
+        e->item = value;
+        e->has_item = true;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* Reads a POST /explain body into `in`. 0, or an HTTP status with
+ * in->problem / diag saying why. */
+static unsigned read_envelope(const mwl_http_request *req, explain_input *in, mwl_diag *diag)
+{
+    span body = {(const char *)req->body, (const char *)req->body + req->body_len};
+    envelope e;
+    memset(&e, 0, sizeof e);
+    if (!each_member(body, on_top_member, &e) || !e.has_query || !e.has_item) {
+        snprintf(in->problem, sizeof in->problem,
+                 "the body is {\"query\": DICOM JSON or {\"keys\": {...}}, \"item\": {\"accession\": ...}}");
+        return 400;
+    }
+    if (!each_member(e.item, on_item_member, in)) {
+        if (!in->problem[0])
+            snprintf(in->problem, sizeof in->problem, "item: an object");
+        return 400;
+    }
+    /* {"keys": {...}} or a DICOM JSON identifier, whose members are tags. */
+    envelope probe;
+    memset(&probe, 0, sizeof probe);
+    const char *q = skip_ws(e.query.p, e.query.end);
+    const char *first = q < e.query.end && *q == '{' ? skip_ws(q + 1, e.query.end) : NULL;
+    if (first && first + 6 <= e.query.end && memcmp(first, "\"keys\"", 6) == 0) {
+        span keys = {NULL, NULL};
+        bool ok = false;
+        const char *p = skip_ws(first + 6, e.query.end);
+        if (p < e.query.end && *p == ':') {
+            keys.p = skip_ws(p + 1, e.query.end);
+            keys.end = skip_value(keys.p, e.query.end, 1);
+            ok = keys.end && skip_ws(keys.end, e.query.end) < e.query.end &&
+                 *skip_ws(keys.end, e.query.end) == '}' && each_member(keys, on_key_member, in);
+        }
+        if (!ok) {
+            if (!in->problem[0])
+                snprintf(in->problem, sizeof in->problem, "query.keys: an object of key paths and values");
+            return 400;
+        }
+        return 0;
+    }
+    int rc = mwl_ds_decode_json(e.query.p, (size_t)(e.query.end - e.query.p), in->arena, NULL,
+                                &in->identifier, diag);
+    if (rc != MWL_OK) {
+        snprintf(in->problem, sizeof in->problem, "query: %s", diag->msg[0] ? diag->msg : mwl_status_str(rc));
+        return 400;
+    }
+    return 0;
 }
 
 /* A stored value of the SPS row, "" when absent. */
@@ -316,109 +609,145 @@ static void row_value(const mwl_ds *item, uint32_t tag, bool in_sps, char *buf, 
         buf[0] = '\0';
 }
 
-enum MHD_Result serve_explain(mwl_http *http, struct MHD_Connection *conn)
+/* The identifier to explain: the given one, a logged C-FIND's, or built
+ * from key paths. 0 or an HTTP status (res filled). */
+static unsigned build_identifier(const mwl_http_request *req, explain_input *in, mwl_http_response *res,
+                                 mwl_ds **out)
 {
-    http_observe *o = http_get_observe(http);
+    mwl_diag d;
+    mwl_diag_clear(&d);
+    if (in->identifier) {
+        *out = in->identifier;
+        return 0;
+    }
+    if (in->query_id) {
+        mwl_query_record *rec = malloc(sizeof *rec);
+        if (!rec) {
+            mwl_http_error(res, 503, NULL, "out of memory");
+            return 503;
+        }
+        unsigned status = 0;
+        if (mwl_query_log_get(mwl_server_query_log(http_server(req->http)), in->query_id, rec) != MWL_OK) {
+            mwl_http_error(res, 404, NULL, "query %" PRIu64 ": not (or no longer) in the C-FIND log",
+                           in->query_id);
+            status = 404;
+        } else if (!rec->identifier_length || mwl_ds_decode(rec->identifier, rec->identifier_length, rec->ts,
+                                                            in->arena, NULL, out, &d) != MWL_OK) {
+            mwl_http_error(res, HTTP_UNPROCESSABLE, NULL,
+                           "query %" PRIu64 ": its identifier was not kept or does not decode", in->query_id);
+            status = HTTP_UNPROCESSABLE;
+        }
+        free(rec);
+        return status;
+    }
+    if (mwl_ds_new(in->arena, NULL, out) != MWL_OK) {
+        mwl_http_error(res, 503, NULL, "out of memory");
+        return 503;
+    }
+    /* Values are UTF-8: say so, as mwl find does, unless the keys name a
+     * character set themselves. */
+    bool non_ascii = false, charset_given = false;
+    for (size_t i = 0; i < in->count; i++) {
+        for (const char *c = in->keys[i].value; *c; c++)
+            non_ascii = non_ascii || (unsigned char)*c >= 0x80;
+        charset_given = charset_given || strcmp(in->keys[i].key, "SpecificCharacterSet") == 0;
+    }
+    if (non_ascii && !charset_given &&
+        mwl_ds_set_path(*out, "SpecificCharacterSet", 20, "ISO_IR 192", NULL, &d) != MWL_OK) {
+        mwl_http_error(res, 503, NULL, "out of memory");
+        return 503;
+    }
+    for (size_t i = 0; i < in->count; i++) {
+        const char *key = in->keys[i].key;
+        if (mwl_ds_set_path(*out, key, strlen(key), in->keys[i].value, NULL, &d) != MWL_OK) {
+            mwl_http_error(res, 400, key, "key %s: %s", key, d.msg);
+            return 400;
+        }
+    }
+    return 0;
+}
+
+/* Every query argument but the item selectors and `query` is a key of the
+ * query: a key path (keypath.h) and its value. */
+static void read_args(const mwl_http_request *req, explain_input *in)
+{
+    static const char *const reserved[] = {"accession", "sps_id", "study_uid", "query", NULL};
+    in->accession = arg(req, "accession");
+    in->sps_id = arg(req, "sps_id");
+    in->study_uid = arg(req, "study_uid");
+    for (size_t i = 0; i < req->arg_count; i++) {
+        bool skip = false;
+        for (size_t k = 0; reserved[k]; k++)
+            skip = skip || strcmp(req->args[i].key, reserved[k]) == 0;
+        if (!skip)
+            add_key(in, req->args[i].key, req->args[i].value);
+    }
+}
+
+static void explain(const mwl_http_request *req, mwl_http_response *res, explain_input *in)
+{
+    http_observe *o = http_get_observe(req->http);
     char db[MWL_HTTP_PATH_MAX];
     mwl_match_opts match;
     pthread_mutex_lock(&o->mu);
     snprintf(db, sizeof db, "%s", o->db);
     match = o->match;
     pthread_mutex_unlock(&o->mu);
-    if (!db[0])
-        return respond_json_error(http, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "no worklist database", NULL);
-
-    const char *accession = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "accession");
-    const char *sps_id = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "sps_id");
-    const char *study_uid = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "study_uid");
-    if ((!accession || !*accession) && (!sps_id || !*sps_id) && (!study_uid || !*study_uid))
-        return respond_error_text(http, conn, MHD_HTTP_BAD_REQUEST,
-                                  "say which stored item: accession, sps_id or study_uid");
-    uint64_t query_id = 0;
-    if (!arg_uint(conn, "query", 0, UINT64_MAX, &query_id))
-        return respond_error_text(http, conn, MHD_HTTP_BAD_REQUEST, "query: the id of a logged C-FIND");
-    explain_args args;
-    memset(&args, 0, sizeof args);
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_key, &args);
-    if (args.too_many)
-        return respond_error_text(http, conn, MHD_HTTP_BAD_REQUEST, "more than %d keys", EXPLAIN_MAX_KEYS);
-    if (query_id && args.count)
-        return respond_error_text(http, conn, MHD_HTTP_BAD_REQUEST,
-                                  "either query (a logged C-FIND) or keys, not both");
-
-    mwl_arena arena;
-    mwl_arena_init(&arena, NULL);
+    if (!db[0]) {
+        mwl_http_error(res, 503, NULL, "no worklist database");
+        return;
+    }
+    if ((!in->accession || !*in->accession) && (!in->sps_id || !*in->sps_id) &&
+        (!in->study_uid || !*in->study_uid)) {
+        mwl_http_error(res, 400, NULL, "say which stored item: accession, sps_id or study_uid");
+        return;
+    }
+    if (in->too_many) {
+        mwl_http_error(res, 400, NULL, "more than %d keys", EXPLAIN_MAX_KEYS);
+        return;
+    }
+    if (in->query_id && in->count) {
+        mwl_http_error(res, 400, NULL, "either query (a logged C-FIND) or keys, not both");
+        return;
+    }
     mwl_ds *identifier = NULL;
+    if (build_identifier(req, in, res, &identifier) != 0)
+        return;
     mwl_diag d;
     mwl_diag_clear(&d);
-    enum MHD_Result answer;
-    mwl_store *store = NULL;
-    mwl_query_record *rec = NULL;
-    mwl_wbuf w;
-    mwl_wbuf_init(&w, NULL);
-    if (query_id) {
-        rec = malloc(sizeof *rec);
-        if (!rec) {
-            answer = respond_json_error(http, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL);
-            goto done;
-        }
-        if (mwl_query_log_get(mwl_server_query_log(http_server(http)), query_id, rec) != MWL_OK) {
-            answer = respond_error_text(http, conn, MHD_HTTP_NOT_FOUND,
-                                        "query %" PRIu64 ": not (or no longer) in the C-FIND log", query_id);
-            goto done;
-        }
-        if (!rec->identifier_length || mwl_ds_decode(rec->identifier, rec->identifier_length, rec->ts, &arena,
-                                                     NULL, &identifier, &d) != MWL_OK) {
-            answer = respond_error_text(http, conn, HTTP_UNPROCESSABLE,
-                                        "query %" PRIu64 ": its identifier was not kept or does not decode",
-                                        query_id);
-            goto done;
-        }
-    } else {
-        if (mwl_ds_new(&arena, NULL, &identifier) != MWL_OK) {
-            answer = respond_json_error(http, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory", NULL);
-            goto done;
-        }
-        for (size_t i = 0; i < args.count; i++) {
-            const char *key = args.keys[i].key;
-            if (mwl_ds_set_path(identifier, key, strlen(key), args.keys[i].value, NULL, &d) != MWL_OK) {
-                answer = respond_error_text(http, conn, MHD_HTTP_BAD_REQUEST, "key %s: %s", key, d.msg);
-                goto done;
-            }
-        }
-    }
     mwl_query *q = NULL;
-    int rc = mwl_query_parse(identifier, &arena, &q, &d);
+    int rc = mwl_query_parse(identifier, in->arena, &q, &d);
     if (rc != MWL_OK) {
         /* What the server would answer the modality: a failure, no item. */
-        answer = respond_error_text(http, conn, HTTP_UNPROCESSABLE,
-                                    "the server refuses this query (%04X): (%04X,%04X) %s",
-                                    (unsigned)mwl_query_failure_status(rc), (unsigned)(d.tag >> 16),
-                                    (unsigned)(d.tag & 0xFFFF), d.msg);
-        goto done;
+        mwl_http_error(res, HTTP_UNPROCESSABLE, NULL, "the server refuses this query (%04X): (%04X,%04X) %s",
+                       (unsigned)mwl_query_failure_status(rc), (unsigned)(d.tag >> 16),
+                       (unsigned)(d.tag & 0xFFFF), d.msg);
+        return;
     }
+    mwl_store *store = NULL;
     mwl_store_options so = {.read_only = true};
     if (mwl_store_open(db, &so, &store, &d) != MWL_OK) {
         mwl_log(MWL_LOG_WARN, "http /explain: %s", d.msg);
-        answer = respond_json_error(http, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "worklist database unavailable",
-                                    NULL);
-        goto done;
+        mwl_http_error(res, 503, NULL, "worklist database unavailable");
+        return;
     }
     mwl_store_filter f;
     mwl_store_filter_init(&f);
-    if (accession && *accession)
-        f.accession = (mwl_store_cond){MWL_STORE_EXACT, accession};
-    if (sps_id && *sps_id)
-        f.sps_id = (mwl_store_cond){MWL_STORE_EXACT, sps_id};
-    if (study_uid && *study_uid)
-        f.study_uid = (mwl_store_cond){MWL_STORE_EXACT, study_uid};
+    if (in->accession && *in->accession)
+        f.accession = (mwl_store_cond){MWL_STORE_EXACT, in->accession};
+    if (in->sps_id && *in->sps_id)
+        f.sps_id = (mwl_store_cond){MWL_STORE_EXACT, in->sps_id};
+    if (in->study_uid && *in->study_uid)
+        f.study_uid = (mwl_store_cond){MWL_STORE_EXACT, in->study_uid};
     mwl_store_cursor cursor;
     mwl_store_cursor_init(&cursor);
     mwl_matcher m;
     mwl_matcher_init(&m, &match, NULL);
+    mwl_wbuf w;
+    mwl_wbuf_init(&w, NULL);
     put_raw(&w, "{\"query\":");
-    if (query_id)
-        put_fmt(&w, "%" PRIu64, query_id);
+    if (in->query_id)
+        put_fmt(&w, "%" PRIu64, in->query_id);
     else
         put_raw(&w, "null");
     put_fmt(&w, ",\"options\":{\"pnCaseSensitive\":%s,\"pnAccentInsensitive\":%s},\"steps\":[",
@@ -430,8 +759,9 @@ enum MHD_Result serve_explain(mwl_http *http, struct MHD_Connection *conn)
            (rc = mwl_store_cursor_next(store, &f, &cursor, &row, &d)) == MWL_OK) {
         mwl_ds *item = NULL;
         mwl_explain ex;
-        if (mwl_ds_decode(row.dataset, row.length, MWL_TS_EXPLICIT_LE, &arena, NULL, &item, &d) != MWL_OK ||
-            mwl_explain_match(&m, q, item, 0, &arena, &ex, &d) != MWL_OK) {
+        if (mwl_ds_decode(row.dataset, row.length, MWL_TS_EXPLICIT_LE, in->arena, NULL, &item, &d) !=
+                MWL_OK ||
+            mwl_explain_match(&m, q, item, 0, in->arena, &ex, &d) != MWL_OK) {
             mwl_log(MWL_LOG_WARN, "http /explain: stored row %lld: %s", (long long)row.id, d.msg);
             all = false;
             continue;
@@ -453,33 +783,58 @@ enum MHD_Result serve_explain(mwl_http *http, struct MHD_Connection *conn)
         count++;
     }
     mwl_store_cursor_pause(store);
+    mwl_store_free(store);
     mwl_matcher_clear(&m);
     if (count < EXPLAIN_MAX_STEPS && rc != MWL_E_NOTFOUND) {
         mwl_log(MWL_LOG_WARN, "http /explain: %s", d.msg[0] ? d.msg : mwl_status_str(rc));
-        answer = respond_json_error(http, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "worklist database unavailable",
-                                    NULL);
-        goto done;
+        mwl_http_error(res, 503, NULL, "worklist database unavailable");
+    } else if (count == 0) {
+        mwl_http_error(res, 404, NULL, "no stored item has that key");
+    } else {
+        put_fmt(&w, "],\"matched\":%s}\n", all ? "true" : "false");
+        json_ok(res, &w);
     }
-    if (count == 0) {
-        answer = respond_json_error(http, conn, MHD_HTTP_NOT_FOUND, "no stored item has that key", NULL);
-        goto done;
-    }
-    put_fmt(&w, "],\"matched\":%s}\n", all ? "true" : "false");
-    answer = respond_wbuf(http, conn, MHD_HTTP_OK, &w);
-done:
     mwl_wbuf_clear(&w);
-    mwl_store_free(store);
-    free(rec);
+}
+
+void serve_explain(const mwl_http_request *req, mwl_http_response *res)
+{
+    mwl_arena arena;
+    mwl_arena_init(&arena, NULL);
+    explain_input *in = calloc(1, sizeof *in);
+    if (!in) {
+        mwl_http_error(res, 503, NULL, "out of memory");
+        return;
+    }
+    in->arena = &arena;
+    if (req->body) {
+        mwl_diag d;
+        mwl_diag_clear(&d);
+        if (read_envelope(req, in, &d) != 0) {
+            mwl_http_error(res, 400, NULL, "%s", in->problem);
+            goto done;
+        }
+    } else {
+        read_args(req, in);
+        if (!arg_uint(req, "query", 0, UINT64_MAX, &in->query_id)) {
+            mwl_http_error(res, 400, NULL, "query: the id of a logged C-FIND (/queries)");
+            goto done;
+        }
+    }
+    explain(req, res, in);
+done:
+    free(in);
     mwl_arena_clear(&arena);
-    return answer;
 }
 
 /* ---- GET /openapi.json -------------------------------------------------------- */
 
-enum MHD_Result serve_openapi(mwl_http *http, struct MHD_Connection *conn)
+void serve_openapi(const mwl_http_request *req, mwl_http_response *res)
 {
-    return respond(http, conn, MHD_HTTP_OK, "application/json", mwl_openapi_json, strlen(mwl_openapi_json),
-                   NULL);
+    (void)req;
+    res->status = 200;
+    res->content_type = "application/json";
+    mwl_wbuf_put(&res->body, mwl_openapi_json, strlen(mwl_openapi_json));
 }
 
 /* ---- metrics ------------------------------------------------------------------ */

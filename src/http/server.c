@@ -33,8 +33,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include "base/file.h"
 #include "base/log.h"
+#include "http/rest.h"
+#include "http/router.h"
 #include "net/net.h"
 
 /* ---- configuration ----------------------------------------------------------- */
@@ -56,6 +61,8 @@ static const mwl_config_key http_keys[] = {
      NULL},
     {"http-max-connections", MWL_CONFIG_UINT, "32", 1, 1000, FIELD(max_connections),
      "HTTP connections at once; more are refused by the HTTP library", NULL},
+    {"http-max-body", MWL_CONFIG_UINT, "1048576", 1024, 268435456, FIELD(max_body),
+     "largest request body in bytes (a POSTed or PUT worklist item); larger is answered 413", NULL},
 };
 
 static const mwl_config_table http_table = {"http", http_keys, sizeof http_keys / sizeof http_keys[0],
@@ -108,6 +115,10 @@ int mwl_http_config_check(const mwl_http_config *cfg, mwl_diag *diag)
         }
     if (cfg->max_connections < 1 || cfg->max_connections > 1000) {
         mwl_diag_set(diag, 0, 0, "http-max-connections: out of range");
+        return MWL_E_INVALID;
+    }
+    if (cfg->max_body < 1024 || cfg->max_body > 268435456) {
+        mwl_diag_set(diag, 0, 0, "http-max-body: out of range");
         return MWL_E_INVALID;
     }
     if (cfg->port[0]) {
@@ -298,6 +309,9 @@ struct mwl_http {
     atomic_bool closed;        /* shutdown-grace over: nothing is waited for */
     atomic_size_t in_flight;   /* requests begun and not completed */
 
+    mwl_rest *rest;                /* /mwlitems; NULL without a worklist service */
+    atomic_uint_fast32_t max_body; /* http-max-body (a reload changes it) */
+
     pthread_mutex_t mu;
     bool auth;              /* a tokens file is in use */
     mwl_http_tokens tokens; /* under mu */
@@ -320,13 +334,22 @@ http_observe *http_get_observe(mwl_http *http)
     return http->observe;
 }
 
-/* *con_cls of a request we have seen, so completion knows to count it. */
-static int request_seen;
+/* *con_cls: one request from its headers to its completion. A route that
+ * takes a body is answered only once the body is in (libmicrohttpd hands
+ * it over in pieces, over several calls); everything else on the first
+ * call. */
+typedef struct request_state {
+    const mwl_http_route *route; /* NULL until routed */
+    mwl_http_role role;          /* the token's */
+    bool answered;               /* a response is queued: the rest of any body is dropped */
+    bool too_large;              /* over http-max-body; 413 at the end if not queued at once */
+    mwl_wbuf body;
+} request_state;
 
 /* ---- requests (libmicrohttpd's thread) ------------------------------------- */
 
-enum MHD_Result respond(mwl_http *http, struct MHD_Connection *conn, unsigned status,
-                        const char *content_type, const char *body, size_t len, const char *allow)
+static enum MHD_Result respond(mwl_http *http, struct MHD_Connection *conn, unsigned status,
+                               const char *content_type, const char *body, size_t len, const char *allow)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!r)
@@ -346,8 +369,8 @@ enum MHD_Result respond(mwl_http *http, struct MHD_Connection *conn, unsigned st
     return ok;
 }
 
-enum MHD_Result respond_json_error(mwl_http *http, struct MHD_Connection *conn, unsigned status,
-                                   const char *error, const char *allow)
+static enum MHD_Result respond_json_error(mwl_http *http, struct MHD_Connection *conn, unsigned status,
+                                          const char *error, const char *allow)
 {
     /* `error` is one of our fixed phrases: nothing from the request is
      * echoed, so nothing needs JSON escaping. */
@@ -389,8 +412,9 @@ static void metric(text_out *o, const char *name, const char *type, const char *
     put(o, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, (unsigned long long)value);
 }
 
-static enum MHD_Result serve_metrics(mwl_http *http, struct MHD_Connection *conn)
+static void serve_metrics(const mwl_http_request *req, mwl_http_response *res)
 {
+    mwl_http *http = req->http;
     text_out o = {NULL, 0, 0, false};
     mwl_server *srv = atomic_load(&http->srv);
     mwl_server_stats s;
@@ -437,85 +461,272 @@ static enum MHD_Result serve_metrics(mwl_http *http, struct MHD_Connection *conn
            hs.requests);
     metric(&o, "mwl_http_unauthorized_total", "counter", "HTTP requests refused 401.", hs.unauthorized);
     observe_metrics_more(http, &s, &o);
-    enum MHD_Result rc;
     if (o.truncated) /* out of memory, or over HTTP_TEXT_MAX: never send half a page */
-        rc = respond_json_error(http, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "metrics too large", NULL);
-    else
-        rc = respond(http, conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", o.buf, o.len, NULL);
+        mwl_http_error(res, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "metrics too large");
+    else {
+        res->status = MHD_HTTP_OK;
+        res->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        mwl_wbuf_put(&res->body, o.buf, o.len);
+    }
     free(o.buf);
-    return rc;
 }
 
-static enum MHD_Result serve_healthz(mwl_http *http, struct MHD_Connection *conn)
+static void serve_healthz(const mwl_http_request *req, mwl_http_response *res)
 {
-    return respond(http, conn, MHD_HTTP_OK, "text/plain; charset=utf-8", "ok\n", 3, NULL);
+    (void)req;
+    res->status = MHD_HTTP_OK;
+    res->content_type = "text/plain; charset=utf-8";
+    mwl_wbuf_put(&res->body, "ok\n", 3);
 }
 
 /* The endpoints. /healthz needs no token: a liveness probe carries no
- * secret, and the answer tells nothing but that the process answers. */
-static const struct route {
-    const char *path;
-    mwl_http_role role;
-    enum MHD_Result (*fn)(mwl_http *http, struct MHD_Connection *conn);
-} routes[] = {
-    {"/healthz", MWL_HTTP_ROLE_NONE, serve_healthz},      {"/metrics", MWL_HTTP_ROLE_READ, serve_metrics},
-    {"/queries", MWL_HTTP_ROLE_READ, serve_queries},      {"/explain", MWL_HTTP_ROLE_READ, serve_explain},
-    {"/openapi.json", MWL_HTTP_ROLE_READ, serve_openapi},
+ * secret, and the answer tells nothing but that the process answers.
+ * /mwlitems/count comes before /mwlitems/{}/{}-like patterns only by
+ * having fewer segments: patterns never overlap. */
+static const mwl_http_route routes[] = {
+    {"GET", "/healthz", MWL_HTTP_ROLE_NONE, false, serve_healthz},
+    {"GET", "/metrics", MWL_HTTP_ROLE_READ, false, serve_metrics},
+    {"GET", "/mwlitems", MWL_HTTP_ROLE_READ, false, mwl_rest_search},
+    {"POST", "/mwlitems", MWL_HTTP_ROLE_WRITE, true, mwl_rest_create},
+    {"GET", "/mwlitems/count", MWL_HTTP_ROLE_READ, false, mwl_rest_count},
+    {"GET", "/mwlitems/{}/{}", MWL_HTTP_ROLE_READ, false, mwl_rest_get},
+    {"PUT", "/mwlitems/{}/{}", MWL_HTTP_ROLE_WRITE, true, mwl_rest_put},
+    {"DELETE", "/mwlitems/{}/{}", MWL_HTTP_ROLE_WRITE, false, mwl_rest_delete},
+    {"POST", "/mwlitems/{}/{}/status/{}", MWL_HTTP_ROLE_WRITE, false, mwl_rest_status},
+    {"GET", "/queries", MWL_HTTP_ROLE_READ, false, serve_queries},
+    {"GET", "/explain", MWL_HTTP_ROLE_READ, false, serve_explain},
+    {"POST", "/explain", MWL_HTTP_ROLE_READ, true, serve_explain},
+    {"GET", "/openapi.json", MWL_HTTP_ROLE_READ, false, serve_openapi},
 };
+enum { ROUTE_COUNT = sizeof routes / sizeof routes[0] };
+
+/* Queues `res` (with its Location and Allow). */
+static enum MHD_Result send_response(mwl_http *http, struct MHD_Connection *conn,
+                                     const mwl_http_response *res)
+{
+    if (res->body.status != MWL_OK)
+        return respond_json_error(http, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(res->body.len, res->body.data, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    enum MHD_Result ok = MHD_YES;
+    if (res->content_type)
+        ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, res->content_type);
+    if (ok == MHD_YES && res->location[0])
+        ok = MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, res->location);
+    if (ok == MHD_YES && res->allow[0])
+        ok = MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, res->allow);
+    if (ok == MHD_YES && atomic_load(&http->stopping))
+        ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (ok == MHD_YES)
+        ok = MHD_queue_response(conn, res->status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+typedef struct arg_list {
+    mwl_http_arg item[MWL_HTTP_ARGS_MAX];
+    size_t count;
+    bool overflow;
+} arg_list;
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    arg_list *a = cls;
+    if (a->count == MWL_HTTP_ARGS_MAX) {
+        a->overflow = true;
+        return MHD_NO;
+    }
+    a->item[a->count].key = key;
+    a->item[a->count].value = value;
+    a->count++;
+    return MHD_YES;
+}
+
+/* "127.0.0.1:40000" / "[::1]:40000" for logs and the audit. */
+static void peer_text(struct MHD_Connection *conn, char *out, size_t cap)
+{
+    snprintf(out, cap, "?");
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr)
+        return;
+    char host[INET6_ADDRSTRLEN] = "";
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+        if (inet_ntop(AF_INET, &in->sin_addr, host, sizeof host))
+            snprintf(out, cap, "%s:%u", host, (unsigned)ntohs(in->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+        if (inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host))
+            snprintf(out, cap, "[%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
+    }
+}
+
+/* Runs the route's handler and queues its answer. */
+static enum MHD_Result dispatch(mwl_http *http, struct MHD_Connection *conn, const char *url,
+                                const char *method, request_state *rs)
+{
+    mwl_http_request *req = calloc(1, sizeof *req); /* 1 KiB of parameters: not on a thread's stack */
+    arg_list *args = calloc(1, sizeof *args);
+    if (!req || !args) {
+        free(req);
+        free(args);
+        return respond_json_error(http, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
+    }
+    char peer[64];
+    peer_text(conn, peer, sizeof peer);
+    const mwl_http_route *route = NULL;
+    char allow[64];
+    if (mwl_http_route_find(routes, ROUTE_COUNT, method, url, &route, req, allow, sizeof allow) != MWL_OK ||
+        route != rs->route)
+        route = rs->route; /* routed on the first call; the parameters again here */
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, args);
+    mwl_http_response res;
+    memset(&res, 0, sizeof res);
+    mwl_wbuf_init(&res.body, NULL);
+    req->method = method;
+    req->path = url;
+    req->args = args->item;
+    req->arg_count = args->count;
+    req->content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    /* An empty body is a body: the handler says what is wrong with it. */
+    req->body = route->takes_body ? (rs->body.data ? rs->body.data : (const uint8_t *)"") : NULL;
+    req->body_len = route->takes_body ? rs->body.len : 0;
+    req->peer = peer;
+    req->role = rs->role;
+    req->auth = http->auth;
+    req->http = http;
+    req->rest = http->rest;
+    req->srv = atomic_load(&http->srv);
+    if (args->overflow)
+        mwl_http_error(&res, MHD_HTTP_BAD_REQUEST, NULL, "more than %d query parameters", MWL_HTTP_ARGS_MAX);
+    else
+        route->fn(req, &res);
+    if (res.status == 0)
+        mwl_http_error(&res, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "no answer");
+    mwl_log(MWL_LOG_DEBUG, "http %s %.200s: %u", method, url, res.status);
+    enum MHD_Result rc = send_response(http, conn, &res);
+    mwl_wbuf_clear(&res.body);
+    free(args);
+    free(req);
+    return rc;
+}
+
+/* The first call of a request: authentication and routing, which need
+ * only the headers; answers what can be answered before any body. */
+static enum MHD_Result first_call(mwl_http *http, struct MHD_Connection *conn, const char *url,
+                                  const char *method, request_state *rs)
+{
+    const mwl_http_route *any = mwl_http_route_any(routes, ROUTE_COUNT, url);
+    unsigned status = 0;
+    pthread_mutex_lock(&http->mu);
+    http->stats.requests++;
+    /* With tokens, everything but /healthz needs one, unknown paths too, so
+     * that what exists cannot be probed without a token. */
+    mwl_http_role role = MWL_HTTP_ROLE_WRITE; /* without tokens: loopback only, all allowed */
+    if (http->auth && (!any || any->role != MWL_HTTP_ROLE_NONE)) {
+        const char *authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+        role = mwl_http_tokens_check(&http->tokens, authorization);
+        if (role == MWL_HTTP_ROLE_NONE) {
+            status = MHD_HTTP_UNAUTHORIZED;
+            http->stats.unauthorized++;
+        }
+    }
+    pthread_mutex_unlock(&http->mu);
+    rs->role = http->auth ? role : MWL_HTTP_ROLE_NONE;
+    rs->answered = true; /* unless the route waits for a body, below */
+    if (status == MHD_HTTP_UNAUTHORIZED) {
+        mwl_log(MWL_LOG_INFO, "http %s %.200s: 401, no valid bearer token", method, url);
+        return respond_json_error(http, conn, status, "unauthorized", NULL);
+    }
+    mwl_http_request *scratch = calloc(1, sizeof *scratch);
+    if (!scratch)
+        return respond_json_error(http, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
+    const mwl_http_route *route = NULL;
+    char allow[64];
+    int rc = mwl_http_route_find(routes, ROUTE_COUNT, method, url, &route, scratch, allow, sizeof allow);
+    free(scratch);
+    if (rc == MWL_E_UNSUPPORTED) {
+        mwl_log(MWL_LOG_DEBUG, "http %s %.200s: 405", method, url);
+        return respond_json_error(http, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", allow);
+    }
+    if (rc != MWL_OK) {
+        mwl_log(MWL_LOG_DEBUG, "http %s %.200s: 404", method, url);
+        return respond_json_error(http, conn, MHD_HTTP_NOT_FOUND, "not found", NULL);
+    }
+    if (http->auth && role < route->role) {
+        /* A valid token without the right: 403, so the client knows that
+         * another token, not a retry, is what it needs. */
+        mwl_log(MWL_LOG_INFO, "http %s %.200s: 403, the token's role is read", method, url);
+        return respond_json_error(http, conn, MHD_HTTP_FORBIDDEN, "forbidden: this needs a write token",
+                                  NULL);
+    }
+    rs->route = route;
+    if (route->takes_body) {
+        /* A declared length over the limit is refused before any byte of
+         * it is read. */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > atomic_load(&http->max_body)) {
+            mwl_log(MWL_LOG_INFO, "http %s %.200s: 413, Content-Length %.20s over http-max-body", method, url,
+                    cl);
+            return respond_json_error(http, conn, MHD_HTTP_CONTENT_TOO_LARGE,
+                                      "body too large (http-max-body)", NULL);
+        }
+        rs->answered = false;
+        return MHD_YES; /* the body comes in the next calls */
+    }
+    return dispatch(http, conn, url, method, rs);
+}
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
     (void)version;
-    (void)upload_data;
     mwl_http *http = cls;
-    if (!*con_cls) {
-        *con_cls = &request_seen;
+    request_state *rs = *con_cls;
+    if (!rs) {
+        rs = calloc(1, sizeof *rs);
+        if (!rs)
+            return MHD_NO; /* libmicrohttpd closes the connection */
+        mwl_wbuf_init(&rs->body, NULL);
+        *con_cls = rs;
         atomic_fetch_add(&http->in_flight, 1);
+        /* A body that arrives with the headers comes in the next call:
+         * libmicrohttpd gives the first call none. */
+        return first_call(http, conn, url, method, rs);
     }
-    /* Every answer is given on the first call, before any body: none of
-     * the endpoints takes one, and libmicrohttpd closes a connection whose
-     * body was not read rather than reading it. */
-    *upload_data_size = 0;
-    const struct route *route = NULL;
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        if (strcmp(url, routes[i].path) == 0)
-            route = &routes[i];
-    bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-    unsigned status = 0;
-    enum MHD_Result rc;
-    pthread_mutex_lock(&http->mu);
-    http->stats.requests++;
-    /* With tokens, everything but /healthz needs one, unknown paths too, so
-     * that what exists cannot be probed without a token. */
-    bool need_token = http->auth && (!route || route->role != MWL_HTTP_ROLE_NONE);
-    mwl_http_role role = MWL_HTTP_ROLE_NONE;
-    if (need_token) {
-        const char *authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-        role = mwl_http_tokens_check(&http->tokens, authorization);
-        if (role == MWL_HTTP_ROLE_NONE || (route && role < route->role)) {
-            status = MHD_HTTP_UNAUTHORIZED;
-            http->stats.unauthorized++;
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (rs->answered || rs->too_large)
+            return MHD_YES; /* dropped: the answer is given or decided */
+        if (rs->body.len + n > atomic_load(&http->max_body)) {
+            /* Refused as the bytes arrive, not after buffering them all. */
+            rs->too_large = true;
+            mwl_wbuf_clear(&rs->body);
+            mwl_wbuf_init(&rs->body, NULL);
+            mwl_log(MWL_LOG_INFO, "http %s %.200s: 413, body over http-max-body", method, url);
+            if (respond_json_error(http, conn, MHD_HTTP_CONTENT_TOO_LARGE, "body too large (http-max-body)",
+                                   NULL) == MHD_YES)
+                rs->answered = true;
+            return MHD_YES;
         }
+        mwl_wbuf_put(&rs->body, upload_data, n);
+        return MHD_YES;
     }
-    pthread_mutex_unlock(&http->mu);
-    if (status == MHD_HTTP_UNAUTHORIZED) {
-        mwl_log(MWL_LOG_INFO, "http %s %.200s: 401, no valid bearer token", method, url);
-        return respond_json_error(http, conn, status, "unauthorized", NULL);
-    }
-    if (!route) {
-        status = MHD_HTTP_NOT_FOUND;
-        rc = respond_json_error(http, conn, status, "not found", NULL);
-    } else if (!get) {
-        status = MHD_HTTP_METHOD_NOT_ALLOWED;
-        rc = respond_json_error(http, conn, status, "method not allowed", "GET, HEAD");
-    } else {
-        status = MHD_HTTP_OK;
-        rc = route->fn(http, conn);
-    }
-    mwl_log(MWL_LOG_DEBUG, "http %s %.200s: %u", method, url, status);
-    return rc;
+    if (rs->answered)
+        return MHD_YES;
+    rs->answered = true;
+    if (rs->too_large)
+        return respond_json_error(http, conn, MHD_HTTP_CONTENT_TOO_LARGE, "body too large (http-max-body)",
+                                  NULL);
+    if (rs->body.status != MWL_OK)
+        return respond_json_error(http, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
+    return dispatch(http, conn, url, method, rs);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -524,8 +735,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn;
     (void)toe;
     mwl_http *http = cls;
-    if (*con_cls == &request_seen) {
+    request_state *rs = *con_cls;
+    if (rs) {
         *con_cls = NULL;
+        mwl_wbuf_clear(&rs->body);
+        free(rs);
         atomic_fetch_sub(&http->in_flight, 1);
     }
 }
@@ -622,7 +836,8 @@ static size_t on_active(void *user)
 
 /* ---- life cycle -------------------------------------------------------------- */
 
-int mwl_http_new(const mwl_http_config *cfg, mwl_hl7_feed *hl7, mwl_http **out, mwl_diag *diag)
+int mwl_http_new(const mwl_http_config *cfg, mwl_hl7_feed *hl7, mwl_worklist_service *wl, mwl_http **out,
+                 mwl_diag *diag)
 {
     *out = NULL;
     int rc = mwl_http_config_check(cfg, diag);
@@ -638,9 +853,10 @@ int mwl_http_new(const mwl_http_config *cfg, mwl_hl7_feed *hl7, mwl_http **out, 
     atomic_init(&http->stopping, false);
     atomic_init(&http->closed, false);
     atomic_init(&http->in_flight, 0);
+    atomic_init(&http->max_body, cfg->max_body);
     pthread_mutex_init(&http->mu, NULL);
     http->observe = observe_new();
-    if (!http->observe) {
+    if (!http->observe || (wl && mwl_rest_new(wl, &http->rest) != MWL_OK)) {
         mwl_http_free(http);
         return MWL_E_NOMEM;
     }
@@ -652,12 +868,15 @@ int mwl_http_new(const mwl_http_config *cfg, mwl_hl7_feed *hl7, mwl_http **out, 
         }
         http->auth = true;
     }
-    /* MHD_USE_ITC: a connection added from the loop thread wakes
-     * libmicrohttpd's thread at once. The memory limit bounds one
+    /* A thread per connection: a search over many steps or a write
+     * waiting for the database lock holds up only its own connection, not
+     * /healthz or another client. MHD_USE_ITC: a connection added from the
+     * loop thread wakes libmicrohttpd at once. The memory limit bounds one
      * connection's request line and headers (more: 431/413, answered by
-     * libmicrohttpd); the timeout closes idle keep-alive connections. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+     * libmicrohttpd); bodies are ours (http-max-body); the timeout closes
+     * idle keep-alive connections. */
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+                     MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     http->daemon =
         MHD_start_daemon(flags, 0, NULL, NULL, on_request, http, MHD_OPTION_CONNECTION_LIMIT,
                          (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
@@ -702,6 +921,8 @@ int mwl_http_reconfigure(mwl_http *http, const mwl_http_config *cfg, mwl_diag *d
         cfg->max_connections != http->cfg.max_connections || (cfg->tokens_file[0] != 0) != http->auth)
         mwl_log(MWL_LOG_WARN, "reload: http-port, http-bind, http-port-file, http-max-connections and "
                               "turning http-tokens-file on or off change only with a restart");
+    atomic_store(&http->max_body, cfg->max_body);
+    http->cfg.max_body = cfg->max_body;
     if (!http->auth)
         return MWL_OK;
     /* The tokens file (maybe another path) again: a new token works and a
@@ -745,6 +966,7 @@ void mwl_http_free(mwl_http *http)
         return;
     mwl_http_stop(http);
     observe_free(http->observe);
+    mwl_rest_free(http->rest);
     pthread_mutex_destroy(&http->mu);
     /* Tokens are secrets: do not leave them in freed memory. */
     memset(&http->tokens, 0, sizeof http->tokens);

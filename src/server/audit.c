@@ -190,3 +190,38 @@ void audit_find(mwl_server *srv, const audit_peer *who, uint16_t message_id, con
     put_uint(w, "duration_ms", duration_ms);
     end_record(srv, w);
 }
+
+void mwl_server_audit_write(mwl_server *srv, const mwl_audit_write *rec)
+{
+    if (!srv)
+        return;
+    /* The record is built outside the lock, in a buffer of its own: the
+     * loop thread's audit_buf is not this thread's. */
+    mwl_wbuf w;
+    mwl_wbuf_init(&w, srv->mem);
+    char when[MWL_UTC_TIMESTAMP_SIZE];
+    mwl_utc_timestamp(when);
+    mwl_wbuf_put(&w, "{\"time\":\"", 9);
+    mwl_wbuf_put(&w, when, strlen(when));
+    mwl_wbuf_put(&w, "\"", 1);
+    put_str(&w, "event", "http-write");
+    put_str(&w, "method", rec->method);
+    put_str(&w, "path", rec->path);
+    put_str(&w, "peer", rec->peer);
+    put_str(&w, "token_role", rec->token_role);
+    put_str(&w, "result", rec->result);
+    put_uint(&w, "status", rec->status);
+    put_str(&w, "patient_id", rec->patient_id);
+    put_str(&w, "study_uid", rec->study_uid);
+    put_str(&w, "sps_id", rec->sps_id);
+    mwl_wbuf_put(&w, "}\n", 2);
+    if (w.status != MWL_OK) {
+        mwl_log(MWL_LOG_ERROR, "audit: out of memory for a record");
+    } else {
+        pthread_mutex_lock(&srv->audit_mu);
+        if (srv->audit && mwl_file_log_write(srv->audit, w.data, w.len) != MWL_OK)
+            mwl_log(MWL_LOG_ERROR, "audit: cannot write to %s", mwl_file_log_path(srv->audit));
+        pthread_mutex_unlock(&srv->audit_mu);
+    }
+    mwl_wbuf_clear(&w);
+}

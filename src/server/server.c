@@ -406,8 +406,10 @@ int mwl_server_reconfigure(mwl_server *srv, const mwl_server_config *cfg, mwl_di
     } else {
         mwl_tls_free(tls);
     }
+    pthread_mutex_lock(&srv->audit_mu);
     mwl_file_log_close(srv->audit);
     srv->audit = audit;
+    pthread_mutex_unlock(&srv->audit_mu);
     srv->cfg = next;
     build_policy(srv);
     mwl_log_set_level(next.log_level);
@@ -782,6 +784,7 @@ int mwl_server_new(const mwl_server_config *cfg, const mwl_server_setup *setup, 
     srv->mem = mem;
     srv->cfg = *cfg;
     srv->tls_listener = SIZE_MAX;
+    pthread_mutex_init(&srv->audit_mu, NULL);
     mwl_wbuf_init(&srv->scratch, mem);
     mwl_wbuf_init(&srv->audit_buf, mem);
     if (cfg->audit_log[0]) {
@@ -895,6 +898,7 @@ void mwl_server_free(mwl_server *srv)
     mwl_loop_free(srv->loop);
     mwl_tls_free(srv->tls);
     mwl_file_log_close(srv->audit);
+    pthread_mutex_destroy(&srv->audit_mu);
     mwl_wbuf_clear(&srv->audit_buf);
     mwl_wbuf_clear(&srv->scratch);
     mwl_query_log_free(srv->query_log);

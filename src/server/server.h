@@ -451,6 +451,26 @@ void mwl_server_set_reload(mwl_server *srv, mwl_server_reload_fn fn, void *user)
 /* The running configuration (loop thread). */
 const mwl_server_config *mwl_server_get_config(const mwl_server *srv);
 
+/* A change made through another front end than DIMSE (the REST API), for
+ * the audit log: one {"event":"http-write",...} record. Every field is
+ * text (NULL = ""), written as a JSON string; `status` is the HTTP status
+ * answered. */
+typedef struct mwl_audit_write {
+    const char *method;     /* "POST", "PUT", "DELETE" */
+    const char *path;       /* "/mwlitems/1.2.3/SPS1" */
+    const char *peer;       /* "127.0.0.1:40000" */
+    const char *token_role; /* "write", or "none" without tokens */
+    const char *result;     /* "created", "replaced", "deleted", "status set", or why refused */
+    unsigned status;
+    const char *patient_id;
+    const char *study_uid;
+    const char *sps_id;
+} mwl_audit_write;
+/* Writes the record when audit-log is set. Any thread: it builds the
+ * record in its own buffer and writes it under a lock the reload takes
+ * too. */
+void mwl_server_audit_write(mwl_server *srv, const mwl_audit_write *rec);
+
 /* Makes SIGTERM and SIGINT start a graceful shutdown (a second one stops at
  * once), SIGHUP reload the configuration, and ignores SIGPIPE. One server at a time. MWL_OK, MWL_E_INVALID
  * (another loop owns the handlers), MWL_E_IO. The handlers are restored by

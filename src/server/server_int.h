@@ -9,6 +9,7 @@
 #ifndef MWL_SERVER_SERVER_INT_H
 #define MWL_SERVER_SERVER_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "dimse/dimse.h"
@@ -136,6 +137,10 @@ struct mwl_server {
     mwl_server_reload_fn reload_fn; /* SIGHUP: the new configuration */
     void *reload_user;
     mwl_wbuf audit_buf; /* one record at a time (loop thread) */
+    /* Held by writers off the loop thread (mwl_server_audit_write) and by
+     * the loop thread when it swaps `audit` (reload, free): the loop's own
+     * records need no lock, since only the loop thread swaps the file. */
+    pthread_mutex_t audit_mu;
 
     atomic_bool shutdown_requested;
     mwl_loop_task shutdown_task;

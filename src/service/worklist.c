@@ -387,8 +387,10 @@ static int wl_begin(void *user, mwl_find_request *req, void **state, mwl_find_st
         st->filter.exclude_statuses = st->hidden;
         st->filter.exclude_status_count = hidden;
     }
-    if (st->cfg.per_called_aet)
-        st->filter.worklist_aet = (mwl_filter_cond){MWL_FILTER_EXACT, req->called_ae ? req->called_ae : ""};
+    /* No called AE title (a REST search, mwl_worklist_service_search):
+     * no worklist to keep to, every worklist is searched. */
+    if (st->cfg.per_called_aet && req->called_ae)
+        st->filter.worklist_aet = (mwl_filter_cond){MWL_FILTER_EXACT, req->called_ae};
     summarize(&st->filter, st, req->summary, sizeof req->summary);
     mwl_store_cursor_init(&st->cursor);
     /* The store asks this between rows it passes over, so one call never
@@ -563,6 +565,84 @@ static void wl_pause(void *state)
 static void wl_end(void *state)
 {
     state_free(state);
+}
+
+/* ---- the search for other front ends ------------------------------------ */
+
+int mwl_worklist_service_search(mwl_worklist_service *p, const mwl_ds *identifier, mwl_worklist_match_fn fn,
+                                void *user, mwl_find_status *final, mwl_diag *diag)
+{
+    mwl_diag_clear(diag);
+    memset(final, 0, sizeof *final);
+    /* The provider's own callbacks, driven here as the server drives them,
+     * so that a REST search and a C-FIND cannot drift apart. No control
+     * block: never cancelled, and no step budget (the caller's thread is
+     * its own, not a shared worker). */
+    mwl_find_request req;
+    memset(&req, 0, sizeof req);
+    req.identifier = identifier;
+    req.transfer_syntax = MWL_TS_EXPLICIT_LE;
+    req.sop_class_uid = MWL_UID_ModalityWorklistInformationModelFind;
+    req.calling_ae = "";
+    req.called_ae = NULL;
+    req.peer = "";
+    req.started_ms = mwl_now_ms();
+    void *state = NULL;
+    int rc = wl_begin(p, &req, &state, final);
+    if (rc != MWL_OK)
+        return rc;
+    find_state *st = state;
+    /* max-matches bounds what a DIMSE SCU, which cannot page, gets at once;
+     * a front end that pages brings its own limit. */
+    st->cfg.max_matches = 0;
+    mwl_arena arena;
+    mwl_arena_init(&arena, p->mem);
+    while (final->status == 0) {
+        mwl_arena_clear(&arena);
+        const mwl_ds *match = NULL;
+        uint16_t status = 0xFF00;
+        rc = wl_next(st, &req, &arena, &match, &status, final);
+        if (rc == MWL_AGAIN) {
+            wl_pause(st);
+            rc = MWL_OK;
+            continue;
+        }
+        if (rc != MWL_OK) {
+            mwl_diag_set(diag, 0, 0, "%s",
+                         final->error_comment[0] ? final->error_comment : mwl_status_str(rc));
+            break;
+        }
+        if (!match)
+            break;
+        rc = fn(user, match);
+        if (rc == MWL_AGAIN) {
+            rc = MWL_OK;
+            break;
+        }
+        if (rc != MWL_OK)
+            break;
+    }
+    mwl_arena_clear(&arena);
+    wl_end(st);
+    return rc;
+}
+
+int mwl_worklist_service_get(mwl_worklist_service *p, const mwl_sps_ref *ref, mwl_arena *arena, mwl_ds **out,
+                             mwl_diag *diag)
+{
+    conn_slot *c = NULL;
+    int rc = borrow(p, &c, diag);
+    if (rc != MWL_OK)
+        return rc;
+    rc = mwl_store_get(c->store, ref, arena, out, NULL, diag);
+    give_back(p, c);
+    return rc;
+}
+
+const char *mwl_worklist_service_db(const mwl_worklist_service *svc)
+{
+    /* db never changes after start (reconfigure keeps it), so no lock. */
+    return svc->cfg.db;
 }
 
 /* ---- expiry -------------------------------------------------------------- */

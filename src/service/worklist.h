@@ -130,6 +130,40 @@ void mwl_worklist_expiry_summary(const mwl_worklist_expiry *e, const mwl_worklis
 MWL_MUST_CHECK int mwl_worklist_status_list(const char *list, char *buf, size_t buf_size, const char **items,
                                             size_t cap, size_t *count, mwl_diag *diag);
 
+/* ---- the same search for other front ends (REST) ------------------------ */
+
+/* Called once per match of mwl_worklist_service_search with the response a
+ * C-FIND would send for it (`response`, valid during the call). Return
+ * MWL_OK for the next match, MWL_AGAIN to stop (enough matches), or a
+ * negative MWL_E_* to stop with that error. */
+typedef int (*mwl_worklist_match_fn)(void *user, const mwl_ds *response);
+
+/* Runs `identifier` (a C-FIND identifier, decoded) against the store
+ * exactly as a C-FIND would -- the same parse, store narrowing,
+ * hide-statuses, matcher and response projection and character set -- and
+ * calls `fn` per match. What a front end without DIMSE differs in: no
+ * calling AE title (filter-by-calling-aet does not apply), no called AE
+ * title (per-called-aet does not filter: every worklist is searched),
+ * and max-matches does not apply (a front end that pages has its own
+ * limit); max-find-duration does. On the calling thread, borrowing one
+ * pooled read-only connection for the whole run.
+ * Returns MWL_OK with `final` set as a C-FIND's final status would be:
+ * 0000, or a Failure (A900/C000 for an identifier the parser refused,
+ * with the comment and the offending element; A700 when
+ * max-find-duration ran out); or the first negative MWL_E_* of the store
+ * or of `fn` (diag). */
+MWL_MUST_CHECK int mwl_worklist_service_search(mwl_worklist_service *svc, const mwl_ds *identifier,
+                                               mwl_worklist_match_fn fn, void *user,
+                                               mwl_find_status *final /* out */, mwl_diag *diag);
+
+/* The stored item `ref` names, through a pooled read-only connection:
+ * mwl_store_get's contract. */
+MWL_MUST_CHECK int mwl_worklist_service_get(mwl_worklist_service *svc, const mwl_sps_ref *ref,
+                                            mwl_arena *arena, mwl_ds **out, mwl_diag *diag);
+
+/* The db key the service was started with (the store writers open). */
+const char *mwl_worklist_service_db(const mwl_worklist_service *svc);
+
 /* Store connections opened so far (for tests: bounded by concurrency). */
 size_t mwl_worklist_service_connections(const mwl_worklist_service *svc);
 /* After the server is freed. NULL-safe. */

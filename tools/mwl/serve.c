@@ -437,7 +437,7 @@ int mwl_cmd_serve(int argc, char **argv)
     /* The HTTP listener shows the feed's counters, so it comes after it. */
     mwl_http *http = NULL;
     if (mwl_http_enabled(&cfg.http)) {
-        rc = mwl_http_new(&cfg.http, hl7, &http, &diag);
+        rc = mwl_http_new(&cfg.http, hl7, wl, &http, &diag);
         if (rc == MWL_OK)
             rc = set_http_observe(http, &cfg.worklist, &diag);
         if (rc != MWL_OK) {

@@ -1,0 +1,761 @@
+/* The REST worklist API (rest.h, docs/http.md).
+ *
+ * A search is a C-FIND: the query parameters become a C-FIND identifier
+ * (keys by keyword or tag, nested with '.', values exactly as a C-FIND
+ * identifier would hold them) and run through the worklist service's own
+ * C-FIND code (mwl_worklist_service_search), so matching, hide-statuses
+ * and the response's keys cannot differ between DIMSE and HTTP.
+ *
+ * Writes go through mwl_store_put_item, whose mwl_worklist_check_item is
+ * the one every intake (import, HL7) passes, after the stricter check a
+ * REST client can act on (MWL_CHECK_IDENTITY: an item without SPS ID or
+ * Study Instance UID could never be addressed again). Each write is one
+ * batch on the shared write connection: the look-up that decides 201 or
+ * 200 (or 409) and the change are one transaction. */
+#include "http/rest.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "dicom/charset.h"
+#include "dicom/dict.h"
+#include "dicom/json.h"
+#include "dicom/keypath.h"
+#include "dicom/tags_gen.h"
+#include "store/store.h"
+#include "worklist/worklist.h"
+
+struct mwl_rest {
+    mwl_worklist_service *wl;
+    char db[MWL_WORKLIST_PATH_MAX];
+    pthread_mutex_t write_mu; /* guards writer */
+    mwl_store *writer;        /* opened at the first write */
+};
+
+int mwl_rest_new(mwl_worklist_service *wl, mwl_rest **out)
+{
+    *out = NULL;
+    mwl_rest *r = calloc(1, sizeof *r);
+    if (!r)
+        return MWL_E_NOMEM;
+    r->wl = wl;
+    /* Copied now, on the starting thread: the service's config is changed
+     * by reloads on the loop thread (db itself never changes). */
+    snprintf(r->db, sizeof r->db, "%s", mwl_worklist_service_db(wl));
+    pthread_mutex_init(&r->write_mu, NULL);
+    *out = r;
+    return MWL_OK;
+}
+
+void mwl_rest_free(mwl_rest *r)
+{
+    if (!r)
+        return;
+    mwl_store_free(r->writer);
+    pthread_mutex_destroy(&r->write_mu);
+    free(r);
+}
+
+static const uint32_t sps_tag = MWL_TAG_ScheduledProcedureStepSequence;
+
+/* The return keys of a search without includefield=all: the same as
+ * `mwl find`'s defaults (what a modality reads to start an exam), so the
+ * two answer alike. */
+#define SPS "ScheduledProcedureStepSequence."
+static const char *const default_keys[] = {
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "ReferencedStudySequence.ReferencedSOPClassUID",
+    "ReferencedStudySequence.ReferencedSOPInstanceUID",
+    "ReferencedPatientSequence.ReferencedSOPClassUID",
+    "ReferencedPatientSequence.ReferencedSOPInstanceUID",
+    "PatientName",
+    "PatientID",
+    "IssuerOfPatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "PatientSize",
+    "PatientWeight",
+    "MedicalAlerts",
+    "Allergies",
+    "PregnancyStatus",
+    "StudyInstanceUID",
+    "RequestingPhysician",
+    "RequestedProcedureDescription",
+    "RequestedProcedureCodeSequence.CodeValue",
+    "RequestedProcedureCodeSequence.CodingSchemeDesignator",
+    "RequestedProcedureCodeSequence.CodeMeaning",
+    "AdmissionID",
+    "SpecialNeeds",
+    "CurrentPatientLocation",
+    "PatientState",
+    SPS "Modality",
+    SPS "RequestedContrastAgent",
+    SPS "ScheduledStationAETitle",
+    SPS "ScheduledProcedureStepStartDate",
+    SPS "ScheduledProcedureStepStartTime",
+    SPS "ScheduledPerformingPhysicianName",
+    SPS "ScheduledProcedureStepDescription",
+    SPS "ScheduledProtocolCodeSequence.CodeValue",
+    SPS "ScheduledProtocolCodeSequence.CodingSchemeDesignator",
+    SPS "ScheduledProtocolCodeSequence.CodeMeaning",
+    SPS "ScheduledProcedureStepID",
+    SPS "ScheduledStationName",
+    SPS "ScheduledProcedureStepLocation",
+    SPS "PreMedication",
+    SPS "ScheduledProcedureStepStatus",
+    "RequestedProcedureID",
+    "RequestedProcedurePriority",
+};
+
+/* ---- small helpers ----------------------------------------------------------- */
+
+/* The attribute an error names: its keyword, or GGGGEEEE. */
+static const char *attribute_name(uint32_t tag, char *buf, size_t cap)
+{
+    if (!tag)
+        return NULL;
+    const char *kw = mwl_dict_keyword(tag);
+    if (kw && kw[0])
+        return kw;
+    snprintf(buf, cap, "%08X", (unsigned)tag);
+    return buf;
+}
+
+static void respond_dataset(mwl_http_response *res, unsigned status, const mwl_ds *ds)
+{
+    res->status = status;
+    res->content_type = "application/dicom+json";
+    res->body.len = 0;
+    if (mwl_ds_encode_json(ds, NULL, &res->body, NULL) != MWL_OK)
+        mwl_http_error(res, 500, NULL, "out of memory");
+    else
+        mwl_wbuf_put(&res->body, "\n", 1);
+}
+
+static bool parse_count(const char *text, unsigned long max, unsigned long *out)
+{
+    if (!text || !*text || strlen(text) > 9)
+        return false;
+    for (const char *p = text; *p; p++)
+        if (*p < '0' || *p > '9')
+            return false;
+    unsigned long v = strtoul(text, NULL, 10);
+    if (v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* The UTF-8 text of `tag` in `ds` (first value, trimmed), or "". */
+static const char *text_of(const mwl_ds *ds, uint32_t tag, mwl_arena *arena)
+{
+    const mwl_elem *e = ds ? mwl_ds_find(ds, tag) : NULL;
+    const char *s = NULL;
+    if (!e || e->length == 0 || mwl_ds_get_utf8(ds, e, 0, arena, &s, NULL) != MWL_OK || !s)
+        return "";
+    return s;
+}
+
+static const mwl_ds *first_sps(const mwl_ds *item)
+{
+    const mwl_elem *seq = mwl_ds_find(item, sps_tag);
+    return seq && seq->vr == MWL_VR_SQ && seq->item_count > 0 ? seq->items[0] : NULL;
+}
+
+/* ---- search ------------------------------------------------------------------ */
+
+/* Every key of the worklist model under `parent` (NULL: top level) that
+ * `ds` lacks, as an empty return key; sequences get one item holding
+ * their own keys (K.6.1.2.2: an empty item asks for every key in it,
+ * but listing them is what every SCP understands). */
+static int add_all_keys(mwl_ds *ds, const mwl_wlkey *parent)
+{
+    size_t n = mwl_wlkey_child_count(parent);
+    for (size_t i = 0; i < n; i++) {
+        const mwl_wlkey *k = mwl_wlkey_child(parent, i);
+        if (!k || (k->flags & (MWL_WLKEY_IGNORE | MWL_WLKEY_CHARSET)))
+            continue;
+        const mwl_elem *have = mwl_ds_find(ds, k->tag);
+        int rc = MWL_OK;
+        if ((mwl_vr)k->vr == MWL_VR_SQ) {
+            mwl_ds *item = NULL;
+            if (!have) {
+                rc = mwl_ds_add_item(ds, k->tag, &item);
+            } else if (have->vr == MWL_VR_SQ && have->item_count > 0) {
+                item = have->items[0];
+            }
+            if (rc == MWL_OK && item)
+                rc = add_all_keys(item, k);
+        } else if (!have) {
+            rc = mwl_ds_set(ds, k->tag, (mwl_vr)k->vr, NULL, 0);
+        }
+        if (rc != MWL_OK)
+            return rc;
+    }
+    return MWL_OK;
+}
+
+/* A return key named by includefield or the defaults: added empty unless
+ * the query already has it (a matching key is returned anyway). */
+static int add_return_key(mwl_ds *ds, const char *path, size_t len, mwl_diag *d)
+{
+    mwl_keypath kp;
+    int rc = mwl_keypath_parse(path, len, &kp, d);
+    if (rc != MWL_OK)
+        return rc;
+    if (mwl_keypath_find(ds, &kp, NULL))
+        return MWL_OK;
+    return mwl_keypath_set(ds, &kp, NULL, NULL, d);
+}
+
+typedef struct search_page {
+    mwl_wbuf *out;
+    unsigned long offset, limit;
+    unsigned long seen, emitted;
+    bool count_only;
+} search_page;
+
+static int on_match(void *user, const mwl_ds *response)
+{
+    search_page *pg = user;
+    pg->seen++;
+    if (pg->count_only || pg->seen <= pg->offset)
+        return MWL_OK;
+    if (pg->emitted)
+        mwl_wbuf_put(pg->out, ",", 1);
+    int rc = mwl_ds_encode_json(response, NULL, pg->out, NULL);
+    if (rc != MWL_OK)
+        return rc;
+    pg->emitted++;
+    return pg->emitted >= pg->limit ? MWL_AGAIN : MWL_OK;
+}
+
+/* Builds the identifier from the query parameters and runs it. */
+static void search(const mwl_http_request *req, mwl_http_response *res, bool count_only)
+{
+    if (!req->rest) {
+        mwl_http_error(res, 503, NULL, "no worklist service");
+        return;
+    }
+    mwl_arena arena;
+    mwl_arena_init(&arena, NULL);
+    mwl_ds *id = NULL;
+    mwl_charset utf8;
+    mwl_diag d;
+    mwl_diag_clear(&d);
+    unsigned long limit = MWL_REST_LIMIT_DEFAULT, offset = 0;
+    bool all = false;
+    char tagbuf[12];
+    /* Query parameters are UTF-8 (RFC 3986 percent-encoding of UTF-8):
+     * the identifier says ISO_IR 192, and the responses come back in it
+     * (response-charset auto converts to the query's set). */
+    if (mwl_ds_new(&arena, NULL, &id) != MWL_OK ||
+        mwl_charset_parse("ISO_IR 192", 10, &utf8, NULL) != MWL_OK ||
+        mwl_ds_set_str(id, MWL_TAG_SpecificCharacterSet, MWL_VR_CS, "ISO_IR 192") != MWL_OK) {
+        mwl_http_error(res, 500, NULL, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < req->arg_count; i++) {
+        const char *k = req->args[i].key, *v = req->args[i].value ? req->args[i].value : "";
+        if (strcmp(k, "limit") == 0) {
+            if (!parse_count(v, MWL_REST_LIMIT_MAX, &limit) || limit == 0) {
+                mwl_http_error(res, 400, NULL, "limit: a number from 1 to %d", MWL_REST_LIMIT_MAX);
+                goto done;
+            }
+        } else if (strcmp(k, "offset") == 0) {
+            if (!parse_count(v, 999999999ul, &offset)) {
+                mwl_http_error(res, 400, NULL, "offset: a number from 0");
+                goto done;
+            }
+        } else if (strcmp(k, "fuzzymatching") == 0) {
+            /* PS3.18 8.3.4.1: a server without fuzzy matching may refuse
+             * true; we do, rather than silently match exactly. */
+            if (strcmp(v, "false") != 0) {
+                mwl_http_error(res, 400, NULL, "fuzzymatching: only false is supported");
+                goto done;
+            }
+        } else if (strcmp(k, "includefield") == 0) {
+            /* Comma-separated or repeated (PS3.18 8.3.4.3). */
+            for (const char *p = v; *p;) {
+                const char *comma = strchr(p, ',');
+                size_t n = comma ? (size_t)(comma - p) : strlen(p);
+                if (n == 3 && memcmp(p, "all", 3) == 0) {
+                    all = true;
+                } else if (n > 0 && add_return_key(id, p, n, &d) != MWL_OK) {
+                    mwl_http_error(res, 400, attribute_name(d.tag, tagbuf, sizeof tagbuf), "includefield: %s",
+                                   d.msg[0] ? d.msg : "bad attribute");
+                    goto done;
+                }
+                p += n + (comma ? 1 : 0);
+            }
+        } else if (strcmp(k, "SpecificCharacterSet") == 0 || strcmp(k, "00080005") == 0) {
+            mwl_http_error(res, 400, "SpecificCharacterSet", "query parameters are always UTF-8");
+            goto done;
+        } else {
+            int rc = mwl_ds_set_path(id, k, strlen(k), v, &utf8, &d);
+            if (rc != MWL_OK) {
+                const char *attr = attribute_name(d.tag, tagbuf, sizeof tagbuf);
+                mwl_http_error(res, 400, attr ? attr : k, "%s: %s", k, d.msg[0] ? d.msg : mwl_status_str(rc));
+                goto done;
+            }
+        }
+    }
+    if (!count_only) {
+        int rc = MWL_OK;
+        for (size_t i = 0; rc == MWL_OK && i < sizeof default_keys / sizeof default_keys[0]; i++)
+            rc = add_return_key(id, default_keys[i], strlen(default_keys[i]), &d);
+        if (rc == MWL_OK && all)
+            rc = add_all_keys(id, NULL);
+        if (rc != MWL_OK) {
+            mwl_http_error(res, 500, NULL, "return keys: %s", d.msg[0] ? d.msg : mwl_status_str(rc));
+            goto done;
+        }
+    } else if (!mwl_ds_find(id, sps_tag)) {
+        /* The identifier needs the SPS sequence to be a worklist query at
+         * all; a count with no key asks for every step. */
+        mwl_ds *item;
+        if (mwl_ds_add_item(id, sps_tag, &item) != MWL_OK) {
+            mwl_http_error(res, 500, NULL, "out of memory");
+            goto done;
+        }
+    }
+    res->body.len = 0;
+    if (!count_only)
+        mwl_wbuf_put(&res->body, "[", 1);
+    search_page pg = {&res->body, offset, limit, 0, 0, count_only};
+    mwl_find_status final;
+    int rc = mwl_worklist_service_search(req->rest->wl, id, on_match, &pg, &final, &d);
+    if (rc != MWL_OK) {
+        mwl_log(MWL_LOG_ERROR, "http search: %s", d.msg[0] ? d.msg : mwl_status_str(rc));
+        mwl_http_error(res, rc == MWL_E_LIMIT || rc == MWL_E_NOMEM ? 503 : 500, NULL, "search failed: %s",
+                       mwl_status_str(rc));
+        goto done;
+    }
+    if (final.status != 0) {
+        /* A900 / C000-CFFF: the identifier was refused, as a C-FIND's
+         * would be -- the client's input, so 400 with what and where. */
+        uint32_t tag = final.offending_element_count ? final.offending_elements[0] : 0;
+        unsigned http = final.status == 0xA700 ? 503 : 400;
+        mwl_http_error(res, http, attribute_name(tag, tagbuf, sizeof tagbuf), "%s (C-FIND status %04X)",
+                       final.error_comment[0] ? final.error_comment : "query refused",
+                       (unsigned) final.status);
+        goto done;
+    }
+    if (count_only) {
+        char num[48];
+        int n = snprintf(num, sizeof num, "{\"count\":%lu}\n", pg.seen);
+        mwl_wbuf_put(&res->body, num, (size_t)n);
+        res->content_type = "application/json";
+    } else {
+        mwl_wbuf_put(&res->body, "]\n", 2);
+        res->content_type = "application/dicom+json";
+    }
+    if (res->body.status != MWL_OK) {
+        mwl_wbuf_clear(&res->body);
+        mwl_wbuf_init(&res->body, NULL);
+        mwl_http_error(res, 503, NULL, "out of memory for the response");
+        goto done;
+    }
+    res->status = 200;
+done:
+    mwl_arena_clear(&arena);
+}
+
+void mwl_rest_search(const mwl_http_request *req, mwl_http_response *res)
+{
+    search(req, res, false);
+}
+
+void mwl_rest_count(const mwl_http_request *req, mwl_http_response *res)
+{
+    search(req, res, true);
+}
+
+/* ---- one SPS ----------------------------------------------------------------- */
+
+/* One line in the server log and one audit record per write, answered
+ * however. */
+static void record_write(const mwl_http_request *req, const mwl_http_response *res, const char *result,
+                         const char *patient_id, const char *study, const char *sps_id)
+{
+    const char *role = !req->auth ? "none" : req->role == MWL_HTTP_ROLE_WRITE ? "write" : "read";
+    mwl_log(MWL_LOG_INFO, "http %s %.200s from %s: %u %s%s%.64s", req->method, req->path, req->peer,
+            res->status, result, patient_id && patient_id[0] ? ", patient " : "",
+            patient_id ? patient_id : "");
+    mwl_audit_write rec = {req->method, req->path,  req->peer, role,  result,
+                           res->status, patient_id, study,     sps_id};
+    mwl_server_audit_write(req->srv, &rec);
+}
+
+/* The body as a worklist item: JSON decoded (text to UTF-8), then the
+ * checks an addressable item needs. False with the 400/415 answered. */
+static bool decode_body(const mwl_http_request *req, mwl_http_response *res, mwl_arena *arena, mwl_ds **out)
+{
+    char tagbuf[12];
+    const char *ct = req->content_type ? req->content_type : "";
+    size_t ct_len = strcspn(ct, ";");
+    while (ct_len > 0 && ct[ct_len - 1] == ' ')
+        ct_len--;
+    if (!((ct_len == 22 && strncasecmp(ct, "application/dicom+json", 22) == 0) ||
+          (ct_len == 16 && strncasecmp(ct, "application/json", 16) == 0))) {
+        mwl_http_error(res, 415, NULL, "the body must be application/dicom+json or application/json");
+        return false;
+    }
+    mwl_json_decode_options opt;
+    mwl_json_decode_options_init(&opt);
+    mwl_diag d;
+    mwl_diag_clear(&d);
+    mwl_ds *item = NULL;
+    int rc = mwl_ds_decode_json((const char *)req->body, req->body_len, arena, &opt, &item, &d);
+    if (rc == MWL_E_NOMEM) {
+        mwl_http_error(res, 503, NULL, "out of memory");
+        return false;
+    }
+    if (rc != MWL_OK) {
+        if (d.offset && !d.tag)
+            mwl_http_error(res, 400, NULL, "body: %s (byte %zu)", d.msg[0] ? d.msg : mwl_status_str(rc),
+                           d.offset);
+        else
+            mwl_http_error(res, 400, attribute_name(d.tag, tagbuf, sizeof tagbuf), "body: %s",
+                           d.msg[0] ? d.msg : mwl_status_str(rc));
+        return false;
+    }
+    const mwl_elem *seq = mwl_ds_find(item, sps_tag);
+    if (seq && seq->vr == MWL_VR_SQ && seq->item_count > 1) {
+        mwl_http_error(res, 400, "ScheduledProcedureStepSequence",
+                       "one Scheduled Procedure Step per item (an MWL-RS item is one step)");
+        return false;
+    }
+    *out = item;
+    return true;
+}
+
+static bool check_item(mwl_http_response *res, const mwl_ds *item)
+{
+    char tagbuf[12];
+    mwl_item_problem problem;
+    memset(&problem, 0, sizeof problem);
+    int rc = mwl_worklist_check_item(item, MWL_CHECK_IDENTITY, &problem);
+    if (rc == MWL_E_NOMEM) {
+        mwl_http_error(res, 503, NULL, "out of memory");
+        return false;
+    }
+    if (rc != MWL_OK) {
+        mwl_http_error(res, 400, attribute_name(problem.tag, tagbuf, sizeof tagbuf), "%s (%s)", problem.msg,
+                       mwl_item_problem_name(problem.code));
+        return false;
+    }
+    return true;
+}
+
+/* The write connection, opened at the first write. Caller holds
+ * write_mu. synchronous=full: the answer goes out after the commit, and a
+ * client that got 201 must find the item after a power loss, as an HL7
+ * sender that got AA does. */
+static int writer(mwl_rest *r, mwl_diag *d)
+{
+    if (r->writer)
+        return MWL_OK;
+    mwl_store_options so = {false, NULL, "sqlite.synchronous=full"};
+    return mwl_store_open(r->db, &so, &r->writer, d);
+}
+
+/* The status a store error gets: the client's when it is about the input. */
+static void store_error(mwl_http_response *res, int rc, const mwl_diag *d)
+{
+    char tagbuf[12];
+    const char *msg = d->msg[0] ? d->msg : mwl_status_str(rc);
+    if (rc == MWL_E_NOTFOUND)
+        mwl_http_error(res, 404, NULL, "no such scheduled procedure step");
+    else if (rc == MWL_E_INVALID || rc == MWL_E_MALFORMED || rc == MWL_E_CHARSET || rc == MWL_E_UNSUPPORTED ||
+             rc == MWL_E_LIMIT)
+        mwl_http_error(res, 400, attribute_name(d->tag, tagbuf, sizeof tagbuf), "%s", msg);
+    else {
+        mwl_log(MWL_LOG_ERROR, "http: worklist store: %s", msg);
+        mwl_http_error(res, rc == MWL_E_NOMEM ? 503 : 500, NULL, "worklist store: %s", mwl_status_str(rc));
+    }
+}
+
+/* Looks the step up on the writer inside the open batch: MWL_OK (*found
+ * says whether it exists), or 409/5xx answered (false). */
+static bool lookup_for_write(mwl_rest *r, mwl_http_response *res, const mwl_sps_ref *ref, mwl_arena *arena,
+                             mwl_ds **item, bool *found)
+{
+    mwl_diag d;
+    mwl_diag_clear(&d);
+    *found = false;
+    int rc = mwl_store_get(r->writer, ref, arena, item, NULL, &d);
+    if (rc == MWL_OK) {
+        *found = true;
+        return true;
+    }
+    if (rc == MWL_E_NOTFOUND)
+        return true;
+    if (rc == MWL_E_INVALID)
+        /* The parts are all there (checked before), so several rows: the
+         * same step stored into several per-AE worklists. */
+        mwl_http_error(res, 409, NULL, "the natural key names several stored steps: %s", d.msg);
+    else
+        store_error(res, rc, &d);
+    return false;
+}
+
+/* Stores `item` (checked) as the step study/sps_id: created or replaced. */
+static void store_item(const mwl_http_request *req, mwl_http_response *res, mwl_ds *item, const char *study,
+                       const char *sps_id)
+{
+    mwl_rest *r = req->rest;
+    mwl_arena arena;
+    mwl_arena_init(&arena, NULL);
+    const char *patient = text_of(item, MWL_TAG_PatientID, &arena);
+    const char *result = "refused";
+    mwl_diag d;
+    mwl_diag_clear(&d);
+    mwl_sps_ref ref = {study, NULL, sps_id, NULL, NULL};
+    pthread_mutex_lock(&r->write_mu);
+    int rc = writer(r, &d);
+    if (rc == MWL_OK)
+        rc = mwl_store_begin(r->writer, &d);
+    if (rc != MWL_OK) {
+        store_error(res, rc, &d);
+        goto unlock;
+    }
+    mwl_ds *old = NULL;
+    bool found = false;
+    if (!lookup_for_write(r, res, &ref, &arena, &old, &found)) {
+        (void)mwl_store_rollback(r->writer);
+        goto unlock;
+    }
+    mwl_store_put_stats stats = {0, 0};
+    rc = mwl_store_put_item(r->writer, item, "http", NULL, &stats, &d);
+    if (rc == MWL_OK)
+        rc = mwl_store_commit(r->writer, &d);
+    if (rc != MWL_OK) {
+        (void)mwl_store_rollback(r->writer);
+        store_error(res, rc, &d);
+        goto unlock;
+    }
+    /* The stored form (text in UTF-8, the character set as stored) is the
+     * answer, read back as a GET would read it. */
+    mwl_ds *stored = NULL;
+    rc = mwl_store_get(r->writer, &ref, &arena, &stored, NULL, &d);
+    if (rc != MWL_OK) {
+        store_error(res, rc, &d);
+        goto unlock;
+    }
+    result = found ? "replaced" : "created";
+    respond_dataset(res, found ? 200 : 201, stored);
+    if (!found)
+        snprintf(res->location, sizeof res->location, "/mwlitems/%s/%s", study, sps_id);
+unlock:
+    pthread_mutex_unlock(&r->write_mu);
+    record_write(req, res, res->status < 300 ? result : "refused", patient, study, sps_id);
+    mwl_arena_clear(&arena);
+}
+
+void mwl_rest_create(const mwl_http_request *req, mwl_http_response *res)
+{
+    mwl_arena arena;
+    mwl_arena_init(&arena, NULL);
+    mwl_ds *item = NULL;
+    bool recorded = false; /* store_item records its own outcome */
+    if (!req->rest) {
+        mwl_http_error(res, 503, NULL, "no worklist service");
+    } else if (decode_body(req, res, &arena, &item) && check_item(res, item)) {
+        const char *study = text_of(item, MWL_TAG_StudyInstanceUID, &arena);
+        const char *sps_id = text_of(first_sps(item), MWL_TAG_ScheduledProcedureStepID, &arena);
+        if (!study[0]) {
+            mwl_http_error(res, 400, "StudyInstanceUID",
+                           "Study Instance UID is needed: it is half of the item's address");
+        } else {
+            store_item(req, res, item, study, sps_id);
+            recorded = true;
+        }
+    }
+    if (!recorded)
+        record_write(req, res, "refused", item ? text_of(item, MWL_TAG_PatientID, &arena) : "", NULL, NULL);
+    mwl_arena_clear(&arena);
+}
+
+/* PUT's body may leave out the UIDs the path gives; when it has them they
+ * must agree (a PUT never moves a step to another address). */
+static bool agree_with_path(mwl_http_response *res, mwl_ds *item, const char *study, const char *sps_id,
+                            mwl_arena *arena)
+{
+    const char *have = text_of(item, MWL_TAG_StudyInstanceUID, arena);
+    if (have[0] && strcmp(have, study) != 0) {
+        mwl_http_error(res, 400, "StudyInstanceUID", "the body's Study Instance UID %.64s is not the path's",
+                       have);
+        return false;
+    }
+    mwl_ds *sps = (mwl_ds *)(uintptr_t)first_sps(item);
+    if (!sps) {
+        mwl_http_error(res, 400, "ScheduledProcedureStepSequence",
+                       "missing Scheduled Procedure Step Sequence (0040,0100)");
+        return false;
+    }
+    const char *have_sps = text_of(sps, MWL_TAG_ScheduledProcedureStepID, arena);
+    if (have_sps[0] && strcmp(have_sps, sps_id) != 0) {
+        mwl_http_error(res, 400, "ScheduledProcedureStepID", "the body's SPS ID %.16s is not the path's",
+                       have_sps);
+        return false;
+    }
+    if ((!have[0] && mwl_ds_set_str(item, MWL_TAG_StudyInstanceUID, MWL_VR_UI, study) != MWL_OK) ||
+        (!have_sps[0] &&
+         mwl_ds_set_str(sps, MWL_TAG_ScheduledProcedureStepID, MWL_VR_SH, sps_id) != MWL_OK)) {
+        mwl_http_error(res, 503, NULL, "out of memory");
+        return false;
+    }
+    return true;
+}
+
+void mwl_rest_put(const mwl_http_request *req, mwl_http_response *res)
+{
+    mwl_arena arena;
+    mwl_arena_init(&arena, NULL);
+    mwl_ds *item = NULL;
+    const char *study = req->params[0], *sps_id = req->params[1];
+    bool recorded = false;
+    if (!req->rest) {
+        mwl_http_error(res, 503, NULL, "no worklist service");
+    } else if (decode_body(req, res, &arena, &item) && agree_with_path(res, item, study, sps_id, &arena) &&
+               check_item(res, item)) {
+        store_item(req, res, item, study, sps_id);
+        recorded = true;
+    }
+    if (!recorded)
+        record_write(req, res, "refused", item ? text_of(item, MWL_TAG_PatientID, &arena) : "", study,
+                     sps_id);
+    mwl_arena_clear(&arena);
+}
+
+void mwl_rest_get(const mwl_http_request *req, mwl_http_response *res)
+{
+    if (!req->rest) {
+        mwl_http_error(res, 503, NULL, "no worklist service");
+        return;
+    }
+    mwl_arena arena;
+    mwl_arena_init(&arena, NULL);
+    mwl_sps_ref ref = {req->params[0], NULL, req->params[1], NULL, NULL};
+    mwl_ds *item = NULL;
+    mwl_diag d;
+    mwl_diag_clear(&d);
+    int rc = mwl_worklist_service_get(req->rest->wl, &ref, &arena, &item, &d);
+    if (rc == MWL_OK)
+        respond_dataset(res, 200, item);
+    else if (rc == MWL_E_INVALID)
+        mwl_http_error(res, 409, NULL, "the natural key names several stored steps: %s", d.msg);
+    else
+        store_error(res, rc, &d);
+    mwl_arena_clear(&arena);
+}
+
+/* The SPS Status values PS3.3 C.4.10 defines (Scheduled Procedure Step
+ * Status, 0040,0020). */
+static const char *const statuses[] = {"SCHEDULED", "ARRIVED",      "READY",    "STARTED",
+                                       "COMPLETED", "DISCONTINUED", "CANCELED", NULL};
+
+/* DELETE and the status change: a look-up (404, 409) and the change in
+ * one batch; `status` NULL = delete. */
+static void change(const mwl_http_request *req, mwl_http_response *res, const char *status)
+{
+    mwl_rest *r = req->rest;
+    const char *study = req->params[0], *sps_id = req->params[1];
+    mwl_arena arena;
+    mwl_arena_init(&arena, NULL);
+    const char *patient = "";
+    mwl_diag d;
+    mwl_diag_clear(&d);
+    mwl_sps_ref ref = {study, NULL, sps_id, NULL, NULL};
+    if (!r) {
+        mwl_http_error(res, 503, NULL, "no worklist service");
+        goto out;
+    }
+    pthread_mutex_lock(&r->write_mu);
+    int rc = writer(r, &d);
+    if (rc == MWL_OK)
+        rc = mwl_store_begin(r->writer, &d);
+    if (rc != MWL_OK) {
+        store_error(res, rc, &d);
+        goto unlock;
+    }
+    mwl_ds *item = NULL;
+    bool found = false;
+    if (!lookup_for_write(r, res, &ref, &arena, &item, &found)) {
+        (void)mwl_store_rollback(r->writer);
+        goto unlock;
+    }
+    if (!found) {
+        (void)mwl_store_rollback(r->writer);
+        mwl_http_error(res, 404, NULL, "no such scheduled procedure step");
+        goto unlock;
+    }
+    patient = text_of(item, MWL_TAG_PatientID, &arena);
+    if (status) {
+        size_t updated = 0;
+        rc = mwl_store_set_status(r->writer, &ref, status, &updated, &d);
+    } else {
+        mwl_filter f;
+        mwl_filter_init(&f);
+        f.study_uid = (mwl_filter_cond){MWL_FILTER_EXACT, study};
+        f.sps_id = (mwl_filter_cond){MWL_FILTER_EXACT, sps_id};
+        size_t removed = 0;
+        rc = mwl_store_remove(r->writer, &f, &removed, &d);
+    }
+    if (rc == MWL_OK)
+        rc = mwl_store_commit(r->writer, &d);
+    if (rc != MWL_OK) {
+        (void)mwl_store_rollback(r->writer);
+        store_error(res, rc, &d);
+        goto unlock;
+    }
+    if (!status) {
+        res->status = 204;
+        res->content_type = NULL;
+        res->body.len = 0;
+        goto unlock;
+    }
+    rc = mwl_store_get(r->writer, &ref, &arena, &item, NULL, &d);
+    if (rc == MWL_OK)
+        respond_dataset(res, 200, item);
+    else
+        store_error(res, rc, &d);
+unlock:
+    pthread_mutex_unlock(&r->write_mu);
+out:;
+    char result[48];
+    if (res->status >= 300)
+        snprintf(result, sizeof result, "refused");
+    else if (status)
+        snprintf(result, sizeof result, "status %s", status);
+    else
+        snprintf(result, sizeof result, "deleted");
+    record_write(req, res, result, patient, study, sps_id);
+    mwl_arena_clear(&arena);
+}
+
+void mwl_rest_delete(const mwl_http_request *req, mwl_http_response *res)
+{
+    change(req, res, NULL);
+}
+
+void mwl_rest_status(const mwl_http_request *req, mwl_http_response *res)
+{
+    const char *word = req->params[2];
+    for (size_t i = 0; statuses[i]; i++)
+        if (strcmp(word, statuses[i]) == 0) {
+            change(req, res, statuses[i]);
+            return;
+        }
+    mwl_http_error(
+        res, 400, "ScheduledProcedureStepStatus",
+        "'%.32s' is not an SPS status (SCHEDULED, ARRIVED, READY, STARTED, COMPLETED, DISCONTINUED, "
+        "CANCELED)",
+        word);
+    record_write(req, res, "refused", "", req->params[0], req->params[1]);
+}
