@@ -12,7 +12,9 @@
 // both rows must show up with their names readable (three groups of a
 // Japanese name, an umlaut). Prints {"items": [{sps, study, name}...]}.
 // cancel: the row of SPSID is canceled with its button (the confirm
-// dialog accepted), it must leave the list and the other row stay; then a
+// dialog accepted), it must leave the list and the other row stay; the
+// other row selected, findscu's logged query (calling AE FINDSCU, from the
+// recent queries panel) is explained against it: a match; then a
 // full-page screenshot into PNG. Prints {"rows": [...]}.
 //
 // Exit 0 done, 1 with a message on stderr. Every wait is bounded (the
@@ -176,6 +178,21 @@ async function cancel(url, token, date, sps, png) {
     if (JSON.stringify(after.map((r) => r.sps).sort()) !== JSON.stringify(others)) {
       fail(`after canceling ${sps} the list holds ${JSON.stringify(after.map((r) => r.sps))}, expected ${JSON.stringify(others)}`);
     }
+    // The recent queries of findscu's calling AE (web_ui.py ran one for
+    // CT01 and the date), explained against the row that stays: a match.
+    const keep = others[0];
+    await page.locator(`#worklist tbody tr[data-sps="${keep}"] button.select`).click();
+    await page.fill('#queries-ae', 'FINDSCU');
+    await page.click('#queries-form button[type=submit]');
+    const explainButton = page.locator('#queries-list li button.explain').first();
+    await explainButton.waitFor();
+    const logged = await page.locator('#queries-list li').first().innerText();
+    if (!/CT01/.test(logged)) fail(`the newest FINDSCU query does not show its keys: ${logged}`);
+    await explainButton.click();
+    const verdict = page.locator('#explain-result p').filter({ hasText: `SPS ${keep}:` });
+    await verdict.waitFor();
+    const text = await verdict.innerText();
+    if (!/: match/.test(text)) fail(`explain of the findscu query against ${keep}: ${text}`);
     // Let the status panel fill before the picture.
     await page.locator('#status-list dt').first().waitFor();
     await page.screenshot({ path: png, fullPage: true });

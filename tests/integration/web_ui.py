@@ -24,8 +24,10 @@ with DCMTK's findscu.
    hl7_feed.py's Finder) for CT01 and today returns both SPS with the names,
    Study UIDs (the page's), IDs, modality, start time and status SCHEDULED;
 5. `web_ui.js cancel` cancels Müller's SPS with its button in the page: the
-   row leaves the list, Yamada's stays; a full-page screenshot goes to
-   SCREENSHOT.png;
+   row leaves the list, Yamada's stays; the recent queries panel lists
+   findscu's query (calling AE FINDSCU, keys CT01 and the date), and its
+   Explain button against Yamada's row says match; a full-page screenshot
+   goes to SCREENSHOT.png;
 6. findscu no longer returns Müller's SPS by default, does return it with
    status CANCELED when asked for that status, and still returns Yamada's;
 7. SIGTERM: the server exits 0.

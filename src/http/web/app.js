@@ -670,17 +670,23 @@ async function explain(q, target) {
   const steps = Array.isArray(j.steps) ? j.steps : [j];
   out.replaceChildren(el('h3', {}, `Query ${q.id} from ${q.callingAet || '?'}`));
   for (const st of steps) {
+    // Keys that only ask for a value back ("n/a") say nothing about the
+    // match: counted, not listed, so the panel stays readable.
+    const keys = (st.keys || []).filter((k) => k.result !== 'n/a');
+    const hidden = (st.keys || []).length - keys.length;
     out.append(
       el('p', {}, `SPS ${st.spsId || get(target, 'ScheduledProcedureStepID')}: `,
         el('span', { class: st.matched ? 'match' : 'nomatch' }, st.matched ? 'match' : 'no match'),
         st.failing && st.failing.length ? ` — failing: ${st.failing.join(', ')}` : ''),
-      el('table', {}, el('tbody', {}, ...(st.keys || []).map((k) => el('tr', {},
-        el('td', { class: 'mono' }, k.path || k.name || ''),
+      el('table', {}, el('tbody', {}, ...keys.map((k) => el('tr', {},
+        el('td', { class: 'mono', title: k.path || '' },
+          (k.path || k.name || '').replace(/^ScheduledProcedureStepSequence>/, 'SPS › ')),
         el('td', { class: 'mono' }, k.query ?? ''),
         el('td', { class: 'mono' }, k.value ?? ''),
         el('td', { class: k.result === 'no match' ? 'nomatch' : k.result === 'match' ? 'match' : undefined },
           k.result || ''),
-        el('td', {}, (k.reason || '') + (k.hint ? ' — ' + k.hint : '')))))));
+        el('td', {}, (k.reason || '') + (k.hint ? ' — ' + k.hint : '')))))),
+      hidden ? el('p', { class: 'note' }, `${hidden} return-only key(s) not listed.`) : '');
   }
 }
 
