@@ -27,12 +27,11 @@ typedef struct text_out {
     bool truncated; /* out of memory or over HTTP_TEXT_MAX: do not send */
 } text_out;
 
-void put(text_out *o, const char *fmt, ...) MWL_PRINTF(2, 3);
+void text_put(text_out *o, const char *fmt, ...) MWL_PRINTF(2, 3);
 
 /* The server (NULL before the first accepted connection, so never for a
- * request) and the HL7 feed (NULL without one). */
+ * request). */
 mwl_server *http_server(mwl_http *http);
-mwl_hl7_feed *http_hl7(mwl_http *http);
 
 /* ---- observe.c ---- */
 typedef struct http_observe http_observe;

@@ -133,7 +133,7 @@ static void put_label(text_out *o, const char *s)
         }
     }
     esc[n] = '\0';
-    put(o, "%s", esc);
+    text_put(o, "%s", esc);
 }
 
 /* The value of query argument `name`, NULL when absent. */
@@ -847,44 +847,45 @@ void observe_metrics_find(mwl_http *http, text_out *o)
         return;
     }
     mwl_query_log_get_stats(mwl_server_query_log(http_server(http)), st);
-    put(o,
-        "# HELP mwl_cfind_total C-FINDs ended, by final status and calling AE title (at most %d titles, "
-        "then \"other\"); one abandoned with its association counts as FE00.\n"
-        "# TYPE mwl_cfind_total counter\n",
-        MWL_FIND_STATS_AETS_MAX);
+    text_put(o,
+             "# HELP mwl_cfind_total C-FINDs ended, by final status and calling AE title (at most %d titles, "
+             "then \"other\"); one abandoned with its association counts as FE00.\n"
+             "# TYPE mwl_cfind_total counter\n",
+             MWL_FIND_STATS_AETS_MAX);
     for (size_t i = 0; i < st->ae_count; i++) {
         const mwl_find_stats_ae *a = &st->ae[i];
         for (size_t k = 0; k < a->status_count; k++) {
-            put(o, "mwl_cfind_total{status=\"%04X\",calling_aet=\"", (unsigned)a->by_status[k].status);
+            text_put(o, "mwl_cfind_total{status=\"%04X\",calling_aet=\"", (unsigned)a->by_status[k].status);
             put_label(o, a->other ? "other" : a->ae);
-            put(o, "\"} %" PRIu64 "\n", a->by_status[k].count);
+            text_put(o, "\"} %" PRIu64 "\n", a->by_status[k].count);
         }
         if (a->other_status) {
-            put(o, "mwl_cfind_total{status=\"other\",calling_aet=\"");
+            text_put(o, "mwl_cfind_total{status=\"other\",calling_aet=\"");
             put_label(o, a->other ? "other" : a->ae);
-            put(o, "\"} %" PRIu64 "\n", a->other_status);
+            text_put(o, "\"} %" PRIu64 "\n", a->other_status);
         }
     }
-    put(o, "# HELP mwl_cfind_duration_seconds Time from C-FIND-RQ to the final response.\n"
-           "# TYPE mwl_cfind_duration_seconds histogram\n");
+    text_put(o, "# HELP mwl_cfind_duration_seconds Time from C-FIND-RQ to the final response.\n"
+                "# TYPE mwl_cfind_duration_seconds histogram\n");
     uint64_t cumulative = 0;
     for (size_t b = 0; b < MWL_FIND_DURATION_BUCKETS; b++) {
         cumulative += st->bucket[b];
         uint32_t ms = mwl_find_duration_bounds_ms[b];
-        put(o, "mwl_cfind_duration_seconds_bucket{le=\"%u.%03u\"} %" PRIu64 "\n", ms / 1000, ms % 1000,
-            cumulative);
+        text_put(o, "mwl_cfind_duration_seconds_bucket{le=\"%u.%03u\"} %" PRIu64 "\n", ms / 1000, ms % 1000,
+                 cumulative);
     }
     cumulative += st->bucket[MWL_FIND_DURATION_BUCKETS];
-    put(o, "mwl_cfind_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cumulative);
-    put(o, "mwl_cfind_duration_seconds_sum %" PRIu64 ".%03u\n", st->sum_ms / 1000,
-        (unsigned)(st->sum_ms % 1000));
-    put(o, "mwl_cfind_duration_seconds_count %" PRIu64 "\n", st->count);
+    text_put(o, "mwl_cfind_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cumulative);
+    text_put(o, "mwl_cfind_duration_seconds_sum %" PRIu64 ".%03u\n", st->sum_ms / 1000,
+             (unsigned)(st->sum_ms % 1000));
+    text_put(o, "mwl_cfind_duration_seconds_count %" PRIu64 "\n", st->count);
     free(st);
 }
 
 void observe_metrics_hl7(const mwl_hl7_feed_stats *h, text_out *o)
 {
-    put(o,
+    text_put(
+        o,
         "# HELP mwl_hl7_messages_total HL7 messages answered, by type (MSH-9.1^MSH-9.2, at most %d, then "
         "\"other\"; \"\" = no readable MSH) and ACK code (MSA-1).\n"
         "# TYPE mwl_hl7_messages_total counter\n",
@@ -895,9 +896,9 @@ void observe_metrics_hl7(const mwl_hl7_feed_stats *h, text_out *o)
         for (size_t c = 0; c < 3; c++) {
             if (!by_code[c])
                 continue;
-            put(o, "mwl_hl7_messages_total{type=\"");
+            text_put(o, "mwl_hl7_messages_total{type=\"");
             put_label(o, h->by_type[i].type);
-            put(o, "\",ack=\"%s\"} %" PRIu64 "\n", codes[c], by_code[c]);
+            text_put(o, "\",ack=\"%s\"} %" PRIu64 "\n", codes[c], by_code[c]);
         }
     }
 }
@@ -940,7 +941,8 @@ static bool items_stored(http_observe *ob, int64_t *out)
 
 void observe_metrics_more(mwl_http *http, const mwl_server_stats *s, text_out *o)
 {
-    put(o,
+    text_put(
+        o,
         "# HELP mwl_association_outcomes_total DICOM associations by outcome: accepted (A-ASSOCIATE-AC), "
         "rejected (A-ASSOCIATE-RJ), aborted (A-ABORT or a lost transport, after acceptance).\n"
         "# TYPE mwl_association_outcomes_total counter\n"
@@ -949,19 +951,20 @@ void observe_metrics_more(mwl_http *http, const mwl_server_stats *s, text_out *o
         "mwl_association_outcomes_total{outcome=\"aborted\"} %" PRIu64 "\n",
         s->associations, s->rejected, s->aborted);
     uint64_t known = s->rejected_busy + s->rejected_calling_ae + s->rejected_called_ae;
-    put(o,
-        "# HELP mwl_associations_refused_total A-ASSOCIATE-RJ by reason: busy (max-associations), "
-        "calling_aet (not allowed or malformed), called_aet (not ours), other.\n"
-        "# TYPE mwl_associations_refused_total counter\n"
-        "mwl_associations_refused_total{reason=\"busy\"} %" PRIu64 "\n"
-        "mwl_associations_refused_total{reason=\"calling_aet\"} %" PRIu64 "\n"
-        "mwl_associations_refused_total{reason=\"called_aet\"} %" PRIu64 "\n"
-        "mwl_associations_refused_total{reason=\"other\"} %" PRIu64 "\n",
-        s->rejected_busy, s->rejected_calling_ae, s->rejected_called_ae,
-        s->rejected > known ? s->rejected - known : 0);
+    text_put(o,
+             "# HELP mwl_associations_refused_total A-ASSOCIATE-RJ by reason: busy (max-associations), "
+             "calling_aet (not allowed or malformed), called_aet (not ours), other.\n"
+             "# TYPE mwl_associations_refused_total counter\n"
+             "mwl_associations_refused_total{reason=\"busy\"} %" PRIu64 "\n"
+             "mwl_associations_refused_total{reason=\"calling_aet\"} %" PRIu64 "\n"
+             "mwl_associations_refused_total{reason=\"called_aet\"} %" PRIu64 "\n"
+             "mwl_associations_refused_total{reason=\"other\"} %" PRIu64 "\n",
+             s->rejected_busy, s->rejected_calling_ae, s->rejected_called_ae,
+             s->rejected > known ? s->rejected - known : 0);
     int64_t items = 0;
     if (items_stored(http_get_observe(http), &items))
-        put(o,
+        text_put(
+            o,
             "# HELP mwl_items_stored Scheduled Procedure Steps in the worklist database (counted at most "
             "every %d s).\n"
             "# TYPE mwl_items_stored gauge\n"

@@ -325,11 +325,6 @@ mwl_server *http_server(mwl_http *http)
     return atomic_load(&http->srv);
 }
 
-mwl_hl7_feed *http_hl7(mwl_http *http)
-{
-    return http->hl7;
-}
-
 http_observe *http_get_observe(mwl_http *http)
 {
     return http->observe;
@@ -382,7 +377,7 @@ static enum MHD_Result respond_json_error(mwl_http *http, struct MHD_Connection 
 
 /* Appends printf-style text to the metrics page, growing it up to
  * HTTP_TEXT_MAX; beyond that the page is marked truncated. */
-void put(text_out *o, const char *fmt, ...)
+void text_put(text_out *o, const char *fmt, ...)
 {
     if (o->truncated)
         return;
@@ -410,7 +405,8 @@ void put(text_out *o, const char *fmt, ...)
  * text format 0.0.4). */
 static void metric(text_out *o, const char *name, const char *type, const char *help, uint64_t value)
 {
-    put(o, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, (unsigned long long)value);
+    text_put(o, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name,
+             (unsigned long long)value);
 }
 
 static void serve_metrics(const mwl_http_request *req, mwl_http_response *res)
