@@ -4,12 +4,16 @@
 # apt-get when nothing is missing.
 #   scripts/deps.sh          build and run dependencies
 #   scripts/deps.sh --test   also what the test suite needs (DCMTK peers, jq, curl, clang,
-#                            Node.js and npm for the dcmjs-dimse interop test)
+#                            Node.js and npm for the dcmjs-dimse interop test, Chromium
+#                            for the web page's browser test)
 set -eu
 
 pkgs="build-essential cmake pkg-config python3 zlib1g-dev libsqlite3-dev libssl-dev libjansson-dev libmicrohttpd-dev"
 if [ "${1:-}" = "--test" ]; then
   pkgs="$pkgs dcmtk jq curl clang libclang-rt-14-dev clang-format groff-base"
+  # Debian's Chromium, which web_ui.py drives headless through playwright-core
+  # (npm): Playwright's own browser download would need the network at test time.
+  pkgs="$pkgs chromium"
   # Debian's nodejs and npm, unless a Node.js with its npm is already there
   # (NodeSource's nodejs package brings npm and conflicts with Debian's).
   command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"

@@ -18,6 +18,8 @@
 /* Most `{}` segments in a pattern, and the longest segment captured. */
 #define MWL_HTTP_PARAMS_MAX 4
 #define MWL_HTTP_PARAM_MAX 256
+/* Most extra headers a response carries (mwl_http_response.headers). */
+#define MWL_HTTP_HEADERS_MAX 4
 /* Most query arguments a request may carry (more: 400). */
 #define MWL_HTTP_ARGS_MAX 64
 
@@ -35,8 +37,9 @@ typedef struct mwl_http_request {
     size_t param_count;
     const mwl_http_arg *args;
     size_t arg_count;
-    const char *content_type; /* NULL = none */
-    const uint8_t *body;      /* NULL unless the route takes one */
+    const char *content_type;  /* NULL = none */
+    const char *if_none_match; /* the If-None-Match header; NULL = none */
+    const uint8_t *body;       /* NULL unless the route takes one */
     size_t body_len;
     const char *peer;   /* "127.0.0.1:40000" */
     mwl_http_role role; /* the bearer token's; MWL_HTTP_ROLE_NONE without tokens */
@@ -52,6 +55,9 @@ typedef struct mwl_http_response {
     mwl_wbuf body;
     char location[640]; /* "" = no Location header */
     char allow[64];     /* "" = no Allow header */
+    /* More headers (name, value), static text; unused rows have a NULL
+     * name. The web page's files set Cache-Control, ETag and their CSP. */
+    const char *headers[MWL_HTTP_HEADERS_MAX][2];
 } mwl_http_response;
 
 typedef void (*mwl_http_handler)(const mwl_http_request *req, mwl_http_response *res);

@@ -21,6 +21,7 @@
  * thread; the request callbacks on libmicrohttpd's. They share the tokens
  * (under a mutex), the counters (under the same mutex) and atomics. */
 #include "http/http.h"
+#include "http/http_int.h"
 
 #include <microhttpd.h>
 #include <pthread.h>
@@ -39,6 +40,7 @@
 #include "base/log.h"
 #include "http/rest.h"
 #include "http/router.h"
+#include "http/web.h"
 #include "net/net.h"
 
 /* ---- configuration ----------------------------------------------------------- */
@@ -315,7 +317,18 @@ struct mwl_http {
     bool auth;              /* a tokens file is in use */
     mwl_http_tokens tokens; /* under mu */
     mwl_http_stats stats;   /* under mu */
+    http_observe *observe;  /* observe.c: /queries, /explain, the metrics beyond the counters */
 };
+
+mwl_server *http_server(mwl_http *http)
+{
+    return atomic_load(&http->srv);
+}
+
+http_observe *http_get_observe(mwl_http *http)
+{
+    return http->observe;
+}
 
 /* *con_cls: one request from its headers to its completion. A route that
  * takes a body is answered only once the body is in (libmicrohttpd hands
@@ -362,41 +375,44 @@ static enum MHD_Result respond_json_error(mwl_http *http, struct MHD_Connection 
     return respond(http, conn, status, "application/json", body, (size_t)n, allow);
 }
 
-/* Appends one counter or gauge with its HELP and TYPE lines (Prometheus
- * text format 0.0.4). `labels` NULL: one unlabelled sample; otherwise
- * `count` samples `name{labels[i]} values[i]` under one HELP/TYPE. */
-typedef struct text_out {
-    char *buf;
-    size_t cap, len;
-    bool truncated;
-} text_out;
-
-static void put(text_out *o, const char *fmt, ...) MWL_PRINTF(2, 3);
-static void put(text_out *o, const char *fmt, ...)
+/* Appends printf-style text to the metrics page, growing it up to
+ * HTTP_TEXT_MAX; beyond that the page is marked truncated. */
+void text_put(text_out *o, const char *fmt, ...)
 {
     if (o->truncated)
         return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= o->cap - o->len) {
-        o->truncated = true;
-        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = o->buf ? vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap) : -1;
+        va_end(ap);
+        if (o->buf && n >= 0 && (size_t)n < o->cap - o->len) {
+            o->len += (size_t)n;
+            return;
+        }
+        size_t cap = o->cap ? o->cap * 2 : 16384;
+        char *grown = cap <= HTTP_TEXT_MAX ? realloc(o->buf, cap) : NULL;
+        if (!grown || (n < 0 && o->buf)) {
+            o->truncated = true;
+            return;
+        }
+        o->buf = grown;
+        o->cap = cap;
     }
-    o->len += (size_t)n;
 }
 
+/* Appends one counter or gauge with its HELP and TYPE lines (Prometheus
+ * text format 0.0.4). */
 static void metric(text_out *o, const char *name, const char *type, const char *help, uint64_t value)
 {
-    put(o, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, (unsigned long long)value);
+    text_put(o, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name,
+             (unsigned long long)value);
 }
 
 static void serve_metrics(const mwl_http_request *req, mwl_http_response *res)
 {
     mwl_http *http = req->http;
-    char buf[8192];
-    text_out o = {buf, sizeof buf, 0, false};
+    text_out o = {NULL, 0, 0, false};
     mwl_server *srv = atomic_load(&http->srv);
     mwl_server_stats s;
     memset(&s, 0, sizeof s);
@@ -418,7 +434,7 @@ static void serve_metrics(const mwl_http_request *req, mwl_http_response *res)
            "Connections closed at once because their peer's connections were all associated.", s.dropped);
     metric(&o, "mwl_associations_active", "gauge", "DICOM sessions open now.", (uint64_t)s.active);
     metric(&o, "mwl_echo_total", "counter", "C-ECHO responses sent.", s.echoes);
-    metric(&o, "mwl_cfind_total", "counter", "C-FIND final responses sent.", s.finds);
+    observe_metrics_find(http, &o);
     metric(&o, "mwl_cfind_matches_total", "counter", "C-FIND Pending responses (matches) sent.",
            s.find_matches);
     metric(&o, "mwl_cfind_cancels_total", "counter", "C-FIND final responses with status FE00 (Cancel).",
@@ -429,13 +445,7 @@ static void serve_metrics(const mwl_http_request *req, mwl_http_response *res)
         metric(&o, "mwl_hl7_connections_total", "counter", "HL7 (MLLP) connections accepted.", h.connections);
         metric(&o, "mwl_hl7_connections_refused_total", "counter", "HL7 connections closed at once.",
                h.refused);
-        put(&o,
-            "# HELP mwl_hl7_messages_total HL7 messages answered, by the ACK code (MSA-1).\n"
-            "# TYPE mwl_hl7_messages_total counter\n"
-            "mwl_hl7_messages_total{ack=\"AA\"} %llu\n"
-            "mwl_hl7_messages_total{ack=\"AE\"} %llu\n"
-            "mwl_hl7_messages_total{ack=\"AR\"} %llu\n",
-            (unsigned long long)h.aa, (unsigned long long)h.ae, (unsigned long long)h.ar);
+        observe_metrics_hl7(&h, &o);
         metric(&o, "mwl_hl7_duplicates_total", "counter", "HL7 resends answered from the intake log.",
                h.duplicates);
         metric(&o, "mwl_hl7_commits_total", "counter", "HL7 intake transactions synced to disk.", h.commits);
@@ -447,13 +457,15 @@ static void serve_metrics(const mwl_http_request *req, mwl_http_response *res)
     metric(&o, "mwl_http_requests_total", "counter", "HTTP requests answered (this one included).",
            hs.requests);
     metric(&o, "mwl_http_unauthorized_total", "counter", "HTTP requests refused 401.", hs.unauthorized);
-    if (o.truncated) { /* cannot happen with the fixed set above; never send half a page */
+    observe_metrics_more(http, &s, &o);
+    if (o.truncated) /* out of memory, or over HTTP_TEXT_MAX: never send half a page */
         mwl_http_error(res, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "metrics too large");
-        return;
+    else {
+        res->status = MHD_HTTP_OK;
+        res->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        mwl_wbuf_put(&res->body, o.buf, o.len);
     }
-    res->status = MHD_HTTP_OK;
-    res->content_type = "text/plain; version=0.0.4; charset=utf-8";
-    mwl_wbuf_put(&res->body, buf, o.len);
+    free(o.buf);
 }
 
 static void serve_healthz(const mwl_http_request *req, mwl_http_response *res)
@@ -478,6 +490,15 @@ static const mwl_http_route routes[] = {
     {"PUT", "/mwlitems/{}/{}", MWL_HTTP_ROLE_WRITE, true, mwl_rest_put},
     {"DELETE", "/mwlitems/{}/{}", MWL_HTTP_ROLE_WRITE, false, mwl_rest_delete},
     {"POST", "/mwlitems/{}/{}/status/{}", MWL_HTTP_ROLE_WRITE, false, mwl_rest_status},
+    {"GET", "/queries", MWL_HTTP_ROLE_READ, false, serve_queries},
+    {"GET", "/explain", MWL_HTTP_ROLE_READ, false, serve_explain},
+    {"POST", "/explain", MWL_HTTP_ROLE_READ, true, serve_explain},
+    {"GET", "/openapi.json", MWL_HTTP_ROLE_READ, false, serve_openapi},
+    /* The web page (web.h): no token, see mwl_http_web_serve. */
+    {"GET", "/", MWL_HTTP_ROLE_NONE, false, mwl_http_web_serve},
+    {"GET", "/index.html", MWL_HTTP_ROLE_NONE, false, mwl_http_web_serve},
+    {"GET", "/app.js", MWL_HTTP_ROLE_NONE, false, mwl_http_web_serve},
+    {"GET", "/app.css", MWL_HTTP_ROLE_NONE, false, mwl_http_web_serve},
 };
 enum { ROUTE_COUNT = sizeof routes / sizeof routes[0] };
 
@@ -498,6 +519,8 @@ static enum MHD_Result send_response(mwl_http *http, struct MHD_Connection *conn
         ok = MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, res->location);
     if (ok == MHD_YES && res->allow[0])
         ok = MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, res->allow);
+    for (size_t i = 0; ok == MHD_YES && i < MWL_HTTP_HEADERS_MAX && res->headers[i][0]; i++)
+        ok = MHD_add_response_header(r, res->headers[i][0], res->headers[i][1]);
     if (ok == MHD_YES && atomic_load(&http->stopping))
         ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     if (ok == MHD_YES)
@@ -573,6 +596,7 @@ static enum MHD_Result dispatch(mwl_http *http, struct MHD_Connection *conn, con
     req->args = args->item;
     req->arg_count = args->count;
     req->content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    req->if_none_match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
     /* An empty body is a body: the handler says what is wrong with it. */
     req->body = route->takes_body ? (rs->body.data ? rs->body.data : (const uint8_t *)"") : NULL;
     req->body_len = route->takes_body ? rs->body.len : 0;
@@ -836,7 +860,8 @@ int mwl_http_new(const mwl_http_config *cfg, mwl_hl7_feed *hl7, mwl_worklist_ser
     atomic_init(&http->in_flight, 0);
     atomic_init(&http->max_body, cfg->max_body);
     pthread_mutex_init(&http->mu, NULL);
-    if (wl && mwl_rest_new(wl, &http->rest) != MWL_OK) {
+    http->observe = observe_new();
+    if (!http->observe || (wl && mwl_rest_new(wl, &http->rest) != MWL_OK)) {
         mwl_http_free(http);
         return MWL_E_NOMEM;
     }
@@ -945,6 +970,7 @@ void mwl_http_free(mwl_http *http)
     if (!http)
         return;
     mwl_http_stop(http);
+    observe_free(http->observe);
     mwl_rest_free(http->rest);
     pthread_mutex_destroy(&http->mu);
     /* Tokens are secrets: do not leave them in freed memory. */

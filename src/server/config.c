@@ -107,6 +107,10 @@ static const mwl_config_key config_keys[] = {
      "TLS: certificates (PEM) trusted to sign client certificates", NULL},
     {"tls-verify-peer", MWL_CONFIG_BOOL, "false", 0, 1, FIELD(tls_verify_peer),
      "TLS: require a client certificate signed by tls-ca (the handshake fails otherwise)", NULL},
+    /* About 2.4 KiB a record (its identifier is kept for /explain): the
+     * bound keeps the ring under 25 MiB. */
+    {"query-log-size", MWL_CONFIG_UINT, "1000", 0, 10000, FIELD(query_log_size),
+     "the last C-FINDs kept for the HTTP listener's GET /queries and /explain (0 = none kept)", NULL},
 };
 
 #define KEY_COUNT (sizeof config_keys / sizeof config_keys[0])

@@ -427,11 +427,37 @@ static void submit(find_op *f, find_step step)
     server_op_submit(&f->op);
 }
 
+/* Records one C-FIND in the server's query log (GET /queries): a bounded
+ * copy, no allocation (the log's ring is allocated up front). */
+static void record_query(session *s, const char *keys, const char *comment, uint64_t matches, uint16_t status,
+                         uint64_t ms, mwl_ts ts, const uint8_t *identifier, size_t identifier_length)
+{
+    mwl_query_record rec;
+    memset(&rec, 0, offsetof(mwl_query_record, identifier));
+    snprintf(rec.calling, sizeof rec.calling, "%s", session_calling(s));
+    snprintf(rec.called, sizeof rec.called, "%s", session_called(s));
+    snprintf(rec.peer, sizeof rec.peer, "%s", session_peer(s));
+    snprintf(rec.keys, sizeof rec.keys, "%s", keys);
+    snprintf(rec.comment, sizeof rec.comment, "%s", comment ? comment : "");
+    rec.matches = matches;
+    rec.status = status;
+    rec.duration_ms = ms;
+    rec.ts = ts;
+    if (identifier && identifier_length <= MWL_QUERY_IDENTIFIER_MAX) {
+        memcpy(rec.identifier, identifier, identifier_length);
+        rec.identifier_length = (uint32_t)identifier_length;
+    }
+    mwl_query_log_add(mwl_server_query_log(session_server(s)), &rec);
+}
+
 /* Logs the C-FIND's one line and makes the association ready for the next. */
 static void finish(find_op *f, uint16_t status, const char *note)
 {
     session *s = f->owner;
     uint64_t ms = mwl_now_ms() - f->started_ms;
+    record_query(s, f->begun && f->req.summary[0] ? f->req.summary : "", note ? note : f->final.error_comment,
+                 f->matches, note ? MWL_DIMSE_STATUS_CANCEL : status, ms, f->ts, f->identifier,
+                 f->identifier_length);
     if (note) {
         mwl_log(MWL_LOG_INFO, "C-FIND %s %s -> %s: %s after %llu matches, %llu ms", f->peer, f->calling,
                 f->called, note, (unsigned long long)f->matches, (unsigned long long)ms);
@@ -499,6 +525,12 @@ static void refuse(session *s, const mwl_dimse_msg *msg, uint16_t status, const 
     session_stat_add(s, SESSION_STAT_FINDS, 1);
     mwl_log(MWL_LOG_WARN, "C-FIND %s %s -> %s: refused %04X (%s): %s", session_peer(s), session_calling(s),
             session_called(s), (unsigned)status, mwl_dimse_status_str(status), comment);
+    mwl_ts ts = MWL_TS_IMPLICIT_LE;
+    const char *ts_uid = NULL;
+    bool ts_known = session_context(s, msg->context_id, NULL, &ts_uid) == MWL_OK &&
+                    mwl_ts_from_uid(ts_uid, strlen(ts_uid), &ts) == MWL_OK;
+    record_query(s, "", comment, 0, status, 0, ts, ts_known && msg->has_dataset ? msg->dataset : NULL,
+                 ts_known && msg->has_dataset ? msg->dataset_length : 0);
     char result[96];
     snprintf(result, sizeof result, "refused: %s", comment);
     session_audit_find(s, msg->command.message_id, "-", result, status, 0, NULL, 0);

@@ -349,6 +349,7 @@ static void keep_restart_keys(const mwl_server_config *old, mwl_server_config *n
         {"tls-port", offsetof(mwl_server_config, tls_port), sizeof old->tls_port},
         {"tls-bind", offsetof(mwl_server_config, tls_bind), sizeof old->tls_bind},
         {"tls-port-file", offsetof(mwl_server_config, tls_port_file), sizeof old->tls_port_file},
+        {"query-log-size", offsetof(mwl_server_config, query_log_size), sizeof old->query_log_size},
     };
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
         char *n = (char *)next + fixed[i].offset;
@@ -793,6 +794,11 @@ int mwl_server_new(const mwl_server_config *cfg, const mwl_server_setup *setup, 
             return rc;
         }
     }
+    rc = mwl_query_log_new(cfg->query_log_size, &srv->query_log);
+    if (rc != MWL_OK) {
+        mwl_server_free(srv);
+        return rc;
+    }
     atomic_init(&srv->shutdown_requested, false);
     srv->shutdown_task.fn = on_shutdown_task;
     srv->phase = PHASE_RUNNING;
@@ -895,6 +901,7 @@ void mwl_server_free(mwl_server *srv)
     pthread_mutex_destroy(&srv->audit_mu);
     mwl_wbuf_clear(&srv->audit_buf);
     mwl_wbuf_clear(&srv->scratch);
+    mwl_query_log_free(srv->query_log);
     mwl_mem_free(srv->mem, srv);
 }
 
@@ -969,6 +976,8 @@ void mwl_server_get_stats(const mwl_server *srv, mwl_server_stats *out)
     out->associations = atomic_load(&c->associations);
     out->rejected = atomic_load(&c->rejected);
     out->rejected_busy = atomic_load(&c->rejected_busy);
+    out->rejected_calling_ae = atomic_load(&c->rejected_calling_ae);
+    out->rejected_called_ae = atomic_load(&c->rejected_called_ae);
     out->dropped = atomic_load(&c->dropped);
     out->evicted = atomic_load(&c->evicted);
     out->find_steps = atomic_load(&c->find_steps);
@@ -978,4 +987,9 @@ void mwl_server_get_stats(const mwl_server *srv, mwl_server_stats *out)
     out->find_matches = atomic_load(&c->find_matches);
     out->find_cancels = atomic_load(&c->find_cancels);
     out->active = atomic_load(&c->active);
+}
+
+mwl_query_log *mwl_server_query_log(mwl_server *srv)
+{
+    return srv ? srv->query_log : NULL;
 }

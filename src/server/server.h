@@ -132,6 +132,7 @@ typedef struct mwl_server_config {
     char tls_key[MWL_SERVER_PATH_MAX];       /* tls-key: PEM private key */
     char tls_ca[MWL_SERVER_PATH_MAX];        /* tls-ca: PEM CAs trusted for client certificates */
     bool tls_verify_peer;                    /* tls-verify-peer: require a client certificate */
+    uint32_t query_log_size;                 /* query-log-size: C-FINDs kept for GET /queries */
 } mwl_server_config;
 
 /* The table of the keys above (the one `mwl serve --help` prints first). */
@@ -382,11 +383,13 @@ typedef struct mwl_server_setup {
 
 /* Counters, for tests and logs. Read with mwl_server_get_stats (any thread). */
 typedef struct mwl_server_stats {
-    uint64_t connections;   /* accepted DICOM connections */
-    uint64_t associations;  /* A-ASSOCIATE-AC sent */
-    uint64_t rejected;      /* A-ASSOCIATE-RJ sent (any reason) */
-    uint64_t rejected_busy; /* of which (2,3,2) for max-associations */
-    uint64_t dropped;       /* closed at once: the peer's connections all associated (max-peer-connections) */
+    uint64_t connections;         /* accepted DICOM connections */
+    uint64_t associations;        /* A-ASSOCIATE-AC sent */
+    uint64_t rejected;            /* A-ASSOCIATE-RJ sent (any reason) */
+    uint64_t rejected_busy;       /* of which (2,3,2) for max-associations */
+    uint64_t rejected_calling_ae; /* of which (1,1,3): calling AE title not allowed or malformed */
+    uint64_t rejected_called_ae;  /* of which (1,1,7): called AE title not ours (strict-called-aet) */
+    uint64_t dropped; /* closed at once: the peer's connections all associated (max-peer-connections) */
     uint64_t evicted; /* closed without an association to make room (max-pending, max-peer-connections) */
     uint64_t aborted; /* associations that ended in A-ABORT or a lost transport */
     uint64_t echoes;  /* C-ECHO-RSP sent */
@@ -497,6 +500,90 @@ void mwl_server_shutdown(mwl_server *srv);
 MWL_MUST_CHECK int mwl_server_adopt(mwl_server *srv, mwl_conn *conn);
 
 void mwl_server_get_stats(const mwl_server *srv, mwl_server_stats *out);
+
+/* ======================================================================
+ * The recent C-FIND log and C-FIND statistics (query-log-size)
+ *
+ * Every C-FIND's end (its final response, or its end with the association)
+ * is recorded by the server, on the loop thread, into a bounded ring of
+ * the last query-log-size C-FINDs and into counters by calling AE title and
+ * status and a latency histogram. Readers (the HTTP listener) take copies
+ * from any thread. Recording is O(1): a bounded copy under a mutex, no
+ * allocation, no I/O; the counters by calling AE hold at most
+ * MWL_FIND_STATS_AETS_MAX titles (later ones count under "other").
+ * ====================================================================== */
+
+/* Identifiers up to this many bytes are kept with their record (typical
+ * worklist queries are a few hundred); a larger one keeps only its keys
+ * text. */
+#define MWL_QUERY_IDENTIFIER_MAX 2048
+
+typedef struct mwl_query_record {
+    uint64_t id;                        /* 1, 2, ... in the order C-FINDs ended; set by the log */
+    int64_t time_ms;                    /* wall clock, Unix ms, at the end; set by the log */
+    char calling[MWL_AE_TITLE_MAX + 1]; /* calling AE title, trimmed */
+    char called[MWL_AE_TITLE_MAX + 1];  /* called AE title */
+    char peer[MWL_NET_ADDRSTRLEN];      /* "10.0.0.7:51234" */
+    char keys[MWL_FIND_SUMMARY_MAX];    /* the provider's summary of the keys, "" = none */
+    char comment[96];                   /* error comment, or why it ended early ("abandoned ...") */
+    uint64_t matches;                   /* Pending responses sent */
+    uint64_t duration_ms;               /* C-FIND-RQ to final response */
+    uint16_t status;                    /* final status (FE00 also for an abandoned one) */
+    mwl_ts ts;                          /* of the identifier bytes */
+    uint32_t identifier_length;         /* 0 = not kept (none, or larger than the bound) */
+    uint8_t identifier[MWL_QUERY_IDENTIFIER_MAX];
+} mwl_query_record;
+
+typedef struct mwl_query_log mwl_query_log;
+
+/* A log of `capacity` records (0: counters only, no records). MWL_OK or
+ * MWL_E_NOMEM. */
+MWL_MUST_CHECK int mwl_query_log_new(size_t capacity, mwl_query_log **out);
+void mwl_query_log_free(mwl_query_log *log); /* NULL-safe */
+/* Records one C-FIND: copies `rec` (its id and time_ms are assigned; only
+ * identifier_length bytes of the identifier are copied), overwriting the
+ * oldest record when full, and counts it. Thread-safe. */
+void mwl_query_log_add(mwl_query_log *log, const mwl_query_record *rec);
+/* Copies up to `cap` records, newest first, whose calling AE title equals
+ * `calling` (NULL = all) into `out`; returns how many. Thread-safe. */
+size_t mwl_query_log_list(mwl_query_log *log, const char *calling, mwl_query_record *out, size_t cap);
+/* The record with this id, while still in the ring: MWL_OK or
+ * MWL_E_NOTFOUND. Thread-safe. */
+MWL_MUST_CHECK int mwl_query_log_get(mwl_query_log *log, uint64_t id, mwl_query_record *out /* out */);
+size_t mwl_query_log_capacity(const mwl_query_log *log);
+
+#define MWL_FIND_STATS_AETS_MAX 256
+/* Distinct final statuses counted per calling AE; later ones under "other". */
+#define MWL_FIND_STATS_STATUSES_MAX 8
+/* Upper bounds of the latency histogram's buckets, in ms (+Inf after). */
+#define MWL_FIND_DURATION_BUCKETS 12
+extern const uint32_t mwl_find_duration_bounds_ms[MWL_FIND_DURATION_BUCKETS];
+
+typedef struct mwl_find_stats_ae {
+    char ae[MWL_AE_TITLE_MAX + 1]; /* the calling AE title; "" for the "other" row */
+    bool other;                    /* the titles beyond MWL_FIND_STATS_AETS_MAX */
+    size_t status_count;
+    struct {
+        uint16_t status;
+        uint64_t count;
+    } by_status[MWL_FIND_STATS_STATUSES_MAX];
+    uint64_t other_status; /* C-FINDs with a status beyond the first MWL_FIND_STATS_STATUSES_MAX */
+    uint64_t matches;
+} mwl_find_stats_ae;
+
+typedef struct mwl_find_stats {
+    size_t ae_count; /* rows of ae, in the order first seen; the "other" row last */
+    mwl_find_stats_ae ae[MWL_FIND_STATS_AETS_MAX + 1];
+    uint64_t bucket[MWL_FIND_DURATION_BUCKETS + 1]; /* not cumulative; the last is above every bound */
+    uint64_t count;
+    uint64_t sum_ms;
+} mwl_find_stats;
+
+/* A copy of the counters (about 50 KiB: heap-allocate it). Thread-safe. */
+void mwl_query_log_get_stats(mwl_query_log *log, mwl_find_stats *out);
+
+/* The server's log (never NULL once mwl_server_new succeeded). */
+mwl_query_log *mwl_server_query_log(mwl_server *srv);
 
 /* Short name of a transfer syntax for logs ("ExplicitLE", ...). */
 const char *mwl_server_ts_name(const char *uid);

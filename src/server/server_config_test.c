@@ -69,7 +69,7 @@ static void test_defaults(void)
     /* Every default parses with its own key, and names are unique. */
     size_t n = 0;
     const mwl_config_key *keys = mwl_server_config_keys(&n);
-    CHECK_EQ_INT(n, 33);
+    CHECK_EQ_INT(n, 34);
     for (size_t i = 0; i < n; i++) {
         mwl_server_config c;
         mwl_server_config_init(&c);

@@ -104,8 +104,8 @@ typedef enum server_phase {
 } server_phase;
 
 typedef struct stat_counters {
-    atomic_uint_fast64_t connections, associations, rejected, rejected_busy, dropped, evicted, aborted,
-        echoes, finds, find_matches, find_cancels, find_steps;
+    atomic_uint_fast64_t connections, associations, rejected, rejected_busy, rejected_calling_ae,
+        rejected_called_ae, dropped, evicted, aborted, echoes, finds, find_matches, find_cancels, find_steps;
     atomic_size_t active;
 } stat_counters;
 
@@ -149,6 +149,7 @@ struct mwl_server {
     bool signals_installed;
     bool loop_stopped;
     stat_counters stats;
+    mwl_query_log *query_log; /* C-FINDs recorded by find_scp.c (thread-safe) */
 };
 
 /* ---- session.c ---- */

@@ -384,6 +384,10 @@ static void on_associate_rq(session *s, const mwl_assoc_rq *rq, uint64_t now)
                 neg.rj.source == MWL_RJ_SOURCE_PROVIDER_PRESENTATION &&
                 neg.rj.reason == MWL_RJ_PRES_LOCAL_LIMIT_EXCEEDED)
                 server_stat_add(&srv->stats.rejected_busy, 1);
+            if (neg.rj.source == MWL_RJ_SOURCE_USER && neg.rj.reason == MWL_RJ_USER_CALLING_AE_NOT_RECOGNIZED)
+                server_stat_add(&srv->stats.rejected_calling_ae, 1);
+            if (neg.rj.source == MWL_RJ_SOURCE_USER && neg.rj.reason == MWL_RJ_USER_CALLED_AE_NOT_RECOGNIZED)
+                server_stat_add(&srv->stats.rejected_called_ae, 1);
             if (neg.rj.source == MWL_RJ_SOURCE_USER &&
                 neg.rj.reason == MWL_RJ_USER_CALLED_AE_NOT_RECOGNIZED &&
                 !mwl_ae_title_well_formed(rq->called_ae))

@@ -217,7 +217,8 @@ typedef struct feed_msg {
     size_t len;
     mwl_wbuf ack; /* the answer (payload, without MLLP blocks) */
     mwl_hl7_ack_code code;
-    struct feed_msg *next; /* in the intake queue */
+    char type[MWL_HL7_FEED_TYPE_LEN]; /* "ORM^O01", "" = no MSH: for the counters */
+    struct feed_msg *next;            /* in the intake queue */
 } feed_msg;
 
 struct hl7_conn {
@@ -293,8 +294,24 @@ static void next_control_id(mwl_hl7_feed *feed, char out[24])
              (unsigned)(feed->ack_serial % 10000u));
 }
 
+/* "ORM^O01" for the counters by type: printable ASCII only (it ends up
+ * in a metrics label), cut to the room. */
+static void set_type(feed_msg *msg, const mwl_hl7_msg *m)
+{
+    msg->type[0] = '\0';
+    if (!m)
+        return;
+    const mwl_hl7_msh *h = mwl_hl7_header(m);
+    snprintf(msg->type, sizeof msg->type, "%s^%s", h->message_type ? h->message_type : "",
+             h->trigger_event ? h->trigger_event : "");
+    for (char *p = msg->type; *p; p++)
+        if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
+            *p = '?';
+}
+
 static void build_ack(mwl_hl7_feed *feed, const mwl_hl7_msg *m, const mwl_hl7_error *err, feed_msg *msg)
 {
+    set_type(msg, m);
     char ts[16], id[24];
     now_ts(ts);
     next_control_id(feed, id);
@@ -534,6 +551,7 @@ static outcome process(mwl_hl7_feed *feed, feed_msg *msg, const mwl_hl7_map_conf
             mwl_log(MWL_LOG_INFO, "hl7 %s: %s^%s %s from %s|%s again: answered as before, not applied again",
                     msg->conn->peer, h->message_type, h->trigger_event, h->control_id, h->sending_application,
                     h->sending_facility);
+            set_type(msg, m);
             pthread_mutex_lock(&feed->mu);
             feed->stats.duplicates++;
             pthread_mutex_unlock(&feed->mu);
@@ -925,6 +943,30 @@ static void on_conn_io(mwl_loop *loop, mwl_loop_io *io, unsigned events, void *u
         conn_update(c);
 }
 
+/* One answer in the counters by type: a linear search of at most
+ * MWL_HL7_FEED_TYPES_MAX short strings, under the feed's mutex. */
+static void count_type(mwl_hl7_feed_stats *st, const char *type, mwl_hl7_ack_code code)
+{
+    size_t i = 0;
+    while (i < st->type_count && strcmp(st->by_type[i].type, type) != 0)
+        i++;
+    if (i == st->type_count) {
+        /* Full: the row after the last type is "other". */
+        i = st->type_count < MWL_HL7_FEED_TYPES_MAX ? st->type_count : MWL_HL7_FEED_TYPES_MAX;
+        if (i == st->type_count) {
+            snprintf(st->by_type[i].type, sizeof st->by_type[i].type, "%s",
+                     i == MWL_HL7_FEED_TYPES_MAX ? "other" : type);
+            st->type_count++;
+        }
+    }
+    if (code == MWL_HL7_AA)
+        st->by_type[i].aa++;
+    else if (code == MWL_HL7_AE)
+        st->by_type[i].ae++;
+    else
+        st->by_type[i].ar++;
+}
+
 /* On the loop thread: the intake thread's answer for one connection. */
 static void on_answer(mwl_loop *loop, mwl_loop_task *task)
 {
@@ -941,6 +983,7 @@ static void on_answer(mwl_loop *loop, mwl_loop_task *task)
         feed->stats.ae++;
     else
         feed->stats.ar++;
+    count_type(&feed->stats, msg->type, msg->code);
     pthread_mutex_unlock(&feed->mu);
     free(msg->data);
     msg->data = NULL;

@@ -79,6 +79,12 @@ void mwl_hl7_feed_listener(mwl_hl7_feed *feed, mwl_listener_spec *spec);
 MWL_MUST_CHECK int mwl_hl7_feed_reconfigure(mwl_hl7_feed *feed, const mwl_hl7_feed_config *cfg,
                                             mwl_diag *diag);
 
+/* Message types counted apart (MSH-9.1^MSH-9.2, e.g. "ORM^O01"); more
+ * count under "other", so a sender cannot grow the table (or a metrics
+ * page) without bound. */
+#define MWL_HL7_FEED_TYPES_MAX 32
+#define MWL_HL7_FEED_TYPE_LEN 16
+
 typedef struct mwl_hl7_feed_stats {
     uint64_t connections; /* accepted */
     uint64_t refused;     /* closed at once: not allowed, too many */
@@ -86,6 +92,14 @@ typedef struct mwl_hl7_feed_stats {
     uint64_t aa, ae, ar;  /* by MSA-1 */
     uint64_t duplicates;  /* answered from the intake log */
     uint64_t commits;     /* transactions synced */
+    /* Answers by message type and MSA-1, type_count rows. type "" = no
+     * readable MSH; a last row "other" counts the types beyond the first
+     * MWL_HL7_FEED_TYPES_MAX. */
+    size_t type_count;
+    struct {
+        char type[MWL_HL7_FEED_TYPE_LEN];
+        uint64_t aa, ae, ar;
+    } by_type[MWL_HL7_FEED_TYPES_MAX + 1];
 } mwl_hl7_feed_stats;
 void mwl_hl7_feed_get_stats(const mwl_hl7_feed *feed, mwl_hl7_feed_stats *out);
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "dicom/dict.h"
+#include "dicom/json.h"
 #include "worklist/worklist_int.h"
 
 typedef struct explain_ctx {
@@ -464,4 +465,77 @@ bool mwl_explain_pn_hint(const mwl_explain_key *k, const mwl_match_opts *opts, c
         return true;
     }
     return false;
+}
+
+/* ---- JSON (mwl explain --json, GET /explain) ---------------------------------- */
+
+bool mwl_explain_is_failing(const mwl_explain_key *k)
+{
+    return k->result == MWL_EXPLAIN_NOMATCH && !k->is_item &&
+           (k->kind != MWL_Q_SEQUENCE || k->reason == MWL_WHY_NO_SEQUENCE);
+}
+
+static void put_text(mwl_wbuf *out, const char *s)
+{
+    mwl_wbuf_put(out, s, strlen(s));
+}
+
+static void put_json(mwl_wbuf *out, const char *s)
+{
+    if (s)
+        mwl_json_put_string(out, s, strlen(s));
+    else
+        put_text(out, "null");
+}
+
+/* "Scheduled Station AE Title" for the last step of a path. */
+static const char *key_name(const mwl_explain_key *k)
+{
+    const mwl_dict_entry *d = mwl_dict_find(k->tag);
+    return d && d->name && d->name[0] ? d->name : k->path;
+}
+
+void mwl_explain_write_json(const mwl_explain *ex, mwl_wbuf *out)
+{
+    char num[32];
+    put_text(out, ex->matched ? "\"matched\":true,\"failing\":[" : "\"matched\":false,\"failing\":[");
+    const char *sep = "";
+    for (size_t i = 0; i < ex->count; i++) {
+        if (mwl_explain_is_failing(&ex->keys[i])) {
+            put_text(out, sep);
+            put_json(out, ex->keys[i].path);
+            sep = ",";
+        }
+    }
+    put_text(out, "],\"keys\":[");
+    for (size_t i = 0; i < ex->count; i++) {
+        const mwl_explain_key *k = &ex->keys[i];
+        put_text(out, i ? ",\n  {\"path\":" : "\n  {\"path\":");
+        put_json(out, k->path);
+        put_text(out, ",\"name\":");
+        put_json(out, key_name(k));
+        snprintf(num, sizeof num, ",\"depth\":%zu,\"item\":", k->depth);
+        put_text(out, num);
+        if (k->item == SIZE_MAX)
+            put_text(out, "null");
+        else {
+            snprintf(num, sizeof num, "%zu", k->item);
+            put_text(out, num);
+        }
+        put_text(out, k->is_item ? ",\"isItem\":true,\"kind\":" : ",\"isItem\":false,\"kind\":");
+        put_json(out, mwl_explain_kind_name(k->kind));
+        put_text(out, ",\"query\":");
+        put_json(out, k->is_item ? NULL : k->query_value);
+        put_text(out, ",\"value\":");
+        put_json(out, k->item_value);
+        put_text(out, ",\"result\":");
+        put_json(out, mwl_explain_result_name(k->result));
+        put_text(out, ",\"reason\":");
+        put_json(out, mwl_explain_phrase(k));
+        char hint[128];
+        put_text(out, ",\"hint\":");
+        put_json(out, mwl_explain_pn_hint(k, &ex->opts, hint, sizeof hint) ? hint : NULL);
+        put_text(out, "}");
+    }
+    put_text(out, "]");
 }

@@ -366,6 +366,14 @@ MWL_API const char *mwl_explain_phrase(const mwl_explain_key *k);
  * options: writes e.g. "matches only with pn-accent-insensitive" (the
  * fewest options changed) into buf and returns true; false otherwise. */
 MWL_API bool mwl_explain_pn_hint(const mwl_explain_key *k, const mwl_match_opts *opts, char *buf, size_t cap);
+/* True for the keys that decide a non-match: those that fail, without the
+ * sequences and items that fail only because a key inside them does. */
+MWL_API bool mwl_explain_is_failing(const mwl_explain_key *k);
+/* Appends the members (no braces) `"matched":B,"failing":[PATH...],
+ * "keys":[{path, name, depth, item, isItem, kind, query, value, result,
+ * reason, hint}...]` to `out`, the form of `mwl explain --json` and the
+ * HTTP listener's /explain. Errors stay in out->status. */
+MWL_API void mwl_explain_write_json(const mwl_explain *ex, mwl_wbuf *out);
 
 /* ---- expansion: one response per Scheduled Procedure Step (K.6.1.2.1) ---- */
 

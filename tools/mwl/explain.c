@@ -214,14 +214,6 @@ static void row_value(const mwl_ds *item, uint32_t tag, bool in_sps, char *buf, 
         buf[0] = '\0';
 }
 
-/* Keys that decide a non-match: those that fail, without the sequences and
- * items that fail only because a key inside them does. */
-static bool is_failing(const mwl_explain_key *k)
-{
-    return k->result == MWL_EXPLAIN_NOMATCH && !k->is_item &&
-           (k->kind != MWL_Q_SEQUENCE || k->reason == MWL_WHY_NO_SEQUENCE);
-}
-
 static void print_text(const step *s, const mwl_explain *ex)
 {
     char acc[70], sps_id[70];
@@ -263,7 +255,7 @@ static void print_text(const step *s, const mwl_explain *ex)
     printf("verdict: no match; failing:");
     const char *sep = " ";
     for (size_t i = 0; i < ex->count; i++) {
-        if (is_failing(&ex->keys[i])) {
+        if (mwl_explain_is_failing(&ex->keys[i])) {
             printf("%s%s", sep, ex->keys[i].path);
             sep = ", ";
         }
@@ -290,43 +282,18 @@ static void print_json_step(const step *s, const mwl_explain *ex)
     json_str(acc);
     printf(",\"spsId\":");
     json_str(sps_id);
-    printf(",\"matched\":%s,\"failing\":[", ex->matched ? "true" : "false");
-    const char *sep = "";
-    for (size_t i = 0; i < ex->count; i++) {
-        if (is_failing(&ex->keys[i])) {
-            fputs(sep, stdout);
-            json_str(ex->keys[i].path);
-            sep = ",";
-        }
-    }
-    printf("],\"keys\":[");
-    for (size_t i = 0; i < ex->count; i++) {
-        const mwl_explain_key *k = &ex->keys[i];
-        printf("%s\n  {\"path\":", i ? "," : "");
-        json_str(k->path);
-        printf(",\"name\":");
-        json_str(key_name(k));
-        printf(",\"depth\":%zu,\"item\":", k->depth);
-        if (k->item == SIZE_MAX)
-            printf("null");
-        else
-            printf("%zu", k->item);
-        printf(",\"isItem\":%s,\"kind\":", k->is_item ? "true" : "false");
-        json_str(mwl_explain_kind_name(k->kind));
-        printf(",\"query\":");
-        json_str(k->is_item ? NULL : k->query_value);
-        printf(",\"value\":");
-        json_str(k->item_value);
-        printf(",\"result\":");
-        json_str(mwl_explain_result_name(k->result));
-        printf(",\"reason\":");
-        json_str(mwl_explain_phrase(k));
-        char hint[128];
-        printf(",\"hint\":");
-        json_str(mwl_explain_pn_hint(k, &ex->opts, hint, sizeof hint) ? hint : NULL);
-        printf("}");
-    }
-    printf("]}");
+    /* The members after these are the library's, shared with the HTTP
+     * listener's /explain. */
+    mwl_wbuf w;
+    mwl_wbuf_init(&w, NULL);
+    mwl_explain_write_json(ex, &w);
+    fputc(',', stdout);
+    if (w.status == MWL_OK)
+        fwrite(w.data, 1, w.len, stdout);
+    else
+        fputs("\"error\":\"out of memory\"", stdout);
+    mwl_wbuf_clear(&w);
+    printf("}");
 }
 
 /* ---- the command -------------------------------------------------------------- */

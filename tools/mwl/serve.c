@@ -16,6 +16,7 @@
 #include "commands.h"
 #include "dicom/tag.h"
 #include "http/http.h"
+#include "http/observe.h"
 #include "server/server.h"
 #include "service/hl7_feed.h"
 #include "service/worklist.h"
@@ -339,6 +340,20 @@ typedef struct reload_ctx {
     mwl_http *http;    /* NULL without http-port */
 } reload_ctx;
 
+/* /explain and the items-stored gauge read the worklist database with the
+ * C-FIND path's name matching options. */
+static int set_http_observe(mwl_http *http, const mwl_worklist_config *wl, mwl_diag *diag)
+{
+    mwl_match_opts match;
+    mwl_match_opts_init(&match);
+    match.pn_case_sensitive = wl->pn_case_sensitive;
+    match.pn_accent_insensitive = wl->pn_accent_insensitive;
+    int rc = mwl_http_set_observe(http, wl->db, &match);
+    if (rc != MWL_OK)
+        mwl_diag_set(diag, 0, 0, "db: path too long for the HTTP listener");
+    return rc;
+}
+
 /* SIGHUP: the file again, the flags over it, then the server's keys and
  * the worklist service's; a config that does not load changes nothing. */
 static int on_reload(void *user, mwl_server *srv, mwl_diag *diag)
@@ -361,6 +376,8 @@ static int on_reload(void *user, mwl_server *srv, mwl_diag *diag)
         rc = mwl_hl7_feed_reconfigure(r->hl7, &next.hl7, diag);
     if (rc == MWL_OK && r->http)
         rc = mwl_http_reconfigure(r->http, &next.http, diag);
+    if (rc == MWL_OK && r->http)
+        rc = set_http_observe(r->http, &next.worklist, diag);
     /* The log format applies at once, like the log level. */
     if (rc == MWL_OK)
         atomic_store(&log_json, strcmp(next.server.log_format, "json") == 0);
@@ -421,8 +438,11 @@ int mwl_cmd_serve(int argc, char **argv)
     mwl_http *http = NULL;
     if (mwl_http_enabled(&cfg.http)) {
         rc = mwl_http_new(&cfg.http, hl7, wl, &http, &diag);
+        if (rc == MWL_OK)
+            rc = set_http_observe(http, &cfg.worklist, &diag);
         if (rc != MWL_OK) {
             fprintf(stderr, "mwl serve: HTTP: %s\n", diag.msg[0] ? diag.msg : mwl_status_str(rc));
+            mwl_http_free(http);
             mwl_hl7_feed_free(hl7);
             mwl_worklist_service_free(wl);
             return rc == MWL_E_INVALID || rc == MWL_E_IO ? MWL_EXIT_USAGE : MWL_EXIT_FAILURE;
