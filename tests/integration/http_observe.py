@@ -28,6 +28,8 @@ MR01: two) and, when DCMTK's findscu is installed, one more from DCMTK1.
   envelope 400.
 - GET /openapi.json equals docs/openapi.json byte for byte, is JSON, and
   lists every endpoint of the HTTP listener.
+- One ORM^O01 through the HL7 feed (--hl7-port) is counted as
+  mwl_hl7_messages_total{type="ORM^O01",ack=...} 1.
 Exit 0 pass, 1 fail.
 """
 import json
@@ -98,11 +100,13 @@ class Server:
     def __init__(self, mwl, tmp, db):
         self.port_file = os.path.join(tmp, "dicom.port")
         self.http_port_file = os.path.join(tmp, "http.port")
+        self.hl7_port_file = os.path.join(tmp, "hl7.port")
         self.err_path = os.path.join(tmp, "serve.err")
         with open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen([mwl, "serve", "--db", db, "--port", "0", "--port-file", self.port_file,
                                           "--bind", HOST, "--http-port", "0", "--http-port-file",
-                                          self.http_port_file, "--query-log-size", "50"],
+                                          self.http_port_file, "--query-log-size", "50", "--hl7-port", "0",
+                                          "--hl7-port-file", self.hl7_port_file],
                                          stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL,
                                          preexec_fn=harness.die_with_parent)
         harness.STARTED.append(self.proc)
@@ -110,8 +114,12 @@ class Server:
         while time.monotonic() < end and self.proc.poll() is None and not (
                 os.path.exists(self.port_file) and os.path.exists(self.http_port_file)):
             time.sleep(0.05)
-        check(os.path.exists(self.http_port_file), f"no port file (exit {self.proc.poll()}): {self.log()}")
+        while time.monotonic() < end and self.proc.poll() is None and not os.path.exists(self.hl7_port_file):
+            time.sleep(0.05)
+        check(os.path.exists(self.hl7_port_file), f"no port file (exit {self.proc.poll()}): {self.log()}")
         time.sleep(0.05)
+        with open(self.hl7_port_file) as f:
+            self.hl7_port = int(f.read())
         with open(self.port_file) as f:
             self.port = int(f.read())
         with open(self.http_port_file) as f:
@@ -256,6 +264,22 @@ def check_openapi(srv, path):
     check("post" in doc["paths"]["/explain"] and "get" in doc["paths"]["/explain"], "/explain GET and POST")
 
 
+def check_hl7(mwl, srv):
+    """One ORM^O01 through the HL7 feed: counted under its type, whatever the ACK."""
+    msg = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hl7_messages", "classic_orm_nw.hl7")
+    p = subprocess.run([mwl, "hl7send", "--host", HOST, "--port", str(srv.hl7_port), "--timeout", "20", msg],
+                       capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    check(b"MSA|" in p.stdout, f"hl7send: exit {p.returncode}: {p.stdout!r} {p.stderr!r}")
+    status, body = http(srv.url + "/metrics")
+    samples = parse_metrics(body.decode())
+    by_type = {}
+    for name, labels, value in samples:
+        if name == "mwl_hl7_messages_total":
+            check(set(labels) == {"type", "ack"} and labels["ack"] in ("AA", "AE", "AR"), f"labels {labels}")
+            by_type[labels["type"]] = by_type.get(labels["type"], 0) + value
+    check(by_type == {"ORM^O01": 1}, f"mwl_hl7_messages_total by type {by_type}")
+
+
 def main(argv):
     if len(argv) != 3:
         print(__doc__, file=sys.stderr)
@@ -289,6 +313,7 @@ def main(argv):
         check_metrics(srv, sent, len(steps))
         check_explain(srv, step, logged_id)
         check_openapi(srv, argv[2])
+        check_hl7(mwl, srv)
         srv.stop()
     print("http_observe: ok")
     return 0
