@@ -672,9 +672,16 @@ static bool negotiate(const char *accept, search_form *form)
                 ptype = vv;
                 plen = vlen;
             } else if (nlen == 1 && (s[0] == 'q' || s[0] == 'Q')) {
-                /* qvalue: 0, 1, 0.xyz, 1.000 */
-                double d = strtod(vv, NULL);
-                qv = d < 0 ? 0 : d > 1 ? 1000 : (int)(d * 1000 + 0.5);
+                /* qvalue: 0, 1, 0.xyz, 1.000. One that is no number is
+                 * ignored rather than read as 0 (which would refuse the
+                 * type); any q above 0 stays above 0. */
+                char *num_end = NULL;
+                double d = strtod(vv, &num_end);
+                if (num_end != vv) {
+                    qv = d <= 0 ? 0 : d >= 1 ? 1000 : (int)(d * 1000 + 0.5);
+                    if (d > 0 && qv == 0)
+                        qv = 1;
+                }
             }
             s = vend;
         }

@@ -258,7 +258,8 @@ def media(srv):
     want = search(srv, params)
     check(len(want) == 5, f"{len(want)} MR steps")
     for accept in ("application/json", "*/*", "application/dicom+json; q=0.9, text/html", "text/plain, */*;q=0.1",
-                   "application/dicom+xml;q=0, application/dicom+json"):
+                   "application/dicom+xml;q=0, application/dicom+json", "*/*;q=0.0001",
+                   "application/dicom+json;q=abc"):
         check(search(srv, params, accept) == want, f"Accept {accept!r}")
     check(search(srv, dict(params, accept="application/dicom+json"), "text/plain") == want,
           "accept= takes the place of the header")
