@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/log.h"
 #include "dicom/charset.h"
@@ -25,6 +26,7 @@
 #include "dicom/json.h"
 #include "dicom/keypath.h"
 #include "dicom/tags_gen.h"
+#include "dicom/xml.h"
 #include "store/store.h"
 #include "worklist/worklist.h"
 
@@ -212,72 +214,174 @@ static int add_return_key(mwl_ds *ds, const char *path, size_t len, mwl_diag *d)
     return mwl_keypath_set(ds, &kp, NULL, NULL, d);
 }
 
-typedef struct search_page {
-    mwl_wbuf *out;
-    unsigned long offset, limit;
-    unsigned long seen, emitted;
-    bool count_only;
-} search_page;
+/* The two dialects of one search. /mwlitems keeps its own convention
+ * (backslash UID lists, 400 for what it does not do, 200 []); the
+ * standard route follows PS3.18 ch. 14 and 8.3.4 where they differ. Both
+ * build the identifier and run it with the same code below. */
+typedef enum search_dialect { DIALECT_MWLITEMS, DIALECT_STANDARD } search_dialect;
 
-static int on_match(void *user, const mwl_ds *response)
+/* How results are written: the JSON array, the count, or multipart parts
+ * (one data set per part) in DICOM JSON or the Native DICOM Model XML. */
+typedef enum search_form { FORM_JSON, FORM_COUNT, FORM_MULTIPART_JSON, FORM_MULTIPART_XML } search_form;
+
+typedef struct search_query {
+    mwl_ds *id;
+    unsigned long offset, limit;
+    bool limit_given; /* the client asked for at most `limit` (then no "additional results" warning) */
+    bool fuzzy, empty, multiple; /* ...matching=true asked for (not done: a warning each) */
+} search_query;
+
+/* The standard's true|false flags (PS3.18 8.3.4): anything else is a
+ * malformed value. */
+static bool parse_flag(const char *v, bool *out)
 {
-    search_page *pg = user;
-    pg->seen++;
-    if (pg->count_only || pg->seen <= pg->offset)
-        return MWL_OK;
-    if (pg->emitted)
-        mwl_wbuf_put(pg->out, ",", 1);
-    int rc = mwl_ds_encode_json(response, NULL, pg->out, NULL);
-    if (rc != MWL_OK)
-        return rc;
-    pg->emitted++;
-    return pg->emitted >= pg->limit ? MWL_AGAIN : MWL_OK;
+    if (strcmp(v, "true") == 0)
+        *out = true;
+    else if (strcmp(v, "false") == 0)
+        *out = false;
+    else
+        return false;
+    return true;
 }
 
-/* Builds the identifier from the query parameters and runs it. */
-static void search(const mwl_http_request *req, mwl_http_response *res, bool count_only)
+static bool same_path(const mwl_keypath *a, const mwl_keypath *b)
 {
-    if (!req->rest) {
-        mwl_http_error(res, 503, NULL, "no worklist service");
-        return;
+    if (a->count != b->count)
+        return false;
+    for (size_t i = 0; i < a->count; i++)
+        if (a->steps[i].tag != b->steps[i].tag || a->steps[i].index != b->steps[i].index)
+            return false;
+    return true;
+}
+
+/* One match parameter in the standard dialect: `k` parsed as a path
+ * (false: not an attribute, so an unknown parameter name, which 8.3
+ * says to ignore). A UID attribute takes a comma list (8.3.4.1), and may
+ * be repeated (the lists are joined); any other attribute given twice is
+ * 400, since multiple value matching is not done. *value gets the
+ * identifier's text in `arena`; NULL when this parameter was already
+ * taken with an earlier one of the same path. */
+static bool std_match_value(const mwl_http_request *req, size_t at, const mwl_keypath *kp, mwl_arena *arena,
+                            mwl_http_response *res, const char **value, bool *ok)
+{
+    *ok = true;
+    *value = NULL;
+    mwl_diag d;
+    for (size_t j = 0; j < at; j++) {
+        mwl_keypath other;
+        if (mwl_keypath_parse(req->args[j].key, strlen(req->args[j].key), &other, &d) == MWL_OK &&
+            same_path(&other, kp))
+            return true; /* taken with parameter j */
     }
-    mwl_arena arena;
-    mwl_arena_init(&arena, NULL);
-    mwl_ds *id = NULL;
+    bool uid = kp->steps[kp->count - 1].vr == MWL_VR_UI;
+    size_t total = 0, count = 0;
+    for (size_t j = at; j < req->arg_count; j++) {
+        mwl_keypath other;
+        if (j > at && (mwl_keypath_parse(req->args[j].key, strlen(req->args[j].key), &other, &d) != MWL_OK ||
+                       !same_path(&other, kp)))
+            continue;
+        total += strlen(req->args[j].value ? req->args[j].value : "") + 1;
+        count++;
+    }
+    if (count > 1 && !uid) {
+        mwl_http_error(res, 400, req->args[at].key,
+                       "%s is given %zu times: multiple value matching is not supported", req->args[at].key,
+                       count);
+        *ok = false;
+        return true;
+    }
+    char *text = mwl_arena_alloc(arena, total + 1);
+    if (!text) {
+        mwl_http_error(res, 503, NULL, "out of memory");
+        *ok = false;
+        return true;
+    }
+    size_t len = 0;
+    for (size_t j = at; j < req->arg_count; j++) {
+        mwl_keypath other;
+        if (j > at && (mwl_keypath_parse(req->args[j].key, strlen(req->args[j].key), &other, &d) != MWL_OK ||
+                       !same_path(&other, kp)))
+            continue;
+        const char *v = req->args[j].value ? req->args[j].value : "";
+        if (len && *v)
+            text[len++] = '\\';
+        for (; *v; v++)
+            text[len++] = uid && *v == ',' ? '\\' : *v; /* the identifier's list separator */
+    }
+    text[len] = '\0';
+    *value = text;
+    return true;
+}
+
+/* Builds the identifier and the paging from the query parameters; false
+ * with the error answered. */
+static bool build_query(const mwl_http_request *req, mwl_http_response *res, search_dialect dialect,
+                        bool count_only, mwl_arena *arena, search_query *q)
+{
     mwl_charset utf8;
     mwl_diag d;
     mwl_diag_clear(&d);
-    unsigned long limit = MWL_REST_LIMIT_DEFAULT, offset = 0;
-    bool all = false;
+    bool all = false, named = false;
     char tagbuf[12];
+    memset(q, 0, sizeof *q);
+    q->limit = MWL_REST_LIMIT_DEFAULT;
     /* Query parameters are UTF-8 (RFC 3986 percent-encoding of UTF-8):
      * the identifier says ISO_IR 192, and the responses come back in it
      * (response-charset auto converts to the query's set). */
-    if (mwl_ds_new(&arena, NULL, &id) != MWL_OK ||
+    if (mwl_ds_new(arena, NULL, &q->id) != MWL_OK ||
         mwl_charset_parse("ISO_IR 192", 10, &utf8, NULL) != MWL_OK ||
-        mwl_ds_set_str(id, MWL_TAG_SpecificCharacterSet, MWL_VR_CS, "ISO_IR 192") != MWL_OK) {
+        mwl_ds_set_str(q->id, MWL_TAG_SpecificCharacterSet, MWL_VR_CS, "ISO_IR 192") != MWL_OK) {
         mwl_http_error(res, 500, NULL, "out of memory");
-        goto done;
+        return false;
     }
+    bool std = dialect == DIALECT_STANDARD;
     for (size_t i = 0; i < req->arg_count; i++) {
         const char *k = req->args[i].key, *v = req->args[i].value ? req->args[i].value : "";
         if (strcmp(k, "limit") == 0) {
-            if (!parse_count(v, MWL_REST_LIMIT_MAX, &limit) || limit == 0) {
-                mwl_http_error(res, 400, NULL, "limit: a number from 1 to %d", MWL_REST_LIMIT_MAX);
-                goto done;
+            /* The standard's limit is any uint: above the server's
+             * maximum it is cut to it (and the warning says so). */
+            unsigned long max = std ? 999999999ul : MWL_REST_LIMIT_MAX;
+            if (!parse_count(v, max, &q->limit) || (!std && q->limit == 0)) {
+                if (std)
+                    mwl_http_error(res, 400, NULL, "limit: a whole number (at most %d are returned)",
+                                   MWL_REST_LIMIT_MAX);
+                else
+                    mwl_http_error(res, 400, NULL, "limit: a number from 1 to %d", MWL_REST_LIMIT_MAX);
+                return false;
             }
+            q->limit_given = q->limit <= MWL_REST_LIMIT_MAX;
+            if (q->limit > MWL_REST_LIMIT_MAX)
+                q->limit = MWL_REST_LIMIT_MAX;
         } else if (strcmp(k, "offset") == 0) {
-            if (!parse_count(v, 999999999ul, &offset)) {
+            if (!parse_count(v, 999999999ul, &q->offset)) {
                 mwl_http_error(res, 400, NULL, "offset: a number from 0");
-                goto done;
+                return false;
             }
         } else if (strcmp(k, "fuzzymatching") == 0) {
-            /* PS3.18 8.3.4.1: a server without fuzzy matching may refuse
-             * true; we do, rather than silently match exactly. */
-            if (strcmp(v, "false") != 0) {
-                mwl_http_error(res, 400, NULL, "fuzzymatching: only false is supported");
-                goto done;
+            /* PS3.18 8.3.4.1 lets a server without fuzzy matching refuse
+             * true: /mwlitems does, rather than silently match exactly;
+             * the standard route matches literally and warns. */
+            bool on = false;
+            if (!parse_flag(v, &on) || (!std && on)) {
+                mwl_http_error(res, 400, NULL, "fuzzymatching: only %s is supported",
+                               std ? "true or false" : "false");
+                return false;
             }
+            q->fuzzy = on;
+        } else if (std && (strcmp(k, "emptyvaluematching") == 0 || strcmp(k, "multiplevaluematching") == 0)) {
+            bool on = false;
+            if (!parse_flag(v, &on)) {
+                mwl_http_error(res, 400, NULL, "%s: true or false", k);
+                return false;
+            }
+            if (k[0] == 'e')
+                q->empty = on;
+            else
+                q->multiple = on;
+        } else if (std && (strcmp(k, "accept") == 0 || strcmp(k, "charset") == 0)) {
+            /* accept: negotiated by the caller. charset: the answer is
+             * always UTF-8 (RFC 8259 for JSON; XML declared so), which
+             * 8.3.3.2 lets a server answer with. */
         } else if (strcmp(k, "includefield") == 0) {
             /* Comma-separated or repeated (PS3.18 8.3.4.3). */
             for (const char *p = v; *p;) {
@@ -285,55 +389,140 @@ static void search(const mwl_http_request *req, mwl_http_response *res, bool cou
                 size_t n = comma ? (size_t)(comma - p) : strlen(p);
                 if (n == 3 && memcmp(p, "all", 3) == 0) {
                     all = true;
-                } else if (n > 0 && add_return_key(id, p, n, &d) != MWL_OK) {
-                    mwl_http_error(res, 400, attribute_name(d.tag, tagbuf, sizeof tagbuf), "includefield: %s",
-                                   d.msg[0] ? d.msg : "bad attribute");
-                    goto done;
+                } else if (n > 0) {
+                    named = true;
+                    if (add_return_key(q->id, p, n, &d) != MWL_OK) {
+                        mwl_http_error(res, 400, attribute_name(d.tag, tagbuf, sizeof tagbuf),
+                                       "includefield: %s", d.msg[0] ? d.msg : "bad attribute");
+                        return false;
+                    }
                 }
                 p += n + (comma ? 1 : 0);
             }
         } else if (strcmp(k, "SpecificCharacterSet") == 0 || strcmp(k, "00080005") == 0) {
             mwl_http_error(res, 400, "SpecificCharacterSet", "query parameters are always UTF-8");
-            goto done;
-        } else {
-            int rc = mwl_ds_set_path(id, k, strlen(k), v, &utf8, &d);
+            return false;
+        } else if (std) {
+            mwl_keypath kp;
+            mwl_diag_clear(&d);
+            if (mwl_keypath_parse(k, strlen(k), &kp, &d) != MWL_OK)
+                continue; /* 8.3: an unknown parameter name is ignored */
+            const char *value = NULL;
+            bool ok = true;
+            (void)std_match_value(req, i, &kp, arena, res, &value, &ok);
+            if (!ok)
+                return false;
+            if (!value)
+                continue;
+            int rc = mwl_keypath_set(q->id, &kp, value, &utf8, &d);
             if (rc != MWL_OK) {
                 const char *attr = attribute_name(d.tag, tagbuf, sizeof tagbuf);
                 mwl_http_error(res, 400, attr ? attr : k, "%s: %s", k, d.msg[0] ? d.msg : mwl_status_str(rc));
-                goto done;
+                return false;
+            }
+        } else {
+            int rc = mwl_ds_set_path(q->id, k, strlen(k), v, &utf8, &d);
+            if (rc != MWL_OK) {
+                const char *attr = attribute_name(d.tag, tagbuf, sizeof tagbuf);
+                mwl_http_error(res, 400, attr ? attr : k, "%s: %s", k, d.msg[0] ? d.msg : mwl_status_str(rc));
+                return false;
             }
         }
+    }
+    if (std && all && named) {
+        mwl_http_error(res, 400, NULL,
+                       "includefield: all cannot be combined with attributes (PS3.18 8.3.4.3)");
+        return false;
     }
     if (!count_only) {
         int rc = MWL_OK;
         for (size_t i = 0; rc == MWL_OK && i < sizeof default_keys / sizeof default_keys[0]; i++)
-            rc = add_return_key(id, default_keys[i], strlen(default_keys[i]), &d);
+            rc = add_return_key(q->id, default_keys[i], strlen(default_keys[i]), &d);
         if (rc == MWL_OK && all)
-            rc = add_all_keys(id, NULL);
+            rc = add_all_keys(q->id, NULL);
         if (rc != MWL_OK) {
             mwl_http_error(res, 500, NULL, "return keys: %s", d.msg[0] ? d.msg : mwl_status_str(rc));
-            goto done;
+            return false;
         }
-    } else if (!mwl_ds_find(id, sps_tag)) {
+    } else if (!mwl_ds_find(q->id, sps_tag)) {
         /* The identifier needs the SPS sequence to be a worklist query at
          * all; a count with no key asks for every step. */
         mwl_ds *item;
-        if (mwl_ds_add_item(id, sps_tag, &item) != MWL_OK) {
+        if (mwl_ds_add_item(q->id, sps_tag, &item) != MWL_OK) {
             mwl_http_error(res, 500, NULL, "out of memory");
-            goto done;
+            return false;
         }
     }
-    res->body.len = 0;
-    if (!count_only)
-        mwl_wbuf_put(&res->body, "[", 1);
-    search_page pg = {&res->body, offset, limit, 0, 0, count_only};
+    return true;
+}
+
+typedef struct search_page {
+    mwl_wbuf *out;
+    search_form form;
+    unsigned long offset, limit;
+    unsigned long seen, emitted;
+    bool count_rest; /* go on counting past the page (for the additional-results warning) */
+    size_t *ends;    /* multipart: where each part ends in out */
+    size_t ends_cap;
+} search_page;
+
+static int on_match(void *user, const mwl_ds *response)
+{
+    search_page *pg = user;
+    pg->seen++;
+    if (pg->form == FORM_COUNT || pg->seen <= pg->offset)
+        return MWL_OK;
+    if (pg->emitted >= pg->limit)
+        return pg->count_rest ? MWL_OK : MWL_AGAIN;
+    int rc;
+    switch (pg->form) {
+    case FORM_MULTIPART_XML: rc = mwl_ds_encode_xml(response, pg->out); break;
+    case FORM_MULTIPART_JSON:
+        /* application/dicom+json is an array (F.2): each part one. */
+        mwl_wbuf_put(pg->out, "[", 1);
+        rc = mwl_ds_encode_json(response, NULL, pg->out, NULL);
+        mwl_wbuf_put(pg->out, "]\n", 2);
+        break;
+    default:
+        if (pg->emitted)
+            mwl_wbuf_put(pg->out, ",", 1);
+        rc = mwl_ds_encode_json(response, NULL, pg->out, NULL);
+        break;
+    }
+    if (rc == MWL_OK)
+        rc = pg->out->status;
+    if (rc != MWL_OK)
+        return rc;
+    if (pg->form == FORM_MULTIPART_XML || pg->form == FORM_MULTIPART_JSON) {
+        if (pg->emitted == pg->ends_cap) {
+            size_t cap = pg->ends_cap ? pg->ends_cap * 2 : 64;
+            size_t *ends = realloc(pg->ends, cap * sizeof *ends);
+            if (!ends)
+                return MWL_E_NOMEM;
+            pg->ends = ends;
+            pg->ends_cap = cap;
+        }
+        pg->ends[pg->emitted] = pg->out->len;
+    }
+    pg->emitted++;
+    return pg->emitted >= pg->limit && !pg->count_rest ? MWL_AGAIN : MWL_OK;
+}
+
+/* Runs the identifier; the page's results are in pg->out. False with the
+ * error answered. */
+static bool run_search(const mwl_http_request *req, mwl_http_response *res, const search_query *q,
+                       search_page *pg)
+{
+    char tagbuf[12];
+    mwl_diag d;
+    mwl_diag_clear(&d);
     mwl_find_status final;
-    int rc = mwl_worklist_service_search(req->rest->wl, id, on_match, &pg, &final, &d);
+    int rc = mwl_worklist_service_search(req->rest->wl, q->id, on_match, pg, &final, &d);
     if (rc != MWL_OK) {
         mwl_log(MWL_LOG_ERROR, "http search: %s", d.msg[0] ? d.msg : mwl_status_str(rc));
         mwl_http_error(res, rc == MWL_E_LIMIT || rc == MWL_E_NOMEM ? 503 : 500, NULL, "search failed: %s",
                        mwl_status_str(rc));
-        goto done;
+        return false;
     }
     if (final.status != 0) {
         /* A900 / C000-CFFF: the identifier was refused, as a C-FIND's
@@ -343,15 +532,43 @@ static void search(const mwl_http_request *req, mwl_http_response *res, bool cou
         mwl_http_error(res, http, attribute_name(tag, tagbuf, sizeof tagbuf), "%s (C-FIND status %04X)",
                        final.error_comment[0] ? final.error_comment : "query refused",
                        (unsigned) final.status);
-        goto done;
+        return false;
     }
+    if (pg->out->status != MWL_OK) {
+        mwl_http_error(res, 503, NULL, "out of memory for the response");
+        return false;
+    }
+    return true;
+}
+
+/* GET /mwlitems and /mwlitems/count. */
+static void search(const mwl_http_request *req, mwl_http_response *res, bool count_only)
+{
+    if (!req->rest) {
+        mwl_http_error(res, 503, NULL, "no worklist service");
+        return;
+    }
+    mwl_arena arena;
+    mwl_arena_init(&arena, NULL);
+    search_query q;
+    mwl_wbuf out;
+    mwl_wbuf_init(&out, NULL);
+    if (!build_query(req, res, DIALECT_MWLITEMS, count_only, &arena, &q))
+        goto done;
+    if (!count_only)
+        mwl_wbuf_put(&out, "[", 1);
+    search_page pg = {&out, count_only ? FORM_COUNT : FORM_JSON, q.offset, q.limit, 0, 0, false, NULL, 0};
+    if (!run_search(req, res, &q, &pg))
+        goto done;
+    res->body.len = 0;
     if (count_only) {
         char num[48];
         int n = snprintf(num, sizeof num, "{\"count\":%lu}\n", pg.seen);
         mwl_wbuf_put(&res->body, num, (size_t)n);
         res->content_type = "application/json";
     } else {
-        mwl_wbuf_put(&res->body, "]\n", 2);
+        mwl_wbuf_put(&out, "]\n", 2);
+        mwl_wbuf_put(&res->body, out.data, out.len);
         res->content_type = "application/dicom+json";
     }
     if (res->body.status != MWL_OK) {
@@ -362,6 +579,7 @@ static void search(const mwl_http_request *req, mwl_http_response *res, bool cou
     }
     res->status = 200;
 done:
+    mwl_wbuf_clear(&out);
     mwl_arena_clear(&arena);
 }
 
@@ -373,6 +591,244 @@ void mwl_rest_search(const mwl_http_request *req, mwl_http_response *res)
 void mwl_rest_count(const mwl_http_request *req, mwl_http_response *res)
 {
     search(req, res, true);
+}
+
+/* ---- the standard search (PS3.18 ch. 14) ---------------------------------- */
+
+/* The form one media range asks for; false when we offer nothing in it.
+ * A single-part application/dicom+xml body holds one Native DICOM Model
+ * document, i.e. one data set, so a search's results in XML go as
+ * multipart/related parts (PS3.18 8.7.3: XML results are multipart) --
+ * docs/http.md. */
+static bool form_of(const char *type, size_t tlen, const char *param_type, size_t plen, search_form *form)
+{
+#define IS(lit) (tlen == sizeof lit - 1 && strncasecmp(type, lit, tlen) == 0)
+#define PIS(lit) (plen == sizeof lit - 1 && strncasecmp(param_type, lit, plen) == 0)
+    if (IS("application/dicom+json") || IS("application/json") || IS("application/*") || IS("*/*"))
+        *form = FORM_JSON;
+    else if (IS("application/dicom+xml"))
+        *form = FORM_MULTIPART_XML;
+    else if ((IS("multipart/related") || IS("multipart/*")) && (plen == 0 || PIS("application/dicom+xml")))
+        *form = FORM_MULTIPART_XML;
+    else if ((IS("multipart/related") || IS("multipart/*")) && PIS("application/dicom+json"))
+        *form = FORM_MULTIPART_JSON;
+    else
+        return false;
+    return true;
+#undef IS
+#undef PIS
+}
+
+/* Content negotiation (RFC 9110 12.5.1): the acceptable form with the
+ * highest q, the first listed among equals. `accept` NULL or blank: the
+ * default, DICOM JSON. False: none acceptable (406). */
+static bool negotiate(const char *accept, search_form *form)
+{
+    *form = FORM_JSON;
+    if (!accept || !accept[strspn(accept, " \t")])
+        return true;
+    int best_q = -1;
+    const char *p = accept;
+    while (*p) {
+        /* One media range: up to a comma outside quotes. */
+        const char *end = p;
+        bool quoted = false;
+        while (*end && (quoted || *end != ',')) {
+            if (*end == '"')
+                quoted = !quoted;
+            end++;
+        }
+        const char *t = p + strspn(p, " \t");
+        size_t tlen = 0;
+        while (t + tlen < end && t[tlen] != ';' && t[tlen] != ' ' && t[tlen] != '\t')
+            tlen++;
+        const char *ptype = "";
+        size_t plen = 0;
+        int qv = 1000;
+        for (const char *s = t + tlen; s < end;) {
+            s = memchr(s, ';', (size_t)(end - s));
+            if (!s)
+                break;
+            s++;
+            s += strspn(s, " \t");
+            const char *eq = memchr(s, '=', (size_t)(end - s));
+            if (!eq)
+                break;
+            const char *v = eq + 1, *vend = v;
+            while (vend < end && *vend != ';')
+                vend++;
+            const char *vv = v;
+            size_t vlen = (size_t)(vend - v);
+            while (vlen && (vv[vlen - 1] == ' ' || vv[vlen - 1] == '\t'))
+                vlen--;
+            if (vlen >= 2 && vv[0] == '"' && vv[vlen - 1] == '"') {
+                vv++;
+                vlen -= 2;
+            }
+            size_t nlen = (size_t)(eq - s);
+            while (nlen && (s[nlen - 1] == ' ' || s[nlen - 1] == '\t'))
+                nlen--;
+            if (nlen == 4 && strncasecmp(s, "type", 4) == 0) {
+                ptype = vv;
+                plen = vlen;
+            } else if (nlen == 1 && (s[0] == 'q' || s[0] == 'Q')) {
+                /* qvalue: 0, 1, 0.xyz, 1.000. One that is no number is
+                 * ignored rather than read as 0 (which would refuse the
+                 * type); any q above 0 stays above 0. */
+                char *num_end = NULL;
+                double d = strtod(vv, &num_end);
+                if (num_end != vv) {
+                    qv = d <= 0 ? 0 : d >= 1 ? 1000 : (int)(d * 1000 + 0.5);
+                    if (d > 0 && qv == 0)
+                        qv = 1;
+                }
+            }
+            s = vend;
+        }
+        search_form f;
+        if (qv > 0 && qv > best_q && form_of(t, tlen, ptype, plen, &f)) {
+            best_q = qv;
+            *form = f;
+        }
+        p = *end ? end + 1 : end;
+    }
+    return best_q > 0;
+}
+
+/* The service's base URI for the Warning texts (8.3.4: "{service}"):
+ * http:// and the Host the client used, if it is a plain host[:port]
+ * (anything else could put text of the client's into a header). */
+static void service_uri(const mwl_http_request *req, char *out, size_t cap)
+{
+    const char *host = req->host;
+    bool plain = host && host[0] && strlen(host) < 200;
+    for (const char *p = host; plain && *p; p++)
+        plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                strchr(".-:[]", *p) != NULL;
+    snprintf(out, cap, "http://%s", plain ? host : "localhost");
+}
+
+static void add_warning(mwl_http_response *res, const char *service, const char *text)
+{
+    for (size_t i = 0; i < MWL_HTTP_WARNINGS_MAX; i++)
+        if (!res->warnings[i][0]) {
+            snprintf(res->warnings[i], sizeof res->warnings[i], "299 %s: %s", service, text);
+            return;
+        }
+}
+
+/* A boundary (RFC 2046 5.1.1) that occurs nowhere in the parts. */
+static void pick_boundary(const mwl_wbuf *parts, char *out, size_t cap)
+{
+    for (unsigned n = 0;; n++) {
+        snprintf(out, cap, "mwl-part-boundary-%u", n);
+        size_t len = strlen(out);
+        bool found = false;
+        for (size_t i = 0; !found && parts->len >= len && i <= parts->len - len; i++)
+            found = memcmp(parts->data + i, out, len) == 0;
+        if (!found)
+            return;
+    }
+}
+
+void mwl_rest_std_search(const mwl_http_request *req, mwl_http_response *res)
+{
+    if (!req->rest) {
+        mwl_http_error(res, 503, NULL, "no worklist service");
+        return;
+    }
+    /* 8.3.3.1: the accept parameter is used instead of the header. */
+    const char *accept = req->accept;
+    for (size_t i = 0; i < req->arg_count; i++)
+        if (strcmp(req->args[i].key, "accept") == 0)
+            accept = req->args[i].value ? req->args[i].value : "";
+    search_form form;
+    if (!negotiate(accept, &form)) {
+        mwl_http_error(res, 406, NULL,
+                       "acceptable: application/dicom+json, application/dicom+xml, multipart/related; "
+                       "type=\"application/dicom+xml\" or type=\"application/dicom+json\"");
+        return;
+    }
+    mwl_arena arena;
+    mwl_arena_init(&arena, NULL);
+    search_query q;
+    mwl_wbuf out;
+    mwl_wbuf_init(&out, NULL);
+    search_page pg = {&out, form, 0, 0, 0, 0, false, NULL, 0};
+    if (!build_query(req, res, DIALECT_STANDARD, false, &arena, &q))
+        goto done;
+    pg.offset = q.offset;
+    pg.limit = q.limit;
+    /* Counting on past the page costs the rest of the scan; only needed
+     * when the server's maximum, not the client, cut the list. */
+    pg.count_rest = !q.limit_given;
+    if (!run_search(req, res, &q, &pg))
+        goto done;
+    char service[256];
+    service_uri(req, service, sizeof service);
+    if (q.fuzzy)
+        add_warning(
+            res, service,
+            "The fuzzymatching parameter is not supported. Only literal matching has been performed.");
+    if (q.empty)
+        add_warning(res, service,
+                    "The emptyvaluematching parameter is not supported. Empty Value Matching has not been "
+                    "performed.");
+    if (q.multiple)
+        add_warning(res, service,
+                    "The multiplevaluematching parameter is not supported. Multiple Value Matching has not "
+                    "been performed.");
+    unsigned long past = pg.seen > q.offset ? pg.seen - q.offset : 0;
+    if (pg.count_rest && past > pg.emitted) {
+        char text[96];
+        snprintf(text, sizeof text, "There are %lu additional results that can be requested",
+                 past - pg.emitted);
+        add_warning(res, service, text);
+    }
+    res->body.len = 0;
+    if (pg.emitted == 0) {
+        /* 14.4.3: no matches is 204 (/mwlitems answers 200 []). */
+        res->status = 204;
+        res->content_type = NULL;
+        goto done;
+    }
+    if (form == FORM_JSON) {
+        mwl_wbuf_put(&res->body, "[", 1);
+        mwl_wbuf_put(&res->body, out.data, out.len);
+        mwl_wbuf_put(&res->body, "]\n", 2);
+        res->content_type = "application/dicom+json";
+    } else {
+        const char *type = form == FORM_MULTIPART_XML ? "application/dicom+xml" : "application/dicom+json";
+        char boundary[48];
+        pick_boundary(&out, boundary, sizeof boundary);
+        snprintf(res->content_type_buf, sizeof res->content_type_buf,
+                 "multipart/related; type=\"%s\"; boundary=%s", type, boundary);
+        res->content_type = res->content_type_buf;
+        size_t from = 0;
+        for (unsigned long i = 0; i < pg.emitted; i++) {
+            char head[160];
+            int n = snprintf(head, sizeof head, "--%s\r\nContent-Type: %s; charset=utf-8\r\n\r\n", boundary,
+                             type);
+            mwl_wbuf_put(&res->body, head, (size_t)n);
+            mwl_wbuf_put(&res->body, out.data + from, pg.ends[i] - from);
+            mwl_wbuf_put(&res->body, "\r\n", 2);
+            from = pg.ends[i];
+        }
+        char tail[64];
+        int n = snprintf(tail, sizeof tail, "--%s--\r\n", boundary);
+        mwl_wbuf_put(&res->body, tail, (size_t)n);
+    }
+    if (res->body.status != MWL_OK) {
+        mwl_wbuf_clear(&res->body);
+        mwl_wbuf_init(&res->body, NULL);
+        mwl_http_error(res, 503, NULL, "out of memory for the response");
+        goto done;
+    }
+    res->status = 200;
+done:
+    free(pg.ends);
+    mwl_wbuf_clear(&out);
+    mwl_arena_clear(&arena);
 }
 
 /* ---- one SPS ----------------------------------------------------------------- */

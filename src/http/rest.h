@@ -23,6 +23,10 @@ void mwl_rest_free(mwl_rest *rest); /* NULL-safe */
 
 void mwl_rest_search(const mwl_http_request *req, mwl_http_response *res); /* GET /mwlitems */
 void mwl_rest_count(const mwl_http_request *req, mwl_http_response *res);  /* GET /mwlitems/count */
+/* GET /modality-scheduled-procedure-steps: the same search under PS3.18
+ * ch. 14's rules (comma UID lists, Warning headers, 204, Accept with
+ * DICOM JSON, Native DICOM Model XML and multipart/related; 406). */
+void mwl_rest_std_search(const mwl_http_request *req, mwl_http_response *res);
 void mwl_rest_create(const mwl_http_request *req, mwl_http_response *res); /* POST /mwlitems */
 void mwl_rest_get(const mwl_http_request *req, mwl_http_response *res);    /* GET /mwlitems/{}/{} */
 void mwl_rest_put(const mwl_http_request *req, mwl_http_response *res);    /* PUT /mwlitems/{}/{} */

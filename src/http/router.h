@@ -20,6 +20,8 @@
 #define MWL_HTTP_PARAM_MAX 256
 /* Most extra headers a response carries (mwl_http_response.headers). */
 #define MWL_HTTP_HEADERS_MAX 4
+/* Most Warning headers a response carries (mwl_http_response.warnings). */
+#define MWL_HTTP_WARNINGS_MAX 4
 /* Most query arguments a request may carry (more: 400). */
 #define MWL_HTTP_ARGS_MAX 64
 
@@ -39,6 +41,8 @@ typedef struct mwl_http_request {
     size_t arg_count;
     const char *content_type;  /* NULL = none */
     const char *if_none_match; /* the If-None-Match header; NULL = none */
+    const char *accept;        /* the Accept header; NULL = none */
+    const char *host;          /* the Host header; NULL = none */
     const uint8_t *body;       /* NULL unless the route takes one */
     size_t body_len;
     const char *peer;   /* "127.0.0.1:40000" */
@@ -51,13 +55,18 @@ typedef struct mwl_http_request {
 
 typedef struct mwl_http_response {
     unsigned status;
-    const char *content_type; /* static text */
+    const char *content_type; /* static text, or content_type_buf */
+    /* A content type made for this response (a multipart boundary). */
+    char content_type_buf[128];
     mwl_wbuf body;
     char location[640]; /* "" = no Location header */
     char allow[64];     /* "" = no Allow header */
     /* More headers (name, value), static text; unused rows have a NULL
      * name. The web page's files set Cache-Control, ETag and their CSP. */
     const char *headers[MWL_HTTP_HEADERS_MAX][2];
+    /* Warning header values ("299 {service}: text", RFC 7234 5.5), one
+     * header each; "" = unused. Built per request: they name the host. */
+    char warnings[MWL_HTTP_WARNINGS_MAX][384];
 } mwl_http_response;
 
 typedef void (*mwl_http_handler)(const mwl_http_request *req, mwl_http_response *res);

@@ -490,6 +490,12 @@ static const mwl_http_route routes[] = {
     {"PUT", "/mwlitems/{}/{}", MWL_HTTP_ROLE_WRITE, true, mwl_rest_put},
     {"DELETE", "/mwlitems/{}/{}", MWL_HTTP_ROLE_WRITE, false, mwl_rest_delete},
     {"POST", "/mwlitems/{}/{}/status/{}", MWL_HTTP_ROLE_WRITE, false, mwl_rest_status},
+    /* The standard search (PS3.18 ch. 14) and dcm4chee-arc's paths for
+     * /mwlitems (its clients put the archive's AE title in the path; we
+     * have one worklist, so any AE title names it). */
+    {"GET", "/modality-scheduled-procedure-steps", MWL_HTTP_ROLE_READ, false, mwl_rest_std_search},
+    {"GET", "/aets/{}/rs/mwlitems", MWL_HTTP_ROLE_READ, false, mwl_rest_search},
+    {"GET", "/aets/{}/rs/mwlitems/count", MWL_HTTP_ROLE_READ, false, mwl_rest_count},
     {"GET", "/queries", MWL_HTTP_ROLE_READ, false, serve_queries},
     {"GET", "/explain", MWL_HTTP_ROLE_READ, false, serve_explain},
     {"POST", "/explain", MWL_HTTP_ROLE_READ, true, serve_explain},
@@ -521,6 +527,8 @@ static enum MHD_Result send_response(mwl_http *http, struct MHD_Connection *conn
         ok = MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, res->allow);
     for (size_t i = 0; ok == MHD_YES && i < MWL_HTTP_HEADERS_MAX && res->headers[i][0]; i++)
         ok = MHD_add_response_header(r, res->headers[i][0], res->headers[i][1]);
+    for (size_t i = 0; ok == MHD_YES && i < MWL_HTTP_WARNINGS_MAX && res->warnings[i][0]; i++)
+        ok = MHD_add_response_header(r, "Warning", res->warnings[i]);
     if (ok == MHD_YES && atomic_load(&http->stopping))
         ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     if (ok == MHD_YES)
@@ -597,6 +605,8 @@ static enum MHD_Result dispatch(mwl_http *http, struct MHD_Connection *conn, con
     req->arg_count = args->count;
     req->content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     req->if_none_match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    req->accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+    req->host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
     /* An empty body is a body: the handler says what is wrong with it. */
     req->body = route->takes_body ? (rs->body.data ? rs->body.data : (const uint8_t *)"") : NULL;
     req->body_len = route->takes_body ? rs->body.len : 0;
