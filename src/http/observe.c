@@ -26,6 +26,7 @@
 #include "store/store.h"
 
 /* /queries answers at most this many records by default. */
+#define QUERIES_MAX_LIMIT 500
 #define QUERIES_DEFAULT_LIMIT 100
 /* Stored SPS explained for one request, at most. */
 #define EXPLAIN_MAX_STEPS 20
@@ -246,6 +247,11 @@ void serve_queries(const mwl_http_request *req, mwl_http_response *res)
     }
     if (limit > capacity)
         limit = capacity;
+    /* The copy is made under the log's mutex, which the loop thread takes
+     * at the end of every C-FIND: a bounded page keeps that wait short
+     * (a record is ~2.4 KiB with its identifier). */
+    if (limit > QUERIES_MAX_LIMIT)
+        limit = QUERIES_MAX_LIMIT;
     const char *calling = arg(req, "calling");
     mwl_query_record *recs = limit ? malloc((size_t)limit * sizeof *recs) : NULL;
     if (limit && !recs) {

@@ -960,6 +960,31 @@ static bool lookup_for_write(mwl_rest *r, mwl_http_response *res, const mwl_sps_
     return false;
 }
 
+/* Location: /mwlitems/{study}/{sps}, each segment percent-encoded (RFC
+ * 3986: bytes outside the unreserved set and the sub-delimiters, e.g. an
+ * SPS ID in UTF-8), so the header is the address a client can use as is. */
+static void location_of(char *out, size_t cap, const char *study, const char *sps_id)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    static const char safe[] = "-._~!$&'()*+,;=:@";
+    size_t n = (size_t)snprintf(out, cap, "/mwlitems");
+    const char *seg[2] = {study, sps_id};
+    for (int k = 0; k < 2 && n + 1 < cap; k++) {
+        out[n++] = '/';
+        for (const unsigned char *p = (const unsigned char *)seg[k]; *p && n + 4 < cap; p++) {
+            if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                strchr(safe, *p)) {
+                out[n++] = (char)*p;
+            } else {
+                out[n++] = '%';
+                out[n++] = hex[*p >> 4];
+                out[n++] = hex[*p & 15];
+            }
+        }
+    }
+    out[n < cap ? n : cap - 1] = 0;
+}
+
 /* Stores `item` (checked) as the step study/sps_id: created or replaced. */
 static void store_item(const mwl_http_request *req, mwl_http_response *res, mwl_ds *item, const char *study,
                        const char *sps_id)
@@ -972,6 +997,22 @@ static void store_item(const mwl_http_request *req, mwl_http_response *res, mwl_
     mwl_diag d;
     mwl_diag_clear(&d);
     mwl_sps_ref ref = {study, NULL, sps_id, NULL, NULL};
+    /* The two are the item's address (/mwlitems/{study}/{sps}): a value
+     * with a character that ends or escapes a path segment could be
+     * stored and then never be read, changed or deleted here again. UIDs
+     * never hold them; an SPS ID (SH) could. */
+    const char *bad = strpbrk(sps_id, "/?#% ")  ? "ScheduledProcedureStepID"
+                      : strpbrk(study, "/?#% ") ? "StudyInstanceUID"
+                                                : NULL;
+    if (bad) {
+        mwl_http_error(res, 400, bad,
+                       "%s holds a character ('/', '?', '#', '%%' or a space) that cannot be part "
+                       "of the item's address /mwlitems/{StudyInstanceUID}/{SPSID}",
+                       bad);
+        record_write(req, res, "refused", patient, study, sps_id);
+        mwl_arena_clear(&arena);
+        return;
+    }
     pthread_mutex_lock(&r->write_mu);
     int rc = writer(r, &d);
     if (rc == MWL_OK)
@@ -1006,7 +1047,7 @@ static void store_item(const mwl_http_request *req, mwl_http_response *res, mwl_
     result = found ? "replaced" : "created";
     respond_dataset(res, found ? 200 : 201, stored);
     if (!found)
-        snprintf(res->location, sizeof res->location, "/mwlitems/%s/%s", study, sps_id);
+        location_of(res->location, sizeof res->location, study, sps_id);
 unlock:
     pthread_mutex_unlock(&r->write_mu);
     record_write(req, res, res->status < 300 ? result : "refused", patient, study, sps_id);

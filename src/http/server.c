@@ -630,6 +630,29 @@ static enum MHD_Result dispatch(mwl_http *http, struct MHD_Connection *conn, con
     return rc;
 }
 
+/* A change refused before its handler ran (no or a read token, a method
+ * the path does not take, a body over http-max-body) is audited as the
+ * handler's own answers are: the attempts a privacy officer most wants to
+ * see are the ones that never reached the store. Reads are not audited. */
+static void audit_refused(mwl_http *http, struct MHD_Connection *conn, const char *method, const char *url,
+                          unsigned status, mwl_http_role role, const char *why)
+{
+    if (strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0 ||
+        strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
+        return;
+    mwl_server *srv = atomic_load(&http->srv);
+    if (!srv)
+        return;
+    char peer[64];
+    peer_text(conn, peer, sizeof peer);
+    const char *token = !http->auth                   ? "none"
+                        : role == MWL_HTTP_ROLE_WRITE ? "write"
+                        : role == MWL_HTTP_ROLE_READ  ? "read"
+                                                      : "no valid token";
+    mwl_audit_write rec = {method, url, peer, token, why, status, NULL, NULL, NULL};
+    mwl_server_audit_write(srv, &rec);
+}
+
 /* The first call of a request: authentication and routing, which need
  * only the headers; answers what can be answered before any body. */
 static enum MHD_Result first_call(mwl_http *http, struct MHD_Connection *conn, const char *url,
@@ -655,6 +678,7 @@ static enum MHD_Result first_call(mwl_http *http, struct MHD_Connection *conn, c
     rs->answered = true; /* unless the route waits for a body, below */
     if (status == MHD_HTTP_UNAUTHORIZED) {
         mwl_log(MWL_LOG_INFO, "http %s %.200s: 401, no valid bearer token", method, url);
+        audit_refused(http, conn, method, url, status, MWL_HTTP_ROLE_NONE, "refused: no valid bearer token");
         return respond_json_error(http, conn, status, "unauthorized", NULL);
     }
     mwl_http_request *scratch = calloc(1, sizeof *scratch);
@@ -666,6 +690,8 @@ static enum MHD_Result first_call(mwl_http *http, struct MHD_Connection *conn, c
     free(scratch);
     if (rc == MWL_E_UNSUPPORTED) {
         mwl_log(MWL_LOG_DEBUG, "http %s %.200s: 405", method, url);
+        audit_refused(http, conn, method, url, MHD_HTTP_METHOD_NOT_ALLOWED, role,
+                      "refused: method not allowed");
         return respond_json_error(http, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", allow);
     }
     if (rc != MWL_OK) {
@@ -676,6 +702,7 @@ static enum MHD_Result first_call(mwl_http *http, struct MHD_Connection *conn, c
         /* A valid token without the right: 403, so the client knows that
          * another token, not a retry, is what it needs. */
         mwl_log(MWL_LOG_INFO, "http %s %.200s: 403, the token's role is read", method, url);
+        audit_refused(http, conn, method, url, MHD_HTTP_FORBIDDEN, role, "refused: a read token");
         return respond_json_error(http, conn, MHD_HTTP_FORBIDDEN, "forbidden: this needs a write token",
                                   NULL);
     }
@@ -687,6 +714,8 @@ static enum MHD_Result first_call(mwl_http *http, struct MHD_Connection *conn, c
         if (cl && strtoull(cl, NULL, 10) > atomic_load(&http->max_body)) {
             mwl_log(MWL_LOG_INFO, "http %s %.200s: 413, Content-Length %.20s over http-max-body", method, url,
                     cl);
+            audit_refused(http, conn, method, url, MHD_HTTP_CONTENT_TOO_LARGE, role,
+                          "refused: body too large");
             return respond_json_error(http, conn, MHD_HTTP_CONTENT_TOO_LARGE,
                                       "body too large (http-max-body)", NULL);
         }
@@ -725,6 +754,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             mwl_wbuf_clear(&rs->body);
             mwl_wbuf_init(&rs->body, NULL);
             mwl_log(MWL_LOG_INFO, "http %s %.200s: 413, body over http-max-body", method, url);
+            audit_refused(http, conn, method, url, MHD_HTTP_CONTENT_TOO_LARGE, rs->role,
+                          "refused: body too large");
             if (respond_json_error(http, conn, MHD_HTTP_CONTENT_TOO_LARGE, "body too large (http-max-body)",
                                    NULL) == MHD_YES)
                 rs->answered = true;

@@ -323,10 +323,9 @@ static void build_ack(mwl_hl7_feed *feed, const mwl_hl7_msg *m, const mwl_hl7_er
 /* The intake log's key of a message: who sent it, its control ID, and a
  * digest of everything after its MSH. NULL when the message has no control
  * ID (it cannot be told apart from the next one, so it is never taken for
- * a resend). The digest keeps a RIS that reuses control IDs (counters reset
- * daily, two interfaces with one name) from having a new order answered
- * from the log and dropped; the MSH is left out because engines that
- * resend may stamp a new MSH-7. FNV-1a: telling a resend from another
+ * a resend). MSH-9 and MSH-18 are part of the key. The digest keeps a RIS that reuses control IDs (counters
+ * reset daily, two interfaces with one name) from having a new order answered from the log and dropped; the
+ * MSH is left out because engines that resend may stamp a new MSH-7. FNV-1a: telling a resend from another
  * message of the same sender needs no cryptographic hash. */
 static const char *dedup_key(const mwl_hl7_msg *m, const uint8_t *data, size_t len, mwl_arena *arena)
 {
@@ -341,12 +340,15 @@ static const char *dedup_key(const mwl_hl7_msg *m, const uint8_t *data, size_t l
         fnv ^= data[i];
         fnv *= 1099511628211ull;
     }
-    size_t n = strlen(h->sending_application) + strlen(h->sending_facility) + strlen(h->control_id) + 40;
+    /* The message type and character set too: an ADT^A08 and an ADT^A31
+     * with the same PID are different messages. */
+    size_t n = strlen(h->sending_application) + strlen(h->sending_facility) + strlen(h->control_id) +
+               strlen(h->message_type) + strlen(h->trigger_event) + strlen(h->charset) + 48;
     char *k = mwl_arena_alloc(arena, n);
     if (!k)
         return NULL;
-    snprintf(k, n, "hl7|%s|%s|%s|%016llx", h->sending_application, h->sending_facility, h->control_id,
-             (unsigned long long)fnv);
+    snprintf(k, n, "hl7|%s|%s|%s|%s^%s|%s|%016llx", h->sending_application, h->sending_facility,
+             h->control_id, h->message_type, h->trigger_event, h->charset, (unsigned long long)fnv);
     return k;
 }
 

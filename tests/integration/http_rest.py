@@ -371,6 +371,10 @@ def tokens(mwl, tmp):
     error_body(body, 403)
     st, _, _ = http(f"{base}/{STUDY}/SPS77", "DELETE", token=READ_TOKEN)
     check(st == 403, f"read token DELETE: {st}")
+    # An SPS ID that could not be part of the item's address is refused.
+    st, _, body = http(base, "POST", item(sps_id="S/1"), token=WRITE_TOKEN)
+    check(st == 400, f"SPS ID with '/': {st}")
+    error_body(body, 400, "ScheduledProcedureStepID")
     st, _, _ = http(base, "POST", item(), token="wrong-token-0123456789")
     check(st == 401, f"bad token POST: {st}")
     st, _, _ = curl(base, "-X", "POST", "-H", "Authorization: Bearer " + WRITE_TOKEN, "-H",
@@ -378,8 +382,13 @@ def tokens(mwl, tmp):
     check(st == 201, f"write token POST (curl): {st}")
     srv.stop()
     with open(srv.audit) as f:
-        roles = [json.loads(line)["token_role"] for line in f if '"http-write"' in line]
-    check(roles == ["write"], f"audit roles: {roles}")
+        recs = [json.loads(line) for line in f if '"http-write"' in line]
+    # Refused attempts are audited too (a read token, a bad one), the
+    # reads are not.
+    roles = [r["token_role"] for r in recs]
+    check(roles == ["read", "read", "write", "no valid token", "write"], f"audit roles: {roles}")
+    check([r["status"] for r in recs] == [403, 403, 400, 401, 201], f"audit statuses: {[r['status'] for r in recs]}")
+    check(all(r["result"].startswith("refused") for r in recs[:4]), f"audit results: {[r['result'] for r in recs]}")
 
 
 def main(argv):
