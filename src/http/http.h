@@ -34,6 +34,8 @@ typedef struct mwl_http_config {
     char bind[MWL_NET_HOST_MAX];         /* http-bind: default 127.0.0.1, "*" = all addresses */
     char port_file[MWL_HTTP_PATH_MAX];   /* http-port-file */
     char tokens_file[MWL_HTTP_PATH_MAX]; /* http-tokens-file: "" = no authentication (loopback only) */
+    char tls_cert[MWL_HTTP_PATH_MAX];    /* http-tls-cert: PEM chain; with tls_key, HTTPS; "" = plain HTTP */
+    char tls_key[MWL_HTTP_PATH_MAX];     /* http-tls-key: PEM private key, unencrypted */
     uint32_t max_connections;            /* http-max-connections */
     uint32_t max_body;                   /* http-max-body: bytes; a reload applies it at once */
 } mwl_http_config;
@@ -42,7 +44,8 @@ const mwl_config_table *mwl_http_config_table(void);
 void mwl_http_config_init(mwl_http_config *cfg);
 /* Bounds and the port's syntax, as the parser checks them, for a config
  * built by hand; and the rule that without http-tokens-file http-bind must
- * be a loopback address (127.0.0.0/8, ::1 or localhost). MWL_OK or
+ * be a loopback address (127.0.0.0/8, ::1 or localhost); http-tls-cert and
+ * http-tls-key both or neither. MWL_OK or
  * MWL_E_INVALID with diag naming the key. Reads no file. */
 MWL_MUST_CHECK int mwl_http_config_check(const mwl_http_config *cfg, mwl_diag *diag);
 /* True when http-port is set. */
@@ -81,21 +84,24 @@ mwl_http_role mwl_http_tokens_check(const mwl_http_tokens *tokens, const char *a
 
 typedef struct mwl_http mwl_http;
 
-/* Checks the config, reads the tokens file and starts libmicrohttpd (its
- * threads; no socket of its own). `hl7`: the HL7 feed whose counters
+/* Checks the config, reads the tokens file (and the TLS certificate and
+ * key when given) and starts libmicrohttpd (its threads; no socket of its
+ * own), with TLS when http-tls-cert is set. `hl7`: the HL7 feed whose counters
  * /metrics shows, or NULL. `wl`: the worklist service /mwlitems searches
  * and reads through (its database is also where writes go), or NULL (then
- * /mwlitems answers 503); it must outlive the listener. Returns MWL_OK, MWL_E_INVALID (a key or the
- * tokens file: diag says which), MWL_E_IO (the tokens file cannot be
- * read), MWL_E_NOMEM. */
+ * /mwlitems answers 503); it must outlive the listener. Returns MWL_OK, MWL_E_INVALID (a key, the
+ * tokens file or a certificate or key libmicrohttpd refuses: diag says
+ * which), MWL_E_IO (a file cannot be read), MWL_E_UNSUPPORTED (TLS asked
+ * of a libmicrohttpd built without it), MWL_E_NOMEM. */
 MWL_MUST_CHECK int mwl_http_new(const mwl_http_config *cfg, mwl_hl7_feed *hl7, mwl_worklist_service *wl,
                                 mwl_http **out, mwl_diag *diag);
 /* The listener to put in mwl_server_setup.listeners. */
 void mwl_http_listener(mwl_http *http, mwl_listener_spec *spec);
 /* SIGHUP: reads the tokens file again (a file that does not parse changes
  * nothing: MWL_E_INVALID / MWL_E_IO with diag). http-port, http-bind,
- * http-max-connections and turning tokens on or off keep their running
- * values until a restart, with a warning. Loop thread. */
+ * http-max-connections, turning tokens on or off and the TLS certificate
+ * and key (libmicrohttpd takes them only when its daemon starts) keep
+ * their running values until a restart, with a warning. Loop thread. */
 MWL_MUST_CHECK int mwl_http_reconfigure(mwl_http *http, const mwl_http_config *cfg, mwl_diag *diag);
 
 typedef struct mwl_http_stats {

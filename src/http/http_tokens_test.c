@@ -78,6 +78,23 @@ static void test_config(void)
     CHECK_EQ_INT(mwl_config_set(mwl_http_config_table(), &cfg, "http-port", "70000", &diag), MWL_OK);
     CHECK_EQ_INT(mwl_http_config_check(&cfg, &diag), MWL_E_INVALID); /* not a port */
     CHECK(strstr(diag.msg, "http-port") != NULL);
+    /* HTTPS: the certificate and the key both or neither, and the message
+     * names the one that is there and the one missing. */
+    mwl_http_config_init(&cfg);
+    snprintf(cfg.tls_cert, sizeof cfg.tls_cert, "server.crt");
+    CHECK_EQ_INT(mwl_http_config_check(&cfg, &diag), MWL_E_INVALID);
+    CHECK(strstr(diag.msg, "http-tls-cert") != NULL && strstr(diag.msg, "http-tls-key") != NULL);
+    snprintf(cfg.tls_key, sizeof cfg.tls_key, "server.key");
+    CHECK_EQ_INT(mwl_http_config_check(&cfg, NULL), MWL_OK);
+    cfg.tls_cert[0] = 0;
+    CHECK_EQ_INT(mwl_http_config_check(&cfg, &diag), MWL_E_INVALID);
+    CHECK(strncmp(diag.msg, "http-tls-key", 12) == 0);
+    /* TLS authenticates no client: beyond loopback tokens are still needed. */
+    snprintf(cfg.tls_cert, sizeof cfg.tls_cert, "server.crt");
+    snprintf(cfg.port, sizeof cfg.port, "0");
+    snprintf(cfg.bind, sizeof cfg.bind, "*");
+    CHECK_EQ_INT(mwl_http_config_check(&cfg, &diag), MWL_E_INVALID);
+    CHECK(strstr(diag.msg, "http-tokens-file") != NULL);
 }
 
 int main(void)

@@ -14,8 +14,11 @@
  *     our loop instead, but its set changes with every request and its
  *     callbacks would then run on the loop thread.
  * The cost is one thread, bounded by http-max-connections connections. The
- * socket leaves its mwl_conn with mwl_conn_release_fd, so this listener
- * takes plain TCP only (TLS for HTTP is not built yet).
+ * socket leaves its mwl_conn with mwl_conn_release_fd, so the loop's
+ * listener takes plain TCP only; HTTPS (http-tls-cert) is libmicrohttpd's
+ * own TLS (GnuTLS), which does the handshake on the handed-over socket in
+ * the connection's thread, so a slow or silent TLS peer never holds up the
+ * loop either.
  *
  * Threads: on_accept, on_stop, on_active and reconfigure run on the loop
  * thread; the request callbacks on libmicrohttpd's. They share the tokens
@@ -60,6 +63,12 @@ static const mwl_config_key http_keys[] = {
      "bearer tokens, one 'TOKEN ROLE' per line (ROLE read or write); with it every request but /healthz "
      "needs one",
      NULL},
+    {"http-tls-cert", MWL_CONFIG_STRING, "", 0, MWL_HTTP_PATH_MAX - 1, FIELD(tls_cert),
+     "serve HTTPS (TLS 1.2/1.3, AEAD suites) with this PEM certificate chain; needs http-tls-key; read at "
+     "start-up only",
+     NULL},
+    {"http-tls-key", MWL_CONFIG_STRING, "", 0, MWL_HTTP_PATH_MAX - 1, FIELD(tls_key),
+     "the PEM private key (unencrypted) of http-tls-cert; read at start-up only", NULL},
     {"http-max-connections", MWL_CONFIG_UINT, "32", 1, 1000, FIELD(max_connections),
      "HTTP connections at once; more are refused by the HTTP library", NULL},
     {"http-max-body", MWL_CONFIG_UINT, "1048576", 1024, 268435456, FIELD(max_body),
@@ -108,7 +117,9 @@ int mwl_http_config_check(const mwl_http_config *cfg, mwl_diag *diag)
     } strings[] = {{cfg->port, sizeof cfg->port, "http-port"},
                    {cfg->bind, sizeof cfg->bind, "http-bind"},
                    {cfg->port_file, sizeof cfg->port_file, "http-port-file"},
-                   {cfg->tokens_file, sizeof cfg->tokens_file, "http-tokens-file"}};
+                   {cfg->tokens_file, sizeof cfg->tokens_file, "http-tokens-file"},
+                   {cfg->tls_cert, sizeof cfg->tls_cert, "http-tls-cert"},
+                   {cfg->tls_key, sizeof cfg->tls_key, "http-tls-key"}};
     for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
         if (!memchr(strings[i].text, '\0', strings[i].size)) {
             mwl_diag_set(diag, 0, 0, "%s: too long", strings[i].key);
@@ -138,8 +149,15 @@ int mwl_http_config_check(const mwl_http_config *cfg, mwl_diag *diag)
         mwl_diag_set(diag, 0, 0, "http-bind: empty (use * for all addresses)");
         return MWL_E_INVALID;
     }
+    /* One without the other is a mistake, not a wish for plain HTTP: the
+     * operator meant HTTPS, so do not fall back silently. */
+    if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
+        mwl_diag_set(diag, 0, 0, "%s: needs %s as well", cfg->tls_cert[0] ? "http-tls-cert" : "http-tls-key",
+                     cfg->tls_cert[0] ? "http-tls-key" : "http-tls-cert");
+        return MWL_E_INVALID;
+    }
     /* Without tokens anyone who reaches the port may read it: only this
-     * machine may then. */
+     * machine may then (TLS alone authenticates nobody). */
     if (cfg->port[0] && !cfg->tokens_file[0] && !is_loopback(cfg->bind)) {
         mwl_diag_set(diag, 0, 0,
                      "http-bind: '%s' is not a loopback address; serving HTTP beyond this machine needs "
@@ -298,6 +316,56 @@ static int load_tokens(const char *path, mwl_http_tokens *out, mwl_diag *diag)
     return MWL_OK;
 }
 
+/* A PEM file for libmicrohttpd, which wants a NUL-terminated string. The
+ * size bound is far above any real chain and keeps a wrong path (a device,
+ * a database) from being read whole. */
+static int load_pem(const char *key, const char *path, char **out, mwl_diag *diag)
+{
+    uint8_t *text = NULL;
+    size_t len = 0;
+    mwl_diag d;
+    int rc = mwl_file_read(path, NULL, 1024 * 1024, &text, &len, &d);
+    if (rc != MWL_OK) {
+        mwl_diag_set(diag, 0, 0, "%s: %s: %s", key, path, d.msg);
+        return rc == MWL_E_NOMEM ? rc : MWL_E_IO;
+    }
+    char *pem = malloc(len + 1);
+    if (pem) {
+        memcpy(pem, text, len);
+        pem[len] = 0;
+    }
+    /* The key file's bytes are a secret: do not leave them in freed memory. */
+    memset(text, 0, len);
+    mwl_mem_free(NULL, text);
+    if (!pem)
+        return MWL_E_NOMEM;
+    /* Said here, naming the key, rather than as libmicrohttpd's vague
+     * failure to start; a NUL inside would silently cut what GnuTLS sees. */
+    if (strlen(pem) != len || !strstr(pem, "-----BEGIN ")) {
+        mwl_diag_set(diag, 0, 0, "%s: %s: not a PEM file", key, path);
+        memset(pem, 0, len);
+        free(pem);
+        return MWL_E_INVALID;
+    }
+    *out = pem;
+    return MWL_OK;
+}
+
+static void free_pem(char *pem)
+{
+    if (pem) {
+        memset(pem, 0, strlen(pem));
+        free(pem);
+    }
+}
+
+/* libmicrohttpd's TLS (GnuTLS) as docs/security.md's profile for DICOM:
+ * TLS 1.2 and 1.3 only, AEAD suites only, and (the -KX part) forward-secret
+ * key exchange only: SECURE128 alone would also admit TLS_RSA_* suites. */
+#define HTTP_TLS_PRIORITIES                                                                                  \
+    "SECURE256:SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"         \
+    "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:+DHE-RSA"
+
 /* ---- state ------------------------------------------------------------------- */
 
 struct mwl_http {
@@ -312,6 +380,9 @@ struct mwl_http {
 
     mwl_rest *rest;                /* /mwlitems; NULL without a worklist service */
     atomic_uint_fast32_t max_body; /* http-max-body (a reload changes it) */
+
+    char *tls_cert; /* PEM text for libmicrohttpd while the daemon runs; NULL = plain HTTP */
+    char *tls_key;
 
     pthread_mutex_t mu;
     bool auth;              /* a tokens file is in use */
@@ -914,6 +985,20 @@ int mwl_http_new(const mwl_http_config *cfg, mwl_hl7_feed *hl7, mwl_worklist_ser
         }
         http->auth = true;
     }
+    if (cfg->tls_cert[0]) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            mwl_diag_set(diag, 0, 0, "http-tls-cert: this libmicrohttpd is built without TLS (GnuTLS)");
+            mwl_http_free(http);
+            return MWL_E_UNSUPPORTED;
+        }
+        rc = load_pem("http-tls-cert", cfg->tls_cert, &http->tls_cert, diag);
+        if (rc == MWL_OK)
+            rc = load_pem("http-tls-key", cfg->tls_key, &http->tls_key, diag);
+        if (rc != MWL_OK) {
+            mwl_http_free(http);
+            return rc;
+        }
+    }
     /* A thread per connection: a search over many steps or a write
      * waiting for the database lock holds up only its own connection, not
      * /healthz or another client. MHD_USE_ITC: a connection added from the
@@ -923,16 +1008,41 @@ int mwl_http_new(const mwl_http_config *cfg, mwl_hl7_feed *hl7, mwl_worklist_ser
      * idle keep-alive connections. */
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
                      MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    http->daemon =
-        MHD_start_daemon(flags, 0, NULL, NULL, on_request, http, MHD_OPTION_CONNECTION_LIMIT,
-                         (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768, MHD_OPTION_NOTIFY_COMPLETED,
-                         on_completed, http, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, http, MHD_OPTION_END);
+    /* The logger comes first: libmicrohttpd sends what it says about the
+     * options before it to stderr. The TLS options are passed through
+     * MHD_OPTION_ARRAY so that one call starts either daemon: without TLS
+     * the array ends at once. The idle timeout also bounds a TLS handshake
+     * that never finishes. */
+    struct MHD_OptionItem tls_options[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, http->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, http->tls_key},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)HTTP_TLS_PRIORITIES},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (http->tls_cert)
+        flags |= MHD_USE_TLS;
+    else
+        tls_options[0].option = MHD_OPTION_END;
+    http->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, http, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, http,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768, MHD_OPTION_NOTIFY_COMPLETED, on_completed, http,
+        MHD_OPTION_ARRAY, tls_options, MHD_OPTION_END);
     if (!http->daemon) {
-        mwl_diag_set(diag, 0, 0, "http: the HTTP library (libmicrohttpd) did not start");
+        /* With TLS the likely cause is ours to fix: a certificate or key
+         * GnuTLS does not take, or a pair that does not match. */
+        if (http->tls_cert)
+            mwl_diag_set(diag, 0, 0,
+                         "http-tls-cert, http-tls-key: the HTTP library (libmicrohttpd/GnuTLS) did not "
+                         "start with this certificate and key (not a matching PEM pair?)");
+        else
+            mwl_diag_set(diag, 0, 0, "http: the HTTP library (libmicrohttpd) did not start");
+        rc = http->tls_cert ? MWL_E_INVALID : MWL_E_NOMEM;
         mwl_http_free(http);
-        return MWL_E_NOMEM;
+        return rc;
     }
+    if (http->tls_cert)
+        mwl_log(MWL_LOG_INFO, "http: HTTPS with %s (TLS 1.2/1.3, AEAD suites)", cfg->tls_cert);
     *out = http;
     return MWL_OK;
 }
@@ -967,6 +1077,14 @@ int mwl_http_reconfigure(mwl_http *http, const mwl_http_config *cfg, mwl_diag *d
         cfg->max_connections != http->cfg.max_connections || (cfg->tokens_file[0] != 0) != http->auth)
         mwl_log(MWL_LOG_WARN, "reload: http-port, http-bind, http-port-file, http-max-connections and "
                               "turning http-tokens-file on or off change only with a restart");
+    /* libmicrohttpd takes its certificate only when the daemon starts, and
+     * restarting the daemon would drop every HTTP connection: a new
+     * certificate (also new contents under the same path) waits for a
+     * restart, said at each reload so a rotation is not thought done. */
+    if (strcmp(cfg->tls_cert, http->cfg.tls_cert) != 0 || strcmp(cfg->tls_key, http->cfg.tls_key) != 0 ||
+        http->tls_cert)
+        mwl_log(MWL_LOG_WARN, "reload: http-tls-cert and http-tls-key (the files too) are read only at "
+                              "start-up; a new HTTP certificate needs a restart");
     atomic_store(&http->max_body, cfg->max_body);
     http->cfg.max_body = cfg->max_body;
     if (!http->auth)
@@ -1011,6 +1129,8 @@ void mwl_http_free(mwl_http *http)
     if (!http)
         return;
     mwl_http_stop(http);
+    free_pem(http->tls_cert);
+    free_pem(http->tls_key);
     observe_free(http->observe);
     mwl_rest_free(http->rest);
     pthread_mutex_destroy(&http->mu);
