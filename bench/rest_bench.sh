@@ -132,13 +132,19 @@ q="ScheduledProcedureStepSequence.ScheduledStationAETitle=$station&ScheduledProc
 url_rs="http://127.0.0.1:$hport/mwlitems?$q"
 url_std="http://127.0.0.1:$hport/modality-scheduled-procedure-steps?$q"
 
-# One request each, to check the answer and count its items and bytes.
-python3 - "$url_rs" "$url_std" >"$work/check" <<'EOF'
-import json, sys, urllib.request
-for u in sys.argv[1:]:
-    with urllib.request.urlopen(u, timeout=30) as r:
-        body = r.read()
-        print(r.status, len(json.loads(body)) if body else 0, len(body), r.headers.get("Connection") or "-")
+# One request each, to check the answer and count its items and bytes, on
+# an HTTP/1.1 connection that asks for nothing (urllib would send
+# "Connection: close" itself); "close" in the last column means the server
+# ends the connection after each answer.
+python3 - "$hport" "/mwlitems?$q" "/modality-scheduled-procedure-steps?$q" >"$work/check" <<'EOF'
+import http.client, json, sys
+for path in sys.argv[2:]:
+    c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
+    c.request("GET", path)
+    r = c.getresponse()
+    body = r.read()
+    print(r.status, len(json.loads(body)) if body else 0, len(body), r.getheader("Connection") or "-")
+    c.close()
 EOF
 read -r st_rs items_rs bytes_rs conn_rs <"$work/check"
 echo "REST answer: HTTP $st_rs, $items_rs items, $bytes_rs bytes (/mwlitems), Connection: $conn_rs"
