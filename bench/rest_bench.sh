@@ -151,10 +151,13 @@ echo "REST answer: HTTP $st_rs, $items_rs items, $bytes_rs bytes (/mwlitems), Co
 [ "$st_rs" = 200 ] && [ "$items_rs" -gt 0 ] || { echo "the query found nothing: no benchmark" >&2; exit 1; }
 
 # CPU seconds (user + system) a process has used so far.
-cpu() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# (Its threads' included, also those that have ended: the HTTP server has a
+# thread per connection.)
+hz=$(getconf CLK_TCK)
+cpu() { awk -v hz="$hz" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # ... of the command `timeout` runs (its child)
 ccpu() {
-  k=$(cat "/proc/$1/task/$1/children" 2>/dev/null | cut -d' ' -f1)
+  k=$(cut -d' ' -f1 "/proc/$1/task/$1/children" 2>/dev/null)
   [ -n "$k" ] && cpu "$k" || echo 0
 }
 limit=$(( duration + warmup + 120 ))
