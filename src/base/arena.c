@@ -37,6 +37,22 @@ void mwl_arena_clear(mwl_arena *arena)
     arena->total = 0;
 }
 
+void mwl_arena_reset(mwl_arena *arena)
+{
+    if (!arena || !arena->head)
+        return;
+    mwl_arena_chunk *keep = arena->head;
+    mwl_arena_chunk *c = keep->next;
+    while (c) {
+        mwl_arena_chunk *next = c->next;
+        arena->total -= sizeof *c + c->size;
+        mwl_mem_free(arena->mem, c);
+        c = next;
+    }
+    keep->next = NULL;
+    keep->used = 0;
+}
+
 static size_t align_up(size_t n)
 {
     return (n + (ARENA_ALIGN - 1)) & ~(size_t)(ARENA_ALIGN - 1);

@@ -24,6 +24,10 @@ typedef struct mwl_arena {
 MWL_API void mwl_arena_init(mwl_arena *arena, const mwl_mem *mem);
 /* Frees every chunk; the arena can be used again afterwards. NULL-safe. */
 MWL_API void mwl_arena_clear(mwl_arena *arena);
+/* Forgets every allocation but keeps the newest chunk for the next ones
+ * (the others are freed): for an arena emptied and refilled in a loop,
+ * where clear would free and malloc a chunk each turn. NULL-safe. */
+MWL_API void mwl_arena_reset(mwl_arena *arena);
 
 /* Returns `size` bytes aligned for any type, or NULL when out of memory or
  * past `limit`. The memory lives until mwl_arena_clear. */

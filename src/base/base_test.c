@@ -33,6 +33,31 @@ static void test_arena(void)
     mwl_arena_clear(&a);
 }
 
+/* reset keeps one chunk: refilling the arena in a loop allocates nothing
+ * more once the chunk is big enough, and what was handed out before is
+ * forgotten. */
+static void test_arena_reset(void)
+{
+    mwl_arena a;
+    mwl_arena_init(&a, NULL);
+    mwl_arena_reset(&a); /* empty: nothing to do */
+    for (int i = 0; i < 100; i++)
+        CHECK(mwl_arena_alloc(&a, 100) != NULL);
+    size_t before = a.total;
+    CHECK(before > 0);
+    mwl_arena_reset(&a);
+    CHECK(a.total <= before);
+    size_t kept = a.total;
+    for (int turn = 0; turn < 50; turn++) {
+        char *p = mwl_arena_strndup(&a, "value", 5);
+        CHECK(p && strcmp(p, "value") == 0);
+        mwl_arena_reset(&a);
+    }
+    CHECK_EQ_INT((int)a.total, (int)kept);
+    mwl_arena_clear(&a);
+    CHECK_EQ_INT((int)a.total, 0);
+}
+
 static void test_arena_oom(void)
 {
     for (size_t fail = 1; fail < 5; fail++) {
@@ -400,6 +425,7 @@ static void test_log_lines(void)
 int main(void)
 {
     RUN_TEST(test_arena);
+    RUN_TEST(test_arena_reset);
     RUN_TEST(test_arena_oom);
     RUN_TEST(test_buf);
     RUN_TEST(test_status);

@@ -79,6 +79,16 @@ size_t mwl_json_put_string(mwl_wbuf *out, const char *utf8, size_t len)
     mwl_wbuf_put_u8(out, '"');
     size_t i = 0;
     while (i < len) {
+        /* A run of printable ASCII that needs no escape goes out in one
+         * copy: names, IDs and codes are mostly that. */
+        size_t run = i;
+        while (run < len && s[run] >= 0x20 && s[run] < 0x80 && s[run] != '"' && s[run] != '\\')
+            run++;
+        if (run > i) {
+            mwl_wbuf_put(out, s + i, run - i);
+            i = run;
+            continue;
+        }
         uint8_t c = s[i];
         size_t n = mwl_utf8_decode(s + i, len - i, NULL);
         if (n == 0) {
@@ -409,10 +419,26 @@ static void put_element(encoder *en, const mwl_ds *ds, const mwl_elem *e, size_t
     /* An element without a known VR (which the decoder does not produce)
      * is shown as bytes, the way F.2.7 treats UN. */
     const char *code = info->code[0] ? info->code : "UN";
-    put_fmt(o, "\"%04X%04X\":", (unsigned)MWL_TAG_GROUP(e->tag), (unsigned)MWL_TAG_ELEMENT(e->tag));
+    /* "GGGGEEEE":{"vr":"XX" -- written from a table, not formatted: a
+     * REST search answer has thousands of elements (printf was the largest
+     * cost of an answer). */
+    static const char hex[] = "0123456789ABCDEF";
+    char head[32];
+    size_t h = 0;
+    head[h++] = '"';
+    for (int shift = 28; shift >= 0; shift -= 4)
+        head[h++] = hex[(e->tag >> shift) & 15u];
+    head[h++] = '"';
+    head[h++] = ':';
     if (en->opt.indent)
-        mwl_wbuf_put_u8(o, ' ');
-    put_fmt(o, "{\"vr\":\"%s\"", code);
+        head[h++] = ' ';
+    memcpy(head + h, "{\"vr\":\"", 7);
+    h += 7;
+    size_t code_len = strlen(code);
+    memcpy(head + h, code, code_len); /* two letters */
+    h += code_len;
+    head[h++] = '"';
+    mwl_wbuf_put(o, head, h);
     switch (info->kind) {
     case MWL_VR_KIND_SEQUENCE:
         if (e->item_count) {
@@ -432,7 +458,7 @@ static void put_element(encoder *en, const mwl_ds *ds, const mwl_elem *e, size_t
         if (!string_is_empty(e)) {
             put_str(o, ",\"Value\":");
             put_string_values(en, ds, e);
-            mwl_arena_clear(&en->text);
+            mwl_arena_reset(&en->text);
         }
         break;
     case MWL_VR_KIND_NUMBER:

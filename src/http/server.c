@@ -793,7 +793,12 @@ static enum MHD_Result first_call(mwl_http *http, struct MHD_Connection *conn, c
         rs->answered = false;
         return MHD_YES; /* the body comes in the next calls */
     }
-    return dispatch(http, conn, url, method, rs);
+    /* Answered on the next call, not this one: libmicrohttpd takes an
+     * answer queued on the first call as "early" (before it knows whether
+     * a body follows) and closes the connection after it, so every request
+     * would pay a new TCP connection and thread. Refusals above may close. */
+    rs->answered = false;
+    return MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,

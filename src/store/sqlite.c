@@ -228,6 +228,38 @@ static void configure_sqlite(void)
     (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+/* Journal mode, pragmas and migrations of a writable connection. Two
+ * processes creating the same new database at once (tests in parallel, a
+ * server and an import started together) can find it locked in a way
+ * SQLite's busy handler does not wait for (switching to WAL takes an
+ * exclusive lock): the set-up is tried again, within busy_timeout. */
+static int setup_writable(mwl_store_backend *b, mwl_diag *diag)
+{
+    uint64_t waited = 0;
+    for (;;) {
+        int rc = exec_sql(b,
+                          b->sync_full
+                              ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+                                " PRAGMA temp_store=MEMORY;"
+                              : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA "
+                                "foreign_keys=ON; PRAGMA temp_store=MEMORY;",
+                          diag);
+        if (rc == MWL_OK && b->bulk)
+            rc = exec_sql(b, "PRAGMA cache_size=-262144; PRAGMA wal_autocheckpoint=16384;", diag);
+        if (rc == MWL_OK)
+            rc = migrate(b, diag);
+        int code = sqlite3_errcode(b->db) & 0xff;
+        if (rc != MWL_E_STORE || (code != SQLITE_BUSY && code != SQLITE_LOCKED) ||
+            waited >= (uint64_t)b->busy_timeout_ms)
+            return rc == MWL_OK ? prepare_writes(b, diag) : rc;
+        (void)sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL); /* a migration left open */
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+        waited += 20;
+        mwl_diag_clear(diag);
+    }
+}
+
 static int sq_open(const char *target, const mwl_store_options *opt, const mwl_mem *mem,
                    mwl_store_backend **out, mwl_diag *diag)
 {
@@ -260,19 +292,7 @@ static int sq_open(const char *target, const mwl_store_options *opt, const mwl_m
      * may be rolled back. FULL (sqlite.synchronous=full) syncs the WAL at
      * each commit, for an intake that acknowledges once committed. */
     if (!opt->read_only) {
-        rc = exec_sql(b,
-                      b->sync_full
-                          ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
-                            " PRAGMA temp_store=MEMORY;"
-                          : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA "
-                            "foreign_keys=ON; PRAGMA temp_store=MEMORY;",
-                      diag);
-        if (rc == MWL_OK && b->bulk)
-            rc = exec_sql(b, "PRAGMA cache_size=-262144; PRAGMA wal_autocheckpoint=16384;", diag);
-        if (rc == MWL_OK)
-            rc = migrate(b, diag);
-        if (rc == MWL_OK)
-            rc = prepare_writes(b, diag);
+        rc = setup_writable(b, diag);
     } else {
         rc = exec_sql(b, "PRAGMA foreign_keys=ON; PRAGMA query_only=ON;", diag);
         int version = rc == MWL_OK ? schema_version(b) : 0;

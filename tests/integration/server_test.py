@@ -112,6 +112,11 @@ class Server:
         if os.path.exists(self.port_file):
             os.remove(self.port_file)
         cmd = [mwl, "serve", "--port", "0", "--bind", HOST, "--port-file", self.port_file] + list(args)
+        # A database of its own unless the test names one: tests run in
+        # parallel in one folder, and two servers creating the default
+        # mwl.db there at once race for it.
+        if not any(a == "--db" or str(a).startswith("--db=") for a in args):
+            cmd += ["--db", os.path.join(tmp, name + ".db")]
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log,
                                      preexec_fn=_die_with_parent, env=env)
