@@ -297,7 +297,19 @@ static void put_string_values(encoder *en, const mwl_ds *ds, const mwl_elem *e)
     mwl_diag diag;
     mwl_diag_clear(&diag);
     bool raw = false;
-    int rc = mwl_ds_get_utf8_all(ds, e, &en->text, &text, &len, &diag);
+    /* Plain ASCII (no byte >= 0x80, no ESC) reads the same in every
+     * character set DICOM allows, so it needs no decoding: IDs, dates,
+     * codes and most names skip the character set lookup and the copies. */
+    bool ascii = true;
+    for (uint32_t i = 0; i < e->length && ascii; i++)
+        ascii = e->value[i] < 0x80 && e->value[i] != 0x1B;
+    int rc = MWL_OK;
+    if (ascii && info->charset) {
+        text = (const char *)e->value;
+        len = e->length;
+    } else {
+        rc = mwl_ds_get_utf8_all(ds, e, &en->text, &text, &len, &diag);
+    }
     if (rc == MWL_E_NOMEM) {
         en->out->status = MWL_E_NOMEM;
         return;

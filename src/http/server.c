@@ -580,13 +580,23 @@ static const mwl_http_route routes[] = {
 enum { ROUTE_COUNT = sizeof routes / sizeof routes[0] };
 
 /* Queues `res` (with its Location and Allow). */
-static enum MHD_Result send_response(mwl_http *http, struct MHD_Connection *conn,
-                                     const mwl_http_response *res)
+static enum MHD_Result send_response(mwl_http *http, struct MHD_Connection *conn, mwl_http_response *res)
 {
     if (res->body.status != MWL_OK)
         return respond_json_error(http, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(res->body.len, res->body.data, MHD_RESPMEM_MUST_COPY);
+    /* The body's buffer (malloc'd: the default allocator) is handed to
+     * libmicrohttpd, which frees it once sent: a search answer is tens of
+     * KiB, and copying it was a visible part of its cost. */
+    struct MHD_Response *r = NULL;
+    if (res->body.data && (!res->body.mem || res->body.mem == mwl_mem_default())) {
+        r = MHD_create_response_from_buffer_with_free_callback(res->body.len, res->body.data, free);
+        if (r) {
+            res->body.data = NULL;
+            res->body.len = res->body.cap = 0;
+        }
+    } else {
+        r = MHD_create_response_from_buffer(res->body.len, res->body.data, MHD_RESPMEM_MUST_COPY);
+    }
     if (!r)
         return MHD_NO;
     enum MHD_Result ok = MHD_YES;
