@@ -878,7 +878,7 @@ void serve_status(const mwl_http_request *req, mwl_http_response *res)
     if (!feed) {
         put_raw(&w, "null}");
     } else {
-        /* About 2 KiB with its by-type table: off the thread's stack. */
+        /* A few KiB (the by-type table, two events): off the thread's stack. */
         mwl_hl7_feed_stats *h = malloc(sizeof *h);
         if (!h) {
             mwl_wbuf_clear(&w);
