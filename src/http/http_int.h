@@ -32,6 +32,8 @@ void text_put(text_out *o, const char *fmt, ...) MWL_PRINTF(2, 3);
 /* The server (NULL before the first accepted connection, so never for a
  * request). */
 mwl_server *http_server(mwl_http *http);
+/* The HL7 feed whose counters the server shows, NULL without one. */
+mwl_hl7_feed *http_hl7(mwl_http *http);
 
 /* ---- observe.c ---- */
 typedef struct http_observe http_observe;
@@ -39,8 +41,9 @@ http_observe *observe_new(void); /* NULL: out of memory */
 void observe_free(http_observe *o);
 http_observe *http_get_observe(mwl_http *http);
 
-/* GET /queries, GET and POST /explain, GET /openapi.json. */
+/* GET /queries, GET and POST /explain, GET /openapi.json, GET /status. */
 void serve_queries(const mwl_http_request *req, mwl_http_response *res);
+void serve_status(const mwl_http_request *req, mwl_http_response *res);
 void serve_explain(const mwl_http_request *req, mwl_http_response *res);
 void serve_openapi(const mwl_http_request *req, mwl_http_response *res);
 

@@ -833,6 +833,73 @@ done:
     mwl_arena_clear(&arena);
 }
 
+/* ---- GET /status ------------------------------------------------------------- */
+
+/* An HL7 event as JSON, null when there was none yet. Its strings came
+ * from a sender: escaped like any other data. */
+static void put_event(mwl_wbuf *w, const mwl_hl7_feed_event *ev, const char *text_key)
+{
+    if (!ev->time[0]) {
+        put_raw(w, "null");
+        return;
+    }
+    put_raw(w, "{\"time\":");
+    put_str(w, ev->time);
+    put_raw(w, ",\"sender\":");
+    put_str(w, ev->sender);
+    put_raw(w, ",\"type\":");
+    put_str(w, ev->type);
+    put_raw(w, ",\"control_id\":");
+    put_str(w, ev->control_id);
+    put_raw(w, ",\"ack\":");
+    put_str(w, ev->ack);
+    put_fmt(w, ",\"%s\":", text_key);
+    put_str(w, ev->text);
+    put_raw(w, "}");
+}
+
+/* A few numbers and the HL7 feed's last message and error for the web
+ * page: JSON, so the page shows the sender's text without parsing
+ * Prometheus labels, and no sender data goes into /metrics. */
+void serve_status(const mwl_http_request *req, mwl_http_response *res)
+{
+    mwl_server *srv = http_server(req->http);
+    mwl_server_stats s;
+    memset(&s, 0, sizeof s);
+    if (srv)
+        mwl_server_get_stats(srv, &s);
+    mwl_wbuf w;
+    mwl_wbuf_init(&w, NULL);
+    put_fmt(&w,
+            "{\"associations_active\":%zu,\"associations_total\":%" PRIu64 ",\"cfind_total\":%" PRIu64
+            ",\"hl7\":",
+            s.active, s.associations, s.finds);
+    mwl_hl7_feed *feed = http_hl7(req->http);
+    if (!feed) {
+        put_raw(&w, "null}");
+    } else {
+        /* A few KiB (the by-type table, two events): off the thread's stack. */
+        mwl_hl7_feed_stats *h = malloc(sizeof *h);
+        if (!h) {
+            mwl_wbuf_clear(&w);
+            mwl_http_error(res, 503, NULL, "out of memory");
+            return;
+        }
+        mwl_hl7_feed_get_stats(feed, h);
+        put_fmt(&w,
+                "{\"messages\":%" PRIu64 ",\"aa\":%" PRIu64 ",\"ae\":%" PRIu64 ",\"ar\":%" PRIu64
+                ",\"last_message\":",
+                h->messages, h->aa, h->ae, h->ar);
+        put_event(&w, &h->last_message, "summary");
+        put_raw(&w, ",\"last_error\":");
+        put_event(&w, &h->last_error, "error");
+        put_raw(&w, "}}");
+        free(h);
+    }
+    json_ok(res, &w);
+    mwl_wbuf_clear(&w);
+}
+
 /* ---- GET /openapi.json -------------------------------------------------------- */
 
 void serve_openapi(const mwl_http_request *req, mwl_http_response *res)

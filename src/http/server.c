@@ -396,6 +396,11 @@ mwl_server *http_server(mwl_http *http)
     return atomic_load(&http->srv);
 }
 
+mwl_hl7_feed *http_hl7(mwl_http *http)
+{
+    return http->hl7;
+}
+
 http_observe *http_get_observe(mwl_http *http)
 {
     return http->observe;
@@ -571,6 +576,7 @@ static const mwl_http_route routes[] = {
     {"GET", "/explain", MWL_HTTP_ROLE_READ, false, serve_explain},
     {"POST", "/explain", MWL_HTTP_ROLE_READ, true, serve_explain},
     {"GET", "/openapi.json", MWL_HTTP_ROLE_READ, false, serve_openapi},
+    {"GET", "/status", MWL_HTTP_ROLE_READ, false, serve_status},
     /* The web page (web.h): no token, see mwl_http_web_serve. */
     {"GET", "/", MWL_HTTP_ROLE_NONE, false, mwl_http_web_serve},
     {"GET", "/index.html", MWL_HTTP_ROLE_NONE, false, mwl_http_web_serve},

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "base/utf8.h"
 #include "dicom/charset.h"
 #include "dicom/tag.h"
 #include "net/net.h"
@@ -218,6 +219,7 @@ typedef struct feed_msg {
     mwl_wbuf ack; /* the answer (payload, without MLLP blocks) */
     mwl_hl7_ack_code code;
     char type[MWL_HL7_FEED_TYPE_LEN]; /* "ORM^O01", "" = no MSH: for the counters */
+    mwl_hl7_feed_event event;         /* for the status page, published once the batch's fate is known */
     struct feed_msg *next;            /* in the intake queue */
 } feed_msg;
 
@@ -318,6 +320,72 @@ static void build_ack(mwl_hl7_feed *feed, const mwl_hl7_msg *m, const mwl_hl7_er
     msg->ack.len = 0;
     mwl_hl7_ack_build(m, err, id, ts, &msg->ack);
     msg->code = err ? err->ack : MWL_HL7_AA;
+}
+
+/* Copies UTF-8 text into a fixed buffer, whole characters only, so a cut
+ * never leaves half a character; a byte that is not well-formed UTF-8
+ * becomes '?', so the status page always gets valid text. */
+static void copy_utf8(char *dst, size_t cap, const char *src)
+{
+    size_t n = 0, len = src ? strlen(src) : 0;
+    for (size_t i = 0; i < len;) {
+        size_t k = mwl_utf8_decode((const uint8_t *)src + i, len - i, NULL);
+        if (k == 0) {
+            if (n + 1 >= cap)
+                break;
+            dst[n++] = '?';
+            i++;
+            continue;
+        }
+        if (n + k >= cap)
+            break;
+        memcpy(dst + n, src + i, k);
+        n += k;
+        i += k;
+    }
+    dst[n] = '\0';
+}
+
+/* Notes what `msg` was and got (after build_ack, which set its type and
+ * code) for the status page; `text` is the plan's summary or the error. */
+static void note_event(feed_msg *msg, const mwl_hl7_msg *m, const char *text)
+{
+    mwl_hl7_feed_event *ev = &msg->event;
+    memset(ev, 0, sizeof *ev);
+    int64_t ms = wall_ms();
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    char when[24];
+    if (gmtime_r(&t, &tm) && strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm) != 0)
+        snprintf(ev->time, sizeof ev->time, "%s.%03dZ", when, (int)(ms % 1000));
+    const mwl_hl7_msh *h = m ? mwl_hl7_header(m) : NULL;
+    if (h) {
+        char app[MWL_HL7_FEED_ID_LEN], fac[MWL_HL7_FEED_ID_LEN];
+        copy_utf8(app, sizeof app, h->sending_application);
+        copy_utf8(fac, sizeof fac, h->sending_facility);
+        snprintf(ev->sender, sizeof ev->sender, "%s|%s", app, fac);
+        copy_utf8(ev->control_id, sizeof ev->control_id, h->control_id);
+    }
+    memcpy(ev->type, msg->type, sizeof ev->type);
+    snprintf(ev->ack, sizeof ev->ack, "%s",
+             msg->code == MWL_HL7_AA   ? "AA"
+             : msg->code == MWL_HL7_AE ? "AE"
+                                       : "AR");
+    copy_utf8(ev->text, sizeof ev->text, text);
+}
+
+/* Makes a batch's answers the feed's last message and last error. Only
+ * once the batch is committed or given up: an AA that its commit then
+ * loses is never shown. */
+static void publish_events(mwl_hl7_feed *feed, const feed_msg *batch)
+{
+    pthread_mutex_lock(&feed->mu);
+    for (const feed_msg *m = batch; m; m = m->next) {
+        feed->stats.last_message = m->event;
+        if (m->code != MWL_HL7_AA)
+            feed->stats.last_error = m->event;
+    }
+    pthread_mutex_unlock(&feed->mu);
 }
 
 /* The intake log's key of a message: who sent it, its control ID, and a
@@ -531,6 +599,7 @@ static outcome process(mwl_hl7_feed *feed, feed_msg *msg, const mwl_hl7_map_conf
         mwl_log(MWL_LOG_WARN, "hl7 %s: message refused (%s): %s", msg->conn->peer,
                 err.ack == MWL_HL7_AE ? "AE" : "AR", err.text);
         build_ack(feed, NULL, &err, msg);
+        note_event(msg, NULL, err.text);
         return DONE_ANSWERED;
     }
     const mwl_hl7_msh *h = mwl_hl7_header(m);
@@ -543,7 +612,7 @@ static outcome process(mwl_hl7_feed *feed, feed_msg *msg, const mwl_hl7_map_conf
         if (lr == MWL_OK) {
             msg->ack.len = 0;
             mwl_wbuf_put(&msg->ack, reply, strlen(reply));
-            char code[3], ctl[128], text[256];
+            char code[3] = "", ctl[128] = "", text[256] = "";
             msg->code = mwl_hl7_ack_read((const uint8_t *)reply, strlen(reply), code, ctl, sizeof ctl, text,
                                          sizeof text) != MWL_OK
                             ? MWL_HL7_AR
@@ -554,6 +623,9 @@ static outcome process(mwl_hl7_feed *feed, feed_msg *msg, const mwl_hl7_map_conf
                     msg->conn->peer, h->message_type, h->trigger_event, h->control_id, h->sending_application,
                     h->sending_facility);
             set_type(msg, m);
+            /* A resend that was refused the first time shows that error again. */
+            note_event(msg, m,
+                       msg->code == MWL_HL7_AA ? "a resend: answered as before, not applied again" : text);
             pthread_mutex_lock(&feed->mu);
             feed->stats.duplicates++;
             pthread_mutex_unlock(&feed->mu);
@@ -599,6 +671,7 @@ static outcome process(mwl_hl7_feed *feed, feed_msg *msg, const mwl_hl7_map_conf
         }
     }
     build_ack(feed, m, applied ? NULL : &err, msg);
+    note_event(msg, m, applied ? (plan.summary ? plan.summary : "applied") : err.text);
     /* The answer is remembered with the change, in the same savepoint, so
      * a resend after a lost ACK gets this ACK and changes nothing. An AR
      * is not remembered: it judges the sender's set-up (type, version,
@@ -639,6 +712,7 @@ static void answer_all_lost(mwl_hl7_feed *feed, feed_msg *batch, const char *cha
         mwl_hl7_error_set(&e, MWL_HL7_AR, MWL_HL7_ERR_INTERNAL, "", 0, 0, 0,
                           "not stored (%s); send it again later", why);
         build_ack(feed, parsed, &e, m);
+        note_event(m, parsed, e.text); /* before the arena that holds `parsed` goes */
         mwl_arena_clear(&arena);
     }
 }
@@ -732,6 +806,7 @@ static void *intake_main(void *arg)
             pthread_mutex_unlock(&feed->mu);
             prune_log(feed, cfg.dedup_hours);
         }
+        publish_events(feed, batch);
         post_back(feed, batch);
     }
     mwl_arena_clear(&arena);

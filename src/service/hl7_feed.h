@@ -85,6 +85,21 @@ MWL_MUST_CHECK int mwl_hl7_feed_reconfigure(mwl_hl7_feed *feed, const mwl_hl7_fe
 #define MWL_HL7_FEED_TYPES_MAX 32
 #define MWL_HL7_FEED_TYPE_LEN 16
 
+/* One answered message, for a status page: what it was and what it got.
+ * The identifiers and the text come from the sender (or the mapping) as
+ * UTF-8, cut at a character boundary to fit; they are data, so whoever
+ * shows them escapes them for the output's format. time "" = none yet. */
+#define MWL_HL7_FEED_ID_LEN 64
+#define MWL_HL7_FEED_TEXT_LEN 256
+typedef struct mwl_hl7_feed_event {
+    char time[32];                        /* ISO-8601 UTC with ms: "2026-12-04T23:20:12.345Z" */
+    char sender[2 * MWL_HL7_FEED_ID_LEN]; /* MSH-3 "|" MSH-4: "app|facility" */
+    char type[MWL_HL7_FEED_TYPE_LEN];     /* "ORM^O01", "" = no readable MSH */
+    char control_id[MWL_HL7_FEED_ID_LEN]; /* MSH-10 */
+    char ack[3];                          /* MSA-1: "AA", "AE", "AR" */
+    char text[MWL_HL7_FEED_TEXT_LEN];     /* last_message: the plan's summary; last_error: the error */
+} mwl_hl7_feed_event;
+
 typedef struct mwl_hl7_feed_stats {
     uint64_t connections; /* accepted */
     uint64_t refused;     /* closed at once: not allowed, too many */
@@ -100,6 +115,8 @@ typedef struct mwl_hl7_feed_stats {
         char type[MWL_HL7_FEED_TYPE_LEN];
         uint64_t aa, ae, ar;
     } by_type[MWL_HL7_FEED_TYPES_MAX + 1];
+    mwl_hl7_feed_event last_message; /* the last message answered, whatever its ACK */
+    mwl_hl7_feed_event last_error;   /* the last one answered AE or AR */
 } mwl_hl7_feed_stats;
 void mwl_hl7_feed_get_stats(const mwl_hl7_feed *feed, mwl_hl7_feed_stats *out);
 

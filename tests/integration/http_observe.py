@@ -30,8 +30,14 @@ MR01: two) and, when DCMTK's findscu is installed, one more from DCMTK1.
   lists every endpoint of the HTTP listener.
 - One ORM^O01 through the HL7 feed (--hl7-port) is counted as
   mwl_hl7_messages_total{type="ORM^O01",ack=...} 1.
+- GET /status: the C-FIND and association counts; before any HL7 message
+  hl7.last_message and last_error are null; after the good ORM (AA) and one
+  without PID-3 (AE), both sent with `mwl hl7send`, last_message is the bad
+  one and last_error names it with its error text, each with a UTC time,
+  sender CLASSICRIS|RADIOLOGY, type ORM^O01 and its MSH-10.
 Exit 0 pass, 1 fail.
 """
+import calendar
 import json
 import os
 import re
@@ -52,7 +58,7 @@ SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(?:
                     r'(,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\\\|\\"|\\n)*")*)?\})? (-?[0-9.eE+]+|NaN|[+-]Inf)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 STATION = "ScheduledProcedureStepSequence>ScheduledStationAETitle"
-PATHS = ["/healthz", "/metrics", "/openapi.json", "/queries", "/explain", "/mwlitems", "/mwlitems/count",
+PATHS = ["/healthz", "/metrics", "/openapi.json", "/queries", "/status", "/explain", "/mwlitems", "/mwlitems/count",
          "/mwlitems/{StudyInstanceUID}/{SPSID}", "/mwlitems/{StudyInstanceUID}/{SPSID}/status/{STATUS}"]
 
 
@@ -264,12 +270,36 @@ def check_openapi(srv, path):
     check("post" in doc["paths"]["/explain"] and "get" in doc["paths"]["/explain"], "/explain GET and POST")
 
 
-def check_hl7(mwl, srv):
-    """One ORM^O01 through the HL7 feed: counted under its type, whatever the ACK."""
-    msg = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hl7_messages", "classic_orm_nw.hl7")
+def hl7send(mwl, srv, name):
+    msg = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hl7_messages", name)
     p = subprocess.run([mwl, "hl7send", "--host", HOST, "--port", str(srv.hl7_port), "--timeout", "20", msg],
                        capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
-    check(b"MSA|" in p.stdout, f"hl7send: exit {p.returncode}: {p.stdout!r} {p.stderr!r}")
+    check(b"MSA|" in p.stdout, f"hl7send {name}: exit {p.returncode}: {p.stdout!r} {p.stderr!r}")
+    return p.stdout
+
+
+def check_status_before_hl7(srv, sent):
+    st = get_json(srv.url + "/status")
+    check(st["cfind_total"] == len(sent) and st["associations_total"] == len(sent)
+          and isinstance(st["associations_active"], int), f"/status counters {st}, {len(sent)} C-FINDs sent")
+    h = st["hl7"]
+    check(h is not None and h["messages"] == 0 and h["last_message"] is None and h["last_error"] is None,
+          f"/status hl7 before any message: {h}")
+
+
+def check_event(ev, control_id, ack, what):
+    check(ev is not None, f"/status {what}: null")
+    check(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", ev["time"] or ""), f"{what} time {ev['time']!r}")
+    age = time.time() - calendar.timegm(time.strptime(ev["time"][:19], "%Y-%m-%dT%H:%M:%S"))
+    check(-5 < age < 300, f"{what} time {ev['time']} is not now (UTC)")
+    check(ev["sender"] == "CLASSICRIS|RADIOLOGY" and ev["type"] == "ORM^O01" and ev["control_id"] == control_id
+          and ev["ack"] == ack, f"/status {what}: {ev}")
+
+
+def check_hl7(mwl, srv):
+    """One ORM^O01 through the HL7 feed: counted under its type, whatever the ACK."""
+    out = hl7send(mwl, srv, "classic_orm_nw.hl7")
+    check(b"MSA|AA|CLS00001" in out, f"classic_orm_nw.hl7 not accepted: {out!r}")
     status, body = http(srv.url + "/metrics")
     samples = parse_metrics(body.decode())
     by_type = {}
@@ -278,6 +308,18 @@ def check_hl7(mwl, srv):
             check(set(labels) == {"type", "ack"} and labels["ack"] in ("AA", "AE", "AR"), f"labels {labels}")
             by_type[labels["type"]] = by_type.get(labels["type"], 0) + value
     check(by_type == {"ORM^O01": 1}, f"mwl_hl7_messages_total by type {by_type}")
+    h = get_json(srv.url + "/status")["hl7"]
+    check(h["messages"] == 1 and h["aa"] == 1 and h["last_error"] is None, f"/status after one AA: {h}")
+    check_event(h["last_message"], "CLS00001", "AA", "last_message")
+    check(h["last_message"]["summary"], f"last_message without a summary: {h['last_message']}")
+
+    out = hl7send(mwl, srv, "err_missing_pid3.hl7")
+    check(b"MSA|AE|ERR00001" in out, f"err_missing_pid3.hl7 not answered AE: {out!r}")
+    h = get_json(srv.url + "/status")["hl7"]
+    check(h["messages"] == 2 and h["aa"] == 1 and h["ae"] == 1 and h["ar"] == 0, f"/status counters {h}")
+    check_event(h["last_message"], "ERR00001", "AE", "last_message")
+    check_event(h["last_error"], "ERR00001", "AE", "last_error")
+    check("PID" in h["last_error"]["error"], f"last_error text does not name PID: {h['last_error']}")
 
 
 def main(argv):
@@ -313,6 +355,7 @@ def main(argv):
         check_metrics(srv, sent, len(steps))
         check_explain(srv, step, logged_id)
         check_openapi(srv, argv[2])
+        check_status_before_hl7(srv, sent)
         check_hl7(mwl, srv)
         srv.stop()
     print("http_observe: ok")

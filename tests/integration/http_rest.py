@@ -21,11 +21,17 @@ Python's urllib and with curl.
    an item missing a required key; 415; 413 (declared and streamed);
    404; 405 with Allow; never a 500.
 4. Tokens: 401 without, 403 for a read token on writes, 201 with write.
+5. 409: one step (Study UID + SPS ID) stored into two per-AE worklists
+   (`mwl import --per-called-aet` of the same raw data set in folders CT1
+   and CT2): GET, PUT, DELETE and the status change of
+   /mwlitems/{study}/{sps} are 409 with a JSON error body, and change
+   nothing (/mwlitems/count still finds both copies).
 Exit 0 pass, 1 fail, 77 skipped (curl missing).
 """
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -391,6 +397,64 @@ def tokens(mwl, tmp):
     check(all(r["result"].startswith("refused") for r in recs[:4]), f"audit results: {[r['result'] for r in recs]}")
 
 
+def element(group, elem, vr, value):
+    """One Explicit VR Little Endian element, the value padded to even length
+    (UI with NUL, text with a space), SQ with an undefined length."""
+    if vr == "SQ":
+        body = b"".join(struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF) + item + struct.pack("<HHI", 0xFFFE, 0xE00D, 0)
+                        for item in value)
+        return (struct.pack("<HH2sHI", group, elem, b"SQ", 0, 0xFFFFFFFF) + body
+                + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0))
+    data = value.encode("ascii")
+    if len(data) % 2:
+        data += b"\0" if vr == "UI" else b" "
+    return struct.pack("<HH2sH", group, elem, vr.encode(), len(data)) + data
+
+
+def raw_item(study, sps_id):
+    """A worklist item as a raw data set (no preamble, no meta header: what
+    mwl import reads like a DCMTK .wl file), in tag order."""
+    step = b"".join([element(0x0008, 0x0060, "CS", "CT"), element(0x0040, 0x0001, "AE", "CT09"),
+                     element(0x0040, 0x0002, "DA", "20260310"), element(0x0040, 0x0003, "TM", "101500"),
+                     element(0x0040, 0x0007, "LO", "Head without contrast"),
+                     element(0x0040, 0x0009, "SH", sps_id), element(0x0040, 0x0020, "CS", "SCHEDULED")])
+    return b"".join([element(0x0008, 0x0050, "SH", "ACC-409"), element(0x0010, 0x0010, "PN", "Twice^Stored"),
+                     element(0x0010, 0x0020, "LO", "PID-409"), element(0x0020, 0x000D, "UI", study),
+                     element(0x0032, 0x1060, "LO", "CT head"), element(0x0040, 0x0100, "SQ", [step]),
+                     element(0x0040, 0x1001, "SH", "RP409")])
+
+
+def conflict(mwl, tmp):
+    """The natural key (Study UID + SPS ID) names two stored steps: the same
+    step imported into the worklists of called AE titles CT1 and CT2. The
+    REST API cannot tell which one a path means, so it answers 409."""
+    db = os.path.join(tmp, "dup.db")
+    study, sps_id = STUDY + ".409", "SPS409"
+    tree = os.path.join(tmp, "wlmscpfs")
+    for aet in ("CT1", "CT2"):
+        os.makedirs(os.path.join(tree, aet))
+        with open(os.path.join(tree, aet, "item.wl"), "wb") as f:
+            f.write(raw_item(study, sps_id))
+    p = subprocess.run([mwl, "import", "--db", db, "--per-called-aet", tree], capture_output=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    check(p.returncode == 0, f"mwl import --per-called-aet: exit {p.returncode}: {p.stdout!r} {p.stderr!r}")
+    srv = Server(mwl, tmp, "dup", db, "--per-called-aet")
+    path = f"{srv.url}/mwlitems/{study}/{sps_id}"
+    st, _, body = http(srv.url + "/mwlitems/count?" + urllib.parse.urlencode({"AccessionNumber": "ACC-409"}))
+    check(st == 200 and json.loads(body).get("count") == 2, f"count of the two copies: {st} {body!r}")
+    put = item(study=study, sps_id=sps_id)
+    for method, url, body in (("GET", path, None), ("PUT", path, put), ("DELETE", path, None),
+                              ("POST", path + "/status/STARTED", None)):
+        st, hd, body = http(url, method, body)
+        check(st == 409, f"{method} {url} with two stored copies: {st}, wanted 409: {body[:300]!r}")
+        check(hd["Content-Type"].startswith("application/json"), f"409 content type {hd['Content-Type']}")
+        err = error_body(body, 409)
+        check("several" in err["error"], f"409 error text {err}")
+    st, _, body = http(srv.url + "/mwlitems/count?" + urllib.parse.urlencode({"AccessionNumber": "ACC-409"}))
+    check(st == 200 and json.loads(body).get("count") == 2, f"a 409 changed the store: {st} {body!r}")
+    srv.stop()
+
+
 def main(argv):
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -401,6 +465,7 @@ def main(argv):
         differential(mwl, tmp)
         writes(mwl, tmp)
         tokens(mwl, tmp)
+        conflict(mwl, tmp)
     print("http_rest: ok")
     return 0
 

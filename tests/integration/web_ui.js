@@ -2,7 +2,7 @@
 // (Debian's /usr/bin/chromium, or MWL_CHROMIUM) through playwright-core.
 //
 //   node web_ui.js create URL TOKEN DATE            -> JSON on stdout
-//   node web_ui.js cancel URL TOKEN DATE SPSID PNG  -> JSON on stdout
+//   node web_ui.js cancel URL TOKEN DATE SPSID PNG HL7ID  -> JSON on stdout
 //
 // create: the token dialog (the server has a tokens file) is answered; an
 // empty form is refused in the browser with "required" next to each
@@ -14,8 +14,9 @@
 // cancel: the row of SPSID is canceled with its button (the confirm
 // dialog accepted), it must leave the list and the other row stay; the
 // other row selected, findscu's logged query (calling AE FINDSCU, from the
-// recent queries panel) is explained against it: a match; then a
-// full-page screenshot into PNG. Prints {"rows": [...]}.
+// recent queries panel) is explained against it: a match; the status
+// panel's HL7 line names message HL7ID (MSH-10) as the last one, AA; then
+// a full-page screenshot into PNG. Prints {"rows": [...], "hl7": text}.
 //
 // Exit 0 done, 1 with a message on stderr. Every wait is bounded (the
 // page's default timeout; the whole run by web_ui.py).
@@ -164,7 +165,7 @@ async function create(url, token, date) {
   }
 }
 
-async function cancel(url, token, date, sps, png) {
+async function cancel(url, token, date, sps, png, hl7Id) {
   const { browser, page, problems } = await open(url, token);
   try {
     await showDate(page, date);
@@ -195,9 +196,16 @@ async function cancel(url, token, date, sps, png) {
     if (!/: match/.test(text)) fail(`explain of the findscu query against ${keep}: ${text}`);
     // Let the status panel fill before the picture.
     await page.locator('#status-list dt').first().waitFor();
+    // web_ui.py sent one ORM through the HL7 feed: its MSH-10, accepted.
+    const hl7 = page.locator('#status-hl7');
+    await hl7.waitFor();
+    const hl7Text = await hl7.innerText();
+    if (!hl7Text.startsWith('HL7 feed: last message') || !hl7Text.includes(hl7Id) || !hl7Text.includes('(AA)')) {
+      fail(`the status panel's HL7 line does not show message ${hl7Id} (AA): ${hl7Text}`);
+    }
     await page.screenshot({ path: png, fullPage: true });
     if (problems.length) fail(problems.join('\n'));
-    return { rows: after };
+    return { rows: after, hl7: hl7Text };
   } finally {
     await browser.close();
   }
@@ -207,8 +215,8 @@ async function main() {
   const [cmd, url, token, date, ...rest] = process.argv.slice(2);
   let result;
   if (cmd === 'create' && rest.length === 0) result = await create(url, token, date);
-  else if (cmd === 'cancel' && rest.length === 2) result = await cancel(url, token, date, rest[0], rest[1]);
-  else fail('usage: web_ui.js create URL TOKEN DATE | cancel URL TOKEN DATE SPSID PNG');
+  else if (cmd === 'cancel' && rest.length === 3) result = await cancel(url, token, date, rest[0], rest[1], rest[2]);
+  else fail('usage: web_ui.js create URL TOKEN DATE | cancel URL TOKEN DATE SPSID PNG HL7ID');
   process.stdout.write(JSON.stringify(result) + '\n');
 }
 

@@ -23,7 +23,11 @@ with DCMTK's findscu.
 4. findscu -W (query written with dump2dcm, responses read with dcmdump +U8,
    hl7_feed.py's Finder) for CT01 and today returns both SPS with the names,
    Study UIDs (the page's), IDs, modality, start time and status SCHEDULED;
-5. `web_ui.js cancel` cancels Müller's SPS with its button in the page: the
+5. the server runs the HL7 feed too (--hl7-port 0): one ORM^O01 fixture
+   (hl7_messages/classic_orm_nw.hl7, MSH-10 CLS00001) sent with `mwl
+   hl7send` is answered AA, and the page's status panel shows it as the
+   feed's last message (its MSH-10 and "(AA)");
+   `web_ui.js cancel` cancels Müller's SPS with its button in the page: the
    row leaves the list, Yamada's stays; the recent queries panel lists
    findscu's query (calling AE FINDSCU, keys CT01 and the date), and its
    Explain button against Yamada's row says match; a full-page screenshot
@@ -91,21 +95,23 @@ class Server:
         with open(tokens, "w") as f:
             f.write("%s write\n" % TOKEN)
         pf, hf = os.path.join(tmp, "port"), os.path.join(tmp, "http-port")
+        h7 = os.path.join(tmp, "hl7-port")
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 [mwl, "serve", "--db", os.path.join(tmp, "wl.db"), "--bind", HOST, "--port", "0", "--port-file", pf,
-                 "--http-port", "0", "--http-port-file", hf, "--http-tokens-file", tokens, "--log-level", "info"],
+                 "--http-port", "0", "--http-port-file", hf, "--http-tokens-file", tokens,
+                 "--hl7-port", "0", "--hl7-port-file", h7, "--log-level", "info"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
         STARTED.append(self.proc)
         end = time.monotonic() + 20
-        self.port = self.http_port = None
+        self.port = self.http_port = self.hl7_port = None
         while time.monotonic() < end and self.proc.poll() is None:
-            self.port, self.http_port = read_port(pf), read_port(hf)
-            if self.port and self.http_port:
+            self.port, self.http_port, self.hl7_port = read_port(pf), read_port(hf), read_port(h7)
+            if self.port and self.http_port and self.hl7_port:
                 break
             time.sleep(0.05)
-        check(self.port and self.http_port and wait_listening(self.port, self.proc)
-              and wait_listening(self.http_port, self.proc),
+        check(self.port and self.http_port and self.hl7_port and wait_listening(self.port, self.proc)
+              and wait_listening(self.http_port, self.proc) and wait_listening(self.hl7_port, self.proc),
               "mwl serve did not start (exit %s):\n%s" % (self.proc.poll(), self.log()))
         self.url = "http://%s:%d/" % (HOST, self.http_port)
 
@@ -220,9 +226,16 @@ def test(mwl, screenshot):
             expect(found["WEBSPS1"]["RequestedProcedureID"], "WEBRP1", "WEBSPS1 RequestedProcedureID")
             note("findscu: both SPS as entered (names in UTF-8, the page's 2.25 Study UIDs), SCHEDULED")
 
-            done = driver("cancel", srv.url, TOKEN, today, "WEBSPS2", screenshot)
+            # An order through the HL7 feed, for the status panel's line.
+            fixture = os.path.join(HERE, "hl7_messages", "classic_orm_nw.hl7")
+            p = subprocess.run([mwl, "hl7send", "--host", HOST, "--port", str(srv.hl7_port), "--timeout", "20",
+                                fixture], capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+            check(b"MSA|AA|CLS00001" in p.stdout, "hl7send %s: exit %d: %r %r" % (fixture, p.returncode, p.stdout,
+                                                                                    p.stderr))
+            done = driver("cancel", srv.url, TOKEN, today, "WEBSPS2", screenshot, "CLS00001")
             expect(sorted(r["sps"] for r in done["rows"]), ["WEBSPS1"], "rows in the page after the cancel")
-            note("page: WEBSPS2 canceled with its button; the list keeps WEBSPS1")
+            note("page: WEBSPS2 canceled with its button; the list keeps WEBSPS1; the status panel shows "
+                 "the HL7 feed's last message: %s" % done["hl7"])
 
             after = by_sps(finder.query(srv.port, **{"SPS.ScheduledStationAETitle": "CT01", "SPS.StartDate": da}))
             expect(sorted(after), ["WEBSPS1"], "findscu after the cancel")

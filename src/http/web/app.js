@@ -733,6 +733,40 @@ const SHOWN = [
   ['mwl_hl7_messages_total', { ack: 'AR' }, 'HL7 rejects (AR)', true],
 ];
 
+// "2026-12-04T23:20:12.345Z ORM^O01 CLS00001 from RIS|HOSP" for an HL7
+// event of /status (its strings are the sender's: only ever set as text).
+function hl7EventText(ev) {
+  const when = new Date(ev.time);
+  const at = isNaN(when) ? ev.time : when.toLocaleString();
+  return `${at} ${ev.type || '(no MSH)'} ${ev.control_id}` + (ev.sender ? ` from ${ev.sender}` : '');
+}
+
+// The HL7 feed's last message and last error (GET /status); the line is
+// hidden when the server runs no HL7 feed or does not answer.
+async function refreshHl7() {
+  const line = $('status-hl7');
+  let st;
+  try {
+    const r = await api('GET', '/status');
+    st = r.ok ? await r.json() : null;
+  } catch (e) {
+    st = null;
+  }
+  if (!st || !st.hl7) {
+    line.hidden = true;
+    return;
+  }
+  const last = st.hl7.last_message, err = st.hl7.last_error;
+  const parts = [
+    last ? `last message ${hl7EventText(last)} (${last.ack})` : 'no message yet',
+    err ? `last error ${hl7EventText(err)} (${err.ack}: ${err.error})` : 'no error',
+  ];
+  line.textContent = 'HL7 feed: ' + parts.join(', ');
+  // Red while the newest message is the one refused.
+  line.classList.toggle('bad', !!last && last.ack !== 'AA');
+  line.hidden = false;
+}
+
 async function refreshStatus() {
   let r;
   try {
@@ -754,16 +788,7 @@ async function refreshStatus() {
     if (v === undefined) continue;
     dl.append(el('dt', {}, label), el('dd', { class: bad && v > 0 ? 'bad' : undefined }, String(v)));
   }
-  // The HL7 feed's last message and error, when the server exposes them
-  // (any metric whose name says "last"; a *_timestamp_seconds as a time).
-  for (const s of m) {
-    if (!/_last_/.test(s.name)) continue;
-    const shown = /timestamp|_seconds$/.test(s.name) && s.value > 0 ? new Date(s.value * 1000).toLocaleString()
-      : String(s.value);
-    const labels = Object.entries(s.labels).map(([k, v]) => `${k}=${v}`).join(' ');
-    dl.append(el('dt', {}, s.name.replace(/^mwl_/, '').replace(/_/g, ' ') + (labels ? ` (${labels})` : '')),
-      el('dd', {}, shown));
-  }
+  await refreshHl7();
   $('status-note').textContent = 'Updated ' + new Date().toLocaleTimeString() + '.';
   $('status-summary').textContent = `${total(m, 'mwl_associations_active') ?? 0} association(s) open · ` +
     `${total(m, 'mwl_cfind_total') ?? 0} C-FIND(s)`;
