@@ -553,6 +553,10 @@ static void search(const mwl_http_request *req, mwl_http_response *res, bool cou
     search_query q;
     mwl_wbuf out;
     mwl_wbuf_init(&out, NULL);
+    /* Room for a station's day (tens of items, ~1.6 KiB each) at once,
+     * instead of doubling up to it. */
+    if (!count_only)
+        (void)mwl_wbuf_reserve(&out, 64 * 1024);
     if (!build_query(req, res, DIALECT_MWLITEMS, count_only, &arena, &q))
         goto done;
     if (!count_only)
@@ -568,7 +572,10 @@ static void search(const mwl_http_request *req, mwl_http_response *res, bool cou
         res->content_type = "application/json";
     } else {
         mwl_wbuf_put(&out, "]\n", 2);
-        mwl_wbuf_put(&res->body, out.data, out.len);
+        /* The answer is `out` itself, moved rather than copied. */
+        mwl_wbuf_clear(&res->body);
+        res->body = out;
+        mwl_wbuf_init(&out, NULL);
         res->content_type = "application/dicom+json";
     }
     if (res->body.status != MWL_OK) {
@@ -754,6 +761,7 @@ void mwl_rest_std_search(const mwl_http_request *req, mwl_http_response *res)
     search_query q;
     mwl_wbuf out;
     mwl_wbuf_init(&out, NULL);
+    (void)mwl_wbuf_reserve(&out, 64 * 1024);
     search_page pg = {&out, form, 0, 0, 0, 0, false, NULL, 0};
     if (!build_query(req, res, DIALECT_STANDARD, false, &arena, &q))
         goto done;
@@ -793,6 +801,7 @@ void mwl_rest_std_search(const mwl_http_request *req, mwl_http_response *res)
         goto done;
     }
     if (form == FORM_JSON) {
+        (void)mwl_wbuf_reserve(&res->body, out.len + 3);
         mwl_wbuf_put(&res->body, "[", 1);
         mwl_wbuf_put(&res->body, out.data, out.len);
         mwl_wbuf_put(&res->body, "]\n", 2);
