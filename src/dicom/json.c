@@ -35,9 +35,30 @@ void mwl_json_options_init(mwl_json_options *opt)
 
 /* ---- output helpers ------------------------------------------------------ */
 
+/* Appends without a call when the buffer has room (the common case: a
+ * REST answer is thousands of small appends); mwl_wbuf_put otherwise,
+ * which grows it or records the failure. Same effect either way. */
+static inline void wput(mwl_wbuf *w, const void *p, size_t n)
+{
+    if (w->status == MWL_OK && w->data && w->cap - w->len >= n && (!w->limit || w->len + n <= w->limit)) {
+        memcpy(w->data + w->len, p, n);
+        w->len += n;
+    } else {
+        mwl_wbuf_put(w, p, n);
+    }
+}
+
+static inline void wput_u8(mwl_wbuf *w, uint8_t c)
+{
+    if (w->status == MWL_OK && w->data && w->cap > w->len && (!w->limit || w->len < w->limit))
+        w->data[w->len++] = c;
+    else
+        mwl_wbuf_put_u8(w, c);
+}
+
 static void put_str(mwl_wbuf *w, const char *s)
 {
-    mwl_wbuf_put(w, s, strlen(s));
+    wput(w, s, strlen(s));
 }
 
 static void put_fmt(mwl_wbuf *w, const char *fmt, ...) MWL_PRINTF(2, 3);
@@ -50,7 +71,7 @@ static void put_fmt(mwl_wbuf *w, const char *fmt, ...)
     va_end(ap);
     /* Only numbers and tags are formatted here: they always fit. */
     if (n > 0 && (size_t)n < sizeof tmp)
-        mwl_wbuf_put(w, tmp, (size_t)n);
+        wput(w, tmp, (size_t)n);
 }
 
 /* A line break and the indentation for `depth`, when pretty-printing. */
@@ -58,7 +79,7 @@ static void newline(encoder *en, size_t depth)
 {
     if (!en->opt.indent)
         return;
-    mwl_wbuf_put_u8(en->out, '\n');
+    wput_u8(en->out, '\n');
     mwl_wbuf_fill(en->out, ' ', depth * en->opt.indent);
 }
 
@@ -76,7 +97,7 @@ size_t mwl_json_put_string(mwl_wbuf *out, const char *utf8, size_t len)
     static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
     const uint8_t *s = (const uint8_t *)utf8;
     size_t replaced = 0;
-    mwl_wbuf_put_u8(out, '"');
+    wput_u8(out, '"');
     size_t i = 0;
     while (i < len) {
         /* A run of printable ASCII that needs no escape goes out in one
@@ -85,14 +106,14 @@ size_t mwl_json_put_string(mwl_wbuf *out, const char *utf8, size_t len)
         while (run < len && s[run] >= 0x20 && s[run] < 0x80 && s[run] != '"' && s[run] != '\\')
             run++;
         if (run > i) {
-            mwl_wbuf_put(out, s + i, run - i);
+            wput(out, s + i, run - i);
             i = run;
             continue;
         }
         uint8_t c = s[i];
         size_t n = mwl_utf8_decode(s + i, len - i, NULL);
         if (n == 0) {
-            mwl_wbuf_put(out, replacement, 3);
+            wput(out, replacement, 3);
             replaced++;
             i++;
             continue;
@@ -110,14 +131,14 @@ size_t mwl_json_put_string(mwl_wbuf *out, const char *utf8, size_t len)
                 if (c < 0x20)
                     put_fmt(out, "\\u%04x", (unsigned)c);
                 else
-                    mwl_wbuf_put_u8(out, c);
+                    wput_u8(out, c);
             }
         } else {
-            mwl_wbuf_put(out, s + i, n);
+            wput(out, s + i, n);
         }
         i += n;
     }
-    mwl_wbuf_put_u8(out, '"');
+    wput_u8(out, '"');
     return replaced;
 }
 
@@ -125,28 +146,28 @@ size_t mwl_json_put_string(mwl_wbuf *out, const char *utf8, size_t len)
  * as it is, every other byte as U+FFFD. */
 static void put_raw_string(mwl_wbuf *out, const char *s, size_t len)
 {
-    mwl_wbuf_put_u8(out, '"');
+    wput_u8(out, '"');
     for (size_t i = 0; i < len; i++) {
         uint8_t c = (uint8_t)s[i];
         if (c >= 0x80) {
-            mwl_wbuf_put(out, "\xEF\xBF\xBD", 3);
+            wput(out, "\xEF\xBF\xBD", 3);
         } else if (c == '"' || c == '\\') {
-            mwl_wbuf_put_u8(out, '\\');
-            mwl_wbuf_put_u8(out, c);
+            wput_u8(out, '\\');
+            wput_u8(out, c);
         } else if (c < 0x20) {
             put_fmt(out, "\\u%04x", (unsigned)c);
         } else {
-            mwl_wbuf_put_u8(out, c);
+            wput_u8(out, c);
         }
     }
-    mwl_wbuf_put_u8(out, '"');
+    wput_u8(out, '"');
 }
 
 static void put_base64(mwl_wbuf *out, const uint8_t *p, size_t len)
 {
-    mwl_wbuf_put_u8(out, '"');
+    wput_u8(out, '"');
     mwl_base64_encode(out, p, len);
-    mwl_wbuf_put_u8(out, '"');
+    wput_u8(out, '"');
 }
 
 /* Shortest "%.*g" that reads back as the same double. */
@@ -210,7 +231,7 @@ static void put_decimal_text(encoder *en, uint32_t tag, mwl_vr vr, const char *s
 {
     bool integer = vr == MWL_VR_IS;
     if (is_json_number(s, len, integer)) {
-        mwl_wbuf_put(en->out, s, len);
+        wput(en->out, s, len);
         return;
     }
     char tmp[64];
@@ -269,7 +290,7 @@ static void trim(mwl_vr vr, const char **s, size_t *len)
 static void put_person_name(encoder *en, const char *s, size_t len)
 {
     static const char *const names[3] = {"Alphabetic", "Ideographic", "Phonetic"};
-    mwl_wbuf_put_u8(en->out, '{');
+    wput_u8(en->out, '{');
     size_t group = 0, start = 0;
     bool first = true;
     for (size_t i = 0; i <= len && group < 3; i++) {
@@ -277,7 +298,7 @@ static void put_person_name(encoder *en, const char *s, size_t len)
             continue;
         if (i > start) {
             if (!first)
-                mwl_wbuf_put_u8(en->out, ',');
+                wput_u8(en->out, ',');
             first = false;
             put_fmt(en->out, "\"%s\":", names[group]);
             mwl_json_put_string(en->out, s + start, i - start);
@@ -285,7 +306,7 @@ static void put_person_name(encoder *en, const char *s, size_t len)
         group++;
         start = i + 1;
     }
-    mwl_wbuf_put_u8(en->out, '}');
+    wput_u8(en->out, '}');
 }
 
 /* The "Value" array of a string element (the caller wrote `"Value":`). */
@@ -322,7 +343,7 @@ static void put_string_values(encoder *en, const mwl_ds *ds, const mwl_elem *e)
         raw = true;
     }
     bool multi = info->kind == MWL_VR_KIND_STRING;
-    mwl_wbuf_put_u8(en->out, '[');
+    wput_u8(en->out, '[');
     size_t start = 0;
     bool first = true;
     for (size_t i = 0; i <= len; i++) {
@@ -332,7 +353,7 @@ static void put_string_values(encoder *en, const mwl_ds *ds, const mwl_elem *e)
         size_t n = i - start;
         trim(e->vr, &v, &n);
         if (!first)
-            mwl_wbuf_put_u8(en->out, ',');
+            wput_u8(en->out, ',');
         first = false;
         if (n == 0)
             put_str(en->out, "null");
@@ -346,7 +367,7 @@ static void put_string_values(encoder *en, const mwl_ds *ds, const mwl_elem *e)
             problem(en, &en->report->charset_problems, e->tag, "bytes that are not UTF-8");
         start = i + 1;
     }
-    mwl_wbuf_put_u8(en->out, ']');
+    wput_u8(en->out, ']');
 }
 
 /* True when a string element has nothing but padding: F.2.5 then wants the
@@ -368,10 +389,10 @@ static void put_numbers(encoder *en, const mwl_elem *e)
     size_t count = size ? e->length / size : 0;
     const uint8_t *p = e->value;
     mwl_wbuf *o = en->out;
-    mwl_wbuf_put_u8(o, '[');
+    wput_u8(o, '[');
     for (size_t i = 0; i < count; i++, p += size) {
         if (i)
-            mwl_wbuf_put_u8(o, ',');
+            wput_u8(o, ',');
         switch (e->vr) {
         case MWL_VR_US: put_fmt(o, "%u", (unsigned)mwl_load_u16le(p)); break;
         case MWL_VR_SS: put_fmt(o, "%d", (int)(int16_t)mwl_load_u16le(p)); break;
@@ -417,7 +438,7 @@ static void put_numbers(encoder *en, const mwl_elem *e)
         default: break; /* not a number VR: not called for it */
         }
     }
-    mwl_wbuf_put_u8(o, ']');
+    wput_u8(o, ']');
 }
 
 /* ---- the tree ------------------------------------------------------------ */
@@ -450,19 +471,19 @@ static void put_element(encoder *en, const mwl_ds *ds, const mwl_elem *e, size_t
     memcpy(head + h, code, code_len); /* two letters */
     h += code_len;
     head[h++] = '"';
-    mwl_wbuf_put(o, head, h);
+    wput(o, head, h);
     switch (info->kind) {
     case MWL_VR_KIND_SEQUENCE:
         if (e->item_count) {
             put_str(o, ",\"Value\":[");
             for (size_t i = 0; i < e->item_count; i++) {
                 if (i)
-                    mwl_wbuf_put_u8(o, ',');
+                    wput_u8(o, ',');
                 newline(en, depth + 2);
                 put_object(en, e->items[i], depth + 2);
             }
             newline(en, depth + 1);
-            mwl_wbuf_put_u8(o, ']');
+            wput_u8(o, ']');
         }
         break;
     case MWL_VR_KIND_STRING:
@@ -488,13 +509,13 @@ static void put_element(encoder *en, const mwl_ds *ds, const mwl_elem *e, size_t
         }
         break;
     }
-    mwl_wbuf_put_u8(o, '}');
+    wput_u8(o, '}');
 }
 
 static void put_object(encoder *en, const mwl_ds *ds, size_t depth)
 {
     mwl_wbuf *o = en->out;
-    mwl_wbuf_put_u8(o, '{');
+    wput_u8(o, '{');
     size_t count = mwl_ds_count(ds);
     bool first = true;
     for (size_t i = 0; i < count && o->status == MWL_OK; i++) {
@@ -502,14 +523,14 @@ static void put_object(encoder *en, const mwl_ds *ds, size_t depth)
         if (MWL_TAG_ELEMENT(e->tag) == 0x0000)
             continue; /* F.2.2: no group lengths */
         if (!first)
-            mwl_wbuf_put_u8(o, ',');
+            wput_u8(o, ',');
         first = false;
         newline(en, depth + 1);
         put_element(en, ds, e, depth);
     }
     if (!first)
         newline(en, depth);
-    mwl_wbuf_put_u8(o, '}');
+    wput_u8(o, '}');
 }
 
 int mwl_ds_encode_json(const mwl_ds *ds, const mwl_json_options *opt, mwl_wbuf *out, mwl_json_report *report)
