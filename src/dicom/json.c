@@ -41,7 +41,15 @@ void mwl_json_options_init(mwl_json_options *opt)
 static inline void wput(mwl_wbuf *w, const void *p, size_t n)
 {
     if (w->status == MWL_OK && w->data && w->cap - w->len >= n && (!w->limit || w->len + n <= w->limit)) {
-        memcpy(w->data + w->len, p, n);
+        /* Most pieces are a few bytes: a loop beats a call to memcpy. */
+        if (n <= 16) {
+            const uint8_t *src = p;
+            uint8_t *dst = w->data + w->len;
+            for (size_t i = 0; i < n; i++)
+                dst[i] = src[i];
+        } else {
+            memcpy(w->data + w->len, p, n);
+        }
         w->len += n;
     } else {
         mwl_wbuf_put(w, p, n);
@@ -316,19 +324,21 @@ static void put_string_values(encoder *en, const mwl_ds *ds, const mwl_elem *e)
     const char *text = NULL;
     size_t len = 0;
     mwl_diag diag;
-    mwl_diag_clear(&diag);
+    diag.msg[0] = 0; /* cleared in full only on the slow path below */
     bool raw = false;
     /* Plain ASCII (no byte >= 0x80, no ESC) reads the same in every
-     * character set DICOM allows, so it needs no decoding: IDs, dates,
-     * codes and most names skip the character set lookup and the copies. */
+     * character set DICOM allows, so it needs no decoding and no copy:
+     * IDs, dates, UIDs, codes and most names skip the character set
+     * lookup and the allocations. */
     bool ascii = true;
     for (uint32_t i = 0; i < e->length && ascii; i++)
         ascii = e->value[i] < 0x80 && e->value[i] != 0x1B;
     int rc = MWL_OK;
-    if (ascii && info->charset) {
+    if (ascii) {
         text = (const char *)e->value;
         len = e->length;
     } else {
+        mwl_diag_clear(&diag);
         rc = mwl_ds_get_utf8_all(ds, e, &en->text, &text, &len, &diag);
     }
     if (rc == MWL_E_NOMEM) {
