@@ -1,7 +1,7 @@
 #!/bin/sh
 # REST search vs C-FIND for the station/today query (issue 13). Run by hand:
 #
-#   apt-get install wrk                 # once (Debian's wrk 4.1)
+#   (wrk is installed by scripts/deps.sh --bench when missing)
 #   bench/rest_bench.sh [N] [--duration S] [--warmup S] [--connections C]
 #                       [--station AE] [--date YYYYMMDD] [-- mwl serve options]
 #
@@ -37,7 +37,9 @@ mwl=$build/mwl
 lb=$build/bench/load_bench
 data=${BENCH_DATA:-$build/bench-data}
 [ -x "$mwl" ] && [ -x "$lb" ] || { echo "build first: cmake --build build -j2" >&2; exit 2; }
-command -v wrk >/dev/null || { echo "needs wrk (Debian: apt-get install wrk)" >&2; exit 2; }
+# wrk comes from the project's dependency script (Debian's wrk 4.1).
+command -v wrk >/dev/null || sh "$(dirname "$0")/../scripts/deps.sh" --bench
+command -v wrk >/dev/null || { echo "needs wrk (scripts/deps.sh --bench)" >&2; exit 2; }
 
 N=1000000
 case "${1:-}" in [0-9]*) N=$1; shift ;; esac

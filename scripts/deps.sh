@@ -4,20 +4,27 @@
 # apt-get when nothing is missing.
 #   scripts/deps.sh          build and run dependencies
 #   scripts/deps.sh --test   also what the test suite needs (DCMTK peers, jq, curl, clang,
-#                            Node.js and npm for the dcmjs-dimse interop test, Chromium
-#                            for the web page's browser test)
+#                            the openssl command for the TLS tests' certificates,
+#                            Node.js and npm for the Node.js peers, Chromium and a
+#                            font for the web page's browser test)
+#   scripts/deps.sh --bench  the test suite's packages and what bench/ adds (wrk)
 set -eu
 
 pkgs="build-essential cmake pkg-config python3 zlib1g-dev libsqlite3-dev libssl-dev libjansson-dev libmicrohttpd-dev"
-if [ "${1:-}" = "--test" ]; then
-  pkgs="$pkgs dcmtk jq curl clang libclang-rt-14-dev clang-format groff-base"
+if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
+  pkgs="$pkgs dcmtk jq curl openssl clang libclang-rt-14-dev clang-format groff-base"
   # Debian's Chromium, which web_ui.py drives headless through playwright-core
   # (npm): Playwright's own browser download would need the network at test time.
-  pkgs="$pkgs chromium"
+  # Its font is only a recommendation, which --no-install-recommends skips.
+  pkgs="$pkgs chromium fonts-liberation"
   # Debian's nodejs and npm, unless a Node.js with its npm is already there
   # (NodeSource's nodejs package brings npm and conflicts with Debian's).
   command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
   command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
+fi
+# The HTTP load tool of bench/rest_bench.sh.
+if [ "${1:-}" = "--bench" ]; then
+  pkgs="$pkgs wrk"
 fi
 
 missing=""
