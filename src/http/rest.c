@@ -63,56 +63,6 @@ void mwl_rest_free(mwl_rest *r)
 
 static const uint32_t sps_tag = MWL_TAG_ScheduledProcedureStepSequence;
 
-/* The return keys of a search without includefield=all: the same as
- * `mwl find`'s defaults (what a modality reads to start an exam), so the
- * two answer alike. */
-#define SPS "ScheduledProcedureStepSequence."
-static const char *const default_keys[] = {
-    "AccessionNumber",
-    "ReferringPhysicianName",
-    "ReferencedStudySequence.ReferencedSOPClassUID",
-    "ReferencedStudySequence.ReferencedSOPInstanceUID",
-    "ReferencedPatientSequence.ReferencedSOPClassUID",
-    "ReferencedPatientSequence.ReferencedSOPInstanceUID",
-    "PatientName",
-    "PatientID",
-    "IssuerOfPatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "PatientSize",
-    "PatientWeight",
-    "MedicalAlerts",
-    "Allergies",
-    "PregnancyStatus",
-    "StudyInstanceUID",
-    "RequestingPhysician",
-    "RequestedProcedureDescription",
-    "RequestedProcedureCodeSequence.CodeValue",
-    "RequestedProcedureCodeSequence.CodingSchemeDesignator",
-    "RequestedProcedureCodeSequence.CodeMeaning",
-    "AdmissionID",
-    "SpecialNeeds",
-    "CurrentPatientLocation",
-    "PatientState",
-    SPS "Modality",
-    SPS "RequestedContrastAgent",
-    SPS "ScheduledStationAETitle",
-    SPS "ScheduledProcedureStepStartDate",
-    SPS "ScheduledProcedureStepStartTime",
-    SPS "ScheduledPerformingPhysicianName",
-    SPS "ScheduledProcedureStepDescription",
-    SPS "ScheduledProtocolCodeSequence.CodeValue",
-    SPS "ScheduledProtocolCodeSequence.CodingSchemeDesignator",
-    SPS "ScheduledProtocolCodeSequence.CodeMeaning",
-    SPS "ScheduledProcedureStepID",
-    SPS "ScheduledStationName",
-    SPS "ScheduledProcedureStepLocation",
-    SPS "PreMedication",
-    SPS "ScheduledProcedureStepStatus",
-    "RequestedProcedureID",
-    "RequestedProcedurePriority",
-};
-
 /* ---- small helpers ----------------------------------------------------------- */
 
 /* The attribute an error names: its keyword, or GGGGEEEE. */
@@ -436,7 +386,10 @@ static bool build_query(const mwl_http_request *req, mwl_http_response *res, sea
     }
     if (!count_only) {
         int rc = MWL_OK;
-        for (size_t i = 0; rc == MWL_OK && i < sizeof default_keys / sizeof default_keys[0]; i++)
+        /* The same return keys as `mwl find`'s, so the two answer alike. */
+        size_t n_default = 0;
+        const char *const *default_keys = mwl_worklist_default_return_keys(&n_default);
+        for (size_t i = 0; rc == MWL_OK && i < n_default; i++)
             rc = add_return_key(q->id, default_keys[i], strlen(default_keys[i]), &d);
         if (rc == MWL_OK && all)
             rc = add_all_keys(q->id, NULL);

@@ -59,3 +59,62 @@ const mwl_wlkey *mwl_wlkey_expand_key(void)
     }
     return NULL;
 }
+
+/* The return keys a client sends when it asks for "what a modality reads
+ * to start an exam" (PS3.4 Table K.6-1 and modality conformance practice):
+ * who the patient is, what was ordered, the study to create, and the
+ * scheduled step with its codes. One list, so `mwl find` and the REST
+ * search answer alike. */
+#define SPS "ScheduledProcedureStepSequence."
+static const char *const default_return_keys[] = {
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "ReferencedStudySequence.ReferencedSOPClassUID",
+    "ReferencedStudySequence.ReferencedSOPInstanceUID",
+    "ReferencedPatientSequence.ReferencedSOPClassUID",
+    "ReferencedPatientSequence.ReferencedSOPInstanceUID",
+    "PatientName",
+    "PatientID",
+    "IssuerOfPatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "PatientSize",
+    "PatientWeight",
+    "MedicalAlerts",
+    "Allergies",
+    "PregnancyStatus",
+    "StudyInstanceUID",
+    "RequestingPhysician",
+    "RequestedProcedureDescription",
+    "RequestedProcedureCodeSequence.CodeValue",
+    "RequestedProcedureCodeSequence.CodingSchemeDesignator",
+    "RequestedProcedureCodeSequence.CodeMeaning",
+    "AdmissionID",
+    "SpecialNeeds",
+    "CurrentPatientLocation",
+    "PatientState",
+    SPS "Modality",
+    SPS "RequestedContrastAgent",
+    SPS "ScheduledStationAETitle",
+    SPS "ScheduledProcedureStepStartDate",
+    SPS "ScheduledProcedureStepStartTime",
+    SPS "ScheduledPerformingPhysicianName",
+    SPS "ScheduledProcedureStepDescription",
+    SPS "ScheduledProtocolCodeSequence.CodeValue",
+    SPS "ScheduledProtocolCodeSequence.CodingSchemeDesignator",
+    SPS "ScheduledProtocolCodeSequence.CodeMeaning",
+    SPS "ScheduledProcedureStepID",
+    SPS "ScheduledStationName",
+    SPS "ScheduledProcedureStepLocation",
+    SPS "PreMedication",
+    SPS "ScheduledProcedureStepStatus",
+    "RequestedProcedureID",
+    "RequestedProcedurePriority",
+};
+#undef SPS
+
+const char *const *mwl_worklist_default_return_keys(size_t *count)
+{
+    *count = sizeof default_return_keys / sizeof default_return_keys[0];
+    return default_return_keys;
+}

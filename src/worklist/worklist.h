@@ -115,6 +115,12 @@ MWL_API const mwl_wlkey *mwl_wlkey_parent(const mwl_wlkey *key);
 /* The top-level key with MWL_WLKEY_EXPAND (the SPS Sequence), or NULL. */
 MWL_API const mwl_wlkey *mwl_wlkey_expand_key(void);
 
+/* The return keys of a default query -- what a modality reads to start an
+ * exam -- as key paths (dicom/keypath.h: "ScheduledProcedureStepSequence.
+ * Modality"), for `mwl find` and the REST search alike. *count gets how
+ * many. */
+MWL_API const char *const *mwl_worklist_default_return_keys(size_t *count);
+
 /* ---- parsed query -------------------------------------------------------- */
 
 /* How a key of the identifier is matched, decided from its value (C.2.2.2)

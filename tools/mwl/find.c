@@ -27,61 +27,14 @@
 #include "dicom/json.h"
 #include "dicom/keypath.h"
 #include "query_args.h"
+#include "worklist/worklist.h"
 #include "table.h"
 #include "util.h"
 
 #define SPS TOOL_SPS
 
-/* The return keys sent unless --keys-only or --query: what a modality
- * reads to start an exam (PS3.4 Table K.6-1, and DICOM's modality
- * conformance practice): who the patient is, what was ordered, the study
- * to create, and the scheduled step with its codes. */
-static const char *const default_keys[] = {
-    "AccessionNumber",
-    "ReferringPhysicianName",
-    "ReferencedStudySequence.ReferencedSOPClassUID",
-    "ReferencedStudySequence.ReferencedSOPInstanceUID",
-    "ReferencedPatientSequence.ReferencedSOPClassUID",
-    "ReferencedPatientSequence.ReferencedSOPInstanceUID",
-    "PatientName",
-    "PatientID",
-    "IssuerOfPatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "PatientSize",
-    "PatientWeight",
-    "MedicalAlerts",
-    "Allergies",
-    "PregnancyStatus",
-    "StudyInstanceUID",
-    "RequestingPhysician",
-    "RequestedProcedureDescription",
-    "RequestedProcedureCodeSequence.CodeValue",
-    "RequestedProcedureCodeSequence.CodingSchemeDesignator",
-    "RequestedProcedureCodeSequence.CodeMeaning",
-    "AdmissionID",
-    "SpecialNeeds",
-    "CurrentPatientLocation",
-    "PatientState",
-    SPS "Modality",
-    SPS "RequestedContrastAgent",
-    SPS "ScheduledStationAETitle",
-    SPS "ScheduledProcedureStepStartDate",
-    SPS "ScheduledProcedureStepStartTime",
-    SPS "ScheduledPerformingPhysicianName",
-    SPS "ScheduledProcedureStepDescription",
-    SPS "ScheduledProtocolCodeSequence.CodeValue",
-    SPS "ScheduledProtocolCodeSequence.CodingSchemeDesignator",
-    SPS "ScheduledProtocolCodeSequence.CodeMeaning",
-    SPS "ScheduledProcedureStepID",
-    SPS "ScheduledStationName",
-    SPS "ScheduledProcedureStepLocation",
-    SPS "PreMedication",
-    SPS "ScheduledProcedureStepStatus",
-    "RequestedProcedureID",
-    "RequestedProcedurePriority",
-};
-enum { N_DEFAULT_KEYS = sizeof default_keys / sizeof default_keys[0] };
+/* The return keys sent unless --keys-only or --query: the worklist
+ * module's default list (mwl_worklist_default_return_keys). */
 
 static void usage(FILE *out)
 {
@@ -145,10 +98,12 @@ static void usage(FILE *out)
             "default return keys:\n",
             MWL_SCU_DEFAULT_CALLING_AE, MWL_SCU_DEFAULT_CALLED_AE);
     /* Top-level keys first, then those of the SPS item, wrapped. */
+    size_t n_default = 0;
+    const char *const *default_keys = mwl_worklist_default_return_keys(&n_default);
     for (int sps = 0; sps < 2; sps++) {
         size_t col = (size_t)fprintf(out, sps ? "  in the SPS item:" : " ");
         bool first = true;
-        for (size_t i = 0; i < N_DEFAULT_KEYS; i++) {
+        for (size_t i = 0; i < n_default; i++) {
             const char *k = default_keys[i];
             bool in_sps = strncmp(k, SPS, strlen(SPS)) == 0;
             if (in_sps != (sps == 1))
@@ -723,8 +678,10 @@ int mwl_cmd_find(int argc, char **argv)
     mwl_arena arena;
     mwl_arena_init(&arena, NULL);
     mwl_ds *query = NULL;
-    if (!tool_query_build("find", &o.query, default_keys, o.keys_only ? 0 : N_DEFAULT_KEYS, !o.keys_only,
-                          &arena, &query)) {
+    size_t n_default = 0;
+    const char *const *default_keys = mwl_worklist_default_return_keys(&n_default);
+    if (!tool_query_build("find", &o.query, default_keys, o.keys_only ? 0 : n_default, !o.keys_only, &arena,
+                          &query)) {
         mwl_arena_clear(&arena);
         tool_query_args_free(&o.query);
         return MWL_EXIT_USAGE;
