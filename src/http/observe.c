@@ -16,6 +16,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "dicom/codec.h"
 #include "dicom/json.h"
 #include "dicom/keypath.h"
@@ -278,203 +280,20 @@ void serve_queries(const mwl_http_request *req, mwl_http_response *res)
  * {"query": <DICOM JSON> | {"keys": {"KEYPATH": "VALUE", ...}},
  *  "item": {"accession": "A"} | {"sps_id": "S", "study_uid": "U"}}
  *
- * The identifier itself is DICOM JSON (dicom/json.h decodes it); only this
- * envelope is read here: a JSON value skipper that returns members as byte
- * spans, and a string decoder. Depth is bounded so a body of brackets
- * cannot exhaust the stack. */
+ * Read with jansson (as dicom/json_decode.c reads DICOM JSON); the
+ * identifier itself goes to mwl_ds_decode_json. */
 
-#define ENVELOPE_DEPTH_MAX 64
-
-typedef struct span {
-    const char *p, *end;
-} span;
-
-static const char *skip_ws(const char *p, const char *end)
+/* A copy of a JSON string in `arena`; NULL when `v` is not a string or
+ * holds NUL (which no DICOM value can). */
+static char *string_value(const json_t *v, mwl_arena *arena)
 {
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    return p;
-}
-
-/* End of the string starting at p ('"'), past its closing quote; NULL when
- * unterminated. */
-static const char *skip_string(const char *p, const char *end)
-{
-    for (p++; p < end; p++) {
-        if (*p == '\\') {
-            p++;
-            continue;
-        }
-        if (*p == '"')
-            return p + 1;
-    }
-    return NULL;
-}
-
-static const char *skip_value(const char *p, const char *end, int depth)
-{
-    p = skip_ws(p, end);
-    if (p >= end || depth > ENVELOPE_DEPTH_MAX)
+    if (!json_is_string(v))
         return NULL;
-    if (*p == '"')
-        return skip_string(p, end);
-    if (*p == '{' || *p == '[') {
-        char close = *p == '{' ? '}' : ']';
-        p = skip_ws(p + 1, end);
-        if (p < end && *p == close)
-            return p + 1;
-        for (;;) {
-            if (close == '}') {
-                if (p >= end || *p != '"' || !(p = skip_string(p, end)))
-                    return NULL;
-                p = skip_ws(p, end);
-                if (p >= end || *p != ':')
-                    return NULL;
-                p++;
-            }
-            if (!(p = skip_value(p, end, depth + 1)))
-                return NULL;
-            p = skip_ws(p, end);
-            if (p < end && *p == ',') {
-                p = skip_ws(p + 1, end);
-                continue;
-            }
-            return p < end && *p == close ? p + 1 : NULL;
-        }
-    }
-    /* number, true, false, null: their characters */
-    const char *start = p;
-    while (p < end && (strchr("+-.eE", *p) || (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z')))
-        p++;
-    return p > start ? p : NULL;
-}
-
-/* Calls fn for every member of the object `obj`; false when `obj` is not
- * an object or fn refuses. The key is given raw (between its quotes). */
-static bool each_member(span obj, bool (*fn)(void *user, span key, span value), void *user)
-{
-    const char *p = skip_ws(obj.p, obj.end);
-    if (p >= obj.end || *p != '{')
-        return false;
-    p = skip_ws(p + 1, obj.end);
-    if (p < obj.end && *p == '}')
-        return true;
-    for (;;) {
-        if (p >= obj.end || *p != '"')
-            return false;
-        const char *k_end = skip_string(p, obj.end);
-        if (!k_end)
-            return false;
-        span key = {p + 1, k_end - 1};
-        p = skip_ws(k_end, obj.end);
-        if (p >= obj.end || *p != ':')
-            return false;
-        const char *v = skip_ws(p + 1, obj.end);
-        const char *v_end = skip_value(v, obj.end, 1);
-        if (!v_end || !fn(user, key, (span){v, v_end}))
-            return false;
-        p = skip_ws(v_end, obj.end);
-        if (p < obj.end && *p == ',') {
-            p = skip_ws(p + 1, obj.end);
-            continue;
-        }
-        return p < obj.end && *p == '}';
-    }
-}
-
-static bool key_is(span key, const char *name)
-{
-    size_t n = strlen(name);
-    return (size_t)(key.end - key.p) == n && memcmp(key.p, name, n) == 0;
-}
-
-static int hex4(const char *p, const char *end, unsigned *out)
-{
-    if (end - p < 4)
-        return -1;
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (unsigned)(c - 'A' + 10);
-        else
-            return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-/* A JSON string value decoded to UTF-8 in `arena`; NULL when `v` is not a
- * string (or holds \u0000, which no DICOM value can). */
-static char *string_value(span v, mwl_arena *arena)
-{
-    if (v.end - v.p < 2 || *v.p != '"' || v.end[-1] != '"')
+    size_t n = json_string_length(v);
+    const char *text = json_string_value(v);
+    if (memchr(text, '\0', n))
         return NULL;
-    char *out = mwl_arena_alloc(arena, (size_t)(v.end - v.p));
-    if (!out)
-        return NULL;
-    size_t n = 0;
-    for (const char *p = v.p + 1; p < v.end - 1; p++) {
-        if (*p != '\\') {
-            if ((unsigned char)*p < 0x20)
-                return NULL;
-            out[n++] = *p;
-            continue;
-        }
-        if (++p >= v.end - 1)
-            return NULL;
-        unsigned cp;
-        switch (*p) {
-        case '"': out[n++] = '"'; continue;
-        case '\\': out[n++] = '\\'; continue;
-        case '/': out[n++] = '/'; continue;
-        case 'b': out[n++] = '\b'; continue;
-        case 'f': out[n++] = '\f'; continue;
-        case 'n': out[n++] = '\n'; continue;
-        case 'r': out[n++] = '\r'; continue;
-        case 't': out[n++] = '\t'; continue;
-        case 'u':
-            if (hex4(p + 1, v.end - 1, &cp) != 0)
-                return NULL;
-            p += 4;
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                unsigned lo;
-                if (v.end - 1 - p < 7 || p[1] != '\\' || p[2] != 'u' || hex4(p + 3, v.end - 1, &lo) != 0 ||
-                    lo < 0xDC00 || lo > 0xDFFF)
-                    return NULL;
-                p += 6;
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            } else if ((cp >= 0xDC00 && cp <= 0xDFFF) || cp == 0) {
-                return NULL;
-            }
-            /* Every escape is at least as long as its UTF-8 (\uXXXX: 6
-             * bytes for at most 3; a pair: 12 for 4): `out` is big enough. */
-            if (cp < 0x80) {
-                out[n++] = (char)cp;
-            } else if (cp < 0x800) {
-                out[n++] = (char)(0xC0 | (cp >> 6));
-                out[n++] = (char)(0x80 | (cp & 0x3F));
-            } else if (cp < 0x10000) {
-                out[n++] = (char)(0xE0 | (cp >> 12));
-                out[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-                out[n++] = (char)(0x80 | (cp & 0x3F));
-            } else {
-                out[n++] = (char)(0xF0 | (cp >> 18));
-                out[n++] = (char)(0x80 | ((cp >> 12) & 0x3F));
-                out[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-                out[n++] = (char)(0x80 | (cp & 0x3F));
-            }
-            continue;
-        default: return NULL;
-        }
-    }
-    out[n] = '\0';
-    return out;
+    return mwl_arena_strndup(arena, text, n);
 }
 
 /* ---- /explain ---------------------------------------------------------------- */
@@ -503,103 +322,71 @@ static void add_key(explain_input *in, const char *key, const char *value)
     in->count++;
 }
 
-static bool on_key_member(void *user, span key, span value)
-{
-    explain_input *in = user;
-    char *k = string_value((span){key.p - 1, key.end + 1}, in->arena);
-    char *v = string_value(value, in->arena);
-    if (!k || !v) {
-        snprintf(in->problem, sizeof in->problem, "query.keys: every key and value is a JSON string");
-        return false;
-    }
-    add_key(in, k, v);
-    return true;
-}
-
-static bool on_item_member(void *user, span key, span value)
-{
-    explain_input *in = user;
-    const char **slot = key_is(key, "accession")   ? &in->accession
-                        : key_is(key, "sps_id")    ? &in->sps_id
-                        : key_is(key, "study_uid") ? &in->study_uid
-                                                   : NULL;
-    if (!slot) {
-        snprintf(in->problem, sizeof in->problem, "item: only accession, sps_id and study_uid");
-        return false;
-    }
-    if (!(*slot = string_value(value, in->arena))) {
-        snprintf(in->problem, sizeof in->problem, "item: values are JSON strings");
-        return false;
-    }
-    return true;
-}
-
-typedef struct envelope {
-    span query, item;
-    bool has_query, has_item;
-} envelope;
-
-static bool on_top_member(void *user, span key, span value)
-{
-    envelope *e = user;
-    if (key_is(key, "query")) {
-        e->query = value;
-        e->has_query = true;
-    } else if (key_is(key, "item")) {
-        e->item = value;
-        e->has_item = true;
-    } else {
-        return false;
-    }
-    return true;
-}
-
 /* Reads a POST /explain body into `in`. 0, or an HTTP status with
  * in->problem / diag saying why. */
 static unsigned read_envelope(const mwl_http_request *req, explain_input *in, mwl_diag *diag)
 {
-    span body = {(const char *)req->body, (const char *)req->body + req->body_len};
-    envelope e;
-    memset(&e, 0, sizeof e);
-    if (!each_member(body, on_top_member, &e) || !e.has_query || !e.has_item) {
+    json_error_t jerr;
+    json_t *root = json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *query = json_object_get(root, "query"), *item = json_object_get(root, "item");
+    unsigned status = 0;
+    if (!json_is_object(root) || json_object_size(root) != 2 || !query || !json_is_object(item)) {
         snprintf(in->problem, sizeof in->problem,
                  "the body is {\"query\": DICOM JSON or {\"keys\": {...}}, \"item\": {\"accession\": ...}}");
-        return 400;
+        status = 400;
+        goto done;
     }
-    if (!each_member(e.item, on_item_member, in)) {
-        if (!in->problem[0])
-            snprintf(in->problem, sizeof in->problem, "item: an object");
-        return 400;
+    const char *name;
+    json_t *value;
+    json_object_foreach(item, name, value)
+    {
+        const char **slot = strcmp(name, "accession") == 0   ? &in->accession
+                            : strcmp(name, "sps_id") == 0    ? &in->sps_id
+                            : strcmp(name, "study_uid") == 0 ? &in->study_uid
+                                                             : NULL;
+        if (!slot) {
+            snprintf(in->problem, sizeof in->problem, "item: only accession, sps_id and study_uid");
+            status = 400;
+            goto done;
+        }
+        if (!(*slot = string_value(value, in->arena))) {
+            snprintf(in->problem, sizeof in->problem, "item: values are JSON strings");
+            status = 400;
+            goto done;
+        }
     }
     /* {"keys": {...}} or a DICOM JSON identifier, whose members are tags. */
-    envelope probe;
-    memset(&probe, 0, sizeof probe);
-    const char *q = skip_ws(e.query.p, e.query.end);
-    const char *first = q < e.query.end && *q == '{' ? skip_ws(q + 1, e.query.end) : NULL;
-    if (first && first + 6 <= e.query.end && memcmp(first, "\"keys\"", 6) == 0) {
-        span keys = {NULL, NULL};
-        bool ok = false;
-        const char *p = skip_ws(first + 6, e.query.end);
-        if (p < e.query.end && *p == ':') {
-            keys.p = skip_ws(p + 1, e.query.end);
-            keys.end = skip_value(keys.p, e.query.end, 1);
-            ok = keys.end && skip_ws(keys.end, e.query.end) < e.query.end &&
-                 *skip_ws(keys.end, e.query.end) == '}' && each_member(keys, on_key_member, in);
+    json_t *keys = json_object_get(query, "keys");
+    if (keys) {
+        if (!json_is_object(keys) || json_object_size(query) != 1) {
+            snprintf(in->problem, sizeof in->problem, "query.keys: an object of key paths and values");
+            status = 400;
+            goto done;
         }
-        if (!ok) {
-            if (!in->problem[0])
-                snprintf(in->problem, sizeof in->problem, "query.keys: an object of key paths and values");
-            return 400;
+        json_object_foreach(keys, name, value)
+        {
+            char *k = mwl_arena_strndup(in->arena, name, strlen(name));
+            char *v = string_value(value, in->arena);
+            if (!k || !v) {
+                snprintf(in->problem, sizeof in->problem, "query.keys: every key and value is a JSON string");
+                status = 400;
+                goto done;
+            }
+            add_key(in, k, v);
         }
-        return 0;
+        goto done;
     }
-    int rc = mwl_ds_decode_json(e.query.p, (size_t)(e.query.end - e.query.p), in->arena, NULL,
-                                &in->identifier, diag);
+    char *text = json_dumps(query, JSON_COMPACT);
+    int rc =
+        text ? mwl_ds_decode_json(text, strlen(text), in->arena, NULL, &in->identifier, diag) : MWL_E_NOMEM;
+    free(text);
     if (rc != MWL_OK) {
         snprintf(in->problem, sizeof in->problem, "query: %s", diag->msg[0] ? diag->msg : mwl_status_str(rc));
-        return 400;
+        status = 400;
     }
-    return 0;
+done:
+    json_decref(root);
+    return status;
 }
 
 /* A stored value of the SPS row, "" when absent. */
