@@ -216,6 +216,24 @@ def check_metrics(srv, sent, items):
                                                    f"wanted {items}")
 
 
+def check_with_curl(srv):
+    """The same endpoints through curl, a client nobody here wrote, as a
+    Prometheus scraper or an admin's script would call them."""
+    p = subprocess.run(["curl", "-s", "-S", "--max-time", "30", "-D", "-", srv.url + "/metrics"],
+                       capture_output=True, timeout=60)
+    check(p.returncode == 0, f"curl /metrics: exit {p.returncode} {p.stderr!r}")
+    head, _, body = p.stdout.decode().partition("\r\n\r\n")
+    check(head.startswith("HTTP/1.1 200") and "text/plain; version=0.0.4" in head, f"curl /metrics: {head!r}")
+    _, urllib_body = http(srv.url + "/metrics")
+    totals = [s for s in parse_metrics(body) if s[0] == "mwl_cfind_total"]
+    check(totals and totals == [s for s in parse_metrics(urllib_body.decode()) if s[0] == "mwl_cfind_total"],
+          f"curl's mwl_cfind_total samples differ from urllib's: {totals}")
+    p = subprocess.run(["curl", "-s", "-S", "--fail", "--max-time", "30", srv.url + "/status"], capture_output=True,
+                       timeout=60)
+    check(p.returncode == 0, f"curl /status: exit {p.returncode} {p.stderr!r}")
+    check("cfind_total" in json.loads(p.stdout), f"curl /status: {p.stdout[:200]!r}")
+
+
 def check_explain(srv, step, logged_id):
     base = srv.url + "/explain?accession=" + step["accession"]
     keys = ("&ScheduledProcedureStepSequence.Modality=" + step["modality"] + "&PatientID=" + step["patientId"])
@@ -353,6 +371,7 @@ def main(argv):
         recs = check_queries(srv, sent)
         logged_id = [r["id"] for r in recs if r["matches"] == 0][0]
         check_metrics(srv, sent, len(steps))
+        check_with_curl(srv)
         check_explain(srv, step, logged_id)
         check_openapi(srv, argv[2])
         check_status_before_hl7(srv, sent)

@@ -21,6 +21,7 @@ data:
   as multipart parts, each a well-formed NativeDicomModel whose values
   equal the JSON's; multipart/related; type="application/dicom+json";
   406 for text/plain; 405 with Allow for POST.
+- the same through curl (JSON, multipart XML, 204).
 - /aets/{aet}/rs/mwlitems and /count answer as /mwlitems.
 Exit 0 pass, 1 fail.
 """
@@ -37,7 +38,7 @@ import xml.etree.ElementTree as ET
 
 import harness
 from harness import Failure, check
-from http_rest import SPS, START, VECTORS, Server, hidden_count, mwl_find, sps_key, strip_charset
+from http_rest import SPS, START, VECTORS, Server, curl, hidden_count, mwl_find, sps_key, strip_charset
 
 PATH = "/modality-scheduled-procedure-steps"
 NS = "{http://dicom.nema.org/PS3.19/models/NativeDICOM}"
@@ -286,6 +287,21 @@ def media(srv):
     check(st == 405 and "GET" in hd.get("Allow", ""), f"POST: {st} {hd.get('Allow')}")
 
 
+def with_curl(srv):
+    """The standard search from curl, a client nobody here wrote: the same
+    answer as urllib's, the multipart XML form, and 204 for no match."""
+    params = {SPS + "Modality": "MR", "limit": "5"}
+    want = search(srv, params)
+    url = srv.url + PATH + "?" + urllib.parse.urlencode(params)
+    st, head, body = curl(url, "-H", "Accept: application/dicom+json")
+    check(st == 200 and json.loads(body) == want, f"curl JSON search: {st}")
+    st, head, body = curl(url, "-H", 'Accept: multipart/related; type="application/dicom+xml"')
+    check(st == 200 and "multipart/related" in head.lower() and body.count(b"NativeDicomModel") >= 2 * len(want),
+          f"curl multipart XML search: {st} {head!r}")
+    st, _, body = curl(srv.url + PATH + "?PatientID=NO-SUCH-PATIENT")
+    check(st == 204 and not body, f"curl, no match: {st} {body[:100]!r}")
+
+
 def aliases(srv):
     q = {SPS + "ScheduledStationAETitle": "CT01", "limit": "10000"}
     st, _, a = get(srv, q, path="/mwlitems")
@@ -312,6 +328,7 @@ def main(argv):
         flags(srv)
         paging(srv, everything)
         media(srv)
+        with_curl(srv)
         aliases(srv)
         srv.stop()
     print("http_std: ok")
