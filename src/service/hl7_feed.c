@@ -237,7 +237,7 @@ struct hl7_conn {
     bool closing; /* close once `out` is written */
     feed_msg msg;
     char peer[80];
-    char host[64]; /* the peer's address without the port, for the per-address limit */
+    mwl_net_addr addr; /* the peer's address, for the per-address limit */
     hl7_conn *prev, *next;
 };
 
@@ -1091,22 +1091,11 @@ static void post_back(mwl_hl7_feed *feed, feed_msg *batch)
     }
 }
 
-/* The peer's address without its port, as mwl_conn_peer writes it. */
-static void host_of(const char *peer, char *out, size_t cap)
+/* Same peer address (max-peer-connections counts per address, whatever
+ * the port). mwl_net_addr has no padding and zeroes unused bytes. */
+static bool same_addr(const mwl_net_addr *a, const mwl_net_addr *b)
 {
-    size_t n = strlen(peer);
-    const char *colon = strrchr(peer, ':');
-    if (peer[0] == '[') {
-        const char *end = strchr(peer, ']');
-        n = end ? (size_t)(end - peer - 1) : n;
-        peer++;
-    } else if (colon) {
-        n = (size_t)(colon - peer);
-    }
-    if (n >= cap)
-        n = cap - 1;
-    memcpy(out, peer, n);
-    out[n] = 0;
+    return a->family == b->family && memcmp(a->bytes, b->bytes, sizeof a->bytes) == 0;
 }
 
 static int on_accept(void *user, mwl_server *srv, mwl_conn *conn)
@@ -1115,13 +1104,15 @@ static int on_accept(void *user, mwl_server *srv, mwl_conn *conn)
     feed->srv = srv;
     feed->loop = mwl_server_loop(srv);
     const mwl_server_config *sc = mwl_server_get_config(srv);
-    char peer[80], host[64];
+    char peer[80];
     snprintf(peer, sizeof peer, "%s", mwl_conn_peer(conn));
-    host_of(peer, host, sizeof host);
+    mwl_net_addr addr;
+    if (mwl_net_addr_from_peer(peer, &addr) != MWL_OK)
+        memset(&addr, 0, sizeof addr); /* not an IP peer (a test's socketpair): counted together */
     const char *refuse = NULL;
     size_t same = 0;
     for (hl7_conn *o = feed->conns; o; o = o->next)
-        if (o->conn && strcmp(o->host, host) == 0)
+        if (o->conn && same_addr(&o->addr, &addr))
             same++;
     if (feed->stopping)
         refuse = "shutting down";
@@ -1145,7 +1136,7 @@ static int on_accept(void *user, mwl_server *srv, mwl_conn *conn)
     c->feed = feed;
     c->conn = conn;
     snprintf(c->peer, sizeof c->peer, "%s", peer);
-    snprintf(c->host, sizeof c->host, "%s", host);
+    c->addr = addr;
     mwl_mllp_init(&c->framer, feed->cfg.max_message, NULL);
     mwl_wbuf_init(&c->out, NULL);
     mwl_wbuf_init(&c->msg.ack, NULL);
