@@ -12,6 +12,7 @@
 
 #include "dicom/json.h"
 #include "ds_equiv.h"
+#include "json_compact.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -59,6 +60,8 @@ static void check(const uint8_t *data, size_t size, bool keep)
     mwl_wbuf_init(&w, NULL);
     opt.max_bytes = 0;
     opt.max_bytes--; /* what we wrote may be longer than the input */
+    if (!json_paths_agree(a))
+        abort();
     encode(a, &y);
     b = again(&y, &arena, &opt, a);
     encode(b, &z);

@@ -1232,6 +1232,14 @@ static bool charset_equal(const mwl_charset *a, const mwl_charset *b)
 
 /* Re-encodes the text of `ds` (whose character set is `from`) into `to`,
  * recursing into items, which may carry their own (0008,0005). */
+static bool text_is_ascii(const uint8_t *v, size_t len)
+{
+    unsigned other = 0;
+    for (size_t i = 0; i < len; i++)
+        other |= (v[i] >= 0x80) | (v[i] == 0x1B);
+    return !other;
+}
+
 static int recode_level(mwl_ds *ds, const mwl_charset *from, const mwl_charset *to, mwl_arena *scratch,
                         mwl_wbuf *w, mwl_diag *diag)
 {
@@ -1255,6 +1263,13 @@ static int recode_level(mwl_ds *ds, const mwl_charset *from, const mwl_charset *
             continue;
         }
         if (!mwl_vr_get_info(e->vr)->charset || e->length == 0 || charset_equal(&own, to))
+            continue;
+        /* ASCII (no byte >= 80H, no ESC) is the same characters in every
+         * set here (JIS X 0201 romaji is read as ASCII, see the top of this
+         * file) and is written as the same bytes into every one: converting
+         * it would give the value back, less surplus trailing spaces. Most
+         * values of a response (IDs, codes, many names) are that. */
+        if (text_is_ascii(e->value, e->length))
             continue;
         w->len = 0;
         int rc = mwl_charset_decode(&own, e->vr, e->value, e->length, w, diag);
@@ -1326,12 +1341,8 @@ bool mwl_ds_text_is_ascii(const mwl_ds *ds)
             }
             continue;
         }
-        if (!mwl_vr_get_info(e->vr)->charset)
-            continue;
-        for (uint32_t b = 0; b < e->length; b++) {
-            if (e->value[b] >= 0x80 || e->value[b] == 0x1B)
-                return false;
-        }
+        if (mwl_vr_get_info(e->vr)->charset && !text_is_ascii(e->value, e->length))
+            return false;
     }
     return true;
 }

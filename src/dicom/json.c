@@ -391,6 +391,148 @@ static bool string_is_empty(const mwl_elem *e)
     return true;
 }
 
+/* ---- the fast path for ASCII strings ------------------------------------ */
+
+/* Most of a search answer is short ASCII strings (IDs, dates, codes,
+ * UIDs, most names). For those, the element is written in one go into room
+ * reserved for its worst case, with no per-piece checks of the buffer.
+ * What it writes is byte for byte what the general path above writes
+ * (json_test and fuzz_json compare the two: the general path is the one
+ * pretty-printing takes). */
+
+/* Longest JSON of one escaped ASCII byte: \u00XX. */
+#define ESCAPED_MAX 6u
+/* The PN groups' names and punctuation around one value, at most:
+ * {"Alphabetic":"","Ideographic":"","Phonetic":""} */
+#define PN_VALUE_EXTRA 52u
+
+/* s[0..n) (ASCII without ESC) as the inside of a JSON string, at p;
+ * returns the end. The caller reserved ESCAPED_MAX * n bytes. */
+static uint8_t *escape_ascii(uint8_t *p, const uint8_t *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *p++ = c;
+            continue;
+        }
+        *p++ = '\\';
+        switch (c) {
+        case '"': *p++ = '"'; break;
+        case '\\': *p++ = '\\'; break;
+        case '\n': *p++ = 'n'; break;
+        case '\r': *p++ = 'r'; break;
+        case '\t': *p++ = 't'; break;
+        case '\b': *p++ = 'b'; break;
+        case '\f': *p++ = 'f'; break;
+        default:
+            *p++ = 'u';
+            *p++ = '0';
+            *p++ = '0';
+            *p++ = (uint8_t)hex[c >> 4];
+            *p++ = (uint8_t)hex[c & 15u];
+        }
+    }
+    return p;
+}
+
+static uint8_t *put_lit(uint8_t *p, const char *lit, size_t n)
+{
+    memcpy(p, lit, n);
+    return p + n;
+}
+
+/* One PN value (trimmed) as put_person_name writes it. */
+static uint8_t *person_name_ascii(uint8_t *p, const uint8_t *s, size_t len)
+{
+    static const struct {
+        const char *text;
+        size_t len;
+    } names[3] = {{"\"Alphabetic\":\"", 14}, {"\"Ideographic\":\"", 15}, {"\"Phonetic\":\"", 12}};
+    *p++ = '{';
+    size_t group = 0, start = 0;
+    bool first = true;
+    for (size_t i = 0; i <= len && group < 3; i++) {
+        if (i < len && s[i] != '=')
+            continue;
+        if (i > start) {
+            if (!first)
+                *p++ = ',';
+            first = false;
+            p = put_lit(p, names[group].text, names[group].len);
+            p = escape_ascii(p, s + start, i - start);
+            *p++ = '"';
+        }
+        group++;
+        start = i + 1;
+    }
+    *p++ = '}';
+    return p;
+}
+
+/* The whole element -- `head` ("GGGGEEEE":{"vr":"XX"), its values, the
+ * closing brace -- when its value is ASCII and the fast path applies;
+ * false (nothing written) otherwise. */
+static bool put_ascii_string_element(encoder *en, const mwl_elem *e, const mwl_vr_info *info,
+                                     const char *head, size_t head_len)
+{
+    mwl_wbuf *o = en->out;
+    /* IS and DS may need their numbers normalized: the general path. */
+    if (en->opt.indent || e->vr == MWL_VR_IS || e->vr == MWL_VR_DS || o->status != MWL_OK)
+        return false;
+    const uint8_t *v = e->value;
+    size_t len = e->length;
+    unsigned not_ascii = 0, padding_only = 1;
+    size_t separators = 0;
+    for (size_t i = 0; i < len; i++) {
+        uint8_t c = v[i];
+        not_ascii |= (c >= 0x80) | (c == 0x1B);
+        padding_only &= (c == ' ') | (c == 0);
+        separators += c == '\\';
+    }
+    if (not_ascii)
+        return false;
+    bool multi = info->kind == MWL_VR_KIND_STRING;
+    size_t values = multi ? separators + 1 : 1;
+    /* head, ,"Value":[ ... ]} and per value its quotes, comma or null */
+    size_t worst = head_len + 16 + ESCAPED_MAX * len + values * (e->vr == MWL_VR_PN ? PN_VALUE_EXTRA : 6);
+    if (o->limit && (o->len > o->limit || worst > o->limit - o->len))
+        return false; /* near the limit: the general path writes what fits */
+    uint8_t *p = mwl_wbuf_reserve(o, worst);
+    if (!p)
+        return true; /* out of memory: the sticky status says so */
+    uint8_t *start_p = p;
+    p = put_lit(p, head, head_len);
+    if (!padding_only) {
+        p = put_lit(p, ",\"Value\":[", 10);
+        size_t start = 0;
+        for (size_t i = 0; i <= len; i++) {
+            if (i < len && !(multi && v[i] == '\\'))
+                continue;
+            const char *s = (const char *)v + start;
+            size_t n = i - start;
+            trim(e->vr, &s, &n);
+            if (start)
+                *p++ = ',';
+            if (n == 0) {
+                p = put_lit(p, "null", 4);
+            } else if (e->vr == MWL_VR_PN) {
+                p = person_name_ascii(p, (const uint8_t *)s, n);
+            } else {
+                *p++ = '"';
+                p = escape_ascii(p, (const uint8_t *)s, n);
+                *p++ = '"';
+            }
+            start = i + 1;
+        }
+        *p++ = ']';
+    }
+    *p++ = '}';
+    o->len += (size_t)(p - start_p);
+    return true;
+}
+
 /* ---- binary values ------------------------------------------------------- */
 
 static void put_numbers(encoder *en, const mwl_elem *e)
@@ -481,6 +623,9 @@ static void put_element(encoder *en, const mwl_ds *ds, const mwl_elem *e, size_t
     memcpy(head + h, code, code_len); /* two letters */
     h += code_len;
     head[h++] = '"';
+    if ((info->kind == MWL_VR_KIND_STRING || info->kind == MWL_VR_KIND_TEXT) &&
+        put_ascii_string_element(en, e, info, head, h))
+        return;
     wput(o, head, h);
     switch (info->kind) {
     case MWL_VR_KIND_SEQUENCE:

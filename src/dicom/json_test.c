@@ -11,6 +11,7 @@
 #include "check.h"
 #include "dicom/json.h"
 #include "ds_equiv.h"
+#include "json_compact.h"
 
 static char *to_json(const mwl_ds *ds, unsigned indent, mwl_json_report *report, int *rc)
 {
@@ -80,6 +81,7 @@ static void expect_json_again(const mwl_ds *ds, const char *want, const char *ag
     CHECK_EQ_STR(got, want);
     CHECK_EQ_INT(report.charset_problems + report.number_problems, 0);
     free(got);
+    CHECK(json_paths_agree(ds));
     expect_round_trip(ds, want, again);
 }
 
@@ -308,6 +310,37 @@ static void test_string_escapes(void)
     w.len = 0;
     CHECK_EQ_INT(mwl_json_put_string(&w, "\xc0\xaf\xed\xa0\x80", 5), 5);
     mwl_wbuf_clear(&w);
+
+    /* Whole elements of ASCII text (the encoder's fast path): every byte
+     * 01H-7FH but ESC, in an LT, an LO with several values and a PN. */
+    mwl_arena arena;
+    mwl_arena_init(&arena, NULL);
+    mwl_ds *ds = new_ds(&arena);
+    char all[128];
+    size_t n = 0;
+    for (int c = 1; c < 0x80; c++) {
+        if (c != 0x1B)
+            all[n++] = (char)c;
+    }
+    CHECK_EQ_INT(mwl_ds_set(ds, MWL_TAG(0x0040, 0x0400), MWL_VR_LT, all, n), MWL_OK);
+    CHECK_EQ_INT(mwl_ds_set_str(ds, MWL_TAG_PatientName, MWL_VR_PN, "A\"B\x01=\tC"), MWL_OK);
+    CHECK_EQ_INT(mwl_ds_set_str(ds, MWL_TAG_AdmittingDiagnosesDescription, MWL_VR_LO, "x\x7f\\ \\\"y\""),
+                 MWL_OK);
+    static const char want_el[] =
+        "{\"00081080\":{\"vr\":\"LO\",\"Value\":[\"x\x7f\",null,\"\\\"y\\\"\"]},"
+        "\"00100010\":{\"vr\":\"PN\",\"Value\":[{\"Alphabetic\":\"A\\\"B\\u0001\",\"Ideographic\":\"\\tC\"}]}"
+        ","
+        "\"00400400\":{\"vr\":\"LT\",\"Value\":[\"\\u0001\\u0002\\u0003\\u0004\\u0005\\u0006\\u0007\\b\\t\\n"
+        "\\u000b\\f\\r\\u000e\\u000f\\u0010\\u0011\\u0012\\u0013\\u0014\\u0015\\u0016\\u0017\\u0018\\u0019"
+        "\\u001a\\u001c\\u001d\\u001e\\u001f !\\\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        "[\\\\]^_`abcdefghijklmnopqrstuvwxyz{|}~\x7f\"]}}";
+    int rc;
+    char *got = to_json(ds, 0, NULL, &rc);
+    CHECK_EQ_INT(rc, MWL_OK);
+    CHECK_EQ_STR(got, want_el);
+    free(got);
+    CHECK(json_paths_agree(ds));
+    mwl_arena_clear(&arena);
 }
 
 static void test_indent(void)
