@@ -1232,14 +1232,6 @@ static bool charset_equal(const mwl_charset *a, const mwl_charset *b)
 
 /* Re-encodes the text of `ds` (whose character set is `from`) into `to`,
  * recursing into items, which may carry their own (0008,0005). */
-static bool text_is_ascii(const uint8_t *v, size_t len)
-{
-    unsigned other = 0;
-    for (size_t i = 0; i < len; i++)
-        other |= (v[i] >= 0x80) | (v[i] == 0x1B);
-    return !other;
-}
-
 static int recode_level(mwl_ds *ds, const mwl_charset *from, const mwl_charset *to, mwl_arena *scratch,
                         mwl_wbuf *w, mwl_diag *diag)
 {
@@ -1269,7 +1261,7 @@ static int recode_level(mwl_ds *ds, const mwl_charset *from, const mwl_charset *
          * file) and is written as the same bytes into every one: converting
          * it would give the value back, less surplus trailing spaces. Most
          * values of a response (IDs, codes, many names) are that. */
-        if (text_is_ascii(e->value, e->length))
+        if (mwl_text_is_ascii(e->value, e->length))
             continue;
         w->len = 0;
         int rc = mwl_charset_decode(&own, e->vr, e->value, e->length, w, diag);
@@ -1341,7 +1333,7 @@ bool mwl_ds_text_is_ascii(const mwl_ds *ds)
             }
             continue;
         }
-        if (mwl_vr_get_info(e->vr)->charset && !text_is_ascii(e->value, e->length))
+        if (mwl_vr_get_info(e->vr)->charset && !mwl_text_is_ascii(e->value, e->length))
             return false;
     }
     return true;

@@ -10,11 +10,34 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/status.h"
 #include "dicom/dataset.h"
+
+/* True when v[0..len) has no byte >= 80H and no ESC: text that reads as
+ * the same ASCII characters in every character set here (see
+ * mwl_ds_recode) and needs no conversion. Eight bytes at a time: the
+ * encoders ask it of every value they write. */
+static inline bool mwl_text_is_ascii(const uint8_t *v, size_t len)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u, esc = 0x1B1B1B1B1B1B1B1Bu;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x;
+        memcpy(&x, v + i, 8);
+        uint64_t e = x ^ esc; /* a zero byte where x has ESC */
+        if ((x | ((e - ones) & ~e)) & highs)
+            return false;
+    }
+    for (; i < len; i++) {
+        if (v[i] >= 0x80 || v[i] == 0x1B)
+            return false;
+    }
+    return true;
+}
 
 /* A parsed Specific Character Set value: up to 8 defined terms. */
 typedef struct mwl_charset {

@@ -330,9 +330,7 @@ static void put_string_values(encoder *en, const mwl_ds *ds, const mwl_elem *e)
      * character set DICOM allows, so it needs no decoding and no copy:
      * IDs, dates, UIDs, codes and most names skip the character set
      * lookup and the allocations. */
-    bool ascii = true;
-    for (uint32_t i = 0; i < e->length && ascii; i++)
-        ascii = e->value[i] < 0x80 && e->value[i] != 0x1B;
+    bool ascii = mwl_text_is_ascii(e->value, e->length);
     int rc = MWL_OK;
     if (ascii) {
         text = (const char *)e->value;
@@ -483,18 +481,20 @@ static bool put_ascii_string_element(encoder *en, const mwl_elem *e, const mwl_v
         return false;
     const uint8_t *v = e->value;
     size_t len = e->length;
-    unsigned not_ascii = 0, padding_only = 1;
-    size_t separators = 0;
-    for (size_t i = 0; i < len; i++) {
-        uint8_t c = v[i];
-        not_ascii |= (c >= 0x80) | (c == 0x1B);
-        padding_only &= (c == ' ') | (c == 0);
-        separators += c == '\\';
-    }
-    if (not_ascii)
+    if (!mwl_text_is_ascii(v, len))
         return false;
+    size_t used = len; /* without the trailing padding */
+    while (used > 0 && (v[used - 1] == ' ' || v[used - 1] == 0))
+        used--;
     bool multi = info->kind == MWL_VR_KIND_STRING;
-    size_t values = multi ? separators + 1 : 1;
+    /* Values: at most one more than the bytes; counted only when that
+     * bound would reserve much more than needed. */
+    size_t values = multi ? len + 1 : 1;
+    if (multi && len > 64) {
+        values = 1;
+        for (const uint8_t *q = v; (q = memchr(q, '\\', len - (size_t)(q - v))) != NULL; q++)
+            values++;
+    }
     /* head, ,"Value":[ ... ]} and per value its quotes, comma or null */
     size_t worst = head_len + 16 + ESCAPED_MAX * len + values * (e->vr == MWL_VR_PN ? PN_VALUE_EXTRA : 6);
     if (o->limit && (o->len > o->limit || worst > o->limit - o->len))
@@ -504,12 +504,12 @@ static bool put_ascii_string_element(encoder *en, const mwl_elem *e, const mwl_v
         return true; /* out of memory: the sticky status says so */
     uint8_t *start_p = p;
     p = put_lit(p, head, head_len);
-    if (!padding_only) {
+    if (used > 0) {
         p = put_lit(p, ",\"Value\":[", 10);
         size_t start = 0;
-        for (size_t i = 0; i <= len; i++) {
-            if (i < len && !(multi && v[i] == '\\'))
-                continue;
+        while (start <= len) {
+            const uint8_t *sep = multi ? memchr(v + start, '\\', len - start) : NULL;
+            size_t i = sep ? (size_t)(sep - v) : len;
             const char *s = (const char *)v + start;
             size_t n = i - start;
             trim(e->vr, &s, &n);
@@ -604,15 +604,24 @@ static void put_element(encoder *en, const mwl_ds *ds, const mwl_elem *e, size_t
     /* An element without a known VR (which the decoder does not produce)
      * is shown as bytes, the way F.2.7 treats UN. */
     const char *code = info->code[0] ? info->code : "UN";
-    /* "GGGGEEEE":{"vr":"XX" -- written from a table, not formatted: a
-     * REST search answer has thousands of elements (printf was the largest
-     * cost of an answer). */
-    static const char hex[] = "0123456789ABCDEF";
+    /* "GGGGEEEE":{"vr":"XX" -- two hex digits a byte from a table of all
+     * 256 pairs, not formatted: a REST search answer has thousands of
+     * elements (printf was the largest cost of an answer). */
+    static const char hex_pairs[513] = "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F"
+                                       "202122232425262728292A2B2C2D2E2F303132333435363738393A3B3C3D3E3F"
+                                       "404142434445464748494A4B4C4D4E4F505152535455565758595A5B5C5D5E5F"
+                                       "606162636465666768696A6B6C6D6E6F707172737475767778797A7B7C7D7E7F"
+                                       "808182838485868788898A8B8C8D8E8F909192939495969798999A9B9C9D9E9F"
+                                       "A0A1A2A3A4A5A6A7A8A9AAABACADAEAFB0B1B2B3B4B5B6B7B8B9BABBBCBDBEBF"
+                                       "C0C1C2C3C4C5C6C7C8C9CACBCCCDCECFD0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
+                                       "E0E1E2E3E4E5E6E7E8E9EAEBECEDEEEFF0F1F2F3F4F5F6F7F8F9FAFBFCFDFEFF";
     char head[32];
     size_t h = 0;
     head[h++] = '"';
-    for (int shift = 28; shift >= 0; shift -= 4)
-        head[h++] = hex[(e->tag >> shift) & 15u];
+    for (int shift = 24; shift >= 0; shift -= 8) {
+        memcpy(head + h, hex_pairs + 2 * ((e->tag >> shift) & 0xFFu), 2);
+        h += 2;
+    }
     head[h++] = '"';
     head[h++] = ':';
     if (en->opt.indent)

@@ -141,16 +141,47 @@ static int project_sequence(project_ctx *p, const mwl_qkey *k, const mwl_elem *e
     return MWL_OK;
 }
 
+/* The stored elements for a level's keys, found in one forward walk: the
+ * keys come in ascending tag order (they are the identifier's elements),
+ * and so do the item's, so this is a merge rather than a binary search per
+ * key (whose branches a CPU cannot predict). A key out of order starts
+ * the walk again, so the result never depends on the order. */
+typedef struct item_walk {
+    const mwl_elem *elems;
+    size_t count, pos;
+    uint32_t last;
+} item_walk;
+
+static void walk_init(item_walk *w, const mwl_ds *ds)
+{
+    w->count = mwl_ds_count(ds);
+    w->elems = w->count ? mwl_ds_at(ds, 0) : NULL;
+    w->pos = 0;
+    w->last = 0;
+}
+
+static const mwl_elem *walk_find(item_walk *w, uint32_t tag)
+{
+    if (tag < w->last)
+        w->pos = 0;
+    w->last = tag;
+    while (w->pos < w->count && w->elems[w->pos].tag < tag)
+        w->pos++;
+    return w->pos < w->count && w->elems[w->pos].tag == tag ? &w->elems[w->pos] : NULL;
+}
+
 static int project_level(project_ctx *p, const mwl_qkey *keys, size_t count, const mwl_wlkey *parent,
                          const mwl_ds *stored, const mwl_charset *cs, bool top, size_t expand_index,
                          mwl_ds *out)
 {
     int rc = copy_charset(stored, out);
+    item_walk walk;
+    walk_init(&walk, stored);
     for (size_t i = 0; rc == MWL_OK && i < count; i++) {
         const mwl_qkey *k = &keys[i];
         if (!k->returned || (k->key && never_returned(k->key)))
             continue;
-        const mwl_elem *e = mwl_ds_find(stored, k->tag);
+        const mwl_elem *e = walk_find(&walk, k->tag);
         if (!k->key) {
             /* Not in the model: returned as the item has it, else left out
              * (type 3 behaviour; the response carries FF01 anyway). */
