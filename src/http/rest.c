@@ -35,6 +35,11 @@ struct mwl_rest {
     char db[MWL_WORKLIST_PATH_MAX];
     pthread_mutex_t write_mu; /* guards writer */
     mwl_store *writer;        /* opened at the first write */
+    /* mwl_worklist_default_return_keys, parsed once: every search adds
+     * them, and parsing them (a keyword lookup a step) cost a search more
+     * than adding them. */
+    mwl_keypath *default_keys;
+    size_t default_key_count;
 };
 
 int mwl_rest_new(mwl_worklist_service *wl, mwl_rest **out)
@@ -47,6 +52,24 @@ int mwl_rest_new(mwl_worklist_service *wl, mwl_rest **out)
     /* Copied now, on the starting thread: the service's config is changed
      * by reloads on the loop thread (db itself never changes). */
     snprintf(r->db, sizeof r->db, "%s", mwl_worklist_service_db(wl));
+    size_t n = 0;
+    const char *const *keys = mwl_worklist_default_return_keys(&n);
+    r->default_keys = calloc(n ? n : 1, sizeof *r->default_keys);
+    if (!r->default_keys) {
+        free(r);
+        return MWL_E_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        mwl_diag d;
+        if (mwl_keypath_parse(keys[i], strlen(keys[i]), &r->default_keys[i], &d) != MWL_OK) {
+            /* a fixed list of dictionary keywords: cannot happen */
+            mwl_log(MWL_LOG_ERROR, "http: default return key %s: %s", keys[i], d.msg);
+            free(r->default_keys);
+            free(r);
+            return MWL_E_INTERNAL;
+        }
+    }
+    r->default_key_count = n;
     pthread_mutex_init(&r->write_mu, NULL);
     *out = r;
     return MWL_OK;
@@ -58,6 +81,7 @@ void mwl_rest_free(mwl_rest *r)
         return;
     mwl_store_free(r->writer);
     pthread_mutex_destroy(&r->write_mu);
+    free(r->default_keys);
     free(r);
 }
 
@@ -387,10 +411,11 @@ static bool build_query(const mwl_http_request *req, mwl_http_response *res, sea
     if (!count_only) {
         int rc = MWL_OK;
         /* The same return keys as `mwl find`'s, so the two answer alike. */
-        size_t n_default = 0;
-        const char *const *default_keys = mwl_worklist_default_return_keys(&n_default);
-        for (size_t i = 0; rc == MWL_OK && i < n_default; i++)
-            rc = add_return_key(q->id, default_keys[i], strlen(default_keys[i]), &d);
+        const mwl_rest *r = req->rest;
+        for (size_t i = 0; rc == MWL_OK && i < r->default_key_count; i++) {
+            if (!mwl_keypath_find(q->id, &r->default_keys[i], NULL))
+                rc = mwl_keypath_set(q->id, &r->default_keys[i], NULL, NULL, &d);
+        }
         if (rc == MWL_OK && all)
             rc = add_all_keys(q->id, NULL);
         if (rc != MWL_OK) {
