@@ -38,6 +38,10 @@ typedef struct mwl_http_config {
     char tls_key[MWL_HTTP_PATH_MAX];     /* http-tls-key: PEM private key, unencrypted */
     uint32_t max_connections;            /* http-max-connections */
     uint32_t max_body;                   /* http-max-body: bytes; a reload applies it at once */
+    /* Not a key of its own: the server's max-peer-connections, which the
+     * caller copies here; connections from one address at once, more are
+     * refused by the HTTP library. 0 = no limit. */
+    uint32_t max_peer_connections;
 } mwl_http_config;
 
 const mwl_config_table *mwl_http_config_table(void);
@@ -99,14 +103,14 @@ MWL_MUST_CHECK int mwl_http_new(const mwl_http_config *cfg, mwl_hl7_feed *hl7, m
 void mwl_http_listener(mwl_http *http, mwl_listener_spec *spec);
 /* SIGHUP: reads the tokens file again (a file that does not parse changes
  * nothing: MWL_E_INVALID / MWL_E_IO with diag). http-port, http-bind,
- * http-max-connections, turning tokens on or off and the TLS certificate
+ * http-max-connections, max-peer-connections, turning tokens on or off and the TLS certificate
  * and key (libmicrohttpd takes them only when its daemon starts) keep
  * their running values until a restart, with a warning. Loop thread. */
 MWL_MUST_CHECK int mwl_http_reconfigure(mwl_http *http, const mwl_http_config *cfg, mwl_diag *diag);
 
 typedef struct mwl_http_stats {
     uint64_t connections;  /* handed to libmicrohttpd */
-    uint64_t refused;      /* closed at once: not allowed, shutting down */
+    uint64_t refused;      /* closed at once: not allowed, shutting down, over a connection limit */
     uint64_t requests;     /* answered by us (libmicrohttpd answers malformed ones itself) */
     uint64_t unauthorized; /* of which 401 */
 } mwl_http_stats;

@@ -533,6 +533,11 @@ static void serve_metrics(const mwl_http_request *req, mwl_http_response *res)
     metric(&o, "mwl_http_requests_total", "counter", "HTTP requests answered (this one included).",
            hs.requests);
     metric(&o, "mwl_http_unauthorized_total", "counter", "HTTP requests refused 401.", hs.unauthorized);
+    metric(&o, "mwl_http_connections_total", "counter", "HTTP connections accepted.", hs.connections);
+    metric(&o, "mwl_http_connections_refused_total", "counter",
+           "HTTP connections closed at once: address not allowed, over http-max-connections or "
+           "max-peer-connections, shutting down.",
+           hs.refused);
     observe_metrics_more(http, &s, &o);
     if (o.truncated) /* out of memory, or over HTTP_TEXT_MAX: never send half a page */
         mwl_http_error(res, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "metrics too large");
@@ -939,8 +944,10 @@ static int on_accept(void *user, mwl_server *srv, mwl_conn *conn)
     /* Logged first: the request may be answered before the call returns. */
     mwl_log(MWL_LOG_DEBUG, "http %s: connected", peer);
     if (MHD_add_connection(http->daemon, fd, (const struct sockaddr *)&addr, addr_len) != MHD_YES) {
-        mwl_log(MWL_LOG_WARN, "http %s: connection refused by the HTTP library (http-max-connections?)",
-                peer);
+        mwl_log(MWL_LOG_WARN,
+                "http %s: connection refused by the HTTP library: http-max-connections (%u) or "
+                "max-peer-connections (%u) reached",
+                peer, (unsigned)http->cfg.max_connections, (unsigned)http->cfg.max_peer_connections);
         pthread_mutex_lock(&http->mu);
         http->stats.refused++;
         pthread_mutex_unlock(&http->mu);
@@ -1046,7 +1053,8 @@ int mwl_http_new(const mwl_http_config *cfg, mwl_hl7_feed *hl7, mwl_worklist_ser
         tls_options[0].option = MHD_OPTION_END;
     http->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, http, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, http,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)cfg->max_peer_connections, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768, MHD_OPTION_NOTIFY_COMPLETED, on_completed, http,
         MHD_OPTION_ARRAY, tls_options, MHD_OPTION_END);
     if (!http->daemon) {
@@ -1095,9 +1103,12 @@ int mwl_http_reconfigure(mwl_http *http, const mwl_http_config *cfg, mwl_diag *d
         return rc;
     if (strcmp(cfg->port, http->cfg.port) != 0 || strcmp(cfg->bind, http->cfg.bind) != 0 ||
         strcmp(cfg->port_file, http->cfg.port_file) != 0 ||
-        cfg->max_connections != http->cfg.max_connections || (cfg->tokens_file[0] != 0) != http->auth)
-        mwl_log(MWL_LOG_WARN, "reload: http-port, http-bind, http-port-file, http-max-connections and "
-                              "turning http-tokens-file on or off change only with a restart");
+        cfg->max_connections != http->cfg.max_connections ||
+        cfg->max_peer_connections != http->cfg.max_peer_connections ||
+        (cfg->tokens_file[0] != 0) != http->auth)
+        mwl_log(MWL_LOG_WARN, "reload: http-port, http-bind, http-port-file, http-max-connections, "
+                              "max-peer-connections (for HTTP) and turning http-tokens-file on or off change "
+                              "only with a restart");
     /* libmicrohttpd takes its certificate only when the daemon starts, and
      * restarting the daemon would drop every HTTP connection: a new
      * certificate (also new contents under the same path) waits for a

@@ -206,6 +206,41 @@ def open_server(mwl, tmp):
         srv.stop()
 
 
+def peer_limit(mwl, tmp):
+    """max-peer-connections also bounds HTTP connections from one address:
+    over it a new connection is closed unanswered, counted and logged; when
+    one ends there is room again."""
+    srv = Server(mwl, tmp, "peers", "--max-peer-connections", "2")
+    held = []
+    try:
+        for _ in range(2):
+            s = socket.create_connection((HOST, srv.http_port), timeout=5)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            check(s.recv(4096).startswith(b"HTTP/1.1 200 "), "a kept-alive connection within the limit")
+            held.append(s)
+        got = raw(srv.http_port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        check(got == b"", f"a third connection from the address was answered: {got[:60]!r}")
+        check("max-peer-connections (2) reached" in srv.log(), "no log line for the refused connection")
+        held.pop().close()
+        status = None
+        end = time.monotonic() + 10
+        while time.monotonic() < end and status != 200:
+            try:
+                status = get(srv.url + "/healthz")[0]
+            except OSError:
+                time.sleep(0.1)
+        check(status == 200, f"no room after a connection ended: {status}")
+        m = parse_metrics(get(srv.url + "/metrics")[2].decode())
+        check(m.get("mwl_http_connections_refused_total", 0) >= 1,
+              f"mwl_http_connections_refused_total {m.get('mwl_http_connections_refused_total')}")
+        check(m.get("mwl_http_connections_total", 0) >= 3,
+              f"mwl_http_connections_total {m.get('mwl_http_connections_total')}")
+    finally:
+        for s in held:
+            s.close()
+        srv.stop()
+
+
 def refused_bind(mwl, tmp):
     p = subprocess.run([mwl, "serve", "--db", os.path.join(tmp, "wl.db"), "--port", "0", "--bind", HOST,
                         "--http-port", "0", "--http-bind", "*"], capture_output=True, timeout=30)
@@ -257,6 +292,7 @@ def main(argv):
     mwl = os.path.abspath(argv[1])
     with tempfile.TemporaryDirectory(prefix="mwl-http-") as tmp:
         open_server(mwl, tmp)
+        peer_limit(mwl, tmp)
         refused_bind(mwl, tmp)
         token_server(mwl, tmp)
     print("http_api: ok")

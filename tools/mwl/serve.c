@@ -374,8 +374,10 @@ static int on_reload(void *user, mwl_server *srv, mwl_diag *diag)
         rc = mwl_worklist_service_reconfigure(r->wl, &next.worklist, diag);
     if (rc == MWL_OK && r->hl7)
         rc = mwl_hl7_feed_reconfigure(r->hl7, &next.hl7, diag);
-    if (rc == MWL_OK && r->http)
+    if (rc == MWL_OK && r->http) {
+        next.http.max_peer_connections = next.server.max_peer_connections;
         rc = mwl_http_reconfigure(r->http, &next.http, diag);
+    }
     if (rc == MWL_OK && r->http)
         rc = set_http_observe(r->http, &next.worklist, diag);
     /* The log format applies at once, like the log level. */
@@ -437,6 +439,7 @@ int mwl_cmd_serve(int argc, char **argv)
     /* The HTTP listener shows the feed's counters, so it comes after it. */
     mwl_http *http = NULL;
     if (mwl_http_enabled(&cfg.http)) {
+        cfg.http.max_peer_connections = cfg.server.max_peer_connections;
         rc = mwl_http_new(&cfg.http, hl7, wl, &http, &diag);
         if (rc == MWL_OK)
             rc = set_http_observe(http, &cfg.worklist, &diag);
