@@ -10,7 +10,7 @@
 #   scripts/deps.sh --bench  the test suite's packages and what bench/ adds (wrk)
 set -eu
 
-pkgs="build-essential cmake pkg-config python3 zlib1g-dev libsqlite3-dev libssl-dev libjansson-dev libmicrohttpd-dev"
+pkgs="build-essential cmake pkg-config python3 zlib1g-dev libsqlite3-dev libssl-dev libjansson-dev libmicrohttpd-dev libgnutls28-dev"
 if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
   pkgs="$pkgs dcmtk jq curl openssl clang libclang-rt-14-dev clang-format groff-base"
   # Debian's Chromium, which web_ui.py drives headless through playwright-core

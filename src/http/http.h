@@ -95,17 +95,20 @@ typedef struct mwl_http mwl_http;
  * and reads through (its database is also where writes go), or NULL (then
  * /mwlitems answers 503); it must outlive the listener. Returns MWL_OK, MWL_E_INVALID (a key, the
  * tokens file or a certificate or key libmicrohttpd refuses: diag says
- * which), MWL_E_IO (a file cannot be read), MWL_E_UNSUPPORTED (TLS asked
+ * which), MWL_E_IO (a file cannot be read), MWL_E_UNSUPPORTED (a second
+ * HTTPS listener in the process, or TLS asked
  * of a libmicrohttpd built without it), MWL_E_NOMEM. */
 MWL_MUST_CHECK int mwl_http_new(const mwl_http_config *cfg, mwl_hl7_feed *hl7, mwl_worklist_service *wl,
                                 mwl_http **out, mwl_diag *diag);
 /* The listener to put in mwl_server_setup.listeners. */
 void mwl_http_listener(mwl_http *http, mwl_listener_spec *spec);
 /* SIGHUP: reads the tokens file again (a file that does not parse changes
- * nothing: MWL_E_INVALID / MWL_E_IO with diag). http-port, http-bind,
- * http-max-connections, max-peer-connections, turning tokens on or off and the TLS certificate
- * and key (libmicrohttpd takes them only when its daemon starts) keep
- * their running values until a restart, with a warning. Loop thread. */
+ * nothing: MWL_E_INVALID / MWL_E_IO with diag), and with HTTPS on the
+ * certificate and key (checked as at start-up; new handshakes get them,
+ * open connections keep theirs; one that does not pass changes nothing).
+ * http-port, http-bind, http-max-connections, max-peer-connections and
+ * turning tokens or HTTPS on or off keep their running values until a
+ * restart, with a warning. Loop thread. */
 MWL_MUST_CHECK int mwl_http_reconfigure(mwl_http *http, const mwl_http_config *cfg, mwl_diag *diag);
 
 typedef struct mwl_http_stats {

@@ -42,6 +42,7 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "http/rest.h"
+#include "http/https_cert.h"
 #include "http/router.h"
 #include "http/web.h"
 #include "net/net.h"
@@ -64,11 +65,11 @@ static const mwl_config_key http_keys[] = {
      "needs one",
      NULL},
     {"http-tls-cert", MWL_CONFIG_STRING, "", 0, MWL_HTTP_PATH_MAX - 1, FIELD(tls_cert),
-     "serve HTTPS (TLS 1.2/1.3, AEAD suites) with this PEM certificate chain; needs http-tls-key; read at "
-     "start-up only",
+     "serve HTTPS (TLS 1.2/1.3, AEAD suites) with this PEM certificate chain; needs http-tls-key; read "
+     "again on SIGHUP (a renewed certificate)",
      NULL},
     {"http-tls-key", MWL_CONFIG_STRING, "", 0, MWL_HTTP_PATH_MAX - 1, FIELD(tls_key),
-     "the PEM private key (unencrypted) of http-tls-cert; read at start-up only", NULL},
+     "the PEM private key (unencrypted) of http-tls-cert; read again on SIGHUP", NULL},
     {"http-max-connections", MWL_CONFIG_UINT, "32", 1, 1000, FIELD(max_connections),
      "HTTP connections at once; more are refused by the HTTP library", NULL},
     {"http-max-body", MWL_CONFIG_UINT, "1048576", 1024, 268435456, FIELD(max_body),
@@ -316,49 +317,6 @@ static int load_tokens(const char *path, mwl_http_tokens *out, mwl_diag *diag)
     return MWL_OK;
 }
 
-/* A PEM file for libmicrohttpd, which wants a NUL-terminated string. The
- * size bound is far above any real chain and keeps a wrong path (a device,
- * a database) from being read whole. */
-static int load_pem(const char *key, const char *path, char **out, mwl_diag *diag)
-{
-    uint8_t *text = NULL;
-    size_t len = 0;
-    mwl_diag d;
-    int rc = mwl_file_read(path, NULL, 1024 * 1024, &text, &len, &d);
-    if (rc != MWL_OK) {
-        mwl_diag_set(diag, 0, 0, "%s: %s: %s", key, path, d.msg);
-        return rc == MWL_E_NOMEM ? rc : MWL_E_IO;
-    }
-    char *pem = malloc(len + 1);
-    if (pem) {
-        memcpy(pem, text, len);
-        pem[len] = 0;
-    }
-    /* The key file's bytes are a secret: do not leave them in freed memory. */
-    memset(text, 0, len);
-    mwl_mem_free(NULL, text);
-    if (!pem)
-        return MWL_E_NOMEM;
-    /* Said here, naming the key, rather than as libmicrohttpd's vague
-     * failure to start; a NUL inside would silently cut what GnuTLS sees. */
-    if (strlen(pem) != len || !strstr(pem, "-----BEGIN ")) {
-        mwl_diag_set(diag, 0, 0, "%s: %s: not a PEM file", key, path);
-        memset(pem, 0, len);
-        free(pem);
-        return MWL_E_INVALID;
-    }
-    *out = pem;
-    return MWL_OK;
-}
-
-static void free_pem(char *pem)
-{
-    if (pem) {
-        memset(pem, 0, strlen(pem));
-        free(pem);
-    }
-}
-
 /* libmicrohttpd's TLS (GnuTLS) as docs/security.md's profile for DICOM:
  * TLS 1.2 and 1.3 only, AEAD suites only, and (the -KX part) forward-secret
  * key exchange only: SECURE128 alone would also admit TLS_RSA_* suites. */
@@ -381,8 +339,7 @@ struct mwl_http {
     mwl_rest *rest;                /* /mwlitems; NULL without a worklist service */
     atomic_uint_fast32_t max_body; /* http-max-body (a reload changes it) */
 
-    char *tls_cert; /* PEM text for libmicrohttpd while the daemon runs; NULL = plain HTTP */
-    char *tls_key;
+    bool https; /* holds the process's HTTPS certificate slot (https_cert.h) */
 
     pthread_mutex_t mu;
     bool auth;              /* a tokens file is in use */
@@ -1014,18 +971,26 @@ int mwl_http_new(const mwl_http_config *cfg, mwl_hl7_feed *hl7, mwl_worklist_ser
         http->auth = true;
     }
     if (cfg->tls_cert[0]) {
-        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES ||
+            MHD_is_feature_supported(MHD_FEATURE_HTTPS_CERT_CALLBACK) != MHD_YES) {
             mwl_diag_set(diag, 0, 0, "http-tls-cert: this libmicrohttpd is built without TLS (GnuTLS)");
             mwl_http_free(http);
             return MWL_E_UNSUPPORTED;
         }
-        rc = load_pem("http-tls-cert", cfg->tls_cert, &http->tls_cert, diag);
-        if (rc == MWL_OK)
-            rc = load_pem("http-tls-key", cfg->tls_key, &http->tls_key, diag);
+        https_cert *cert = NULL;
+        rc = https_cert_load(cfg->tls_cert, cfg->tls_key, &cert, diag);
+        if (rc == MWL_OK) {
+            rc = https_cert_install(cert, true, diag);
+            if (rc != MWL_OK)
+                https_cert_free(cert);
+            else
+                http->https = true;
+        }
         if (rc != MWL_OK) {
             mwl_http_free(http);
             return rc;
         }
+        mwl_log(MWL_LOG_INFO, "http: HTTPS certificate %s: %s", cfg->tls_cert, https_cert_describe(cert));
     }
     /* A thread per connection: a search over many steps or a write
      * waiting for the database lock holds up only its own connection, not
@@ -1037,40 +1002,34 @@ int mwl_http_new(const mwl_http_config *cfg, mwl_hl7_feed *hl7, mwl_worklist_ser
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
                      MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     /* The logger comes first: libmicrohttpd sends what it says about the
-     * options before it to stderr. The TLS options are passed through
-     * MHD_OPTION_ARRAY so that one call starts either daemon: without TLS
-     * the array ends at once. The idle timeout also bounds a TLS handshake
-     * that never finishes. */
-    struct MHD_OptionItem tls_options[] = {
-        {MHD_OPTION_HTTPS_MEM_CERT, 0, http->tls_cert},
-        {MHD_OPTION_HTTPS_MEM_KEY, 0, http->tls_key},
-        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)HTTP_TLS_PRIORITIES},
-        {MHD_OPTION_END, 0, NULL},
-    };
-    if (http->tls_cert)
+     * options before it to stderr. The TLS options come last, after an
+     * option that is MHD_OPTION_END for plain HTTP, so that one call starts
+     * either daemon (what follows an END is not read). The certificate
+     * comes from a callback at each handshake, not as PEM text at the
+     * start, so that a reload can renew it (https_cert.h). The idle
+     * timeout also bounds a TLS handshake that never finishes. */
+    if (http->https)
         flags |= MHD_USE_TLS;
-    else
-        tls_options[0].option = MHD_OPTION_END;
     http->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, http, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, http,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)cfg->max_peer_connections, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768, MHD_OPTION_NOTIFY_COMPLETED, on_completed, http,
-        MHD_OPTION_ARRAY, tls_options, MHD_OPTION_END);
+        http->https ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_END, https_cert_callback(),
+        MHD_OPTION_HTTPS_PRIORITIES, HTTP_TLS_PRIORITIES, MHD_OPTION_END);
     if (!http->daemon) {
-        /* With TLS the likely cause is ours to fix: a certificate or key
-         * GnuTLS does not take, or a pair that does not match. */
-        if (http->tls_cert)
+        /* The certificate and key were checked above: what is left is the
+         * library itself (no TLS in it, or out of memory). */
+        if (http->https)
             mwl_diag_set(diag, 0, 0,
-                         "http-tls-cert, http-tls-key: the HTTP library (libmicrohttpd/GnuTLS) did not "
-                         "start with this certificate and key (not a matching PEM pair?)");
+                         "http-tls-cert: the HTTP library (libmicrohttpd/GnuTLS) did not start HTTPS");
         else
             mwl_diag_set(diag, 0, 0, "http: the HTTP library (libmicrohttpd) did not start");
-        rc = http->tls_cert ? MWL_E_INVALID : MWL_E_NOMEM;
+        rc = http->https ? MWL_E_UNSUPPORTED : MWL_E_NOMEM;
         mwl_http_free(http);
         return rc;
     }
-    if (http->tls_cert)
+    if (http->https)
         mwl_log(MWL_LOG_INFO, "http: HTTPS with %s (TLS 1.2/1.3, AEAD suites)", cfg->tls_cert);
     *out = http;
     return MWL_OK;
@@ -1109,14 +1068,26 @@ int mwl_http_reconfigure(mwl_http *http, const mwl_http_config *cfg, mwl_diag *d
         mwl_log(MWL_LOG_WARN, "reload: http-port, http-bind, http-port-file, http-max-connections, "
                               "max-peer-connections (for HTTP) and turning http-tokens-file on or off change "
                               "only with a restart");
-    /* libmicrohttpd takes its certificate only when the daemon starts, and
-     * restarting the daemon would drop every HTTP connection: a new
-     * certificate (also new contents under the same path) waits for a
-     * restart, said at each reload so a rotation is not thought done. */
-    if (strcmp(cfg->tls_cert, http->cfg.tls_cert) != 0 || strcmp(cfg->tls_key, http->cfg.tls_key) != 0 ||
-        http->tls_cert)
-        mwl_log(MWL_LOG_WARN, "reload: http-tls-cert and http-tls-key (the files too) are read only at "
-                              "start-up; a new HTTP certificate needs a restart");
+    /* HTTPS: the certificate and key are read again (also new contents
+     * under the same paths: a renewal), checked as at start-up, and served
+     * from the next handshake on; connections keep theirs. Turning HTTPS
+     * on or off changes the daemon: that waits for a restart. */
+    if (http->https && cfg->tls_cert[0]) {
+        https_cert *cert = NULL;
+        rc = https_cert_load(cfg->tls_cert, cfg->tls_key, &cert, diag);
+        if (rc == MWL_OK)
+            rc = https_cert_install(cert, false, diag);
+        if (rc != MWL_OK) {
+            https_cert_free(cert);
+            return rc; /* the running certificate stays */
+        }
+        mwl_log(MWL_LOG_INFO, "reload: HTTPS certificate %s: %s", cfg->tls_cert, https_cert_describe(cert));
+        snprintf(http->cfg.tls_cert, sizeof http->cfg.tls_cert, "%s", cfg->tls_cert);
+        snprintf(http->cfg.tls_key, sizeof http->cfg.tls_key, "%s", cfg->tls_key);
+    } else if (http->https != (cfg->tls_cert[0] != 0)) {
+        mwl_log(MWL_LOG_WARN, "reload: turning HTTPS %s (http-tls-cert) needs a restart",
+                http->https ? "off" : "on");
+    }
     atomic_store(&http->max_body, cfg->max_body);
     http->cfg.max_body = cfg->max_body;
     if (!http->auth)
@@ -1161,8 +1132,9 @@ void mwl_http_free(mwl_http *http)
     if (!http)
         return;
     mwl_http_stop(http);
-    free_pem(http->tls_cert);
-    free_pem(http->tls_key);
+    /* After the daemon has stopped: no handshake can hold a certificate. */
+    if (http->https)
+        https_cert_release();
     observe_free(http->observe);
     mwl_rest_free(http->rest);
     pthread_mutex_destroy(&http->mu);

@@ -13,9 +13,13 @@ here wrote) against certificates this test makes with the openssl CLI.
    handshake: TLS 1.1 (curl and Python), TLS 1.2 offering only RSA key
    exchange (no forward secrecy) or only CBC suites. Plain HTTP to the
    HTTPS port gets no HTTP answer and the connection is closed within
-   15 s. A client that does not trust the CA fails. SIGHUP logs that the
-   certificate waits for a restart and HTTPS still answers; DICOM (mwl echo)
-   too; SIGTERM exits 0.
+   15 s. A client that does not trust the CA fails. Reload: the files
+   are replaced by a renewed certificate (another key, another subject)
+   and SIGHUP puts it in place: new connections get it, a TLS connection
+   kept alive from before goes on with the old one. A key that does not
+   belong to the new certificate refuses the reload (logged, naming both
+   keys) and the renewed certificate stays. DICOM (mwl echo) answers
+   throughout; SIGTERM exits 0.
 2. Start-up refusals, exit 2 with a message naming the key: a certificate
    path that does not exist (http-tls-cert), a certificate without a key
    (http-tls-cert), a key file that is no PEM (http-tls-key), a key that
@@ -24,6 +28,7 @@ here wrote) against certificates this test makes with the openssl CLI.
 Exit 0 pass, 1 fail, 77 skipped (openssl or curl missing).
 """
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -47,21 +52,50 @@ def openssl(*args):
     check(p.returncode == 0, f"openssl {args[0]}: {p.stderr!r}")
 
 
+def server_cert(ca, path, cn):
+    """A server certificate for 127.0.0.1/localhost signed by the CA."""
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", path + ".key", "-out", path + ".csr", "-subj",
+            "/CN=" + cn)
+    with open(path + ".ext", "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", path + ".csr", "-CA", ca + ".crt", "-CAkey", ca + ".key", "-CAcreateserial",
+            "-out", path + ".crt", "-days", "2", "-extfile", path + ".ext")
+
+
 def make_certs(d):
-    """A CA, a server certificate for 127.0.0.1/localhost signed by it, and
-    a second, unrelated key; paths without suffix."""
-    ca, srv = os.path.join(d, "ca"), os.path.join(d, "server")
+    """A CA, two server certificates signed by it (the second a renewal),
+    and an unrelated key; paths without suffix."""
+    ca, srv, renewed = os.path.join(d, "ca"), os.path.join(d, "server"), os.path.join(d, "renewed")
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca + ".key", "-out", ca + ".crt", "-days",
             "2", "-subj", "/CN=mwl http test ca")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", srv + ".key", "-out", srv + ".csr", "-subj",
-            "/CN=mwl http test server")
-    with open(srv + ".ext", "w") as f:
-        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    openssl("x509", "-req", "-in", srv + ".csr", "-CA", ca + ".crt", "-CAkey", ca + ".key", "-CAcreateserial",
-            "-out", srv + ".crt", "-days", "2", "-extfile", srv + ".ext")
+    server_cert(ca, srv, "mwl http test server")
+    server_cert(ca, renewed, "mwl http test server renewed")
     other = os.path.join(d, "other.key")
     openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", other)
-    return ca, srv, other
+    return ca, srv, renewed, other
+
+
+def peer_cn(port, ctx):
+    """The common name of the certificate the server presents."""
+    with socket.create_connection((HOST, port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=HOST) as s:
+            subject = dict(x[0] for x in s.getpeercert()["subject"])
+    return subject.get("commonName")
+
+
+def keep_alive_get(s, path):
+    """One request on an open TLS connection that stays open: the status."""
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(4096)
+        check(chunk != b"", "the kept-alive TLS connection was closed")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    while len(body) < length:
+        body += s.recv(4096)
+    return int(head.split(b" ", 2)[1])
 
 
 def client_context(ca, **pin):
@@ -120,11 +154,22 @@ def plain_to_tls_port(port):
     check(took < 15, f"plain HTTP on the HTTPS port: closed after {took:.1f} s")
 
 
-def serving(mwl, tmp, ca, srv):
+def wait_log(server, text, what):
+    end = time.monotonic() + 10
+    while time.monotonic() < end and text not in server.log():
+        time.sleep(0.05)
+    check(text in server.log(), f"{what}: no log line {text!r}")
+
+
+def serving(mwl, tmp, ca, srv, renewed, other):
     tokens = os.path.join(tmp, "tokens")
     with open(tokens, "w") as f:
         f.write(f"{READ_TOKEN} read\n")
-    server = http_api.Server(mwl, tmp, "https", "--http-tls-cert", srv + ".crt", "--http-tls-key", srv + ".key",
+    # The files the server reads: replaced in place by the reload test.
+    live = os.path.join(tmp, "live")
+    shutil.copyfile(srv + ".crt", live + ".crt")
+    shutil.copyfile(srv + ".key", live + ".key")
+    server = http_api.Server(mwl, tmp, "https", "--http-tls-cert", live + ".crt", "--http-tls-key", live + ".key",
                              "--http-tokens-file", tokens)
     port = server.http_port
     try:
@@ -172,13 +217,28 @@ def serving(mwl, tmp, ca, srv):
         plain_to_tls_port(port)
         check(server.proc.poll() is None, "the server died")
 
-        server.proc.send_signal(signal.SIGHUP)
-        end = time.monotonic() + 10
-        while time.monotonic() < end and "a new HTTP certificate needs a restart" not in server.log():
-            time.sleep(0.05)
-        check("a new HTTP certificate needs a restart" in server.log(), "no reload warning for http-tls-cert")
+        # Reload: a renewed certificate under the same paths.
+        check(peer_cn(port, ctx) == "mwl http test server", "the first certificate is not served")
+        with socket.create_connection((HOST, port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname=HOST) as kept:
+                check(keep_alive_get(kept, "/healthz") == 200, "kept-alive connection before the reload")
+                shutil.copyfile(renewed + ".crt", live + ".crt")
+                shutil.copyfile(renewed + ".key", live + ".key")
+                server.proc.send_signal(signal.SIGHUP)
+                wait_log(server, "reload: HTTPS certificate", "renewal")
+                check("mwl http test server renewed" in server.log(), "the log does not name the new subject")
+                check(peer_cn(port, ctx) == "mwl http test server renewed", "the renewed certificate is not served")
+                check(keep_alive_get(kept, "/healthz") == 200, "kept-alive connection after the reload")
         status, _, body = http_api.curl(url + "/healthz", "--cacert", ca + ".crt")
-        check(status == 200 and body.strip() == b"ok", f"after SIGHUP: {status} {body!r}")
+        check(status == 200 and body.strip() == b"ok", f"curl after the renewal: {status} {body!r}")
+        http_api.echo(mwl, server)
+        # A key that does not belong: the reload is refused, the renewed
+        # certificate stays.
+        shutil.copyfile(other, live + ".key")
+        server.proc.send_signal(signal.SIGHUP)
+        wait_log(server, "does not belong to the certificate", "mismatched key")
+        check("reload refused" in server.log(), "a mismatched key was not a refused reload")
+        check(peer_cn(port, ctx) == "mwl http test server renewed", "a refused reload changed the certificate")
         http_api.echo(mwl, server)
         check(READ_TOKEN not in server.log(), "a token in the log")
     finally:
@@ -217,9 +277,9 @@ def main(argv):
     harness.need("curl", "openssl")
     mwl = os.path.abspath(argv[1])
     with tempfile.TemporaryDirectory(prefix="mwl-https-") as tmp:
-        ca, srv, other = make_certs(tmp)
+        ca, srv, renewed, other = make_certs(tmp)
         start_up_refusals(mwl, tmp, srv, other)
-        serving(mwl, tmp, ca, srv)
+        serving(mwl, tmp, ca, srv, renewed, other)
     print("http_tls: ok")
     return 0
 
