@@ -53,7 +53,7 @@ void observe_metrics_find(mwl_http *http, text_out *o);
 /* HL7 answers by message type and ACK code. */
 void observe_metrics_hl7(const mwl_hl7_feed_stats *h, text_out *o);
 /* Associations by outcome, refusals by reason, items stored. */
-void observe_metrics_more(mwl_http *http, const mwl_server_stats *s, text_out *o);
+void observe_metrics_more(mwl_http *http, const mwl_server_stats *s, uint64_t changes, text_out *o);
 
 /* docs/openapi.json, NUL-terminated, embedded at build time
  * (cmake/EmbedFile.cmake). */

@@ -27,8 +27,8 @@ struct https_cert {
 
 /* The process's certificate (one HTTPS listener a process). */
 static pthread_mutex_t slot_mu = PTHREAD_MUTEX_INITIALIZER;
-static bool slot_taken;      /* under slot_mu */
-static https_cert *serving;  /* under slot_mu */
+static bool slot_taken;     /* under slot_mu */
+static https_cert *serving; /* under slot_mu */
 
 static bool has_pem_begin(const uint8_t *text, size_t len)
 {
@@ -128,8 +128,8 @@ int https_cert_load(const char *cert_path, const char *key_path, https_cert **ou
         int g = gnutls_pcert_list_import_x509_raw(c->chain, &c->count, &cert_pem, GNUTLS_X509_FMT_PEM, 0);
         if (g < 0 || c->count == 0) {
             c->count = 0;
-            mwl_diag_set(diag, 0, 0, "http-tls-cert: %s: not a certificate chain GnuTLS reads (%s)", cert_path,
-                         gnutls_strerror(g));
+            mwl_diag_set(diag, 0, 0, "http-tls-cert: %s: not a certificate chain GnuTLS reads (%s)",
+                         cert_path, gnutls_strerror(g));
             rc = MWL_E_INVALID;
         }
     }
@@ -142,7 +142,8 @@ int https_cert_load(const char *cert_path, const char *key_path, https_cert **ou
                          key_path, gnutls_strerror(g));
             rc = MWL_E_INVALID;
         } else if (!key_belongs(c)) {
-            mwl_diag_set(diag, 0, 0, "http-tls-cert, http-tls-key: the key %s does not belong to the certificate %s",
+            mwl_diag_set(diag, 0, 0,
+                         "http-tls-cert, http-tls-key: the key %s does not belong to the certificate %s",
                          key_path, cert_path);
             rc = MWL_E_INVALID;
         }

@@ -23,7 +23,8 @@ typedef struct https_cert https_cert;
  * and the key must belong to the first certificate. MWL_OK; MWL_E_IO (a
  * file cannot be read), MWL_E_INVALID (diag names the key(s) and why),
  * MWL_E_NOMEM. */
-MWL_MUST_CHECK int https_cert_load(const char *cert_path, const char *key_path, https_cert **out, mwl_diag *diag);
+MWL_MUST_CHECK int https_cert_load(const char *cert_path, const char *key_path, https_cert **out,
+                                   mwl_diag *diag);
 void https_cert_free(https_cert *c);
 /* Details for the log: the first certificate's subject and end of
  * validity, e.g. "CN=mwl.example.org, valid until 2027-12-04". */

@@ -48,6 +48,7 @@ struct http_observe {
     bool items_known;
     int64_t items;
     uint64_t items_at_ms;
+    uint64_t items_changes; /* the change stamp the count was taken at */
 };
 
 http_observe *observe_new(void)
@@ -763,14 +764,17 @@ void observe_metrics_hl7(const mwl_hl7_feed_stats *h, text_out *o)
     }
 }
 
-/* SPS rows stored, counted at most every ITEMS_CACHE_MS: a count is a scan
- * of an index, and scrapers may come often. False when unknown. */
-static bool items_stored(http_observe *ob, int64_t *out)
+/* SPS rows stored, counted at most every ITEMS_CACHE_MS (a count is a scan
+ * of an index, and scrapers may come often) and again at once after a
+ * change through this server (`changes`, REST writes and HL7 commits), so
+ * the page shows an item it has just added. False when unknown. */
+static bool items_stored(http_observe *ob, uint64_t changes, int64_t *out)
 {
     pthread_mutex_lock(&ob->mu);
     char db[MWL_HTTP_PATH_MAX];
     snprintf(db, sizeof db, "%s", ob->db);
-    bool fresh = ob->items_known && monotonic_ms() - ob->items_at_ms < ITEMS_CACHE_MS;
+    bool fresh =
+        ob->items_known && ob->items_changes == changes && monotonic_ms() - ob->items_at_ms < ITEMS_CACHE_MS;
     *out = ob->items;
     pthread_mutex_unlock(&ob->mu);
     if (!db[0])
@@ -793,13 +797,14 @@ static bool items_stored(http_observe *ob, int64_t *out)
     pthread_mutex_lock(&ob->mu);
     ob->items = n;
     ob->items_known = true;
+    ob->items_changes = changes;
     ob->items_at_ms = monotonic_ms();
     pthread_mutex_unlock(&ob->mu);
     *out = n;
     return true;
 }
 
-void observe_metrics_more(mwl_http *http, const mwl_server_stats *s, text_out *o)
+void observe_metrics_more(mwl_http *http, const mwl_server_stats *s, uint64_t changes, text_out *o)
 {
     text_put(
         o,
@@ -822,7 +827,7 @@ void observe_metrics_more(mwl_http *http, const mwl_server_stats *s, text_out *o
              s->rejected_busy, s->rejected_calling_ae, s->rejected_called_ae,
              s->rejected > known ? s->rejected - known : 0);
     int64_t items = 0;
-    if (items_stored(http_get_observe(http), &items))
+    if (items_stored(http_get_observe(http), changes, &items))
         text_put(
             o,
             "# HELP mwl_items_stored Scheduled Procedure Steps in the worklist database (counted at most "

@@ -15,6 +15,7 @@
 #include "http/rest.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +34,9 @@
 struct mwl_rest {
     mwl_worklist_service *wl;
     char db[MWL_WORKLIST_PATH_MAX];
-    pthread_mutex_t write_mu; /* guards writer */
-    mwl_store *writer;        /* opened at the first write */
+    pthread_mutex_t write_mu;     /* guards writer */
+    mwl_store *writer;            /* opened at the first write */
+    atomic_uint_fast64_t changes; /* writes answered 2xx (mwl_rest_changes) */
     /* mwl_worklist_default_return_keys, parsed once: every search adds
      * them, and parsing them (a keyword lookup a step) cost a search more
      * than adding them. */
@@ -49,6 +51,7 @@ int mwl_rest_new(mwl_worklist_service *wl, mwl_rest **out)
     if (!r)
         return MWL_E_NOMEM;
     r->wl = wl;
+    atomic_init(&r->changes, 0);
     /* Copied now, on the starting thread: the service's config is changed
      * by reloads on the loop thread (db itself never changes). */
     snprintf(r->db, sizeof r->db, "%s", mwl_worklist_service_db(wl));
@@ -836,6 +839,13 @@ static void record_write(const mwl_http_request *req, const mwl_http_response *r
     mwl_audit_write rec = {req->method, req->path,  req->peer, role,  result,
                            res->status, patient_id, study,     sps_id};
     mwl_server_audit_write(req->srv, &rec);
+    if (res->status >= 200 && res->status < 300 && req->rest)
+        atomic_fetch_add(&req->rest->changes, 1);
+}
+
+uint64_t mwl_rest_changes(mwl_rest *rest)
+{
+    return atomic_load(&rest->changes);
 }
 
 /* The body as a worklist item: JSON decoded (text to UTF-8), then the

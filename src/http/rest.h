@@ -7,6 +7,8 @@
 #ifndef MWL_HTTP_REST_H
 #define MWL_HTTP_REST_H
 
+#include <stdint.h>
+
 #include "http/router.h"
 #include "service/worklist.h"
 
@@ -20,6 +22,9 @@
  * writer at a time anyway). MWL_OK or MWL_E_NOMEM. */
 MWL_MUST_CHECK int mwl_rest_new(mwl_worklist_service *wl, mwl_rest **out);
 void mwl_rest_free(mwl_rest *rest); /* NULL-safe */
+/* Writes to the worklist answered 2xx so far: a stamp that tells a cache
+ * of what the store holds (the items-stored gauge) that it may be stale. */
+uint64_t mwl_rest_changes(mwl_rest *rest);
 
 void mwl_rest_search(const mwl_http_request *req, mwl_http_response *res); /* GET /mwlitems */
 void mwl_rest_count(const mwl_http_request *req, mwl_http_response *res);  /* GET /mwlitems/count */

@@ -472,9 +472,13 @@ static void serve_metrics(const mwl_http_request *req, mwl_http_response *res)
            s.find_matches);
     metric(&o, "mwl_cfind_cancels_total", "counter", "C-FIND final responses with status FE00 (Cancel).",
            s.find_cancels);
+    /* What changed the worklist through this server: the items-stored
+     * gauge counts again after any of it. */
+    uint64_t changes = http->rest ? mwl_rest_changes(http->rest) : 0;
     if (http->hl7) {
         mwl_hl7_feed_stats h;
         mwl_hl7_feed_get_stats(http->hl7, &h);
+        changes += h.commits;
         metric(&o, "mwl_hl7_connections_total", "counter", "HL7 (MLLP) connections accepted.", h.connections);
         metric(&o, "mwl_hl7_connections_refused_total", "counter", "HL7 connections closed at once.",
                h.refused);
@@ -495,7 +499,7 @@ static void serve_metrics(const mwl_http_request *req, mwl_http_response *res)
            "HTTP connections closed at once: address not allowed, over http-max-connections or "
            "max-peer-connections, shutting down.",
            hs.refused);
-    observe_metrics_more(http, &s, &o);
+    observe_metrics_more(http, &s, changes, &o);
     if (o.truncated) /* out of memory, or over HTTP_TEXT_MAX: never send half a page */
         mwl_http_error(res, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "metrics too large");
     else {

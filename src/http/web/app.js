@@ -649,6 +649,13 @@ function renderQueries() {
   }
 }
 
+// A keyword path with line-break opportunities between its words
+// ("Scheduled|Station|AE|Title"), so that a narrow column wraps at words
+// rather than between any two letters.
+function breakable(text) {
+  return text.split(/(?<=[a-z])(?=[A-Z])|(?<=>)/).flatMap((part, i) => (i ? [el('wbr', {}), part] : [part]));
+}
+
 // GET /explain?query=ID&study_uid=…&sps_id=…: the logged query against
 // the chosen stored item, key by key ({matched, steps: [{spsId, matched,
 // failing, keys: [{path, query, value, result, reason, hint}]}]}).
@@ -678,14 +685,17 @@ async function explain(q, target) {
       el('p', {}, `SPS ${st.spsId || get(target, 'ScheduledProcedureStepID')}: `,
         el('span', { class: st.matched ? 'match' : 'nomatch' }, st.matched ? 'match' : 'no match'),
         st.failing && st.failing.length ? ` — failing: ${st.failing.join(', ')}` : ''),
-      el('table', {}, el('tbody', {}, ...keys.map((k) => el('tr', {},
-        el('td', { class: 'mono', title: k.path || '' },
-          (k.path || k.name || '').replace(/^ScheduledProcedureStepSequence>/, 'SPS › ')),
-        el('td', { class: 'mono' }, k.query ?? ''),
-        el('td', { class: 'mono' }, k.value ?? ''),
-        el('td', { class: k.result === 'no match' ? 'nomatch' : k.result === 'match' ? 'match' : undefined },
-          k.result || ''),
-        el('td', {}, (k.reason || '') + (k.hint ? ' — ' + k.hint : '')))))),
+      el('table', {},
+        el('thead', {}, el('tr', {}, el('th', {}, 'Key'), el('th', {}, 'Query → item'), el('th', {}, 'Result'))),
+        el('tbody', {}, ...keys.map((k) => el('tr', {},
+          el('td', { title: k.path || '' },
+            ...breakable((k.path || k.name || '').replace(/^ScheduledProcedureStepSequence>/, 'SPS › '))),
+          el('td', { class: 'mono' }, `${k.query ?? ''} → ${k.value ?? ''}`),
+          el('td', {},
+            el('span', { class: k.result === 'no match' ? 'nomatch' : k.result === 'match' ? 'match' : undefined },
+              k.result || ''),
+            k.reason || k.hint ? el('div', { class: 'why' }, (k.reason || '') + (k.hint ? ' — ' + k.hint : ''))
+              : ''))))),
       hidden ? el('p', { class: 'note' }, `${hidden} return-only key(s) not listed.`) : '');
   }
 }
