@@ -41,7 +41,7 @@ case $jobs in '' | *[!0-9]* | 0) echo "fuzz_run: FUZZ_JOBS must be a number >= 1
 max_len_of() {
     case $1 in
     fuzz_charset) echo 1024 ;;
-    fuzz_config | fuzz_query | fuzz_allow) echo 4096 ;;
+    fuzz_config | fuzz_query | fuzz_allow | fuzz_rest) echo 4096 ;;
     fuzz_mllp) echo 4096 ;;
     fuzz_pdu | fuzz_ul | fuzz_dimse | fuzz_hl7 | fuzz_hl7_map) echo 8192 ;;
     fuzz_dataset | fuzz_part10 | fuzz_import | fuzz_json) echo 16384 ;;

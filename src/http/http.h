@@ -110,6 +110,14 @@ void mwl_http_listener(mwl_http *http, mwl_listener_spec *spec);
  * turning tokens or HTTPS on or off keep their running values until a
  * restart, with a warning. Loop thread. */
 MWL_MUST_CHECK int mwl_http_reconfigure(mwl_http *http, const mwl_http_config *cfg, mwl_diag *diag);
+/* A reload in two steps, so that a bad file refuses it before anything
+ * else changed: prepare reads and checks the files mwl_http_reconfigure
+ * will take (the tokens file, the HTTPS certificate and key: the same
+ * errors) and keeps them; mwl_http_reconfigure then applies them and
+ * cannot fail on them. When another part of the reload fails in between,
+ * abandon drops what prepare read. Loop thread. */
+MWL_MUST_CHECK int mwl_http_reload_prepare(mwl_http *http, const mwl_http_config *cfg, mwl_diag *diag);
+void mwl_http_reload_abandon(mwl_http *http); /* NULL-safe */
 
 typedef struct mwl_http_stats {
     uint64_t connections;  /* handed to libmicrohttpd */

@@ -125,7 +125,10 @@ int https_cert_load(const char *cert_path, const char *key_path, https_cert **ou
         rc = read_pem("http-tls-key", key_path, &key_pem, diag);
     if (rc == MWL_OK) {
         c->count = CHAIN_MAX;
-        int g = gnutls_pcert_list_import_x509_raw(c->chain, &c->count, &cert_pem, GNUTLS_X509_FMT_PEM, 0);
+        /* Sorted: a chain file with the intermediate first still has the
+         * server's certificate in chain[0], as GnuTLS's own loader does. */
+        int g = gnutls_pcert_list_import_x509_raw(c->chain, &c->count, &cert_pem, GNUTLS_X509_FMT_PEM,
+                                                  GNUTLS_X509_CRT_LIST_SORT);
         if (g < 0 || c->count == 0) {
             c->count = 0;
             mwl_diag_set(diag, 0, 0, "http-tls-cert: %s: not a certificate chain GnuTLS reads (%s)",
@@ -177,21 +180,50 @@ const char *https_cert_describe(const https_cert *c)
     return c->about;
 }
 
-int https_cert_install(https_cert *c, bool first, mwl_diag *diag)
+int https_cert_install(https_cert *c, mwl_diag *diag)
 {
     pthread_mutex_lock(&slot_mu);
-    if (first && slot_taken) {
+    if (slot_taken) {
         pthread_mutex_unlock(&slot_mu);
         mwl_diag_set(diag, 0, 0, "http-tls-cert: one HTTPS listener a process");
         return MWL_E_UNSUPPORTED;
     }
     slot_taken = true;
-    /* A handshake that took the old chain may still be writing it: the
-     * old one is kept (a few KiB a reload) until the daemon has stopped. */
-    c->replaced = serving;
     serving = c;
     pthread_mutex_unlock(&slot_mu);
     return MWL_OK;
+}
+
+void https_cert_replace(https_cert *c)
+{
+    pthread_mutex_lock(&slot_mu);
+    /* A handshake that took the old chain may still be writing it: the
+     * old one is kept until the daemon has stopped. */
+    c->replaced = serving;
+    serving = c;
+    pthread_mutex_unlock(&slot_mu);
+}
+
+static bool same_cert(const https_cert *a, const https_cert *b)
+{
+    if (a->count != b->count)
+        return false;
+    for (unsigned i = 0; i < a->count; i++) {
+        const gnutls_datum_t *x = &a->chain[i].cert, *y = &b->chain[i].cert;
+        if (x->size != y->size || memcmp(x->data, y->data, x->size) != 0)
+            return false;
+    }
+    /* The key belongs to chain[0] (checked at load): the same certificate
+     * has the same public key, and so the same private key. */
+    return true;
+}
+
+bool https_cert_is_serving(const https_cert *c)
+{
+    pthread_mutex_lock(&slot_mu);
+    bool same = serving && same_cert(serving, c);
+    pthread_mutex_unlock(&slot_mu);
+    return same;
 }
 
 void https_cert_release(void)

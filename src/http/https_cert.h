@@ -30,12 +30,17 @@ void https_cert_free(https_cert *c);
  * validity, e.g. "CN=mwl.example.org, valid until 2027-12-04". */
 const char *https_cert_describe(const https_cert *c);
 
-/* Makes `c` the process's certificate, served from the next handshake on.
- * The first install (`first` true) takes the process's one HTTPS slot:
- * MWL_E_UNSUPPORTED when another listener holds it. A later install (a
- * reload) replaces the certificate; the one it replaces stays allocated
- * until https_cert_release, since a handshake may still be using it. */
-MWL_MUST_CHECK int https_cert_install(https_cert *c, bool first, mwl_diag *diag);
+/* Makes `c` the process's certificate, taking the process's one HTTPS
+ * slot: MWL_E_UNSUPPORTED when another listener holds it. */
+MWL_MUST_CHECK int https_cert_install(https_cert *c, mwl_diag *diag);
+/* A reload: `c` is served from the next handshake on. The one it replaces
+ * stays allocated until https_cert_release, since a handshake may still be
+ * using it (a few KiB a renewal; a reload with the same certificate
+ * replaces nothing, see https_cert_is_serving). */
+void https_cert_replace(https_cert *c);
+/* True when `c` is the certificate being served (the same chain and
+ * key): a reload without a renewal. */
+bool https_cert_is_serving(const https_cert *c);
 /* Frees every certificate installed and frees the slot. Only after the
  * daemon has stopped (no handshake can run). */
 void https_cert_release(void);

@@ -292,6 +292,20 @@ static bool std_match_value(const mwl_http_request *req, size_t at, const mwl_ke
 
 /* Builds the identifier and the paging from the query parameters; false
  * with the error answered. */
+/* True when the parameter name is a key path to Specific Character Set,
+ * at the top or in an item. */
+static bool names_charset(const char *k)
+{
+    mwl_keypath kp;
+    mwl_diag d;
+    if (mwl_keypath_parse(k, strlen(k), &kp, &d) != MWL_OK)
+        return false;
+    for (size_t i = 0; i < kp.count; i++)
+        if (kp.steps[i].tag == MWL_TAG_SpecificCharacterSet)
+            return true;
+    return false;
+}
+
 static bool build_query(const mwl_http_request *req, mwl_http_response *res, search_dialect dialect,
                         bool count_only, mwl_arena *arena, search_query *q)
 {
@@ -376,7 +390,9 @@ static bool build_query(const mwl_http_request *req, mwl_http_response *res, sea
                 }
                 p += n + (comma ? 1 : 0);
             }
-        } else if (strcmp(k, "SpecificCharacterSet") == 0 || strcmp(k, "00080005") == 0) {
+        } else if (names_charset(k)) {
+            /* Also nested (00400100.00080005): an item's own character set
+             * would say how its values are encoded, and they are UTF-8. */
             mwl_http_error(res, 400, "SpecificCharacterSet", "query parameters are always UTF-8");
             return false;
         } else if (std) {
@@ -422,7 +438,10 @@ static bool build_query(const mwl_http_request *req, mwl_http_response *res, sea
         if (rc == MWL_OK && all)
             rc = add_all_keys(q->id, NULL);
         if (rc != MWL_OK) {
-            mwl_http_error(res, 500, NULL, "return keys: %s", d.msg[0] ? d.msg : mwl_status_str(rc));
+            /* The identifier is the client's: what it holds can make a
+             * return key fail to fit (400), only memory is ours (503). */
+            mwl_http_error(res, rc == MWL_E_NOMEM ? 503 : 400, attribute_name(d.tag, tagbuf, sizeof tagbuf),
+                           "return keys: %s", d.msg[0] ? d.msg : mwl_status_str(rc));
             return false;
         }
     } else if (!mwl_ds_find(q->id, sps_tag)) {

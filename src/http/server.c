@@ -340,6 +340,11 @@ struct mwl_http {
     atomic_uint_fast32_t max_body; /* http-max-body (a reload changes it) */
 
     bool https; /* holds the process's HTTPS certificate slot (https_cert.h) */
+    /* What mwl_http_reload_prepare read for mwl_http_reconfigure (loop
+     * thread): a certificate (NULL: none new) and the tokens. */
+    bool pending;
+    https_cert *pending_cert;
+    mwl_http_tokens *pending_tokens;
 
     pthread_mutex_t mu;
     bool auth;              /* a tokens file is in use */
@@ -984,7 +989,7 @@ int mwl_http_new(const mwl_http_config *cfg, mwl_hl7_feed *hl7, mwl_worklist_ser
         https_cert *cert = NULL;
         rc = https_cert_load(cfg->tls_cert, cfg->tls_key, &cert, diag);
         if (rc == MWL_OK) {
-            rc = https_cert_install(cert, true, diag);
+            rc = https_cert_install(cert, diag);
             if (rc != MWL_OK)
                 https_cert_free(cert);
             else
@@ -1059,11 +1064,68 @@ void mwl_http_listener(mwl_http *http, mwl_listener_spec *spec)
     spec->max_jobs = 0;
 }
 
-int mwl_http_reconfigure(mwl_http *http, const mwl_http_config *cfg, mwl_diag *diag)
+void mwl_http_reload_abandon(mwl_http *http)
 {
+    if (!http)
+        return;
+    https_cert_free(http->pending_cert);
+    http->pending_cert = NULL;
+    if (http->pending_tokens) {
+        /* Tokens are secrets: do not leave them in freed memory. */
+        memset(http->pending_tokens, 0, sizeof *http->pending_tokens);
+        free(http->pending_tokens);
+    }
+    http->pending_tokens = NULL;
+    http->pending = false;
+}
+
+int mwl_http_reload_prepare(mwl_http *http, const mwl_http_config *cfg, mwl_diag *diag)
+{
+    mwl_http_reload_abandon(http);
     int rc = mwl_http_config_check(cfg, diag);
     if (rc != MWL_OK)
         return rc;
+    /* HTTPS: the certificate and key are read again (also new contents
+     * under the same paths: a renewal) and checked as at start-up. The
+     * same certificate again (a SIGHUP for another reason) is dropped
+     * here, so reloads do not pile up certificates (https_cert.h). */
+    if (http->https && cfg->tls_cert[0]) {
+        https_cert *cert = NULL;
+        rc = https_cert_load(cfg->tls_cert, cfg->tls_key, &cert, diag);
+        if (rc != MWL_OK)
+            return rc; /* the running certificate stays */
+        if (https_cert_is_serving(cert))
+            https_cert_free(cert);
+        else
+            http->pending_cert = cert;
+    }
+    /* The tokens file (maybe another path) again. */
+    if (http->auth) {
+        const char *path = cfg->tokens_file[0] ? cfg->tokens_file : http->cfg.tokens_file;
+        http->pending_tokens = malloc(sizeof *http->pending_tokens);
+        if (!http->pending_tokens) {
+            mwl_http_reload_abandon(http);
+            return MWL_E_NOMEM;
+        }
+        rc = load_tokens(path, http->pending_tokens, diag);
+        if (rc != MWL_OK) {
+            mwl_http_reload_abandon(http);
+            return rc;
+        }
+    }
+    http->pending = true;
+    return MWL_OK;
+}
+
+int mwl_http_reconfigure(mwl_http *http, const mwl_http_config *cfg, mwl_diag *diag)
+{
+    /* Without a prepare of its own, read the files first: whatever fails
+     * there, nothing has changed yet. */
+    if (!http->pending) {
+        int rc = mwl_http_reload_prepare(http, cfg, diag);
+        if (rc != MWL_OK)
+            return rc;
+    }
     if (strcmp(cfg->port, http->cfg.port) != 0 || strcmp(cfg->bind, http->cfg.bind) != 0 ||
         strcmp(cfg->port_file, http->cfg.port_file) != 0 ||
         cfg->max_connections != http->cfg.max_connections ||
@@ -1072,20 +1134,14 @@ int mwl_http_reconfigure(mwl_http *http, const mwl_http_config *cfg, mwl_diag *d
         mwl_log(MWL_LOG_WARN, "reload: http-port, http-bind, http-port-file, http-max-connections, "
                               "max-peer-connections (for HTTP) and turning http-tokens-file on or off change "
                               "only with a restart");
-    /* HTTPS: the certificate and key are read again (also new contents
-     * under the same paths: a renewal), checked as at start-up, and served
-     * from the next handshake on; connections keep theirs. Turning HTTPS
-     * on or off changes the daemon: that waits for a restart. */
-    if (http->https && cfg->tls_cert[0]) {
-        https_cert *cert = NULL;
-        rc = https_cert_load(cfg->tls_cert, cfg->tls_key, &cert, diag);
-        if (rc == MWL_OK)
-            rc = https_cert_install(cert, false, diag);
-        if (rc != MWL_OK) {
-            https_cert_free(cert);
-            return rc; /* the running certificate stays */
-        }
+    /* The new certificate serves from the next handshake on; connections
+     * keep theirs. Turning HTTPS on or off changes the daemon: that waits
+     * for a restart. */
+    if (http->pending_cert) {
+        https_cert *cert = http->pending_cert;
+        http->pending_cert = NULL;
         mwl_log(MWL_LOG_INFO, "reload: HTTPS certificate %s: %s", cfg->tls_cert, https_cert_describe(cert));
+        https_cert_replace(cert);
         snprintf(http->cfg.tls_cert, sizeof http->cfg.tls_cert, "%s", cfg->tls_cert);
         snprintf(http->cfg.tls_key, sizeof http->cfg.tls_key, "%s", cfg->tls_key);
     } else if (http->https != (cfg->tls_cert[0] != 0)) {
@@ -1094,24 +1150,16 @@ int mwl_http_reconfigure(mwl_http *http, const mwl_http_config *cfg, mwl_diag *d
     }
     atomic_store(&http->max_body, cfg->max_body);
     http->cfg.max_body = cfg->max_body;
-    if (!http->auth)
-        return MWL_OK;
-    /* The tokens file (maybe another path) again: a new token works and a
-     * removed one stops working at once. */
-    const char *path = cfg->tokens_file[0] ? cfg->tokens_file : http->cfg.tokens_file;
-    mwl_http_tokens *next = malloc(sizeof *next);
-    if (!next)
-        return MWL_E_NOMEM;
-    rc = load_tokens(path, next, diag);
-    if (rc == MWL_OK) {
+    /* A new token works and a removed one stops working at once. */
+    if (http->pending_tokens) {
         pthread_mutex_lock(&http->mu);
-        http->tokens = *next;
+        http->tokens = *http->pending_tokens;
         pthread_mutex_unlock(&http->mu);
-        snprintf(http->cfg.tokens_file, sizeof http->cfg.tokens_file, "%s", path);
+        if (cfg->tokens_file[0])
+            snprintf(http->cfg.tokens_file, sizeof http->cfg.tokens_file, "%s", cfg->tokens_file);
     }
-    memset(next, 0, sizeof *next);
-    free(next);
-    return rc;
+    mwl_http_reload_abandon(http); /* frees what was taken over */
+    return MWL_OK;
 }
 
 void mwl_http_get_stats(const mwl_http *http, mwl_http_stats *out)
@@ -1137,6 +1185,7 @@ void mwl_http_free(mwl_http *http)
         return;
     mwl_http_stop(http);
     /* After the daemon has stopped: no handshake can hold a certificate. */
+    mwl_http_reload_abandon(http);
     if (http->https)
         https_cert_release();
     observe_free(http->observe);

@@ -220,6 +220,9 @@ def peer_limit(mwl, tmp):
             held.append(s)
         got = raw(srv.http_port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         check(got == b"", f"a third connection from the address was answered: {got[:60]!r}")
+        end = time.monotonic() + 10  # the socket is closed before the line is logged
+        while time.monotonic() < end and "max-peer-connections (2) reached" not in srv.log():
+            time.sleep(0.05)
         check("max-peer-connections (2) reached" in srv.log(), "no log line for the refused connection")
         held.pop().close()
         status = None

@@ -16,10 +16,13 @@ here wrote) against certificates this test makes with the openssl CLI.
    15 s. A client that does not trust the CA fails. Reload: the files
    are replaced by a renewed certificate (another key, another subject)
    and SIGHUP puts it in place: new connections get it, a TLS connection
-   kept alive from before goes on with the old one. A key that does not
-   belong to the new certificate refuses the reload (logged, naming both
-   keys) and the renewed certificate stays. DICOM (mwl echo) answers
-   throughout; SIGTERM exits 0.
+   kept alive from before still answers. A SIGHUP with the same files
+   installs nothing. A key that does not belong to the certificate
+   refuses the whole reload before anything changed (a token added and a
+   calling-aet-allow rule that would refuse mwl echo, in the same reload,
+   take no effect; the renewed certificate stays); mended, the
+   reload goes through. DICOM (mwl echo) answers throughout; SIGTERM
+   exits 0.
 2. Start-up refusals, exit 2 with a message naming the key: a certificate
    path that does not exist (http-tls-cert), a certificate without a key
    (http-tls-cert), a key file that is no PEM (http-tls-key), a key that
@@ -94,7 +97,9 @@ def keep_alive_get(s, path):
     head, _, body = data.partition(b"\r\n\r\n")
     length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
     while len(body) < length:
-        body += s.recv(4096)
+        chunk = s.recv(4096)
+        check(chunk != b"", "the kept-alive TLS connection was closed in the middle of an answer")
+        body += chunk
     return int(head.split(b" ", 2)[1])
 
 
@@ -169,8 +174,11 @@ def serving(mwl, tmp, ca, srv, renewed, other):
     live = os.path.join(tmp, "live")
     shutil.copyfile(srv + ".crt", live + ".crt")
     shutil.copyfile(srv + ".key", live + ".key")
-    server = http_api.Server(mwl, tmp, "https", "--http-tls-cert", live + ".crt", "--http-tls-key", live + ".key",
-                             "--http-tokens-file", tokens)
+    # A config file the reload reads too (empty: the flags say it all).
+    conf = os.path.join(tmp, "serve.conf")
+    open(conf, "w").close()
+    server = http_api.Server(mwl, tmp, "https", "--config", conf, "--http-tls-cert", live + ".crt",
+                             "--http-tls-key", live + ".key", "--http-tokens-file", tokens)
     port = server.http_port
     try:
         url = f"https://{HOST}:{port}"
@@ -232,13 +240,38 @@ def serving(mwl, tmp, ca, srv, renewed, other):
         status, _, body = http_api.curl(url + "/healthz", "--cacert", ca + ".crt")
         check(status == 200 and body.strip() == b"ok", f"curl after the renewal: {status} {body!r}")
         http_api.echo(mwl, server)
-        # A key that does not belong: the reload is refused, the renewed
-        # certificate stays.
+        # SIGHUP with the same certificate: nothing new is installed.
+        server.proc.send_signal(signal.SIGHUP)
+        end = time.monotonic() + 10
+        while time.monotonic() < end and server.log().count("reload done") < 2:
+            time.sleep(0.05)
+        check(server.log().count("reload done") == 2, "the second reload did not finish")
+        check(server.log().count("reload: HTTPS certificate") == 1, "an unchanged certificate was installed again")
+        # A key that does not belong: the whole reload is refused before
+        # anything changed -- a token added to the tokens file in the same
+        # reload does not work -- and the renewed certificate stays.
+        new_token = "n3w-t0ken-0123456789abcdef"
+        with open(tokens, "a") as f:
+            f.write(f"{new_token} read\n")
+        with open(conf, "w") as f:  # would refuse mwl echo's calling AE title
+            f.write("calling-aet-allow = NOBODY\n")
         shutil.copyfile(other, live + ".key")
         server.proc.send_signal(signal.SIGHUP)
         wait_log(server, "does not belong to the certificate", "mismatched key")
         check("reload refused" in server.log(), "a mismatched key was not a refused reload")
         check(peer_cn(port, ctx) == "mwl http test server renewed", "a refused reload changed the certificate")
+        status, _, _, _ = https_get(port, "/metrics", ctx, new_token)
+        check(status == 401, f"a token from a refused reload works: {status}")
+        http_api.echo(mwl, server)  # the server's own keys did not change either
+        # The key mended: the reload goes through, the new token works.
+        open(conf, "w").close()
+        shutil.copyfile(renewed + ".key", live + ".key")
+        server.proc.send_signal(signal.SIGHUP)
+        end = time.monotonic() + 10
+        while time.monotonic() < end and server.log().count("reload done") < 3:
+            time.sleep(0.05)
+        status, _, _, _ = https_get(port, "/metrics", ctx, new_token)
+        check(status == 200, f"the new token after the mended reload: {status}")
         http_api.echo(mwl, server)
         check(READ_TOKEN not in server.log(), "a token in the log")
     finally:

@@ -368,16 +368,21 @@ static int on_reload(void *user, mwl_server *srv, mwl_diag *diag)
         rc = mwl_hl7_feed_config_check(&next.hl7, diag);
     if (rc == MWL_OK)
         rc = mwl_http_config_check(&next.http, diag);
+    /* The HTTP listener's files (tokens, HTTPS certificate) are read and
+     * checked now, before anything changes: a bad one refuses it all. */
+    next.http.max_peer_connections = next.server.max_peer_connections;
+    if (rc == MWL_OK && r->http)
+        rc = mwl_http_reload_prepare(r->http, &next.http, diag);
     if (rc == MWL_OK)
         rc = mwl_server_reconfigure(srv, &next.server, diag);
     if (rc == MWL_OK)
         rc = mwl_worklist_service_reconfigure(r->wl, &next.worklist, diag);
     if (rc == MWL_OK && r->hl7)
         rc = mwl_hl7_feed_reconfigure(r->hl7, &next.hl7, diag);
-    if (rc == MWL_OK && r->http) {
-        next.http.max_peer_connections = next.server.max_peer_connections;
+    if (rc == MWL_OK && r->http)
         rc = mwl_http_reconfigure(r->http, &next.http, diag);
-    }
+    else if (r->http)
+        mwl_http_reload_abandon(r->http);
     if (rc == MWL_OK && r->http)
         rc = set_http_observe(r->http, &next.worklist, diag);
     /* The log format applies at once, like the log level. */
