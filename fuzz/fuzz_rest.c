@@ -31,7 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* The stored items, as DICOM JSON: Latin-1 with two SPS, ISO 2022
  * Japanese, UTF-8 with an empty type 2 key and a sequence. */
 static const char *const ITEMS[] = {
-    "{\"00080005\":{\"vr\":\"CS\",\"Value\":[\"ISO_IR 100\"]},\"00080050\":{\"vr\":\"SH\",\"Value\":[\"A1\"]},"
+    "{\"00080005\":{\"vr\":\"CS\",\"Value\":[\"ISO_IR "
+    "100\"]},\"00080050\":{\"vr\":\"SH\",\"Value\":[\"A1\"]},"
     "\"00100010\":{\"vr\":\"PN\",\"Value\":[{\"Alphabetic\":\"M\xC3\xBCller^Hans\"}]},"
     "\"00100020\":{\"vr\":\"LO\",\"Value\":[\"P1\"]},\"00100030\":{\"vr\":\"DA\",\"Value\":[\"19700101\"]},"
     "\"0020000D\":{\"vr\":\"UI\",\"Value\":[\"1.2.826.0.1.3680043.10.1\"]},"
@@ -41,7 +42,8 @@ static const char *const ITEMS[] = {
     "\"00400003\":{\"vr\":\"TM\",\"Value\":[\"0930\"]},\"00400009\":{\"vr\":\"SH\",\"Value\":[\"S1\"]},"
     "\"00400020\":{\"vr\":\"CS\",\"Value\":[\"SCHEDULED\"]}},"
     "{\"00080060\":{\"vr\":\"CS\",\"Value\":[\"MR\"]},\"00400001\":{\"vr\":\"AE\",\"Value\":[\"MR01\"]},"
-    "\"00400002\":{\"vr\":\"DA\",\"Value\":[\"20261206\"]},\"00400009\":{\"vr\":\"SH\",\"Value\":[\"S2\"]}}]}}",
+    "\"00400002\":{\"vr\":\"DA\",\"Value\":[\"20261206\"]},\"00400009\":{\"vr\":\"SH\",\"Value\":[\"S2\"]}}]}"
+    "}",
     "{\"00080005\":{\"vr\":\"CS\",\"Value\":[null,\"ISO 2022 IR 87\"]},"
     "\"00080050\":{\"vr\":\"SH\",\"Value\":[\"J1\"]},"
     "\"00100010\":{\"vr\":\"PN\",\"Value\":[{\"Alphabetic\":\"Yamada^Tarou\",\"Ideographic\":"
@@ -59,7 +61,8 @@ static const char *const ITEMS[] = {
     "\"00080102\":{\"vr\":\"SH\",\"Value\":[\"99L\"]},\"00080104\":{\"vr\":\"LO\",\"Value\":[\"Chest\"]}}]},"
     "\"00400100\":{\"vr\":\"SQ\",\"Value\":[{\"00080060\":{\"vr\":\"CS\",\"Value\":[\"CT\"]},"
     "\"00400001\":{\"vr\":\"AE\",\"Value\":[\"CT01\"]},\"00400002\":{\"vr\":\"DA\",\"Value\":[\"20261205\"]},"
-    "\"00400009\":{\"vr\":\"SH\",\"Value\":[\"S4\"]},\"00400020\":{\"vr\":\"CS\",\"Value\":[\"CANCELED\"]}}]}}",
+    "\"00400009\":{\"vr\":\"SH\",\"Value\":[\"S4\"]},\"00400020\":{\"vr\":\"CS\",\"Value\":[\"CANCELED\"]}}]}"
+    "}",
 };
 
 static char dir[64];
