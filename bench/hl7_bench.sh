@@ -2,9 +2,12 @@
 # The HL7 order feed of `mwl serve` (issue 12): durable orders per second,
 # send-to-AA and send-to-visible-in-C-FIND latency. Run by hand:
 #
-#   bench/hl7_bench.sh [N] [hl7_bench options] [-- mwl serve options]
+#   bench/hl7_bench.sh [N] [--slow-sync-us U] [hl7_bench options] [-- mwl serve options]
 #
 #   N                  orders per run (default 5000)
+#   --slow-sync-us U   model a slower disk: the server (and the floor
+#                      measurement) sleep U microseconds before every
+#                      fsync/fdatasync (build/bench/libslow_sync.so, preloaded)
 #   hl7_bench options  passed to both runs: --poll-us U, --sample-gap-ms G,
 #                      ... (see build/bench/hl7_bench --help)
 #   serve options      appended to the server's flags, e.g. -- --workers 2
@@ -34,14 +37,26 @@ hl7_bind=""
 N=5000
 case "${1:-}" in [0-9]*) N=$1; shift ;; esac
 common=""
+slow_us=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --) shift; break ;;
+    --slow-sync-us) slow_us=$2; shift 2 ;;
     --*) common="$common $1 $2"; shift 2 ;;
     *) echo "hl7_bench.sh: unexpected argument $1" >&2; exit 2 ;;
   esac
 done
 # what is left in "$@" goes to mwl serve
+if [ "$slow_us" != 0 ]; then
+  preload=$build/bench/libslow_sync.so
+  [ -f "$preload" ] || { echo "build first: cmake --build build --target slow_sync" >&2; exit 2; }
+  echo "modelling a slower disk: +$slow_us us before every fsync/fdatasync"
+  # For every process from here on (the floor's and the server's syncs;
+  # the others do not sync). Exported rather than put before the server's
+  # command, which keeps the server's PID the one the script kills.
+  LD_PRELOAD=$preload MWL_SLOW_SYNC_US=$slow_us
+  export LD_PRELOAD MWL_SLOW_SYNC_US
+fi
 
 mkdir -p "$data"
 work=$(mktemp -d "$data/hl7.XXXXXX")
