@@ -258,9 +258,10 @@ struct mwl_hl7_feed {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     feed_msg *queue_head, *queue_tail;
-    size_t queue_len;   /* messages in the queue (under mu) */
-    size_t senders;     /* open connections, for the commit delay (under mu) */
-    uint64_t commit_us; /* what the last commit took (intake thread) */
+    size_t queue_len;    /* messages in the queue (under mu) */
+    size_t senders;      /* open connections, for the commit delay (under mu) */
+    uint64_t commit_us;  /* what the last commit took (intake thread) */
+    unsigned skip_waits; /* batches that commit without the delay (intake thread) */
     bool quit;
     /* Mapping settings for the intake thread: replaced under mu (reload). */
     mwl_hl7_feed_config intake_cfg;
@@ -766,11 +767,20 @@ static uint64_t mono_us(void)
  * at most half of what the last commit took, never over
  * COMMIT_DELAY_MAX_US, and only while fewer orders are queued than
  * connections are open -- lets one commit carry them all. One connection
- * never waits: nothing else could come. */
+ * never waits: nothing else could come. An open connection need not send
+ * (a RIS may keep a second one idle): a wait that brought nothing turns
+ * the delay off for the next WAIT_SKIP batches, so idle connections cost
+ * at most one wasted wait in WAIT_SKIP + 1 commits. */
+#define WAIT_SKIP 16u
+
 static void wait_for_more(mwl_hl7_feed *feed)
 {
     if (feed->senders < 2 || feed->queue_len >= feed->senders)
         return;
+    if (feed->skip_waits) {
+        feed->skip_waits--;
+        return;
+    }
     uint64_t wait = feed->commit_us / 2;
     if (wait > COMMIT_DELAY_MAX_US)
         wait = COMMIT_DELAY_MAX_US;
@@ -778,9 +788,12 @@ static void wait_for_more(mwl_hl7_feed *feed)
         return; /* a fast disk: waiting would cost more than it saves */
     uint64_t until = mono_us() + wait;
     struct timespec ts = {(time_t)(until / 1000000u), (long)(until % 1000000u) * 1000};
+    size_t before = feed->queue_len;
     while (!feed->quit && feed->queue_len < feed->senders && feed->queue_len < BATCH_MAX)
         if (pthread_cond_timedwait(&feed->cv, &feed->mu, &ts) != 0)
             break; /* the time is up */
+    if (feed->queue_len == before)
+        feed->skip_waits = WAIT_SKIP;
 }
 
 static void *intake_main(void *arg)
