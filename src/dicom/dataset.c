@@ -308,24 +308,6 @@ size_t mwl_elem_vm(const mwl_elem *e)
     }
 }
 
-static void trim(mwl_vr vr, const char **p, size_t *len)
-{
-    const char *s = *p;
-    size_t n = *len;
-    bool leading =
-        vr != MWL_VR_LT && vr != MWL_VR_ST && vr != MWL_VR_UT && vr != MWL_VR_UR && vr != MWL_VR_UC;
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\0'))
-        n--;
-    if (leading) {
-        while (n && *s == ' ') {
-            s++;
-            n--;
-        }
-    }
-    *p = s;
-    *len = n;
-}
-
 int mwl_elem_get_str(const mwl_elem *e, size_t index, const char **out, size_t *out_len)
 {
     const mwl_vr_info *info = mwl_vr_get_info(e->vr);
@@ -342,7 +324,7 @@ int mwl_elem_get_str(const mwl_elem *e, size_t index, const char **out, size_t *
                 if (k == index) {
                     const char *p = s + start;
                     size_t n = i - start;
-                    trim(e->vr, &p, &n);
+                    mwl_str_trim(e->vr, &p, &n);
                     *out = p;
                     *out_len = n;
                     return MWL_OK;
@@ -355,7 +337,7 @@ int mwl_elem_get_str(const mwl_elem *e, size_t index, const char **out, size_t *
     }
     if (index != 0)
         return MWL_E_NOTFOUND;
-    trim(e->vr, &s, &len);
+    mwl_str_trim(e->vr, &s, &len);
     *out = s;
     *out_len = len;
     return MWL_OK;

@@ -80,6 +80,29 @@ MWL_API bool mwl_ds_equal(const mwl_ds *a, const mwl_ds *b);
 
 /* ---- typed accessors --------------------------------------------------- */
 
+/* Removes the padding PS3.5 6.2 says is not part of one string value
+ * s[0..len): trailing spaces and NULs (NULs pad UI, and some writers pad
+ * other VRs with them), and leading spaces except in LT ST UT UR UC, where
+ * they are data. The one trimming mwl_elem_get_str and the JSON and XML
+ * encoders apply. Inline: the encoders call it for every value. */
+static inline void mwl_str_trim(mwl_vr vr, const char **s, size_t *len)
+{
+    const char *p = *s;
+    size_t n = *len;
+    bool leading =
+        vr != MWL_VR_LT && vr != MWL_VR_ST && vr != MWL_VR_UT && vr != MWL_VR_UR && vr != MWL_VR_UC;
+    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\0'))
+        n--;
+    if (leading) {
+        while (n > 0 && *p == ' ') {
+            p++;
+            n--;
+        }
+    }
+    *s = p;
+    *len = n;
+}
+
 /* Number of values: for string VRs, '\'-separated parts (1 for TEXT VRs; 0
  * for an empty value); for numbers, length / size; items for SQ; 1 for
  * other binary. */

@@ -271,28 +271,6 @@ static void put_decimal_text(encoder *en, uint32_t tag, mwl_vr vr, const char *s
 
 /* ---- string values ------------------------------------------------------- */
 
-/* Removes the padding PS3.5 §6.2 says is not part of a value: leading and
- * trailing spaces for most VRs, only trailing ones for the text VRs and UC
- * (leading spaces are significant there), NULs that pad UI (tolerated
- * elsewhere, since some writers pad with them). */
-static void trim(mwl_vr vr, const char **s, size_t *len)
-{
-    const char *p = *s;
-    size_t n = *len;
-    bool leading =
-        !(vr == MWL_VR_LT || vr == MWL_VR_ST || vr == MWL_VR_UT || vr == MWL_VR_UR || vr == MWL_VR_UC);
-    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\0'))
-        n--;
-    if (leading) {
-        while (n > 0 && p[0] == ' ') {
-            p++;
-            n--;
-        }
-    }
-    *s = p;
-    *len = n;
-}
-
 /* One PN value: its component groups (PS3.5 §6.2.1) as named members;
  * empty groups are left out (F.2.2). */
 static void put_person_name(encoder *en, const char *s, size_t len)
@@ -359,7 +337,7 @@ static void put_string_values(encoder *en, const mwl_ds *ds, const mwl_elem *e)
             continue;
         const char *v = text + start;
         size_t n = i - start;
-        trim(e->vr, &v, &n);
+        mwl_str_trim(e->vr, &v, &n);
         if (!first)
             wput_u8(en->out, ',');
         first = false;
@@ -512,7 +490,7 @@ static bool put_ascii_string_element(encoder *en, const mwl_elem *e, const mwl_v
             size_t i = sep ? (size_t)(sep - v) : len;
             const char *s = (const char *)v + start;
             size_t n = i - start;
-            trim(e->vr, &s, &n);
+            mwl_str_trim(e->vr, &s, &n);
             if (start)
                 *p++ = ',';
             if (n == 0) {

@@ -65,26 +65,6 @@ size_t mwl_xml_put_text(mwl_wbuf *out, const char *utf8, size_t len)
     return replaced;
 }
 
-/* As json.c's trim: trailing padding always, leading spaces except in the
- * text VRs, where they are data. */
-static void trim(mwl_vr vr, const char **s, size_t *len)
-{
-    const char *p = *s;
-    size_t n = *len;
-    bool leading =
-        !(vr == MWL_VR_LT || vr == MWL_VR_ST || vr == MWL_VR_UT || vr == MWL_VR_UR || vr == MWL_VR_UC);
-    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\0'))
-        n--;
-    if (leading) {
-        while (n > 0 && p[0] == ' ') {
-            p++;
-            n--;
-        }
-    }
-    *s = p;
-    *len = n;
-}
-
 /* Text whose character set could not be applied: ASCII kept, the rest
  * U+FFFD (as json.c does, so the value stays visible). */
 static void put_raw_text(mwl_wbuf *out, const char *s, size_t len)
@@ -124,7 +104,7 @@ static void put_person_name(mwl_wbuf *out, const char *s, size_t len, bool raw)
                     continue;
                 const char *v = s + from;
                 size_t n = k - from;
-                trim(MWL_VR_PN, &v, &n);
+                mwl_str_trim(MWL_VR_PN, &v, &n);
                 if (n > 0) {
                     put_fmt(out, "<%s>", parts[part]);
                     put_text(out, v, n, raw);
@@ -164,7 +144,7 @@ static void put_string_values(mwl_wbuf *out, mwl_arena *text_arena, const mwl_ds
             continue;
         const char *v = text + start;
         size_t n = i - start;
-        trim(e->vr, &v, &n);
+        mwl_str_trim(e->vr, &v, &n);
         if (e->vr == MWL_VR_PN) {
             put_fmt(out, "<PersonName number=\"%zu\">", number);
             put_person_name(out, v, n, raw);
