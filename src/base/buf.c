@@ -1,5 +1,7 @@
 #include "base/buf.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 void mwl_wbuf_init(mwl_wbuf *w, const mwl_mem *mem)
@@ -109,4 +111,32 @@ void mwl_wbuf_consume(mwl_wbuf *w, size_t n)
     }
     memmove(w->data, w->data + n, w->len - n);
     w->len -= n;
+}
+
+void mwl_wbuf_put_str(mwl_wbuf *w, const char *s)
+{
+    mwl_wbuf_put(w, s, strlen(s));
+}
+
+void mwl_wbuf_printf(mwl_wbuf *w, const char *fmt, ...)
+{
+    char tmp[128];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof tmp) {
+        mwl_wbuf_put(w, tmp, (size_t)n);
+        return;
+    }
+    /* Longer than the stack buffer: format straight into the output. */
+    uint8_t *dst = mwl_wbuf_reserve(w, (size_t)n + 1);
+    if (!dst)
+        return;
+    va_start(ap, fmt);
+    vsnprintf((char *)dst, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    w->len += (size_t)n;
 }

@@ -177,6 +177,11 @@ MWL_API void mwl_wbuf_put_u16be(mwl_wbuf *w, uint16_t v);
 MWL_API void mwl_wbuf_put_u32le(mwl_wbuf *w, uint32_t v);
 MWL_API void mwl_wbuf_put_u32be(mwl_wbuf *w, uint32_t v);
 MWL_API void mwl_wbuf_fill(mwl_wbuf *w, uint8_t byte, size_t n);
+/* Appends a C string, without its NUL. */
+MWL_API void mwl_wbuf_put_str(mwl_wbuf *w, const char *s);
+/* Appends printf-formatted text, whatever its length (nothing on an
+ * encoding error). */
+MWL_API void mwl_wbuf_printf(mwl_wbuf *w, const char *fmt, ...) MWL_PRINTF(2, 3);
 /* Drops the first n bytes (consumed output), moving the rest to the front. */
 MWL_API void mwl_wbuf_consume(mwl_wbuf *w, size_t n);
 

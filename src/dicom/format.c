@@ -39,35 +39,6 @@ void mwl_format_options_init(mwl_format_options *opt)
 
 /* ---- rendering into a buffer ------------------------------------------- */
 
-static void put_str(mwl_wbuf *w, const char *s)
-{
-    mwl_wbuf_put(w, s, strlen(s));
-}
-
-static void put_fmt(mwl_wbuf *w, const char *fmt, ...) MWL_PRINTF(2, 3);
-static void put_fmt(mwl_wbuf *w, const char *fmt, ...)
-{
-    char tmp[64];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n < sizeof tmp) {
-        mwl_wbuf_put(w, tmp, (size_t)n);
-        return;
-    }
-    /* Longer than the stack buffer: format straight into the output. */
-    uint8_t *dst = mwl_wbuf_reserve(w, (size_t)n + 1);
-    if (!dst)
-        return;
-    va_start(ap, fmt);
-    vsnprintf((char *)dst, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    w->len += (size_t)n;
-}
-
 /* Text for a terminal: control characters (a CR LF in a comment would break
  * the one-line-per-element layout) and bytes that are not UTF-8 are written
  * as "&#N;" / "&#xNN;", the markup dcmdump +Qn uses. */
@@ -77,10 +48,10 @@ static void put_text(mwl_wbuf *w, const uint8_t *s, size_t len)
     while (i < len) {
         size_t n = mwl_utf8_decode(s + i, len - i, NULL);
         if (n == 0) {
-            put_fmt(w, "&#x%02X;", s[i]);
+            mwl_wbuf_printf(w, "&#x%02X;", s[i]);
             i++;
         } else if (n == 1 && (s[i] < 0x20 || s[i] == 0x7F)) {
-            put_fmt(w, "&#%u;", s[i]);
+            mwl_wbuf_printf(w, "&#%u;", s[i]);
             i++;
         } else {
             mwl_wbuf_put(w, s + i, n);
@@ -98,13 +69,13 @@ static void put_double(mwl_wbuf *w, double v)
         if (strtod(tmp, NULL) == v)
             break;
     }
-    put_str(w, tmp);
+    mwl_wbuf_put_str(w, tmp);
 }
 
 static void put_float(mwl_wbuf *w, float v)
 {
     /* 9 significant digits identify every float. */
-    put_fmt(w, "%.9g", (double)v);
+    mwl_wbuf_printf(w, "%.9g", (double)v);
 }
 
 /* Binary values as dcmdump writes them: numbers (OL, OV, OF, OD included)
@@ -136,14 +107,14 @@ static void render_binary(mwl_wbuf *w, const mwl_elem *e)
         if (i)
             mwl_wbuf_put_u8(w, '\\');
         switch (e->vr) {
-        case MWL_VR_US: put_fmt(w, "%u", (unsigned)mwl_load_u16le(p)); break;
-        case MWL_VR_SS: put_fmt(w, "%d", (int)(int16_t)mwl_load_u16le(p)); break;
-        case MWL_VR_OW: put_fmt(w, "%04x", (unsigned)mwl_load_u16le(p)); break;
+        case MWL_VR_US: mwl_wbuf_printf(w, "%u", (unsigned)mwl_load_u16le(p)); break;
+        case MWL_VR_SS: mwl_wbuf_printf(w, "%d", (int)(int16_t)mwl_load_u16le(p)); break;
+        case MWL_VR_OW: mwl_wbuf_printf(w, "%04x", (unsigned)mwl_load_u16le(p)); break;
         case MWL_VR_UL:
-        case MWL_VR_OL: put_fmt(w, "%" PRIu32, mwl_load_u32le(p)); break;
-        case MWL_VR_SL: put_fmt(w, "%" PRId32, (int32_t)mwl_load_u32le(p)); break;
+        case MWL_VR_OL: mwl_wbuf_printf(w, "%" PRIu32, mwl_load_u32le(p)); break;
+        case MWL_VR_SL: mwl_wbuf_printf(w, "%" PRId32, (int32_t)mwl_load_u32le(p)); break;
         case MWL_VR_AT:
-            put_fmt(w, "(%04x,%04x)", (unsigned)mwl_load_u16le(p), (unsigned)mwl_load_u16le(p + 2));
+            mwl_wbuf_printf(w, "(%04x,%04x)", (unsigned)mwl_load_u16le(p), (unsigned)mwl_load_u16le(p + 2));
             break;
         case MWL_VR_FL:
         case MWL_VR_OF: {
@@ -161,16 +132,16 @@ static void render_binary(mwl_wbuf *w, const mwl_elem *e)
             put_double(w, v);
             break;
         }
-        case MWL_VR_SV: put_fmt(w, "%" PRId64, (int64_t)mwl_load_u64le(p)); break;
+        case MWL_VR_SV: mwl_wbuf_printf(w, "%" PRId64, (int64_t)mwl_load_u64le(p)); break;
         case MWL_VR_UV:
-        case MWL_VR_OV: put_fmt(w, "%" PRIu64, mwl_load_u64le(p)); break;
-        default: put_fmt(w, "%02x", (unsigned)p[0]); break;
+        case MWL_VR_OV: mwl_wbuf_printf(w, "%" PRIu64, mwl_load_u64le(p)); break;
+        default: mwl_wbuf_printf(w, "%02x", (unsigned)p[0]); break;
         }
     }
     /* A length that is not a multiple of the value size is malformed but
      * tolerated by the decoder: show the leftover bytes rather than hide them. */
     for (size_t i = count * size; i < e->length; i++)
-        put_fmt(w, "%s%02x", i ? "\\" : "", (unsigned)e->value[i]);
+        mwl_wbuf_printf(w, "%s%02x", i ? "\\" : "", (unsigned)e->value[i]);
 }
 
 /* Counts values in UTF-8 text: after conversion a '\' byte is always the
@@ -192,7 +163,7 @@ static size_t render_value(printer *p, const mwl_ds *ds, const mwl_elem *e)
 {
     mwl_wbuf *w = &p->line;
     if (e->length == 0) {
-        put_str(w, "(no value available)");
+        mwl_wbuf_put_str(w, "(no value available)");
         return 0;
     }
     if (!mwl_vr_is_string(e->vr)) {
@@ -227,7 +198,7 @@ static size_t render_value(printer *p, const mwl_ds *ds, const mwl_elem *e)
             if (c >= 0x20 && c < 0x7F)
                 mwl_wbuf_put_u8(w, c);
             else
-                put_fmt(w, "&#x%02X;", c);
+                mwl_wbuf_printf(w, "&#x%02X;", c);
         }
         mwl_wbuf_put_u8(w, ']');
         return text_vm(e->vr, text, len);
@@ -292,17 +263,17 @@ static void print_line(printer *p, size_t depth, uint32_t tag, const char *vr, c
         cut = true;
     }
     mwl_wbuf_fill(o, ' ', depth * INDENT_STEP);
-    put_fmt(o, "(%04x,%04x) %s ", (unsigned)MWL_TAG_GROUP(tag), (unsigned)MWL_TAG_ELEMENT(tag), vr);
+    mwl_wbuf_printf(o, "(%04x,%04x) %s ", (unsigned)MWL_TAG_GROUP(tag), (unsigned)MWL_TAG_ELEMENT(tag), vr);
     mwl_wbuf_put(o, v, len);
     if (cut)
-        put_str(o, "...");
+        mwl_wbuf_put_str(o, "...");
     size_t shown = char_count(v, len) + (cut ? 3 : 0);
     if (shown < VALUE_COLUMNS)
         mwl_wbuf_fill(o, ' ', VALUE_COLUMNS - shown);
-    put_fmt(o, " #%4s, %zu", length ? length : "?", vm);
+    mwl_wbuf_printf(o, " #%4s, %zu", length ? length : "?", vm);
     if (keyword[0]) {
         mwl_wbuf_put_u8(o, ' ');
-        put_str(o, keyword);
+        mwl_wbuf_put_str(o, keyword);
     }
     mwl_wbuf_put_u8(o, '\n');
     p->line.len = 0;
@@ -352,18 +323,18 @@ static void print_sequence(printer *p, const mwl_elem *e, mwl_ts ts, size_t dept
     }
     char num[24];
     snprintf(num, sizeof num, "%zu", total);
-    put_fmt(&p->line, "(Sequence with explicit length #=%zu)", e->item_count);
+    mwl_wbuf_printf(&p->line, "(Sequence with explicit length #=%zu)", e->item_count);
     print_line(p, depth, e->tag, "SQ", known ? num : NULL, 1, mwl_dict_keyword(e->tag));
     for (size_t i = 0; i < e->item_count && !p->fatal; i++) {
         const mwl_ds *item = e->items[i];
-        put_fmt(&p->line, "(Item with explicit length #=%zu)", mwl_ds_count(item));
+        mwl_wbuf_printf(&p->line, "(Item with explicit length #=%zu)", mwl_ds_count(item));
         snprintf(num, sizeof num, "%zu", lengths[i]);
         print_line(p, depth + 1, MWL_TAG_ITEM, "na", lengths[i] != SIZE_MAX ? num : NULL, 1, "Item");
         print_ds(p, item, ts, depth + 2);
-        put_str(&p->line, "(ItemDelimitationItem)");
+        mwl_wbuf_put_str(&p->line, "(ItemDelimitationItem)");
         print_line(p, depth + 1, MWL_TAG_ITEM_DELIM, "na", "0", 0, "ItemDelimitationItem");
     }
-    put_str(&p->line, "(SequenceDelimitationItem)");
+    mwl_wbuf_put_str(&p->line, "(SequenceDelimitationItem)");
     print_line(p, depth, MWL_TAG_SEQ_DELIM, "na", "0", 0, "SequenceDelimitationItem");
 }
 
@@ -464,18 +435,18 @@ static int format_part10(const mwl_part10 *file, const mwl_format_options *opt, 
     mwl_format_report local;
     printer_init(&p, opt, out, f, report, &local);
     if (file->meta) {
-        put_str(out, "\n# Dicom-File-Format\n");
+        mwl_wbuf_put_str(out, "\n# Dicom-File-Format\n");
         if (p.opt.show_meta) {
             /* PS3.10 §7.1: the meta header is always Explicit VR Little Endian. */
-            put_fmt(out, "\n# Dicom-Meta-Information-Header\n# Used TransferSyntax: %s\n",
-                    ts_name(MWL_TS_EXPLICIT_LE));
+            mwl_wbuf_printf(out, "\n# Dicom-Meta-Information-Header\n# Used TransferSyntax: %s\n",
+                            ts_name(MWL_TS_EXPLICIT_LE));
             print_ds(&p, file->meta, MWL_TS_EXPLICIT_LE, 0);
         }
     }
     if (!p.fatal) {
-        put_fmt(out, "\n# Dicom-Data-Set%s\n# Used TransferSyntax: ",
-                file->meta ? "" : " (no file meta information)");
-        put_str(out, ts_name(file->ts));
+        mwl_wbuf_printf(out, "\n# Dicom-Data-Set%s\n# Used TransferSyntax: ",
+                        file->meta ? "" : " (no file meta information)");
+        mwl_wbuf_put_str(out, ts_name(file->ts));
         mwl_wbuf_put_u8(out, '\n');
         print_ds(&p, file->dataset, file->ts, 0);
     }

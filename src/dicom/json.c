@@ -69,19 +69,6 @@ static void put_str(mwl_wbuf *w, const char *s)
     wput(w, s, strlen(s));
 }
 
-static void put_fmt(mwl_wbuf *w, const char *fmt, ...) MWL_PRINTF(2, 3);
-static void put_fmt(mwl_wbuf *w, const char *fmt, ...)
-{
-    char tmp[64];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    /* Only numbers and tags are formatted here: they always fit. */
-    if (n > 0 && (size_t)n < sizeof tmp)
-        wput(w, tmp, (size_t)n);
-}
-
 /* A line break and the indentation for `depth`, when pretty-printing. */
 static void newline(encoder *en, size_t depth)
 {
@@ -137,7 +124,7 @@ size_t mwl_json_put_string(mwl_wbuf *out, const char *utf8, size_t len)
             case '\f': put_str(out, "\\f"); break;
             default:
                 if (c < 0x20)
-                    put_fmt(out, "\\u%04x", (unsigned)c);
+                    mwl_wbuf_printf(out, "\\u%04x", (unsigned)c);
                 else
                     wput_u8(out, c);
             }
@@ -163,7 +150,7 @@ static void put_raw_string(mwl_wbuf *out, const char *s, size_t len)
             wput_u8(out, '\\');
             wput_u8(out, c);
         } else if (c < 0x20) {
-            put_fmt(out, "\\u%04x", (unsigned)c);
+            mwl_wbuf_printf(out, "\\u%04x", (unsigned)c);
         } else {
             wput_u8(out, c);
         }
@@ -251,7 +238,7 @@ static void put_decimal_text(encoder *en, uint32_t tag, mwl_vr vr, const char *s
         if (integer) {
             long long v = strtoll(tmp, &end, 10);
             if (errno == 0 && end == tmp + len) {
-                put_fmt(en->out, "%lld", v);
+                mwl_wbuf_printf(en->out, "%lld", v);
                 return;
             }
         } else {
@@ -286,7 +273,7 @@ static void put_person_name(encoder *en, const char *s, size_t len)
             if (!first)
                 wput_u8(en->out, ',');
             first = false;
-            put_fmt(en->out, "\"%s\":", names[group]);
+            mwl_wbuf_printf(en->out, "\"%s\":", names[group]);
             mwl_json_put_string(en->out, s + start, i - start);
         }
         group++;
@@ -524,22 +511,22 @@ static void put_numbers(encoder *en, const mwl_elem *e)
         if (i)
             wput_u8(o, ',');
         switch (e->vr) {
-        case MWL_VR_US: put_fmt(o, "%u", (unsigned)mwl_load_u16le(p)); break;
-        case MWL_VR_SS: put_fmt(o, "%d", (int)(int16_t)mwl_load_u16le(p)); break;
-        case MWL_VR_UL: put_fmt(o, "%" PRIu32, mwl_load_u32le(p)); break;
-        case MWL_VR_SL: put_fmt(o, "%" PRId32, (int32_t)mwl_load_u32le(p)); break;
+        case MWL_VR_US: mwl_wbuf_printf(o, "%u", (unsigned)mwl_load_u16le(p)); break;
+        case MWL_VR_SS: mwl_wbuf_printf(o, "%d", (int)(int16_t)mwl_load_u16le(p)); break;
+        case MWL_VR_UL: mwl_wbuf_printf(o, "%" PRIu32, mwl_load_u32le(p)); break;
+        case MWL_VR_SL: mwl_wbuf_printf(o, "%" PRId32, (int32_t)mwl_load_u32le(p)); break;
         case MWL_VR_AT:
-            put_fmt(o, "\"%04X%04X\"", (unsigned)mwl_load_u16le(p), (unsigned)mwl_load_u16le(p + 2));
+            mwl_wbuf_printf(o, "\"%04X%04X\"", (unsigned)mwl_load_u16le(p), (unsigned)mwl_load_u16le(p + 2));
             break;
         case MWL_VR_SV: {
             int64_t v = (int64_t)mwl_load_u64le(p);
             bool exact = v <= EXACT_INT_MAX && v >= -EXACT_INT_MAX;
-            put_fmt(o, exact ? "%" PRId64 : "\"%" PRId64 "\"", v);
+            mwl_wbuf_printf(o, exact ? "%" PRId64 : "\"%" PRId64 "\"", v);
             break;
         }
         case MWL_VR_UV: {
             uint64_t v = mwl_load_u64le(p);
-            put_fmt(o, v <= (uint64_t)EXACT_INT_MAX ? "%" PRIu64 : "\"%" PRIu64 "\"", v);
+            mwl_wbuf_printf(o, v <= (uint64_t)EXACT_INT_MAX ? "%" PRIu64 : "\"%" PRIu64 "\"", v);
             break;
         }
         case MWL_VR_FL:
@@ -556,7 +543,7 @@ static void put_numbers(encoder *en, const mwl_elem *e)
             }
             if (isfinite(v)) {
                 if (e->vr == MWL_VR_FL)
-                    put_fmt(o, "%.9g", v); /* 9 significant digits identify every float */
+                    mwl_wbuf_printf(o, "%.9g", v); /* 9 significant digits identify every float */
                 else
                     put_double(o, v);
             } else {

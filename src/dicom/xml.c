@@ -18,24 +18,6 @@
 
 static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
 
-static void put_str(mwl_wbuf *w, const char *s)
-{
-    mwl_wbuf_put(w, s, strlen(s));
-}
-
-static void put_fmt(mwl_wbuf *w, const char *fmt, ...) MWL_PRINTF(2, 3);
-static void put_fmt(mwl_wbuf *w, const char *fmt, ...)
-{
-    char tmp[64];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    /* Only numbers, tags and element names are formatted here: they fit. */
-    if (n > 0 && (size_t)n < sizeof tmp)
-        mwl_wbuf_put(w, tmp, (size_t)n);
-}
-
 size_t mwl_xml_put_text(mwl_wbuf *out, const char *utf8, size_t len)
 {
     const uint8_t *s = (const uint8_t *)utf8;
@@ -52,12 +34,12 @@ size_t mwl_xml_put_text(mwl_wbuf *out, const char *utf8, size_t len)
             continue;
         }
         switch (cp) {
-        case '&': put_str(out, "&amp;"); break;
-        case '<': put_str(out, "&lt;"); break;
-        case '>': put_str(out, "&gt;"); break;
-        case '"': put_str(out, "&quot;"); break;
-        case '\'': put_str(out, "&apos;"); break;
-        case '\r': put_str(out, "&#13;"); break; /* end-of-line handling would make it LF */
+        case '&': mwl_wbuf_put_str(out, "&amp;"); break;
+        case '<': mwl_wbuf_put_str(out, "&lt;"); break;
+        case '>': mwl_wbuf_put_str(out, "&gt;"); break;
+        case '"': mwl_wbuf_put_str(out, "&quot;"); break;
+        case '\'': mwl_wbuf_put_str(out, "&apos;"); break;
+        case '\r': mwl_wbuf_put_str(out, "&#13;"); break; /* end-of-line handling would make it LF */
         default: mwl_wbuf_put(out, s + i, n); break;
         }
         i += n;
@@ -97,7 +79,7 @@ static void put_person_name(mwl_wbuf *out, const char *s, size_t len, bool raw)
         if (i < len && s[i] != '=')
             continue;
         if (i > start) {
-            put_fmt(out, "<%s>", groups[group]);
+            mwl_wbuf_printf(out, "<%s>", groups[group]);
             size_t part = 0, from = start;
             for (size_t k = start; k <= i && part < 5; k++) {
                 if (k < i && s[k] != '^')
@@ -106,14 +88,14 @@ static void put_person_name(mwl_wbuf *out, const char *s, size_t len, bool raw)
                 size_t n = k - from;
                 mwl_str_trim(MWL_VR_PN, &v, &n);
                 if (n > 0) {
-                    put_fmt(out, "<%s>", parts[part]);
+                    mwl_wbuf_printf(out, "<%s>", parts[part]);
                     put_text(out, v, n, raw);
-                    put_fmt(out, "</%s>", parts[part]);
+                    mwl_wbuf_printf(out, "</%s>", parts[part]);
                 }
                 part++;
                 from = k + 1;
             }
-            put_fmt(out, "</%s>", groups[group]);
+            mwl_wbuf_printf(out, "</%s>", groups[group]);
         }
         group++;
         start = i + 1;
@@ -146,15 +128,15 @@ static void put_string_values(mwl_wbuf *out, mwl_arena *text_arena, const mwl_ds
         size_t n = i - start;
         mwl_str_trim(e->vr, &v, &n);
         if (e->vr == MWL_VR_PN) {
-            put_fmt(out, "<PersonName number=\"%zu\">", number);
+            mwl_wbuf_printf(out, "<PersonName number=\"%zu\">", number);
             put_person_name(out, v, n, raw);
-            put_str(out, "</PersonName>");
+            mwl_wbuf_put_str(out, "</PersonName>");
         } else if (n == 0) {
-            put_fmt(out, "<Value number=\"%zu\"/>", number);
+            mwl_wbuf_printf(out, "<Value number=\"%zu\"/>", number);
         } else {
-            put_fmt(out, "<Value number=\"%zu\">", number);
+            mwl_wbuf_printf(out, "<Value number=\"%zu\">", number);
             put_text(out, v, n, raw);
-            put_str(out, "</Value>");
+            mwl_wbuf_put_str(out, "</Value>");
         }
         number++;
         start = i + 1;
@@ -178,7 +160,7 @@ static void put_double(mwl_wbuf *w, double v)
         if (strtod(tmp, NULL) == v)
             break;
     }
-    put_str(w, tmp);
+    mwl_wbuf_put_str(w, tmp);
 }
 
 static void put_numbers(mwl_wbuf *o, const mwl_elem *e)
@@ -187,16 +169,16 @@ static void put_numbers(mwl_wbuf *o, const mwl_elem *e)
     size_t count = size ? e->length / size : 0;
     const uint8_t *p = e->value;
     for (size_t i = 0; i < count; i++, p += size) {
-        put_fmt(o, "<Value number=\"%zu\">", i + 1);
+        mwl_wbuf_printf(o, "<Value number=\"%zu\">", i + 1);
         switch (e->vr) {
-        case MWL_VR_US: put_fmt(o, "%u", (unsigned)mwl_load_u16le(p)); break;
-        case MWL_VR_SS: put_fmt(o, "%d", (int)(int16_t)mwl_load_u16le(p)); break;
-        case MWL_VR_UL: put_fmt(o, "%" PRIu32, mwl_load_u32le(p)); break;
-        case MWL_VR_SL: put_fmt(o, "%" PRId32, (int32_t)mwl_load_u32le(p)); break;
-        case MWL_VR_SV: put_fmt(o, "%" PRId64, (int64_t)mwl_load_u64le(p)); break;
-        case MWL_VR_UV: put_fmt(o, "%" PRIu64, mwl_load_u64le(p)); break;
+        case MWL_VR_US: mwl_wbuf_printf(o, "%u", (unsigned)mwl_load_u16le(p)); break;
+        case MWL_VR_SS: mwl_wbuf_printf(o, "%d", (int)(int16_t)mwl_load_u16le(p)); break;
+        case MWL_VR_UL: mwl_wbuf_printf(o, "%" PRIu32, mwl_load_u32le(p)); break;
+        case MWL_VR_SL: mwl_wbuf_printf(o, "%" PRId32, (int32_t)mwl_load_u32le(p)); break;
+        case MWL_VR_SV: mwl_wbuf_printf(o, "%" PRId64, (int64_t)mwl_load_u64le(p)); break;
+        case MWL_VR_UV: mwl_wbuf_printf(o, "%" PRIu64, mwl_load_u64le(p)); break;
         case MWL_VR_AT:
-            put_fmt(o, "%04X%04X", (unsigned)mwl_load_u16le(p), (unsigned)mwl_load_u16le(p + 2));
+            mwl_wbuf_printf(o, "%04X%04X", (unsigned)mwl_load_u16le(p), (unsigned)mwl_load_u16le(p + 2));
             break;
         case MWL_VR_FL:
         case MWL_VR_FD: {
@@ -212,18 +194,18 @@ static void put_numbers(mwl_wbuf *o, const mwl_elem *e)
             }
             /* The xs:double spellings, which XML readers accept. */
             if (isnan(v))
-                put_str(o, "NaN");
+                mwl_wbuf_put_str(o, "NaN");
             else if (isinf(v))
-                put_str(o, v > 0 ? "INF" : "-INF");
+                mwl_wbuf_put_str(o, v > 0 ? "INF" : "-INF");
             else if (e->vr == MWL_VR_FL)
-                put_fmt(o, "%.9g", v); /* 9 significant digits identify every float */
+                mwl_wbuf_printf(o, "%.9g", v); /* 9 significant digits identify every float */
             else
                 put_double(o, v);
             break;
         }
         default: break; /* not a number VR: not called for it */
         }
-        put_str(o, "</Value>");
+        mwl_wbuf_put_str(o, "</Value>");
     }
 }
 
@@ -233,11 +215,11 @@ static void put_element(mwl_wbuf *o, mwl_arena *text_arena, const mwl_ds *ds, co
 {
     const mwl_vr_info *info = mwl_vr_get_info(e->vr);
     const char *code = info->code[0] ? info->code : "UN";
-    put_fmt(o, "<DicomAttribute tag=\"%04X%04X\" vr=\"%s\"", (unsigned)MWL_TAG_GROUP(e->tag),
-            (unsigned)MWL_TAG_ELEMENT(e->tag), code);
+    mwl_wbuf_printf(o, "<DicomAttribute tag=\"%04X%04X\" vr=\"%s\"", (unsigned)MWL_TAG_GROUP(e->tag),
+                    (unsigned)MWL_TAG_ELEMENT(e->tag), code);
     const char *kw = mwl_dict_keyword(e->tag);
     if (kw && kw[0]) {
-        put_str(o, " keyword=\"");
+        mwl_wbuf_put_str(o, " keyword=\"");
         (void)mwl_xml_put_text(o, kw, strlen(kw));
         mwl_wbuf_put_u8(o, '"');
     }
@@ -245,9 +227,9 @@ static void put_element(mwl_wbuf *o, mwl_arena *text_arena, const mwl_ds *ds, co
     switch (info->kind) {
     case MWL_VR_KIND_SEQUENCE:
         for (size_t i = 0; i < e->item_count; i++) {
-            put_fmt(o, "<Item number=\"%zu\">", i + 1);
+            mwl_wbuf_printf(o, "<Item number=\"%zu\">", i + 1);
             put_dataset(o, text_arena, e->items[i]);
-            put_str(o, "</Item>");
+            mwl_wbuf_put_str(o, "</Item>");
         }
         break;
     case MWL_VR_KIND_STRING:
@@ -262,13 +244,13 @@ static void put_element(mwl_wbuf *o, mwl_arena *text_arena, const mwl_ds *ds, co
     case MWL_VR_KIND_NONE:
     default:
         if (e->length) {
-            put_str(o, "<InlineBinary>");
+            mwl_wbuf_put_str(o, "<InlineBinary>");
             mwl_base64_encode(o, e->value, e->length);
-            put_str(o, "</InlineBinary>");
+            mwl_wbuf_put_str(o, "</InlineBinary>");
         }
         break;
     }
-    put_str(o, "</DicomAttribute>");
+    mwl_wbuf_put_str(o, "</DicomAttribute>");
 }
 
 static void put_dataset(mwl_wbuf *o, mwl_arena *text_arena, const mwl_ds *ds)
@@ -288,11 +270,11 @@ int mwl_ds_encode_xml(const mwl_ds *ds, mwl_wbuf *out)
         return MWL_E_INVALID;
     mwl_arena text;
     mwl_arena_init(&text, out->mem);
-    put_str(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                 "<NativeDicomModel xmlns=\"http://dicom.nema.org/PS3.19/models/NativeDICOM\">");
+    mwl_wbuf_put_str(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                          "<NativeDicomModel xmlns=\"http://dicom.nema.org/PS3.19/models/NativeDICOM\">");
     if (out->status == MWL_OK)
         put_dataset(out, &text, ds);
-    put_str(out, "</NativeDicomModel>\n");
+    mwl_wbuf_put_str(out, "</NativeDicomModel>\n");
     mwl_arena_clear(&text);
     return out->status;
 }

@@ -14,11 +14,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static void put_str(mwl_wbuf *w, const char *s)
-{
-    mwl_wbuf_put(w, s, strlen(s));
-}
-
 /* Appends `s` escaped for the delimiters `d` (field, component, repetition,
  * escape, sub-component, truncation or '\0'). Control characters, which
  * would end a segment or garble a log, go as \Xhh\. */
@@ -28,7 +23,7 @@ static void put_escaped(mwl_wbuf *w, const char *d, const char *s)
      * really is "" goes with its first quote as \X22\. */
     if (strcmp(s, "\"\"") == 0 && !memchr(d, '"', 6)) {
         mwl_wbuf_put_u8(w, (uint8_t)d[MWL_HL7_D_ESC]);
-        put_str(w, "X22");
+        mwl_wbuf_put_str(w, "X22");
         mwl_wbuf_put_u8(w, (uint8_t)d[MWL_HL7_D_ESC]);
         s++;
     }
@@ -107,9 +102,9 @@ void mwl_hl7_ack_build(const mwl_hl7_msg *orig, const mwl_hl7_error *err, const 
     /* Everything after MSH first, so MSH-18 can say whether it is ASCII. */
     mwl_wbuf body;
     mwl_wbuf_init(&body, out->mem);
-    put_str(&body, "MSA");
+    mwl_wbuf_put_str(&body, "MSA");
     mwl_wbuf_put_u8(&body, (uint8_t)fs);
-    put_str(&body, codes[code]);
+    mwl_wbuf_put_str(&body, codes[code]);
     mwl_wbuf_put_u8(&body, (uint8_t)fs);
     put_escaped(&body, d, h ? h->control_id : "");
     const char *text = code != MWL_HL7_AA && err->text[0] ? err->text : NULL;
@@ -120,7 +115,7 @@ void mwl_hl7_ack_build(const mwl_hl7_msg *orig, const mwl_hl7_error *err, const 
     }
     mwl_wbuf_put_u8(&body, '\r');
     if (code != MWL_HL7_AA) {
-        put_str(&body, "ERR");
+        mwl_wbuf_put_str(&body, "ERR");
         mwl_wbuf_put_u8(&body, (uint8_t)fs);
         if (!old)
             mwl_wbuf_put_u8(&body, (uint8_t)fs); /* ERR-1 left empty from 2.4 on */
@@ -148,14 +143,14 @@ void mwl_hl7_ack_build(const mwl_hl7_msg *orig, const mwl_hl7_error *err, const 
             mwl_wbuf_put_u8(&body, (uint8_t)ss);
             put_escaped(&body, d, text ? text : table_text);
             mwl_wbuf_put_u8(&body, (uint8_t)ss);
-            put_str(&body, "HL70357");
+            mwl_wbuf_put_str(&body, "HL70357");
         } else {
             mwl_wbuf_put_u8(&body, (uint8_t)fs);
             put_uint(&body, (unsigned)err->code);
             mwl_wbuf_put_u8(&body, (uint8_t)cs);
             put_escaped(&body, d, table_text);
             mwl_wbuf_put_u8(&body, (uint8_t)cs);
-            put_str(&body, "HL70357");
+            mwl_wbuf_put_str(&body, "HL70357");
             mwl_wbuf_put_u8(&body, (uint8_t)fs);
             mwl_wbuf_put_u8(&body, 'E');
             if (text) {
@@ -169,7 +164,7 @@ void mwl_hl7_ack_build(const mwl_hl7_msg *orig, const mwl_hl7_error *err, const 
 
     mwl_wbuf head;
     mwl_wbuf_init(&head, out->mem);
-    put_str(&head, "MSH");
+    mwl_wbuf_put_str(&head, "MSH");
     mwl_wbuf_put(&head, d, d[MWL_HL7_D_TRUNC] ? 6 : 5);
     /* sending and receiving application and facility swapped, whole */
     for (unsigned f = 3; f <= 6; f++) {
@@ -181,7 +176,7 @@ void mwl_hl7_ack_build(const mwl_hl7_msg *orig, const mwl_hl7_error *err, const 
     put_escaped(&head, d, now ? now : "");
     mwl_wbuf_put_u8(&head, (uint8_t)fs);
     mwl_wbuf_put_u8(&head, (uint8_t)fs);
-    put_str(&head, "ACK");
+    mwl_wbuf_put_str(&head, "ACK");
     const char *event = h ? h->trigger_event : "";
     if (event[0]) {
         mwl_wbuf_put_u8(&head, (uint8_t)cs);
@@ -191,7 +186,7 @@ void mwl_hl7_ack_build(const mwl_hl7_msg *orig, const mwl_hl7_error *err, const 
         if (!event[0])
             mwl_wbuf_put_u8(&head, (uint8_t)cs);
         mwl_wbuf_put_u8(&head, (uint8_t)cs);
-        put_str(&head, "ACK");
+        mwl_wbuf_put_str(&head, "ACK");
     }
     mwl_wbuf_put_u8(&head, (uint8_t)fs);
     put_escaped(&head, d, control_id ? control_id : "");
@@ -210,7 +205,7 @@ void mwl_hl7_ack_build(const mwl_hl7_msg *orig, const mwl_hl7_error *err, const 
             mwl_wbuf_put_u8(&head, (uint8_t)fs);
         /* MSH-18 is read unescaped: when '-' is a delimiter, the other
          * name table 0211 has for UTF-8. */
-        put_str(&head, memchr(d, '-', 6) ? "UNICODE" : "UNICODE UTF-8");
+        mwl_wbuf_put_str(&head, memchr(d, '-', 6) ? "UNICODE" : "UNICODE UTF-8");
     }
     mwl_wbuf_put_u8(&head, '\r');
 

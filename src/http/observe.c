@@ -93,29 +93,12 @@ static uint64_t monotonic_ms(void)
 
 /* ---- small writers ---------------------------------------------------------- */
 
-static void put_raw(mwl_wbuf *w, const char *s)
-{
-    mwl_wbuf_put(w, s, strlen(s));
-}
-
-static void put_fmt(mwl_wbuf *w, const char *fmt, ...) MWL_PRINTF(2, 3);
-static void put_fmt(mwl_wbuf *w, const char *fmt, ...)
-{
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        mwl_wbuf_put(w, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
 static void put_str(mwl_wbuf *w, const char *s)
 {
     if (s)
         mwl_json_put_string(w, s, strlen(s));
     else
-        put_raw(w, "null");
+        mwl_wbuf_put_str(w, "null");
 }
 
 /* Prometheus text 0.0.4: in a label value, backslash, double quote and
@@ -188,10 +171,10 @@ static void put_time(mwl_wbuf *w, int64_t ms)
     struct tm tm;
     char buf[32];
     if (!gmtime_r(&t, &tm) || strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
-        put_raw(w, "null");
+        mwl_wbuf_put_str(w, "null");
         return;
     }
-    put_fmt(w, "\"%s.%03dZ\"", buf, (int)(ms % 1000));
+    mwl_wbuf_printf(w, "\"%s.%03dZ\"", buf, (int)(ms % 1000));
 }
 
 /* The identifier as DICOM JSON (PS3.18 F.2), or null when it was not kept
@@ -199,7 +182,7 @@ static void put_time(mwl_wbuf *w, int64_t ms)
 static void put_identifier(mwl_wbuf *w, const mwl_query_record *r)
 {
     if (!r->identifier_length) {
-        put_raw(w, "null");
+        mwl_wbuf_put_str(w, "null");
         return;
     }
     mwl_arena arena;
@@ -212,31 +195,31 @@ static void put_identifier(mwl_wbuf *w, const mwl_query_record *r)
         mwl_ds_encode_json(ds, NULL, w, NULL) != MWL_OK) {
         if (w->status == MWL_OK)
             w->len = before;
-        put_raw(w, "null");
+        mwl_wbuf_put_str(w, "null");
     }
     mwl_arena_clear(&arena);
 }
 
 static void put_record(mwl_wbuf *w, const mwl_query_record *r)
 {
-    put_fmt(w, "{\"id\":%" PRIu64 ",\"time\":", r->id);
+    mwl_wbuf_printf(w, "{\"id\":%" PRIu64 ",\"time\":", r->id);
     put_time(w, r->time_ms);
-    put_raw(w, ",\"callingAet\":");
+    mwl_wbuf_put_str(w, ",\"callingAet\":");
     put_str(w, r->calling);
-    put_raw(w, ",\"calledAet\":");
+    mwl_wbuf_put_str(w, ",\"calledAet\":");
     put_str(w, r->called);
-    put_raw(w, ",\"peer\":");
+    mwl_wbuf_put_str(w, ",\"peer\":");
     put_str(w, r->peer);
-    put_raw(w, ",\"keys\":");
+    mwl_wbuf_put_str(w, ",\"keys\":");
     put_str(w, r->keys);
-    put_fmt(w, ",\"matches\":%" PRIu64 ",\"status\":\"%04X\",\"statusText\":", r->matches,
-            (unsigned)r->status);
+    mwl_wbuf_printf(w, ",\"matches\":%" PRIu64 ",\"status\":\"%04X\",\"statusText\":", r->matches,
+                    (unsigned)r->status);
     put_str(w, mwl_dimse_status_str(r->status));
-    put_raw(w, ",\"comment\":");
+    mwl_wbuf_put_str(w, ",\"comment\":");
     put_str(w, r->comment);
-    put_fmt(w, ",\"durationMs\":%" PRIu64 ",\"identifier\":", r->duration_ms);
+    mwl_wbuf_printf(w, ",\"durationMs\":%" PRIu64 ",\"identifier\":", r->duration_ms);
     put_identifier(w, r);
-    put_raw(w, "}");
+    mwl_wbuf_put_str(w, "}");
 }
 
 void serve_queries(const mwl_http_request *req, mwl_http_response *res)
@@ -265,12 +248,12 @@ void serve_queries(const mwl_http_request *req, mwl_http_response *res)
     size_t n = recs ? mwl_query_log_list(log, calling, recs, (size_t)limit) : 0;
     mwl_wbuf w;
     mwl_wbuf_init(&w, NULL);
-    put_raw(&w, "[");
+    mwl_wbuf_put_str(&w, "[");
     for (size_t i = 0; i < n; i++) {
-        put_raw(&w, i ? ",\n" : "\n");
+        mwl_wbuf_put_str(&w, i ? ",\n" : "\n");
         put_record(&w, &recs[i]);
     }
-    put_raw(&w, "]\n");
+    mwl_wbuf_put_str(&w, "]\n");
     free(recs);
     json_ok(res, &w);
     mwl_wbuf_clear(&w);
@@ -539,13 +522,14 @@ static void explain(const mwl_http_request *req, mwl_http_response *res, explain
     mwl_matcher_init(&m, &match, NULL);
     mwl_wbuf w;
     mwl_wbuf_init(&w, NULL);
-    put_raw(&w, "{\"query\":");
+    mwl_wbuf_put_str(&w, "{\"query\":");
     if (in->query_id)
-        put_fmt(&w, "%" PRIu64, in->query_id);
+        mwl_wbuf_printf(&w, "%" PRIu64, in->query_id);
     else
-        put_raw(&w, "null");
-    put_fmt(&w, ",\"options\":{\"pnCaseSensitive\":%s,\"pnAccentInsensitive\":%s},\"steps\":[",
-            match.pn_case_sensitive ? "true" : "false", match.pn_accent_insensitive ? "true" : "false");
+        mwl_wbuf_put_str(&w, "null");
+    mwl_wbuf_printf(&w, ",\"options\":{\"pnCaseSensitive\":%s,\"pnAccentInsensitive\":%s},\"steps\":[",
+                    match.pn_case_sensitive ? "true" : "false",
+                    match.pn_accent_insensitive ? "true" : "false");
     size_t count = 0;
     bool all = true;
     mwl_store_row row;
@@ -563,16 +547,16 @@ static void explain(const mwl_http_request *req, mwl_http_response *res, explain
         char acc[70], sps[70];
         row_value(item, MWL_TAG_AccessionNumber, false, acc, sizeof acc);
         row_value(item, MWL_TAG_ScheduledProcedureStepID, true, sps, sizeof sps);
-        put_raw(&w, count ? ",\n" : "\n");
-        put_fmt(&w, "{\"row\":%lld,\"worklistAet\":", (long long)row.id);
+        mwl_wbuf_put_str(&w, count ? ",\n" : "\n");
+        mwl_wbuf_printf(&w, "{\"row\":%lld,\"worklistAet\":", (long long)row.id);
         put_str(&w, row.worklist_aet);
-        put_raw(&w, ",\"accession\":");
+        mwl_wbuf_put_str(&w, ",\"accession\":");
         put_str(&w, acc);
-        put_raw(&w, ",\"spsId\":");
+        mwl_wbuf_put_str(&w, ",\"spsId\":");
         put_str(&w, sps);
-        put_raw(&w, ",");
+        mwl_wbuf_put_str(&w, ",");
         mwl_explain_write_json(&ex, &w);
-        put_raw(&w, "}");
+        mwl_wbuf_put_str(&w, "}");
         all = all && ex.matched;
         count++;
     }
@@ -585,7 +569,7 @@ static void explain(const mwl_http_request *req, mwl_http_response *res, explain
     } else if (count == 0) {
         mwl_http_error(res, 404, NULL, "no stored item has that key");
     } else {
-        put_fmt(&w, "],\"matched\":%s}\n", all ? "true" : "false");
+        mwl_wbuf_printf(&w, "],\"matched\":%s}\n", all ? "true" : "false");
         json_ok(res, &w);
     }
     mwl_wbuf_clear(&w);
@@ -628,22 +612,22 @@ done:
 static void put_event(mwl_wbuf *w, const mwl_hl7_feed_event *ev, const char *text_key)
 {
     if (!ev->time[0]) {
-        put_raw(w, "null");
+        mwl_wbuf_put_str(w, "null");
         return;
     }
-    put_raw(w, "{\"time\":");
+    mwl_wbuf_put_str(w, "{\"time\":");
     put_str(w, ev->time);
-    put_raw(w, ",\"sender\":");
+    mwl_wbuf_put_str(w, ",\"sender\":");
     put_str(w, ev->sender);
-    put_raw(w, ",\"type\":");
+    mwl_wbuf_put_str(w, ",\"type\":");
     put_str(w, ev->type);
-    put_raw(w, ",\"control_id\":");
+    mwl_wbuf_put_str(w, ",\"control_id\":");
     put_str(w, ev->control_id);
-    put_raw(w, ",\"ack\":");
+    mwl_wbuf_put_str(w, ",\"ack\":");
     put_str(w, ev->ack);
-    put_fmt(w, ",\"%s\":", text_key);
+    mwl_wbuf_printf(w, ",\"%s\":", text_key);
     put_str(w, ev->text);
-    put_raw(w, "}");
+    mwl_wbuf_put_str(w, "}");
 }
 
 /* A few numbers and the HL7 feed's last message and error for the web
@@ -658,13 +642,13 @@ void serve_status(const mwl_http_request *req, mwl_http_response *res)
         mwl_server_get_stats(srv, &s);
     mwl_wbuf w;
     mwl_wbuf_init(&w, NULL);
-    put_fmt(&w,
-            "{\"associations_active\":%zu,\"associations_total\":%" PRIu64 ",\"cfind_total\":%" PRIu64
-            ",\"hl7\":",
-            s.active, s.associations, s.finds);
+    mwl_wbuf_printf(&w,
+                    "{\"associations_active\":%zu,\"associations_total\":%" PRIu64 ",\"cfind_total\":%" PRIu64
+                    ",\"hl7\":",
+                    s.active, s.associations, s.finds);
     mwl_hl7_feed *feed = http_hl7(req->http);
     if (!feed) {
-        put_raw(&w, "null}");
+        mwl_wbuf_put_str(&w, "null}");
     } else {
         /* A few KiB (the by-type table, two events): off the thread's stack. */
         mwl_hl7_feed_stats *h = malloc(sizeof *h);
@@ -674,14 +658,14 @@ void serve_status(const mwl_http_request *req, mwl_http_response *res)
             return;
         }
         mwl_hl7_feed_get_stats(feed, h);
-        put_fmt(&w,
-                "{\"messages\":%" PRIu64 ",\"aa\":%" PRIu64 ",\"ae\":%" PRIu64 ",\"ar\":%" PRIu64
-                ",\"last_message\":",
-                h->messages, h->aa, h->ae, h->ar);
+        mwl_wbuf_printf(&w,
+                        "{\"messages\":%" PRIu64 ",\"aa\":%" PRIu64 ",\"ae\":%" PRIu64 ",\"ar\":%" PRIu64
+                        ",\"last_message\":",
+                        h->messages, h->aa, h->ae, h->ar);
         put_event(&w, &h->last_message, "summary");
-        put_raw(&w, ",\"last_error\":");
+        mwl_wbuf_put_str(&w, ",\"last_error\":");
         put_event(&w, &h->last_error, "error");
-        put_raw(&w, "}}");
+        mwl_wbuf_put_str(&w, "}}");
         free(h);
     }
     json_ok(res, &w);
