@@ -92,7 +92,7 @@ static void put_query_values(mwl_wbuf *w, const mwl_qkey *k)
          * same in any character set, so the identifier's bytes will do. */
         const char *s = (const char *)k->elem->value;
         size_t len = k->elem->length;
-        mwl_trim_value((mwl_vr)k->vr, &s, &len);
+        mwl_str_trim((mwl_vr)k->vr, &s, &len);
         mwl_wbuf_put(w, s, len);
         return;
     }
@@ -132,7 +132,7 @@ static int put_item_value(explain_ctx *c, mwl_wbuf *w, const mwl_ds *ds, const m
     int rc = mwl_wl_text(cs, vr, e->value, e->length, &c->m->text, &text, &len, c->diag);
     if (rc != MWL_OK)
         return rc;
-    mwl_trim_value(vr, &text, &len);
+    mwl_str_trim(vr, &text, &len);
     mwl_wbuf_put(w, text, len);
     return MWL_OK;
 }

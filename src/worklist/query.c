@@ -132,7 +132,7 @@ static int parse_text(parse_ctx *c, mwl_qkey *k, const char *s, size_t len)
     mwl_vr vr = (mwl_vr)k->vr;
     const char *t = s;
     size_t tlen = len;
-    mwl_trim_value(vr, &t, &tlen);
+    mwl_str_trim(vr, &t, &tlen);
     k->value_count = 0;
     k->values = NULL;
     if (tlen == 0) {

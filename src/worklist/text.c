@@ -125,25 +125,6 @@ uint32_t mwl_fold_char(uint32_t cp, unsigned fold)
 
 /* ---- values -------------------------------------------------------------- */
 
-void mwl_trim_value(mwl_vr vr, const char **s, size_t *len)
-{
-    const char *p = *s;
-    size_t n = *len;
-    /* PS3.5 Table 6.2-1: leading spaces are significant in the text VRs. */
-    bool leading =
-        vr != MWL_VR_LT && vr != MWL_VR_ST && vr != MWL_VR_UT && vr != MWL_VR_UR && vr != MWL_VR_UC;
-    while (n && (p[n - 1] == ' ' || p[n - 1] == '\0'))
-        n--;
-    if (leading) {
-        while (n && *p == ' ') {
-            p++;
-            n--;
-        }
-    }
-    *s = p;
-    *len = n;
-}
-
 bool mwl_wl_next_value(mwl_vr vr, const char *s, size_t len, size_t *pos, const char **value, size_t *vlen)
 {
     if (len == 0 || *pos > len)
@@ -158,7 +139,7 @@ bool mwl_wl_next_value(mwl_vr vr, const char *s, size_t len, size_t *pos, const 
         n = end ? (size_t)(end - start) : len - *pos;
     }
     *pos += n + 1;
-    mwl_trim_value(vr, &start, &n);
+    mwl_str_trim(vr, &start, &n);
     *value = start;
     *vlen = n;
     return true;
