@@ -74,7 +74,6 @@ bool mwl_match_is_empty_key(const char *key, size_t len);
  * Appends to `out` (whose status reports a failed allocation). */
 void mwl_pn_normalize(const char *s, size_t len, mwl_wbuf *out);
 
-
 /* An IS or DS value (trimmed) as a number; false when it is not one. */
 bool mwl_wl_parse_number(const char *s, size_t len, double *out);
 
