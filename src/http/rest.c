@@ -626,6 +626,21 @@ static bool form_of(const char *type, size_t tlen, const char *param_type, size_
 #undef PIS
 }
 
+/* An RFC 9110 qvalue ("0", "0.5", "1", "1.000": at most three decimals,
+ * never above 1) in thousandths; -1 when s[0..len) is not one. */
+static int parse_qvalue(const char *s, size_t len)
+{
+    if (len == 0 || (s[0] != '0' && s[0] != '1') || (len > 1 && s[1] != '.') || len > 5)
+        return -1;
+    int q = (s[0] - '0') * 1000, scale = 100;
+    for (size_t i = 2; i < len; i++, scale /= 10) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        q += (s[i] - '0') * scale;
+    }
+    return q <= 1000 ? q : -1;
+}
+
 /* Content negotiation (RFC 9110 12.5.1): the acceptable form with the
  * highest q, the first listed among equals. `accept` NULL or blank: the
  * default, DICOM JSON. False: none acceptable (406). */
@@ -658,12 +673,17 @@ static bool negotiate(const char *accept, search_form *form)
                 break;
             s++;
             s += strspn(s, " \t");
-            const char *eq = memchr(s, '=', (size_t)(end - s));
-            if (!eq)
-                break;
-            const char *v = eq + 1, *vend = v;
-            while (vend < end && *vend != ';')
-                vend++;
+            /* The parameter runs to the next ';': a '=' past it belongs
+             * to the next parameter ("a;b;q=0" is a, b and q=0). */
+            const char *pend = memchr(s, ';', (size_t)(end - s));
+            if (!pend)
+                pend = end;
+            const char *eq = memchr(s, '=', (size_t)(pend - s));
+            if (!eq) {
+                s = pend;
+                continue;
+            }
+            const char *v = eq + 1, *vend = pend;
             const char *vv = v;
             size_t vlen = (size_t)(vend - v);
             while (vlen && (vv[vlen - 1] == ' ' || vv[vlen - 1] == '\t'))
@@ -679,16 +699,11 @@ static bool negotiate(const char *accept, search_form *form)
                 ptype = vv;
                 plen = vlen;
             } else if (nlen == 1 && (s[0] == 'q' || s[0] == 'Q')) {
-                /* qvalue: 0, 1, 0.xyz, 1.000. One that is no number is
-                 * ignored rather than read as 0 (which would refuse the
-                 * type); any q above 0 stays above 0. */
-                char *num_end = NULL;
-                double d = strtod(vv, &num_end);
-                if (num_end != vv) {
-                    qv = d <= 0 ? 0 : d >= 1 ? 1000 : (int)(d * 1000 + 0.5);
-                    if (d > 0 && qv == 0)
-                        qv = 1;
-                }
+                /* A qvalue that is not one (RFC 9110 12.4.2) is ignored
+                 * rather than read as 0, which would refuse the type. */
+                int parsed = parse_qvalue(vv, vlen);
+                if (parsed >= 0)
+                    qv = parsed;
             }
             s = vend;
         }

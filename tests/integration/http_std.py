@@ -260,7 +260,8 @@ def media(srv):
     check(len(want) == 5, f"{len(want)} MR steps")
     for accept in ("application/json", "*/*", "application/dicom+json; q=0.9, text/html", "text/plain, */*;q=0.1",
                    "application/dicom+xml;q=0, application/dicom+json", "*/*;q=0.0001",
-                   "application/dicom+json;q=abc"):
+                   "application/dicom+json;q=abc", "application/dicom+json;q=nan",
+                   "application/dicom+xml;level=1;q=0, application/dicom+json"):
         check(search(srv, params, accept) == want, f"Accept {accept!r}")
     check(search(srv, dict(params, accept="application/dicom+json"), "text/plain") == want,
           "accept= takes the place of the header")
@@ -280,7 +281,8 @@ def media(srv):
     whole, parts = multipart(hd, body)
     check(st == 200 and whole == "application/dicom+json" and len(parts) == len(want), f"multipart JSON {st}")
     check([json.loads(p)[0] for _, p in parts] == want, "multipart JSON parts = the JSON array")
-    for accept in ("text/plain", "application/dicom", "application/dicom+json;q=0"):
+    for accept in ("text/plain", "application/dicom", "application/dicom+json;q=0",
+                   "application/dicom+json;x;q=0.000"):
         st, _, body = get(srv, params, accept)
         check(st == 406 and json.loads(body)["status"] == 406, f"Accept {accept!r}: {st}")
     st, hd, _ = get(srv, {}, method="POST")
