@@ -214,6 +214,9 @@ MWL_API mwl_hl7_presence mwl_hl7_get(const mwl_hl7_msg *m, const mwl_hl7_seg *s,
 MWL_API unsigned mwl_hl7_reps(const mwl_hl7_msg *m, const mwl_hl7_seg *s, unsigned field);
 /* The raw (undecoded) text of a whole field, for logs. "" when absent. */
 MWL_API const char *mwl_hl7_raw_field(const mwl_hl7_msg *m, const mwl_hl7_seg *s, unsigned field);
+/* Whether a whole field was sent: ABSENT (empty or past the last), NULL
+ * (exactly ""), VALUE. Copies nothing, whatever the field's size. */
+MWL_API mwl_hl7_presence mwl_hl7_field_presence(const mwl_hl7_msg *m, const mwl_hl7_seg *s, unsigned field);
 
 /* ======================================================================
  * Acknowledgements (original mode, as IHE profiles it)

@@ -90,15 +90,12 @@ static mwl_hl7_presence get(const map_ctx *c, const mwl_hl7_seg *s, unsigned fie
     return mwl_hl7_get(c->m, s, field, rep, comp, sub, v);
 }
 
-/* A field as a whole: "" sent, something sent, or nothing. */
+/* A field as a whole: "" sent, something sent, or nothing. No copy: it
+ * is asked for every mapped field of every step, and a field may be as
+ * large as the message. */
 static mwl_hl7_presence field_presence(const map_ctx *c, const mwl_hl7_seg *s, unsigned field)
 {
-    if (!s)
-        return MWL_HL7_ABSENT;
-    const char *raw = mwl_hl7_raw_field(c->m, s, field);
-    if (!strcmp(raw, "\"\""))
-        return MWL_HL7_NULL;
-    return raw[0] ? MWL_HL7_VALUE : MWL_HL7_ABSENT;
+    return mwl_hl7_field_presence(c->m, s, field);
 }
 
 static size_t count_chars(const char *s, size_t len)

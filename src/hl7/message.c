@@ -638,6 +638,16 @@ const char *mwl_hl7_raw_field(const mwl_hl7_msg *m, const mwl_hl7_seg *s, unsign
     return out ? out : "";
 }
 
+mwl_hl7_presence mwl_hl7_field_presence(const mwl_hl7_msg *m, const mwl_hl7_seg *s, unsigned field)
+{
+    if (!m || !s || field == 0 || field > s->field_count)
+        return MWL_HL7_ABSENT;
+    const mwl_hl7_span *f = &s->fields[field - 1];
+    if (f->len == 0)
+        return MWL_HL7_ABSENT;
+    return f->len == 2 && memcmp(s->text + f->off, "\"\"", 2) == 0 ? MWL_HL7_NULL : MWL_HL7_VALUE;
+}
+
 /* ---- segments -------------------------------------------------------------- */
 
 const mwl_hl7_msh *mwl_hl7_header(const mwl_hl7_msg *m)
