@@ -268,6 +268,13 @@ def check_explain(srv, step, logged_id):
     post = get_json(srv.url + "/explain", 200, "POST", json.dumps(body).encode())
     check(post["steps"][0]["failing"] == ["PatientID"], f"POST DICOM JSON non-match: {post['steps'][0]['failing']}")
 
+    # POST /explain from curl.
+    p = subprocess.run(["curl", "-s", "-S", "--fail", "--max-time", "30", "-X", "POST", "-H",
+                        "Content-Type: application/json", "--data-binary", json.dumps(body), srv.url + "/explain"],
+                       capture_output=True, timeout=60)
+    check(p.returncode == 0 and json.loads(p.stdout)["steps"][0]["failing"] == ["PatientID"],
+          f"curl POST /explain: exit {p.returncode} {p.stdout[:200]!r}")
+
     get_json(srv.url + "/explain?accession=NO-SUCH-ACCESSION&PatientID=1", 404)
     get_json(srv.url + "/explain?PatientID=1", 400)
     err = get_json(base + "&NoSuchKeyword=1", 400)
@@ -286,6 +293,17 @@ def check_openapi(srv, path):
     missing = [p for p in PATHS if p not in doc.get("paths", {})]
     check(not missing, f"/openapi.json lacks {missing}")
     check("post" in doc["paths"]["/explain"] and "get" in doc["paths"]["/explain"], "/explain GET and POST")
+    p = subprocess.run(["curl", "-s", "-S", "--fail", "--max-time", "30", srv.url + "/openapi.json"],
+                       capture_output=True, timeout=60)
+    check(p.returncode == 0 and p.stdout == served, f"curl /openapi.json: exit {p.returncode}")
+    # The page's files carry an ETag; curl asking with it gets 304.
+    p = subprocess.run(["curl", "-s", "-S", "--max-time", "30", "-D", "-", "-o", "/dev/null", srv.url + "/app.js"],
+                       capture_output=True, timeout=60)
+    etag = [l.split(":", 1)[1].strip() for l in p.stdout.decode().splitlines() if l.lower().startswith("etag:")]
+    check(p.returncode == 0 and etag, f"curl /app.js: no ETag: {p.stdout[:300]!r}")
+    p = subprocess.run(["curl", "-s", "-S", "--max-time", "30", "-o", "/dev/null", "-w", "%{http_code}", "-H",
+                        "If-None-Match: " + etag[0], srv.url + "/app.js"], capture_output=True, timeout=60)
+    check(p.stdout == b"304", f"curl If-None-Match: {p.stdout!r}")
 
 
 def hl7send(mwl, srv, name):

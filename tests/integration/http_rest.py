@@ -290,6 +290,21 @@ def writes(mwl, tmp):
     check(val(got, "00100010") == {"Alphabetic": "Müller^Jürgen"}, f"Latin-1 name: {val(got, '00100010')}")
     st, _, body = http(f"{base}/{study2}/SPS78", "PUT", got)
     check(st == 200, f"PUT replace: {st} {body[:200]!r}")
+    # The same reads and writes from curl: GET one, HEAD, PUT, and the
+    # dcm4chee-style alias.
+    st, head, body = curl(f"{base}/{study2}/SPS78")
+    check(st == 200 and "application/dicom+json" in head and strip_charset(json.loads(body)) == strip_charset(got),
+          f"curl GET one: {st} {head}")
+    st, head, _ = curl(f"{base}/{study2}/SPS78", "-I")  # curl -I writes the headers as its output
+    check(st == 200 and "application/dicom+json" in head, f"curl HEAD: {st} {head}")
+    put_file = os.path.join(tmp, "put.json")
+    with open(put_file, "w") as f:
+        json.dump(got, f)
+    st, _, _ = curl(f"{base}/{study2}/SPS78", "-X", "PUT", "-H", "Content-Type: application/dicom+json",
+                    "--data-binary", "@" + put_file)
+    check(st == 200, f"curl PUT replace: {st}")
+    st, _, body = curl(srv.url + "/aets/ANYAE/rs/mwlitems?PatientID=PID-78")
+    check(st == 200 and [val(o, "00100020") for o in json.loads(body)] == ["PID-78"], f"curl alias: {st} {body[:200]!r}")
     st, _, body = http(f"{base}/{study2}/OTHER", "PUT", got)
     check(st == 400, f"PUT contradicting SPS ID: {st}")
     error_body(body, 400, "ScheduledProcedureStepID")
