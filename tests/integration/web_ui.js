@@ -10,7 +10,9 @@
 // to the field it names; then two items are created through
 // the form (Study Instance UID left empty: the page makes a 2.25 UID), and
 // both rows must show up with their names readable (three groups of a
-// Japanese name, an umlaut). Prints {"items": [{sps, study, name}...]}.
+// Japanese name, an umlaut); the first is edited through the form (read
+// with GET, saved with one PUT) and its row shows the change and still the
+// name's three groups. Prints {"items": [{sps, study, name}...]}.
 // cancel: the row of SPSID is canceled with its button (the confirm
 // dialog accepted), it must leave the list and the other row stay; the
 // other row selected, findscu's logged query (calling AE FINDSCU, from the
@@ -158,6 +160,24 @@ async function create(url, token, date) {
       if (!/^2\.25\.[1-9][0-9]{0,38}$/.test(row.study)) fail(`row ${row.sps}: Study UID ${row.study} is not 2.25.<n>`);
       out.push({ sps: row.sps, study: row.study, name: it.PatientName });
     }
+    // Edit through the form: the page reads the item (GET /mwlitems/{study}/{sps}),
+    // the form comes back filled, and saving PUTs it; the row shows the change
+    // and keeps what the form does not show (the name's three groups).
+    const first = ITEMS[0];
+    let puts = 0;
+    page.on('request', (r) => { if (r.method() === 'PUT') puts++; });
+    await page.locator(`#worklist tbody tr[data-sps="${first.ScheduledProcedureStepID}"] button.edit`).click();
+    await page.locator('#item-dialog').waitFor({ state: 'visible' });
+    const shownId = await page.inputValue('#f-PatientID');
+    if (shownId !== first.PatientID) fail(`edit form: Patient ID ${JSON.stringify(shownId)}, expected ${first.PatientID}`);
+    await page.fill('#f-ScheduledProcedureStepDescription', first.ScheduledProcedureStepDescription + ' (edited)');
+    await page.click('#item-save');
+    await page.locator('#item-dialog').waitFor({ state: 'hidden' });
+    const edited = page.locator(`#worklist tbody tr[data-sps="${first.ScheduledProcedureStepID}"]`);
+    await edited.filter({ hasText: '(edited)' }).waitFor();
+    const editedText = await edited.innerText();
+    for (const s of first.shown) if (!editedText.includes(s)) fail(`edited row does not show ${s}: ${editedText}`);
+    if (puts !== 1) fail(`saving the edit made ${puts} PUT request(s), expected 1`);
     if (problems.length) fail(problems.join('\n'));
     return { items: out };
   } finally {
