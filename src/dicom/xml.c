@@ -236,7 +236,7 @@ static void put_element(mwl_wbuf *o, mwl_arena *text_arena, const mwl_ds *ds, co
     case MWL_VR_KIND_TEXT:
         if (!string_is_empty(e)) {
             put_string_values(o, text_arena, ds, e);
-            mwl_arena_clear(text_arena);
+            mwl_arena_reset(text_arena); /* per element: keep the chunk */
         }
         break;
     case MWL_VR_KIND_NUMBER: put_numbers(o, e); break;

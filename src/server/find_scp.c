@@ -296,7 +296,7 @@ static void produce(find_op *f)
         if (produced > 0 &&
             (atomic_load(&f->control.cancelled) || mwl_now_ms() >= f->control.step_deadline_ms))
             break;
-        mwl_arena_clear(&f->match_arena);
+        mwl_arena_reset(&f->match_arena); /* per match: keep the chunk */
         f->control.patient_set = false;
         const mwl_ds *match = NULL;
         uint16_t pending = MWL_DIMSE_STATUS_PENDING;

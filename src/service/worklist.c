@@ -501,7 +501,7 @@ static int wl_next(void *state, const mwl_find_request *req, mwl_arena *arena, c
             return rc;
         }
         st->candidates++;
-        mwl_arena_clear(&st->row_arena);
+        mwl_arena_reset(&st->row_arena); /* per row: keep the chunk */
         mwl_ds *item;
         rc = mwl_ds_decode(row.dataset, row.length, MWL_TS_EXPLICIT_LE, &st->row_arena, NULL, &item, &d);
         if (mwl_is_fatal(rc))
@@ -598,7 +598,7 @@ int mwl_worklist_service_search(mwl_worklist_service *p, const mwl_ds *identifie
     mwl_arena arena;
     mwl_arena_init(&arena, p->mem);
     while (final->status == 0) {
-        mwl_arena_clear(&arena);
+        mwl_arena_reset(&arena); /* per match: keep the chunk */
         const mwl_ds *match = NULL;
         uint16_t status = 0xFF00;
         rc = wl_next(st, &req, &arena, &match, &status, final);
