@@ -54,9 +54,7 @@ static void put_binary(mwl_wbuf *w, mwl_vr vr, const uint8_t *p, size_t len)
         return;
     }
     for (size_t off = 0; off < len; off += unit) {
-        uint32_t v = unit == 2 ? (uint32_t)(p[off] | p[off + 1] << 8)
-                               : (uint32_t)p[off] | (uint32_t)p[off + 1] << 8 | (uint32_t)p[off + 2] << 16 |
-                                     (uint32_t)p[off + 3] << 24;
+        uint32_t v = unit == 2 ? mwl_load_u16le(p + off) : mwl_load_u32le(p + off);
         int n;
         if (vr == MWL_VR_SS)
             n = snprintf(num, sizeof num, "%d", (int)(int16_t)v);
@@ -488,8 +486,7 @@ static void put_json(mwl_wbuf *out, const char *s)
         put_text(out, "null");
 }
 
-/* "Scheduled Station AE Title" for the last step of a path. */
-static const char *key_name(const mwl_explain_key *k)
+const char *mwl_explain_key_name(const mwl_explain_key *k)
 {
     const mwl_dict_entry *d = mwl_dict_find(k->tag);
     return d && d->name && d->name[0] ? d->name : k->path;
@@ -513,7 +510,7 @@ void mwl_explain_write_json(const mwl_explain *ex, mwl_wbuf *out)
         put_text(out, i ? ",\n  {\"path\":" : "\n  {\"path\":");
         put_json(out, k->path);
         put_text(out, ",\"name\":");
-        put_json(out, key_name(k));
+        put_json(out, mwl_explain_key_name(k));
         snprintf(num, sizeof num, ",\"depth\":%zu,\"item\":", k->depth);
         put_text(out, num);
         if (k->item == SIZE_MAX)

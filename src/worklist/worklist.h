@@ -368,6 +368,8 @@ MWL_API const char *mwl_explain_result_name(mwl_explain_result result);
 /* A short phrase saying why, for people: "single value matching is exact",
  * "outside the range", "the item has no value", ... */
 MWL_API const char *mwl_explain_phrase(const mwl_explain_key *k);
+/* The key's attribute name ("Scheduled Station AE Title"), else its path. */
+MWL_API const char *mwl_explain_key_name(const mwl_explain_key *k);
 /* For a PN key that does not match under `opts` but would under other name
  * options: writes e.g. "matches only with pn-accent-insensitive" (the
  * fewest options changed) into buf and returns true; false otherwise. */

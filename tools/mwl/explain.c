@@ -10,7 +10,6 @@
 
 #include "commands.h"
 #include "dicom/codec.h"
-#include "dicom/dict.h"
 #include "query_args.h"
 #include "store/store.h"
 #include "util.h"
@@ -195,12 +194,6 @@ static int read_steps(const options *o, mwl_arena *arena, step *steps, size_t *c
 /* ---- output ------------------------------------------------------------------- */
 
 /* "Scheduled Station AE Title" for the last step of a path. */
-static const char *key_name(const mwl_explain_key *k)
-{
-    const mwl_dict_entry *d = mwl_dict_find(k->tag);
-    return d && d->name && d->name[0] ? d->name : k->path;
-}
-
 /* A stored value of the SPS row for the header line, "" when absent. */
 static void row_value(const mwl_ds *item, uint32_t tag, bool in_sps, char *buf, size_t cap)
 {
@@ -227,16 +220,17 @@ static void print_text(const step *s, const mwl_explain *ex)
             k->result == MWL_EXPLAIN_NOMATCH ? "NO MATCH" : mwl_explain_result_name(k->result);
         printf("  %-8s %*s", result, (int)(2 * k->depth), "");
         if (k->is_item) {
-            printf("item %zu of %s — %s\n", k->item + 1, key_name(k), mwl_explain_phrase(k));
+            printf("item %zu of %s — %s\n", k->item + 1, mwl_explain_key_name(k), mwl_explain_phrase(k));
             continue;
         }
         if (k->vr == MWL_VR_SQ) {
             /* Its keys follow, item by item: only the count is worth a word. */
-            printf("%s: item has %s — %s [%s, %s]\n", key_name(k), k->item_value ? k->item_value : "none",
-                   mwl_explain_phrase(k), mwl_explain_kind_name(k->kind), k->path);
+            printf("%s: item has %s — %s [%s, %s]\n", mwl_explain_key_name(k),
+                   k->item_value ? k->item_value : "none", mwl_explain_phrase(k),
+                   mwl_explain_kind_name(k->kind), k->path);
             continue;
         }
-        printf("%s: query `%s`, item ", key_name(k), k->query_value);
+        printf("%s: query `%s`, item ", mwl_explain_key_name(k), k->query_value);
         if (k->item_value)
             printf("`%s`", k->item_value);
         else
