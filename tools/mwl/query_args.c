@@ -27,11 +27,11 @@ void tool_query_args_free(tool_query_args *qa)
     qa->keys = NULL;
 }
 
-static void add_key(tool_query_args *qa, const char *path, const char *value)
+static void add_key(tool_query_args *qa, const char *path, size_t path_len, const char *value)
 {
     tool_key_arg *k = &qa->keys[qa->key_count++];
     k->path = path;
-    k->path_len = strlen(path);
+    k->path_len = path_len;
     k->value = value;
 }
 
@@ -42,17 +42,14 @@ static void add_k_option(tool_query_args *qa, const char *arg)
     size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
     /* A Specific Character Set given as a key says how to encode the other
      * values: the same as --charset (findscu users write it this way). */
-    if (eq &&
-        ((n == 20 && strncmp(arg, "SpecificCharacterSet", n) == 0) ||
-         (n == 9 && strncmp(arg, "0008,0005", n) == 0) || (n == 11 && strncmp(arg, "(0008,0005)", n) == 0) ||
-         (n == 8 && strncmp(arg, "00080005", n) == 0))) {
+    mwl_keypath kp;
+    mwl_diag d;
+    if (eq && mwl_keypath_parse(arg, n, &kp, &d) == MWL_OK && kp.count == 1 &&
+        kp.steps[0].tag == MWL_TAG_SpecificCharacterSet) {
         qa->charset = eq + 1;
         return;
     }
-    tool_key_arg *k = &qa->keys[qa->key_count++];
-    k->path = arg;
-    k->path_len = eq ? (size_t)(eq - arg) : strlen(arg);
-    k->value = eq ? eq + 1 : NULL;
+    add_key(qa, arg, n, eq ? eq + 1 : NULL);
 }
 
 int tool_query_option(const char *cmd, int argc, char **argv, int *i, tool_query_args *qa)
@@ -85,7 +82,7 @@ int tool_query_option(const char *cmd, int argc, char **argv, int *i, tool_query
                 return -1;
             }
         }
-        add_key(qa, plain[p].path, v);
+        add_key(qa, plain[p].path, strlen(plain[p].path), v);
         return 1;
     }
     if (strncmp(arg, "-k", 2) == 0) {
@@ -116,7 +113,8 @@ int tool_query_option(const char *cmd, int argc, char **argv, int *i, tool_query
             snprintf(qa->date_value, sizeof qa->date_value, "%s-%s", lo, hi);
         else
             qa->date_value[0] = '\0'; /* all: universal matching */
-        add_key(qa, TOOL_SPS "ScheduledProcedureStepStartDate", qa->date_value);
+        add_key(qa, TOOL_SPS "ScheduledProcedureStepStartDate",
+                strlen(TOOL_SPS "ScheduledProcedureStepStartDate"), qa->date_value);
         return 1;
     }
     if ((v = tool_option_value(cmd, argc, argv, i, "--query", &missing))) {
