@@ -618,21 +618,9 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
 /* "127.0.0.1:40000" / "[::1]:40000" for logs and the audit. */
 static void peer_text(struct MHD_Connection *conn, char *out, size_t cap)
 {
-    snprintf(out, cap, "?");
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (!ci || !ci->client_addr)
-        return;
-    char host[INET6_ADDRSTRLEN] = "";
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
-        if (inet_ntop(AF_INET, &in->sin_addr, host, sizeof host))
-            snprintf(out, cap, "%s:%u", host, (unsigned)ntohs(in->sin_port));
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
-        if (inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host))
-            snprintf(out, cap, "[%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
-    }
+    /* libmicrohttpd keeps the address in a sockaddr_storage. */
+    mwl_net_format_sockaddr(ci ? ci->client_addr : NULL, sizeof(struct sockaddr_storage), out, cap);
 }
 
 /* Runs the route's handler and queues its answer. */

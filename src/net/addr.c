@@ -84,7 +84,7 @@ int mwl_net_parse_hostport(const char *text, uint16_t default_port, char *host, 
     return mwl_net_parse_port(colon + 1, port, diag);
 }
 
-void mwl_net_format_sockaddr(const struct sockaddr *sa, socklen_t len, char *out, size_t size)
+void mwl_net_format_sockaddr(const struct sockaddr *sa, size_t len, char *out, size_t size)
 {
     if (size == 0)
         return;
@@ -94,13 +94,13 @@ void mwl_net_format_sockaddr(const struct sockaddr *sa, socklen_t len, char *out
         return;
     }
     char ip[INET6_ADDRSTRLEN];
-    if (sa->sa_family == AF_INET && (size_t)len >= sizeof(struct sockaddr_in)) {
+    if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
         struct sockaddr_in in;
         memcpy(&in, sa, sizeof in); /* copy: sa may not be aligned for sockaddr_in */
         if (!inet_ntop(AF_INET, &in.sin_addr, ip, sizeof ip))
             snprintf(ip, sizeof ip, "?");
         snprintf(out, size, "%s:%u", ip, (unsigned)ntohs(in.sin_port));
-    } else if (sa->sa_family == AF_INET6 && (size_t)len >= sizeof(struct sockaddr_in6)) {
+    } else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
         struct sockaddr_in6 in6;
         memcpy(&in6, sa, sizeof in6);
         unsigned port = ntohs(in6.sin6_port);

@@ -39,6 +39,13 @@ MWL_API uint64_t mwl_deadline_in(int64_t timeout_ms);
 
 /* Room for any formatted address: "[v6%scope]:port" or "a.b.c.d:port". */
 #define MWL_NET_ADDRSTRLEN 80
+
+struct sockaddr;
+/* Formats a socket address (`len` bytes) for logs: "a.b.c.d:port",
+ * "[v6%scope]:port"; IPv4-mapped IPv6 as plain IPv4; AF_UNIX as "unix";
+ * anything else "?". Always NUL-terminates (truncating if `size` is too
+ * small). Every listener names its peers this way. */
+MWL_API void mwl_net_format_sockaddr(const struct sockaddr *sa, size_t len, char *out, size_t size);
 /* Longest host name or literal accepted by mwl_net_parse_hostport (+ NUL). */
 #define MWL_NET_HOST_MAX 256
 

@@ -19,11 +19,6 @@ struct mwl_conn {
     char peer[MWL_NET_ADDRSTRLEN];
 };
 
-/* Formats a socket address for logs: "a.b.c.d:port", "[v6%scope]:port";
- * IPv4-mapped IPv6 as plain IPv4; AF_UNIX as "unix"; anything else "?".
- * Always NUL-terminates (truncating if `size` is too small). */
-void mwl_net_format_sockaddr(const struct sockaddr *sa, socklen_t len, char *out, size_t size);
-
 /* Sets FD_CLOEXEC and, if `nonblocking`, O_NONBLOCK (clears it otherwise).
  * Returns 0 or -1 with errno set. */
 int mwl_net_fd_setup(int fd, bool nonblocking);
