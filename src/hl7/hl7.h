@@ -164,6 +164,9 @@ typedef struct mwl_hl7_parse_options {
  *   MWL_E_NOMEM. */
 MWL_API MWL_MUST_CHECK int mwl_hl7_parse(const uint8_t *data, size_t len, const mwl_hl7_parse_options *opt,
                                          mwl_arena *arena, mwl_hl7_msg **out, mwl_hl7_error *err);
+/* Where the MSH of a message starts: past a UTF-8 BOM and the stray
+ * terminators and blanks mwl_hl7_parse tolerates before it. */
+MWL_API size_t mwl_hl7_msh_start(const uint8_t *data, size_t len);
 
 MWL_API const mwl_hl7_msh *mwl_hl7_header(const mwl_hl7_msg *m);
 /* The DICOM Specific Character Set term MSH-18 corresponds to ("ISO_IR

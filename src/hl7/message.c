@@ -891,6 +891,18 @@ static mwl_hl7_msg *fallback_msh(mwl_hl7_msg *m, const uint8_t *d, size_t len)
     return m;
 }
 
+size_t mwl_hl7_msh_start(const uint8_t *data, size_t len)
+{
+    /* Tolerated before MSH: stray terminators and blanks, a UTF-8 BOM. */
+    size_t start = 0;
+    if (len >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF)
+        start = 3;
+    while (start < len &&
+           (data[start] == '\r' || data[start] == '\n' || data[start] == ' ' || data[start] == '\t'))
+        start++;
+    return start;
+}
+
 int mwl_hl7_parse(const uint8_t *data, size_t len, const mwl_hl7_parse_options *opt, mwl_arena *arena,
                   mwl_hl7_msg **out, mwl_hl7_error *err)
 {
@@ -901,13 +913,7 @@ int mwl_hl7_parse(const uint8_t *data, size_t len, const mwl_hl7_parse_options *
     size_t max_segments = opt && opt->max_segments ? opt->max_segments : DEFAULT_MAX_SEGMENTS;
     const char *def = opt && opt->default_charset ? opt->default_charset : "8859/1";
 
-    /* Tolerated before MSH: stray terminators and blanks, a UTF-8 BOM. */
-    size_t start = 0;
-    if (len >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF)
-        start = 3;
-    while (start < len &&
-           (data[start] == '\r' || data[start] == '\n' || data[start] == ' ' || data[start] == '\t'))
-        start++;
+    size_t start = mwl_hl7_msh_start(data, len);
     const uint8_t *d = data + start;
     len -= start;
     if (len < 3 || memcmp(d, "MSH", 3) != 0) {

@@ -404,7 +404,9 @@ static const char *dedup_key(const mwl_hl7_msg *m, const uint8_t *data, size_t l
     const mwl_hl7_msh *h = mwl_hl7_header(m);
     if (!h || !h->control_id[0])
         return NULL;
-    size_t body = 0;
+    /* The MSH ends at the first terminator after where the parser found
+     * it (a resend may come with or without a stray leading CR). */
+    size_t body = mwl_hl7_msh_start(data, len);
     while (body < len && data[body] != '\r' && data[body] != '\n')
         body++;
     uint64_t fnv = 14695981039346656037ull;

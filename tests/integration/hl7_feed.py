@@ -875,6 +875,19 @@ def test(mwl):
              % (code, [msa(a) for a in again], msa(ack_xo1)))
         _, after = worklist(finder, srv)
         expect_changes(state, after, {}, "classic_orm_xo1.hl7 retransmitted after the restart")
+        # The same resend with a BOM and a stray CR before its MSH (which the
+        # parser skips): still a resend, answered from the log (and logged so).
+        answered = srv.log().count("answered as before")
+        with socket.create_connection((HOST, srv.hl7_port), timeout=20) as sock:
+            sock.sendall(mllp_frame(b"\xef\xbb\xbf\r" + file_message("classic_orm_xo1.hl7")))
+            again2 = parse_acks(mllp_read(sock))
+        soft(len(again2) == 1 and msa(again2[0]) == msa(ack_xo1),
+             "classic_orm_xo1.hl7 with a BOM and a CR before MSH: %s, the first time %s"
+             % ([msa(a) for a in again2], msa(ack_xo1)))
+        soft(srv.log().count("answered as before") == answered + 1,
+             "classic_orm_xo1.hl7 with a leading CR was not taken for a resend")
+        _, after = worklist(finder, srv)
+        expect_changes(state, after, {}, "classic_orm_xo1.hl7 retransmitted with a leading CR")
         step.done("8./9. raw MLLP connection: AE/AR then AA; the AA'd order survives SIGKILL; a retransmission "
                   "after the restart is answered, not applied")
 
