@@ -48,6 +48,11 @@ MWL_API const mwl_uid_entry *mwl_uid_find(const char *uid);
 /* Writes a new unique UID, "2.25." + a random UUID in decimal (PS3.5 B.2),
  * at most 44 characters; cap >= MWL_UID_MAX + 1 always fits. */
 MWL_API void mwl_uid_generate(char *out, size_t cap);
+/* Writes the 128-bit big-endian number `num` in decimal at out[pos..], the
+ * most significant digits first, as many as fit before out[cap - 1], and
+ * NUL-terminates; returns the new end. The UID component that
+ * mwl_uid_generate makes of a UUID and the HL7 feed of a digest. */
+MWL_API size_t mwl_uid_put_decimal(char *out, size_t cap, size_t pos, const uint8_t num[16]);
 #ifndef MWL_UID_MAX
 #define MWL_UID_MAX 64 /* bytes, PS3.5 §9.1 */
 #endif

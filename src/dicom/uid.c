@@ -2,6 +2,7 @@
  * which needs no registered root. */
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,8 +24,17 @@ void mwl_uid_generate(char *out, size_t cap)
     }
     r[6] = (uint8_t)((r[6] & 0x0F) | 0x40); /* a version 4 UUID, as B.2 describes */
     r[8] = (uint8_t)((r[8] & 0x3F) | 0x80);
-    /* 128-bit number to decimal by repeated division of the byte array. */
-    char digits[48];
+    size_t pos = (size_t)snprintf(out, cap, "2.25.");
+    (void)mwl_uid_put_decimal(out, cap, pos < cap ? pos : cap - 1, r);
+}
+
+size_t mwl_uid_put_decimal(char *out, size_t cap, size_t pos, const uint8_t num[16])
+{
+    /* 128-bit number to decimal by repeated division of the byte array
+     * (at most 39 digits). */
+    uint8_t r[16];
+    memcpy(r, num, sizeof r);
+    char digits[40];
     size_t nd = 0;
     bool nonzero = true;
     while (nonzero && nd < sizeof digits) {
@@ -38,8 +48,8 @@ void mwl_uid_generate(char *out, size_t cap)
         }
         digits[nd++] = (char)('0' + rem);
     }
-    size_t pos = (size_t)snprintf(out, cap, "2.25.");
     while (nd > 0 && pos + 1 < cap)
         out[pos++] = digits[--nd];
     out[pos] = '\0';
+    return pos;
 }

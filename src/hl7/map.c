@@ -904,32 +904,9 @@ static int derive_uid(map_ctx *c, const char *identity, char out[MWL_UID_MAX + 1
     unsigned int mdlen = 0;
     if (!EVP_Digest(identity, strlen(identity), md, &mdlen, EVP_sha256(), NULL) || mdlen < 16)
         return fail(c, MWL_HL7_AR, MWL_HL7_ERR_INTERNAL, "", 0, 0, 0, "SHA-256 unavailable");
-    /* 128-bit big-endian number to decimal by repeated division */
-    uint8_t num[16];
-    memcpy(num, md, 16);
-    char digits[48];
-    size_t nd = 0;
-    for (;;) {
-        bool zero = true;
-        unsigned rem = 0;
-        for (int i = 0; i < 16; i++) {
-            unsigned cur = (rem << 8) | num[i];
-            num[i] = (uint8_t)(cur / 10);
-            rem = cur % 10;
-            if (num[i])
-                zero = false;
-        }
-        digits[nd++] = (char)('0' + rem);
-        if (zero)
-            break;
-    }
-    size_t room = MWL_UID_MAX - rlen - 1;
-    size_t take = nd < room ? nd : room;
     memcpy(out, root, rlen);
     out[rlen] = '.';
-    for (size_t i = 0; i < take; i++) /* the most significant digits first */
-        out[rlen + 1 + i] = digits[nd - 1 - i];
-    out[rlen + 1 + take] = '\0';
+    (void)mwl_uid_put_decimal(out, MWL_UID_MAX + 1, rlen + 1, md); /* the first 128 bits */
     return MWL_OK;
 }
 
