@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "commands.h"
+#include "util.h"
 #include "service/worklist.h"
 #include "store/store.h"
 
@@ -33,13 +34,11 @@ static void usage(FILE *out)
 }
 
 /* A decimal count in [0, max]. */
+/* A whole number 0..max (tool_parse_long's rules). */
 static bool parse_count(const char *s, uint32_t max, uint32_t *out)
 {
-    char *end;
-    if (!s[0] || s[0] == '-' || s[0] == '+')
-        return false;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end || v > max)
+    long v;
+    if (!tool_parse_long(s, 0, (long)max, &v))
         return false;
     *out = (uint32_t)v;
     return true;
