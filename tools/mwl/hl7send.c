@@ -133,27 +133,21 @@ static uint8_t *read_all(const char *path, size_t *len)
     return buf;
 }
 
-/* MSH-10 of a message for the report, from its raw text. */
+/* MSH-10 of a message for the report, as the server's parser reads it;
+ * "" when it has none or no MSH. */
 static void control_id_of(const mwl_wbuf *m, char *out, size_t cap)
 {
     out[0] = 0;
-    if (m->len < 8 || memcmp(m->data, "MSH", 3) != 0)
-        return;
-    char sep = (char)m->data[3];
-    size_t field = 2; /* data[3] is MSH-1, what follows it MSH-2 */
-    for (size_t i = 4; i < m->len && m->data[i] != '\r'; i++) {
-        if (m->data[i] == sep) {
-            field++;
-            if (field == 10) {
-                size_t k = 0;
-                for (size_t j = i + 1; j < m->len && m->data[j] != sep && m->data[j] != '\r' && k + 1 < cap;
-                     j++)
-                    out[k++] = (char)m->data[j];
-                out[k] = 0;
-                return;
-            }
-        }
-    }
+    mwl_arena arena;
+    mwl_arena_init(&arena, NULL);
+    mwl_hl7_msg *msg = NULL;
+    mwl_hl7_error e;
+    int rc = mwl_hl7_parse(m->data, m->len, NULL, &arena, &msg, &e);
+    /* a message with errors past its MSH still has one */
+    const mwl_hl7_msh *h = msg && rc != MWL_E_NOMEM ? mwl_hl7_header(msg) : NULL;
+    if (h)
+        snprintf(out, cap, "%s", h->control_id);
+    mwl_arena_clear(&arena);
 }
 
 int mwl_cmd_hl7send(int argc, char **argv)
