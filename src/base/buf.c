@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void mwl_wbuf_init(mwl_wbuf *w, const mwl_mem *mem)
@@ -139,4 +140,15 @@ void mwl_wbuf_printf(mwl_wbuf *w, const char *fmt, ...)
     vsnprintf((char *)dst, (size_t)n + 1, fmt, ap);
     va_end(ap);
     w->len += (size_t)n;
+}
+
+void mwl_wbuf_put_double(mwl_wbuf *w, double v)
+{
+    char tmp[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+        if (strtod(tmp, NULL) == v)
+            break;
+    }
+    mwl_wbuf_put_str(w, tmp);
 }

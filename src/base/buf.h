@@ -182,6 +182,8 @@ MWL_API void mwl_wbuf_put_str(mwl_wbuf *w, const char *s);
 /* Appends printf-formatted text, whatever its length (nothing on an
  * encoding error). */
 MWL_API void mwl_wbuf_printf(mwl_wbuf *w, const char *fmt, ...) MWL_PRINTF(2, 3);
+/* Appends the shortest "%.*g" (15 to 17 digits) that reads back as `v`. */
+MWL_API void mwl_wbuf_put_double(mwl_wbuf *w, double v);
 /* Drops the first n bytes (consumed output), moving the rest to the front. */
 MWL_API void mwl_wbuf_consume(mwl_wbuf *w, size_t n);
 

@@ -103,6 +103,16 @@ static inline void mwl_str_trim(mwl_vr vr, const char **s, size_t *len)
     *len = n;
 }
 
+/* True when a value has nothing but padding (spaces, NULs): empty as the
+ * JSON and XML models see it (F.2.5: the attribute without a value). */
+static inline bool mwl_elem_is_blank(const mwl_elem *e)
+{
+    for (uint32_t i = 0; i < e->length; i++)
+        if (e->value[i] != ' ' && e->value[i] != '\0')
+            return false;
+    return true;
+}
+
 /* Number of values: for string VRs, '\'-separated parts (1 for TEXT VRs; 0
  * for an empty value); for numbers, length / size; items for SQ; 1 for
  * other binary. */

@@ -60,18 +60,6 @@ static void put_text(mwl_wbuf *w, const uint8_t *s, size_t len)
     }
 }
 
-/* Shortest "%.*g" that reads back as the same double. */
-static void put_double(mwl_wbuf *w, double v)
-{
-    char tmp[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*g", prec, v);
-        if (strtod(tmp, NULL) == v)
-            break;
-    }
-    mwl_wbuf_put_str(w, tmp);
-}
-
 static void put_float(mwl_wbuf *w, float v)
 {
     /* 9 significant digits identify every float. */
@@ -129,7 +117,7 @@ static void render_binary(mwl_wbuf *w, const mwl_elem *e)
             uint64_t bits = mwl_load_u64le(p);
             double v;
             memcpy(&v, &bits, sizeof v);
-            put_double(w, v);
+            mwl_wbuf_put_double(w, v);
             break;
         }
         case MWL_VR_SV: mwl_wbuf_printf(w, "%" PRId64, (int64_t)mwl_load_u64le(p)); break;

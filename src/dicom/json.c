@@ -165,18 +165,6 @@ static void put_base64(mwl_wbuf *out, const uint8_t *p, size_t len)
     wput_u8(out, '"');
 }
 
-/* Shortest "%.*g" that reads back as the same double. */
-static void put_double(mwl_wbuf *w, double v)
-{
-    char tmp[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*g", prec, v);
-        if (strtod(tmp, NULL) == v)
-            break;
-    }
-    put_str(w, tmp);
-}
-
 /* ---- numbers in text (IS, DS) -------------------------------------------- */
 
 /* True when s[0..len) is a JSON number literal (RFC 8259 §6), so that it can
@@ -246,7 +234,7 @@ static void put_decimal_text(encoder *en, uint32_t tag, mwl_vr vr, const char *s
             /* strtod also takes hex floats, "inf" and "nan": DS does not. */
             bool plain = strspn(tmp, "+-.0123456789eE") == len;
             if (errno == 0 && end == tmp + len && plain && isfinite(v)) {
-                put_double(en->out, v);
+                mwl_wbuf_put_double(en->out, v);
                 return;
             }
         }
@@ -341,17 +329,6 @@ static void put_string_values(encoder *en, const mwl_ds *ds, const mwl_elem *e)
         start = i + 1;
     }
     wput_u8(en->out, ']');
-}
-
-/* True when a string element has nothing but padding: F.2.5 then wants the
- * attribute without "Value". */
-static bool string_is_empty(const mwl_elem *e)
-{
-    for (uint32_t i = 0; i < e->length; i++) {
-        if (e->value[i] != ' ' && e->value[i] != '\0')
-            return false;
-    }
-    return true;
 }
 
 /* ---- the fast path for ASCII strings ------------------------------------ */
@@ -545,7 +522,7 @@ static void put_numbers(encoder *en, const mwl_elem *e)
                 if (e->vr == MWL_VR_FL)
                     mwl_wbuf_printf(o, "%.9g", v); /* 9 significant digits identify every float */
                 else
-                    put_double(o, v);
+                    mwl_wbuf_put_double(o, v);
             } else {
                 problem(en, &en->report->number_problems, e->tag, "floating point value is not finite");
                 put_str(o, isnan(v) ? "\"NaN\"" : v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
@@ -617,7 +594,7 @@ static void put_element(encoder *en, const mwl_ds *ds, const mwl_elem *e, size_t
         break;
     case MWL_VR_KIND_STRING:
     case MWL_VR_KIND_TEXT:
-        if (!string_is_empty(e)) {
+        if (!mwl_elem_is_blank(e)) {
             put_str(o, ",\"Value\":");
             put_string_values(en, ds, e);
             mwl_arena_reset(&en->text);

@@ -143,26 +143,6 @@ static void put_string_values(mwl_wbuf *out, mwl_arena *text_arena, const mwl_ds
     }
 }
 
-static bool string_is_empty(const mwl_elem *e)
-{
-    for (uint32_t i = 0; i < e->length; i++)
-        if (e->value[i] != ' ' && e->value[i] != '\0')
-            return false;
-    return true;
-}
-
-/* Shortest "%.*g" that reads back as the same double. */
-static void put_double(mwl_wbuf *w, double v)
-{
-    char tmp[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*g", prec, v);
-        if (strtod(tmp, NULL) == v)
-            break;
-    }
-    mwl_wbuf_put_str(w, tmp);
-}
-
 static void put_numbers(mwl_wbuf *o, const mwl_elem *e)
 {
     size_t size = mwl_vr_get_info(e->vr)->max_len; /* the value size for these VRs */
@@ -200,7 +180,7 @@ static void put_numbers(mwl_wbuf *o, const mwl_elem *e)
             else if (e->vr == MWL_VR_FL)
                 mwl_wbuf_printf(o, "%.9g", v); /* 9 significant digits identify every float */
             else
-                put_double(o, v);
+                mwl_wbuf_put_double(o, v);
             break;
         }
         default: break; /* not a number VR: not called for it */
@@ -234,7 +214,7 @@ static void put_element(mwl_wbuf *o, mwl_arena *text_arena, const mwl_ds *ds, co
         break;
     case MWL_VR_KIND_STRING:
     case MWL_VR_KIND_TEXT:
-        if (!string_is_empty(e)) {
+        if (!mwl_elem_is_blank(e)) {
             put_string_values(o, text_arena, ds, e);
             mwl_arena_reset(text_arena); /* per element: keep the chunk */
         }
